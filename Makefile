@@ -1,0 +1,46 @@
+# Two commands: `make run` and `make test` (README, CONTRACT.md).
+PORT ?= 5000
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+CATALOGS := $(wildcard crm/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGS:.po=.mo)
+
+.PHONY: run test lint translations extract-messages clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+%.mo: %.po $(STAMP)
+	$(BIN)/pybabel compile -q -i $< -o $@
+
+translations: $(COMPILED)
+
+run: $(STAMP) translations
+	$(BIN)/crm db upgrade
+	$(BIN)/crm seed-demo
+	CRM_SCHEDULER=$${CRM_SCHEDULER:-on} $(BIN)/crm serve --port $(PORT)
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check crm tests benchmarks
+
+test: $(DEV_STAMP) translations lint
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+extract-messages: $(STAMP)
+	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o crm/translations/messages.pot .
+	$(BIN)/pybabel update -q -i crm/translations/messages.pot -d crm/translations
+
+clean:
+	rm -rf $(VENV) $(COMPILED)

@@ -1,0 +1,126 @@
+"""招商 CRM: the investment-promotion pipeline of a district and its units."""
+
+from pathlib import Path
+
+from flask import Flask
+
+from crm.config import INSTANCE_PATH, PROJECT_ROOT, load_settings, read_instance_file
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app. It never migrates, seeds or sends: those are `crm` commands."""
+    instance_path = Path((test_config or {}).get("INSTANCE_PATH", INSTANCE_PATH))
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder="static",
+    )
+    file_settings = {} if test_config and test_config.get("IGNORE_INSTANCE_FILE") else (
+        read_instance_file(instance_path)
+    )
+    settings = load_settings(instance_path, {**file_settings, **(test_config or {})})
+    configure(app, settings)
+    if test_config:
+        app.config.update(test_config)
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_security_headers(app)
+    return app
+
+
+def configure(app: Flask, settings: dict) -> None:
+    app.config.update(settings)
+    app.config.update(
+        SECRET_KEY=settings["CRM_SECRET_KEY"],
+        SQLALCHEMY_DATABASE_URI=settings["CRM_DATABASE_URL"],
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings["CRM_DATABASE_URL"]),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings["CRM_SESSION_COOKIE_SECURE"],
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings["CRM_SESSION_COOKIE_SECURE"],
+        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+        BABEL_DEFAULT_LOCALE="zh_CN",
+        BABEL_DEFAULT_TIMEZONE=settings["CRM_TIMEZONE"],
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        PAGE_SIZE=50,
+    )
+
+
+def engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 15}}
+    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+
+
+def register_extensions(app: Flask) -> None:
+    from crm import db_events
+    from crm.db import render_migration_type
+    from crm.extensions import babel, csrf, db, login_manager, migrate
+    from crm.i18n import select_locale
+
+    db.init_app(app)
+    with app.app_context():
+        db_events.configure_engine(db.engine)
+    migrate.init_app(
+        app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True, render_as_batch=True,
+        render_item=lambda type_, obj, ctx: (
+            render_migration_type(obj, None, ctx) if type_ == "type" else False
+        ),
+    )
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
+
+    from crm.auth.services import load_user_from_session
+
+    login_manager.user_loader(load_user_from_session)
+    import crm.models  # noqa: F401  (every model registered)
+
+
+def register_blueprints(app: Flask) -> None:
+    from crm.api import blueprint as api_bp
+    from crm.auth.views import blueprint as auth_bp
+    from crm.leads.views import blueprint as leads_bp
+    from crm.main.views import blueprint as main_bp
+    from crm.visits.views import blueprint as visits_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(leads_bp)
+    app.register_blueprint(visits_bp)
+    api_bp.register(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from crm.main.errors import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from crm.main.helpers import register
+
+    register(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    @app.after_request
+    def set_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
+        )
+        return response

@@ -1,0 +1,32 @@
+"""Bearer-token authentication for the API."""
+
+from functools import wraps
+
+from flask import abort, g, request
+
+from crm.auth.services import user_for_token
+
+
+def api_user():
+    return g.api_user
+
+
+def authenticate() -> None:
+    """Set ``g.api_user`` from ``Authorization: Bearer <token>``, else answer 401."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, raw = header.partition(" ")
+    if scheme.lower() != "bearer" or not raw.strip():
+        abort(401)
+    user = user_for_token(raw.strip())
+    if user is None:
+        abort(401)
+    g.api_user = user
+
+
+def token_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        authenticate()
+        return view(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,28 @@
+"""GET /me and GET /townships."""
+
+from flask_smorest import Blueprint
+
+from crm.api.auth import api_user, token_required
+from crm.api.schemas import MeSchema, TownshipSchema
+from crm.auth.permissions import visible_townships
+from crm.extensions import db
+
+bp = Blueprint("api_me", __name__, description="The signed-in user and the units")
+
+
+def blueprints():
+    return [bp]
+
+
+@bp.route("/me")
+@bp.response(200, MeSchema)
+@token_required
+def me():
+    return api_user()
+
+
+@bp.route("/townships")
+@bp.response(200, TownshipSchema(many=True))
+@token_required
+def townships():
+    return db.session.scalars(visible_townships(api_user())).all()

@@ -1,0 +1,31 @@
+"""Writing the audit trail."""
+
+from flask import has_request_context, request
+
+from crm.audit.models import AuditEntry
+from crm.extensions import db
+
+
+def record(user, action: str, obj=None, *, lead_id=None, changes=None) -> AuditEntry:
+    """Add an audit entry to the session (committed with the change it describes)."""
+    entry = AuditEntry(
+        user_id=getattr(user, "id", None),
+        action=action,
+        object_type=type(obj).__name__.lower() if obj is not None else "",
+        object_id=getattr(obj, "id", None),
+        lead_id=lead_id,
+        changes=_jsonable(changes or {}),
+        remote_addr=(request.remote_addr or "") if has_request_context() else "",
+    )
+    db.session.add(entry)
+    return entry
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

@@ -1,0 +1,1 @@
+"""Users, roles, sign-in and the one policy module (permissions.py)."""

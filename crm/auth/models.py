@@ -1,0 +1,112 @@
+"""Users and API tokens."""
+
+import datetime as dt
+import hashlib
+import secrets
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from crm.db import UTCDateTime, utcnow
+from crm.extensions import db
+from crm.townships.models import Township
+
+ROLES = ("officer", "township_head", "district_admin", "viewer")
+ROLE_LABELS = {
+    "officer": _l("招商专员"),
+    "township_head": _l("镇街负责人"),
+    "district_admin": _l("区招商局管理员"),
+    "viewer": _l("区领导（只读）"),
+}
+#: Roles bound to one unit.
+UNIT_ROLES = ("officer", "township_head")
+LOCALES = ("zh_CN", "en")
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (
+        sa.CheckConstraint(sa.column("role").in_(ROLES), name="role"),
+        sa.CheckConstraint(
+            sa.or_(sa.column("role").not_in(UNIT_ROLES), sa.column("township_id").is_not(None)),
+            name="unit_role_has_township",
+        ),
+        sa.CheckConstraint(sa.column("locale").in_(LOCALES), name="locale"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(64))
+    email: Mapped[str] = mapped_column(sa.String(254))
+    role: Mapped[str] = mapped_column(sa.String(20))
+    township_id: Mapped[int | None] = mapped_column(sa.ForeignKey("townships.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    locale: Mapped[str] = mapped_column(sa.String(8), default="zh_CN")
+    #: Changed on sign-out-everywhere and password change; part of the session identity, so
+    #: old sessions and remember-cookies stop working.
+    session_nonce: Mapped[str] = mapped_column(
+        sa.String(32), default=lambda: secrets.token_hex(8)
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    township: Mapped[Township | None] = relationship(lazy="joined")
+
+    def __repr__(self):
+        return f"<User {self.id} {self.username} {self.role}>"
+
+    def set_password(self, password: str) -> None:
+        from flask import current_app, has_app_context
+
+        method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt") if has_app_context() \
+            else "scrypt"
+        self.password_hash = generate_password_hash(password, method=method)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_nonce}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def role_label(self):
+        return ROLE_LABELS[self.role]
+
+
+class ApiToken(db.Model):
+    """A bearer token for the JSON API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(64), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+    @staticmethod
+    def hash(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user: User, name: str = "", expires_at: dt.datetime | None = None):
+        """A new token row and the raw token, shown once."""
+        raw = "crm_" + secrets.token_urlsafe(32)
+        return cls(user=user, token_hash=cls.hash(raw), name=name, expires_at=expires_at), raw
+
+    def usable(self, now: dt.datetime) -> bool:
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > now

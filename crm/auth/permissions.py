@@ -1,0 +1,148 @@
+"""The one policy module: who may see and do what (DOMAIN.md, "Who uses it").
+
+Views, the API, queries and templates all ask here: ``visible_leads(user)`` for every list and
+count, ``can(user, action, obj)`` for every change. Nothing else decides access.
+"""
+
+import sqlalchemy as sa
+from flask import abort
+
+from crm.auth.models import User
+from crm.extensions import db
+from crm.leads.models import Lead, LeadOfficer
+from crm.townships.models import Township
+
+#: Actions on a lead, by role. A callable refines the answer for one lead.
+OFFICER, HEAD, ADMIN, VIEWER = "officer", "township_head", "district_admin", "viewer"
+
+
+def _same_unit(user: User, lead: Lead) -> bool:
+    return user.township_id is not None and lead.township_id == user.township_id
+
+
+def _assigned(user: User, lead: Lead) -> bool:
+    return _same_unit(user, lead) and user.id in lead.officer_ids
+
+
+def _head_of(user: User, lead: Lead) -> bool:
+    return user.role == HEAD and _same_unit(user, lead)
+
+
+def _admin(user: User, _obj=None) -> bool:
+    return user.role == ADMIN
+
+
+def _may_see_lead(user: User, lead: Lead) -> bool:
+    return user.role in (ADMIN, VIEWER) or _same_unit(user, lead)
+
+
+def _may_edit_lead(user: User, lead: Lead) -> bool:
+    return _admin(user) or _head_of(user, lead) or (user.role == OFFICER and _assigned(user, lead))
+
+
+def _may_manage_lead(user: User, lead: Lead) -> bool:
+    """Back moves, reopening, assignments: heads of the unit and admins."""
+    return _admin(user) or _head_of(user, lead)
+
+
+def _may_create_in(user: User, township_id: int | None) -> bool:
+    if user.role == ADMIN:
+        return True
+    return user.role in (OFFICER, HEAD) and township_id == user.township_id
+
+
+def _may_edit_visit(user: User, visit) -> bool:
+    """Own visit, the same day it was logged (business date)."""
+    from crm.db import local_time, today
+
+    return (
+        visit.user_id == user.id
+        and local_time(visit.created_at).date() == today()
+        and _may_edit_lead(user, visit.lead)
+    )
+
+
+def _may_view_unit(user: User, township_id: int | None) -> bool:
+    return user.role in (ADMIN, VIEWER) or (
+        township_id is not None and township_id == user.township_id
+    )
+
+
+RULES = {
+    "lead.view": _may_see_lead,
+    "lead.create": _may_create_in,  # obj: the township id
+    "lead.edit": _may_edit_lead,
+    "lead.move": _may_edit_lead,
+    "lead.move_back": _may_manage_lead,
+    "lead.reopen": _may_manage_lead,
+    "lead.assign": _may_manage_lead,
+    "lead.funds": _may_edit_lead,
+    "lead.blockers": _may_edit_lead,
+    "visit.log": _may_edit_lead,  # obj: the lead
+    "visit.edit": _may_edit_visit,
+    "unit.view": _may_view_unit,  # obj: the township id
+    "unit.stats": _may_view_unit,
+    "targets.edit": _admin,
+    "townships.manage": _admin,
+    "users.manage": _admin,
+    "district.view": lambda user, _obj=None: user.role in (ADMIN, VIEWER),
+    "reminders.admin": _admin,
+}
+
+
+def can(user: User | None, action: str, obj=None) -> bool:
+    """Whether ``user`` may do ``action`` (on ``obj``). Unknown actions are refused."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.active:
+        return False
+    rule = RULES.get(action)
+    if rule is None:
+        raise KeyError(f"unknown action {action!r}")
+    return bool(rule(user, obj))
+
+
+def visible_leads(user: User) -> sa.Select:
+    """SELECT of the leads ``user`` may see; every list and count starts here."""
+    return scope_leads(sa.select(Lead), user)
+
+
+def scope_leads(stmt: sa.Select, user: User) -> sa.Select:
+    """Restrict any statement over ``Lead`` to what ``user`` may see."""
+    if user.role in (ADMIN, VIEWER):
+        return stmt
+    if user.township_id is None:
+        return stmt.where(sa.false())
+    return stmt.where(Lead.township_id == user.township_id)
+
+
+def visible_townships(user: User) -> sa.Select:
+    stmt = sa.select(Township).order_by(Township.id)
+    if user.role in (ADMIN, VIEWER):
+        return stmt
+    return stmt.where(Township.id == user.township_id)
+
+
+def editable_leads(user: User) -> sa.Select:
+    """SELECT of the leads ``user`` may change (the same rule as ``lead.edit``)."""
+    stmt = visible_leads(user)
+    if user.role in (ADMIN, HEAD):
+        return stmt
+    if user.role == OFFICER:
+        helper = sa.select(LeadOfficer.lead_id).where(LeadOfficer.user_id == user.id)
+        return stmt.where(sa.or_(Lead.primary_officer_id == user.id, Lead.id.in_(helper)))
+    return stmt.where(sa.false())
+
+
+def get_lead_or_404(lead_id: int, user: User, *, options=()) -> Lead:
+    """Load a lead the user may see, else 404: another unit's lead does not exist for them."""
+    lead = db.session.scalar(
+        visible_leads(user).where(Lead.id == lead_id).options(*options)
+    )
+    if lead is None:
+        abort(404)
+    return lead
+
+
+def require(user: User, action: str, obj=None) -> None:
+    """403 unless ``can``; for actions on objects the user can already see."""
+    if not can(user, action, obj):
+        abort(403)

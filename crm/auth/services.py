@@ -1,0 +1,103 @@
+"""Signing in, sessions, passwords and API tokens."""
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from crm.auth.models import ROLES, ApiToken, User
+from crm.db import utcnow
+from crm.errors import DomainError
+from crm.extensions import db
+from crm.townships.models import Township
+
+MIN_PASSWORD_LENGTH = 8
+
+
+def load_user_from_session(session_id: str) -> User | None:
+    """Flask-Login's loader: ``id:nonce``; a changed nonce ends old sessions."""
+    user_id, _, nonce = (session_id or "").partition(":")
+    if not user_id.isdigit():
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or user.session_nonce != nonce:
+        return None
+    return user
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The active user with these credentials, else None (never saying which part was wrong)."""
+    user = db.session.scalar(sa.select(User).where(User.username == (username or "").strip()))
+    if user is None:
+        # Hash anyway so the answer takes as long for unknown users.
+        User(password_hash="").set_password(password or "")
+        return None
+    if not user.check_password(password or "") or not user.active:
+        return None
+    return user
+
+
+def check_password_strength(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise DomainError(
+            _l("密码至少%(n)s位", n=MIN_PASSWORD_LENGTH),
+            {"password": [_l("密码至少%(n)s位", n=MIN_PASSWORD_LENGTH)]},
+        )
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    if not user.check_password(current or ""):
+        raise DomainError(_l("当前密码不正确"), {"current": [_l("当前密码不正确")]})
+    check_password_strength(new)
+    user.set_password(new)
+    user.session_nonce = None  # regenerated below: every other session ends
+    from secrets import token_hex
+
+    user.session_nonce = token_hex(8)
+
+
+def create_user(
+    username: str,
+    *,
+    role: str,
+    email: str,
+    password: str,
+    township: Township | None = None,
+    display_name: str | None = None,
+) -> User:
+    username = (username or "").strip()
+    if not username or len(username) > 64 or any(c.isspace() for c in username):
+        raise DomainError(_l("用户名不能为空，不能含空格"))
+    if role not in ROLES:
+        raise DomainError(_l("未知角色：%(role)s（可选：%(roles)s）", role=role, roles=", ".join(ROLES)))
+    if role in ("officer", "township_head") and township is None:
+        raise DomainError(_l("该角色须指定所属单位（--township）"))
+    if "@" not in (email or "") or len(email) > 254:
+        raise DomainError(_l("邮箱地址无效：%(email)s", email=email))
+    if db.session.scalar(sa.select(User.id).where(User.username == username)):
+        raise DomainError(_l("用户名已存在：%(name)s", name=username))
+    check_password_strength(password)
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        email=email.strip(),
+        role=role,
+        township=township if role in ("officer", "township_head") else None,
+    )
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def user_for_token(raw: str) -> User | None:
+    token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(raw)))
+    now = utcnow()
+    if token is None or not token.usable(now) or not token.user.active:
+        return None
+    return token.user
+
+
+def issue_token(user: User, name: str = "") -> str:
+    token, raw = ApiToken.issue(user, name=name)
+    db.session.add(token)
+    db.session.flush()
+    return raw

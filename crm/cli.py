@@ -1,0 +1,166 @@
+"""The `crm` command line (CONTRACT.md, "The command line")."""
+
+import sys
+
+import click
+import sqlalchemy as sa
+from flask.cli import FlaskGroup, with_appcontext
+
+from crm.errors import DomainError
+from crm.extensions import db
+
+
+def _create_app():
+    from crm import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
+             load_dotenv=False, set_debug_flag=False)
+def cli():
+    """招商 CRM command line."""
+
+
+def main(argv=None) -> None:
+    """The console script: every error is one line on stderr and a non-zero exit."""
+    try:
+        cli.main(args=argv, prog_name="crm", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("错误：已取消", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        click.echo(f"错误：{exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+
+
+def fail(message) -> None:
+    raise click.ClickException(str(message))
+
+
+@cli.command("seed-demo")
+@with_appcontext
+def seed_demo_command():
+    """Load the demo district if absent (idempotent); print the logins."""
+    from crm.db import today
+    from crm.seed import seed_demo
+
+    try:
+        result = seed_demo(today())
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        fail(exc.message)
+    click.echo("演示数据已载入" if result["created"] else "演示数据已存在，未重复载入")
+    print_logins(result)
+
+
+def print_logins(result) -> None:
+    click.echo(f"演示账号（密码均为 {result['password']}）：")
+    for username, role, unit in result["logins"]:
+        click.echo(f"  {username:<20} {role:<16} {unit}")
+
+
+@cli.group()
+def townships():
+    """Manage units (towns, subdistricts, the zone, bureaus)."""
+
+
+@townships.command("create")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["town", "subdistrict", "zone", "bureau"]),
+              default="town", show_default=True)
+@with_appcontext
+def townships_create(name, kind):
+    """Add a unit; print its id."""
+    from crm.townships.models import Township
+
+    name = name.strip()
+    if not name or len(name) > 64:
+        fail("单位名称不能为空，且不超过64个字符")
+    if db.session.scalar(sa.select(Township.id).where(Township.name == name)):
+        fail(f"单位已存在：{name}")
+    township = Township(name=name, kind=kind)
+    db.session.add(township)
+    db.session.commit()
+    click.echo(township.id)
+
+
+@cli.group()
+def users():
+    """Manage users."""
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", required=True,
+              type=click.Choice(["officer", "township_head", "district_admin", "viewer"]))
+@click.option("--email", required=True)
+@click.option("--township", "township_name", default=None, help="Unit name (officers, heads).")
+@click.option("--password", default=None, help="Prompted for when not given.")
+@click.option("--name", "display_name", default=None, help="Display name.")
+@with_appcontext
+def users_create(username, role, email, township_name, password, display_name):
+    """Add a user; print its id."""
+    from crm.auth.services import create_user
+    from crm.townships.models import Township
+
+    township = None
+    if township_name:
+        township = db.session.scalar(sa.select(Township).where(Township.name == township_name))
+        if township is None:
+            fail(f"单位不存在：{township_name}")
+    if password is None:
+        if not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = click.prompt("密码", hide_input=True, confirmation_prompt=True)
+    try:
+        user = create_user(username, role=role, email=email, password=password,
+                           township=township, display_name=display_name)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        fail(exc.message)
+    click.echo(user.id)
+
+
+@cli.group()
+def tokens():
+    """Manage API tokens."""
+
+
+@tokens.command("create")
+@click.argument("username")
+@click.option("--name", default="cli", help="A label for the token.")
+@with_appcontext
+def tokens_create(username, name):
+    """Print a new API token for USERNAME, and nothing else."""
+    from crm.auth.models import User
+    from crm.auth.services import issue_token
+
+    user = db.session.scalar(sa.select(User).where(User.username == username))
+    if user is None:
+        fail(f"用户不存在：{username}")
+    if not user.active:
+        fail(f"用户已停用：{username}")
+    raw = issue_token(user, name=name)
+    db.session.commit()
+    click.echo(raw)
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=5000, type=int)
+@with_appcontext
+def serve(host, port):
+    """Run the web app (development server, no reloader) as `make run` does."""
+    from flask import current_app
+
+    from crm.seed import DEMO_PASSWORD
+
+    click.echo(f"招商 CRM: http://{host}:{port}/")
+    click.echo(f"演示账号: admin, viewer, mengzhuang-head, mengzhuang-1, ... 密码 {DEMO_PASSWORD}")
+    current_app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)

@@ -1,0 +1,86 @@
+"""Settings: CRM_* environment variables, else instance/config.py, else these defaults."""
+
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_PATH = PROJECT_ROOT / "instance"
+
+#: Every public setting (CONTRACT.md) and its default. ``None`` means "computed".
+DEFAULTS = {
+    "CRM_DATABASE_URL": None,  # sqlite:///instance/crm.sqlite3
+    "CRM_SECRET_KEY": None,  # generated once into instance/secret_key
+    "CRM_TIMEZONE": "Asia/Shanghai",
+    "CRM_BASE_URL": "http://127.0.0.1:5000",
+    "CRM_MAIL_BACKEND": "file",
+    "CRM_SMTP_HOST": "localhost",
+    "CRM_SMTP_PORT": 25,
+    "CRM_SMTP_USERNAME": None,
+    "CRM_SMTP_PASSWORD": None,
+    "CRM_SMTP_SECURITY": "none",
+    "CRM_SMTP_TIMEOUT": 20,
+    "CRM_MAIL_FROM": "crm@localhost",
+    "CRM_SCHEDULER": "off",
+    "CRM_SESSION_COOKIE_SECURE": False,
+    # Rule parameters of DOMAIN.md that are settings.
+    "CRM_RED_OVERDUE_DAYS": 30,
+    "CRM_IDLE_VISIT_DAYS": 60,
+    "CRM_TARGET_YELLOW_MARGIN": 0.10,
+}
+
+_INT_SETTINGS = {"CRM_SMTP_PORT", "CRM_SMTP_TIMEOUT", "CRM_RED_OVERDUE_DAYS", "CRM_IDLE_VISIT_DAYS"}
+_FLOAT_SETTINGS = {"CRM_TARGET_YELLOW_MARGIN"}
+_BOOL_SETTINGS = {"CRM_SESSION_COOKIE_SECURE"}
+
+
+def _coerce(name, value):
+    if value is None or not isinstance(value, str):
+        return value
+    if name in _INT_SETTINGS:
+        return int(value)
+    if name in _FLOAT_SETTINGS:
+        return float(value)
+    if name in _BOOL_SETTINGS:
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return value
+
+
+def load_settings(instance_path: Path, file_settings: dict, environ=None) -> dict:
+    """Resolve every setting by the precedence of CONTRACT.md."""
+    environ = os.environ if environ is None else environ
+    settings = {}
+    for name, default in DEFAULTS.items():
+        if name in environ:
+            value = environ[name]
+        elif name in file_settings:
+            value = file_settings[name]
+        else:
+            value = default
+        settings[name] = _coerce(name, value)
+    if not settings["CRM_DATABASE_URL"]:
+        settings["CRM_DATABASE_URL"] = f"sqlite:///{instance_path / 'crm.sqlite3'}"
+    if not settings["CRM_SECRET_KEY"]:
+        settings["CRM_SECRET_KEY"] = _instance_secret_key(instance_path)
+    return settings
+
+
+def _instance_secret_key(instance_path: Path) -> str:
+    """Generate the secret key once and keep it in the instance folder."""
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return key_file.read_text().strip()
+
+
+def read_instance_file(instance_path: Path) -> dict:
+    """The names defined in instance/config.py (without importing the package)."""
+    path = instance_path / "config.py"
+    if not path.exists():
+        return {}
+    namespace: dict = {}
+    exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # noqa: S102
+    return {k: v for k, v in namespace.items() if k.startswith("CRM_")}

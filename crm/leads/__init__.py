@@ -1,0 +1,1 @@
+"""Leads: the projects a unit courts, their stages, officers, contacts, blockers and funds."""

@@ -1,0 +1,80 @@
+"""The project colour (红黄蓝, DOMAIN.md "Project colour"): in SQL for lists, in Python with reason.
+
+Both forms live here and a test checks they agree.
+"""
+
+import datetime as dt
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from crm.leads.models import Lead
+from crm.leads.pipeline import NEXT_MILESTONE
+
+COLOURS = ("red", "yellow", "blue")
+COLOUR_LABELS = {"red": _l("红"), "yellow": _l("黄"), "blue": _l("蓝")}
+MILESTONE_LABELS = {
+    "planned_sign_date": _l("计划签约日期"),
+    "planned_start_date": _l("计划开工日期"),
+    "planned_production_date": _l("计划投产日期"),
+}
+
+
+def _limits():
+    cfg = current_app.config
+    return cfg["CRM_RED_OVERDUE_DAYS"], cfg["CRM_IDLE_VISIT_DAYS"]
+
+
+def lead_colour(lead: Lead, as_of: dt.date) -> tuple[str | None, list[str]]:
+    """(colour, reasons) of a lead as of a date; (None, []) for producing and lost leads."""
+    if lead.stage not in NEXT_MILESTONE and lead.stage != "contact":
+        return None, []
+    red_days, idle_days = _limits()
+    reasons: list[str] = []
+    colour = "blue"
+    field = NEXT_MILESTONE.get(lead.stage)
+    planned = getattr(lead, field) if field else None
+    if planned is not None and planned < as_of:
+        overdue = (as_of - planned).days
+        reasons.append(str(_l("%(what)s已过 %(n)s 天", what=MILESTONE_LABELS[field], n=overdue)))
+        colour = "red" if overdue > red_days else "yellow"
+    if lead.next_follow_up is not None and lead.next_follow_up < as_of:
+        reasons.append(str(_l("下次跟进日期（%(d)s）已过", d=lead.next_follow_up.isoformat())))
+        colour = "yellow" if colour == "blue" else colour
+    last = lead.last_visit_on or lead.created_on
+    if (as_of - last).days > idle_days:
+        if lead.last_visit_on is None:
+            reasons.append(str(_l("录入后 %(n)s 天未走访", n=(as_of - last).days)))
+        else:
+            reasons.append(str(_l("已 %(n)s 天未走访", n=(as_of - last).days)))
+        colour = "yellow" if colour == "blue" else colour
+    return colour, reasons
+
+
+def milestone_date_expr():
+    return sa.case(
+        *[(Lead.stage == stage, getattr(Lead, field)) for stage, field in NEXT_MILESTONE.items()],
+        else_=sa.null(),
+    )
+
+
+def colour_expr(as_of: dt.date):
+    """SQL CASE giving 'red' / 'yellow' / 'blue' / NULL for each lead as of ``as_of``."""
+    red_days, idle_days = _limits()
+    milestone = milestone_date_expr()
+    red_before = as_of - dt.timedelta(days=red_days)
+    idle_before = as_of - dt.timedelta(days=idle_days)
+    return sa.case(
+        (Lead.stage.in_(("producing", "lost")), sa.null()),
+        (milestone < red_before, "red"),
+        (
+            sa.or_(
+                milestone < as_of,
+                Lead.next_follow_up < as_of,
+                sa.func.coalesce(Lead.last_visit_on, Lead.created_on) < idle_before,
+            ),
+            "yellow",
+        ),
+        else_="blue",
+    )

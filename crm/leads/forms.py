@@ -1,0 +1,94 @@
+"""WTForms for leads: create/edit, stage move, assignment, funds, blockers."""
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    DateField,
+    DecimalField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from crm.leads.models import BLOCKER_KINDS, BLOCKER_LABELS, SOURCE_LABELS, SOURCES
+from crm.leads.pipeline import ACTIVE_STAGES, LOST_REASON_LABELS, LOST_REASONS, STAGE_LABELS, STAGES
+
+_MONEY = dict(places=4, validators=[Optional(), NumberRange(min=0, message=_l("须为不小于0的数字"))])
+_DATE_MSG = _l("日期格式应为 YYYY-MM-DD")
+
+
+def _date(label, required=False):
+    validators = [DataRequired(_DATE_MSG)] if required else [Optional()]
+    return DateField(label, validators=validators, format="%Y-%m-%d")
+
+
+class LeadForm(FlaskForm):
+    name = StringField(_l("项目名称"), validators=[DataRequired(_l("请填写项目名称")), Length(max=200)])
+    company = StringField(_l("投资方"), validators=[DataRequired(_l("请填写投资方")), Length(max=200)])
+    credit_code = StringField(_l("统一社会信用代码"), validators=[Optional(), Length(max=18, min=18,
+                              message=_l("统一社会信用代码应为18位"))])
+    origin = StringField(_l("来源地"), validators=[Length(max=64)])
+    industry = StringField(_l("产业"), validators=[Length(max=64)])
+    chain = StringField(_l("产业链"), validators=[Length(max=64)])
+    source = SelectField(_l("招商方式"), choices=[(s, SOURCE_LABELS[s]) for s in SOURCES],
+                         default="other")
+    investment_wan = DecimalField(_l("计划投资（万元）"), places=4, validators=[
+        InputRequired(_l("请填写计划投资")), NumberRange(min=0, message=_l("须为不小于0的数字"))])
+    land_mu = DecimalField(_l("用地（亩）"), **_MONEY)
+    expected_output_wan = DecimalField(_l("预计年产值（万元）"), **_MONEY)
+    expected_tax_wan = DecimalField(_l("预计年税收（万元）"), **_MONEY)
+    jobs = IntegerField(_l("预计就业（人）"), validators=[
+        Optional(), NumberRange(min=0, message=_l("须为不小于0的整数"))])
+    township_id = SelectField(_l("所属单位"), coerce=int)
+    stage = SelectField(_l("阶段"), choices=[(s, STAGE_LABELS[s]) for s in ACTIVE_STAGES],
+                        default="contact")
+    created_on = _date(_l("录入日期"))
+    primary_officer_id = SelectField(_l("负责人"), coerce=int, validate_choice=False)
+    sponsor = StringField(_l("帮包领导"), validators=[Length(max=64)])
+    contact_name = StringField(_l("联系人"), validators=[Length(max=64)])
+    contact_phone = StringField(_l("联系电话"), validators=[Length(max=32)])
+    next_follow_up = _date(_l("下次跟进"))
+    planned_sign_date = _date(_l("计划签约"))
+    planned_start_date = _date(_l("计划开工"))
+    planned_production_date = _date(_l("计划投产"))
+    stats_included_on = _date(_l("纳统日期"))
+    notes = TextAreaField(_l("备注"), validators=[Length(max=5000)])
+    version = HiddenField()
+
+
+class MoveForm(FlaskForm):
+    to = SelectField(_l("变更为"), choices=[(s, STAGE_LABELS[s]) for s in STAGES])
+    on = _date(_l("生效日期"))
+    reason = TextAreaField(_l("原因"), validators=[Length(max=2000)])
+    lost_reason = SelectField(
+        _l("终止原因"), choices=[("", "—")] + [(r, LOST_REASON_LABELS[r]) for r in LOST_REASONS],
+        default="",
+    )
+    version = HiddenField()
+
+
+class AssignForm(FlaskForm):
+    primary_officer_id = SelectField(_l("负责人"), coerce=int, validate_choice=False)
+    helper_ids = SelectMultipleField(_l("协助人员"), coerce=int, validate_choice=False)
+    sponsor = StringField(_l("帮包领导"), validators=[Length(max=64)])
+
+
+class FundForm(FlaskForm):
+    arrived_on = _date(_l("到位日期"), required=True)
+    amount_wan = DecimalField(_l("金额（万元）"), places=4, validators=[
+        InputRequired(_l("请填写金额")), NumberRange(min=0.0001, message=_l("金额须大于0"))])
+
+
+class BlockerForm(FlaskForm):
+    kind = SelectField(_l("问题类型"), choices=[(k, BLOCKER_LABELS[k]) for k in BLOCKER_KINDS])
+    description = TextAreaField(_l("问题描述"), validators=[
+        DataRequired(_l("请描述问题")), Length(max=2000)])
+    owner = StringField(_l("责任单位/人"), validators=[Length(max=64)])
+
+
+class ResolveForm(FlaskForm):
+    resolution = TextAreaField(_l("解决情况"), validators=[Length(max=2000)])

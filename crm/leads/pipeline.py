@@ -1,0 +1,110 @@
+"""The stages of a lead and the rules for moving between them (DOMAIN.md, "The stages").
+
+Pure rules only: no database. ``crm.leads.services`` applies them.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+
+#: Active stages in order; ``lost`` stands outside the order.
+ACTIVE_STAGES = ("contact", "negotiation", "signed", "started", "producing")
+LOST = "lost"
+STAGES = (*ACTIVE_STAGES, LOST)
+STAGE_RANK = {code: i for i, code in enumerate(ACTIVE_STAGES)}
+
+STAGE_LABELS = {
+    "contact": _l("接触"),
+    "negotiation": _l("洽谈"),
+    "signed": _l("签约"),
+    "started": _l("开工"),
+    "producing": _l("投产"),
+    "lost": _l("终止"),
+}
+
+LOST_REASONS = ("investor_withdrew", "relocated", "terms_failed", "policy", "other")
+LOST_REASON_LABELS = {
+    "investor_withdrew": _l("投资方放弃"),
+    "relocated": _l("选址他处"),
+    "terms_failed": _l("条件未谈拢"),
+    "policy": _l("政策不符"),
+    "other": _l("其他"),
+}
+
+#: The planned date that is a stage's next milestone (for the project colour).
+NEXT_MILESTONE = {
+    "negotiation": "planned_sign_date",
+    "signed": "planned_start_date",
+    "started": "planned_production_date",
+}
+
+#: Scale classes: fixed thresholds in 万元.
+SCALE_CLASSES = {"100m": 10_000, "1b": 100_000, "5b": 500_000}
+SCALE_LABELS = {"100m": _l("亿元以上"), "1b": _l("10亿元以上"), "5b": _l("50亿元以上")}
+
+
+class StageRuleError(Exception):
+    """A stage change the rules forbid; ``field`` names the input at fault."""
+
+    def __init__(self, message, field="to"):
+        super().__init__(str(message))
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Move:
+    """What a requested stage change means under the rules."""
+
+    from_stage: str
+    to_stage: str
+    kind: str  # forward | back | lose | reopen
+    #: Stages entered by this move, in order: skipped ones first, the target last.
+    entered: tuple[str, ...]
+
+    @property
+    def needs_reason(self) -> bool:
+        return self.kind in {"back", "reopen"}
+
+    @property
+    def needs_privilege(self) -> bool:
+        return self.kind in {"back", "reopen"}
+
+
+def stages_up_to(stage: str) -> tuple[str, ...]:
+    """The active stages a lead created at ``stage`` counts as having entered."""
+    return ACTIVE_STAGES[: STAGE_RANK[stage] + 1]
+
+
+def classify_move(current: str, target: str, reopen_from: str | None = None) -> Move:
+    """Classify a move from ``current`` to ``target``.
+
+    ``reopen_from`` is the furthest active stage of a lost lead, so a reopening to a stage beyond
+    it enters the stages in between.
+    """
+    if target not in STAGES:
+        raise StageRuleError(_l("未知的阶段"))
+    if target == current:
+        raise StageRuleError(_l("项目已处于该阶段"))
+    if target == LOST:
+        return Move(current, target, "lose", (LOST,))
+    if current == LOST:
+        start = STAGE_RANK.get(reopen_from or "contact", 0)
+        entered = ACTIVE_STAGES[start + 1 : STAGE_RANK[target] + 1]
+        return Move(current, target, "reopen", entered or (target,))
+    if STAGE_RANK[target] > STAGE_RANK[current]:
+        entered = ACTIVE_STAGES[STAGE_RANK[current] + 1 : STAGE_RANK[target] + 1]
+        return Move(current, target, "forward", entered)
+    return Move(current, target, "back", (target,))
+
+
+def check_effective_date(on: dt.date, today: dt.date, last_change: dt.date | None) -> None:
+    """An effective date is never in the future nor before the lead's last stage change."""
+    if on > today:
+        raise StageRuleError(_l("生效日期不能晚于今天"), field="on")
+    if last_change is not None and on < last_change:
+        raise StageRuleError(
+            _l("生效日期不能早于上次阶段变更（%(date)s）", date=last_change.isoformat()),
+            field="on",
+        )

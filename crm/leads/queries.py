@@ -1,0 +1,163 @@
+"""Reading leads: the filtered list with its totals, and a lead's timeline."""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from crm.audit.models import AuditEntry
+from crm.auth.models import User
+from crm.auth.permissions import scope_leads
+from crm.extensions import db
+from crm.leads.colour import colour_expr
+from crm.leads.models import FundEntry, Lead, LeadOfficer, StageChange
+from crm.leads.pipeline import SCALE_CLASSES
+from crm.visits.models import Visit
+
+SORTS = {
+    "updated": (Lead.updated_at.desc(), Lead.id.desc()),
+    "investment": (Lead.investment_wan.desc(), Lead.id.desc()),
+    "follow_up": (Lead.next_follow_up.is_(None), Lead.next_follow_up, Lead.id),
+    "created": (Lead.created_on.desc(), Lead.id.desc()),
+    "name": (Lead.name, Lead.id),
+}
+
+
+@dataclass
+class LeadFilter:
+    township_id: int | None = None
+    stage: str | None = None
+    officer_id: int | None = None
+    industry: str | None = None
+    source: str | None = None
+    color: str | None = None
+    overdue: bool = False
+    scale: str | None = None
+    q: str | None = None
+    sort: str = "updated"
+    as_of: dt.date | None = None
+    extra: dict = field(default_factory=dict)
+
+    def apply(self, stmt: sa.Select, as_of: dt.date) -> sa.Select:
+        if self.township_id:
+            stmt = stmt.where(Lead.township_id == self.township_id)
+        if self.stage == "active":
+            stmt = stmt.where(Lead.stage.not_in(("producing", "lost")))
+        elif self.stage:
+            stmt = stmt.where(Lead.stage == self.stage)
+        if self.officer_id:
+            helper = sa.select(LeadOfficer.lead_id).where(LeadOfficer.user_id == self.officer_id)
+            stmt = stmt.where(
+                sa.or_(Lead.primary_officer_id == self.officer_id, Lead.id.in_(helper))
+            )
+        if self.industry:
+            stmt = stmt.where(Lead.industry == self.industry)
+        if self.source:
+            stmt = stmt.where(Lead.source == self.source)
+        if self.color:
+            stmt = stmt.where(colour_expr(as_of) == self.color)
+        if self.overdue:
+            stmt = stmt.where(Lead.next_follow_up < as_of)
+        if self.scale in SCALE_CLASSES:
+            stmt = stmt.where(Lead.investment_wan >= SCALE_CLASSES[self.scale])
+        if self.q:
+            pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            stmt = stmt.where(sa.or_(Lead.name.ilike(pattern, escape="\\"),
+                                     Lead.company.ilike(pattern, escape="\\")))
+        return stmt
+
+
+@dataclass
+class LeadPage:
+    items: list
+    total: int
+    investment_wan: Decimal
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def list_leads(user: User, flt: LeadFilter, as_of: dt.date, page: int = 1, per_page: int = 50):
+    """One page of the leads ``user`` may see, with the count and total of all that match.
+
+    Three queries whatever the size: totals, the page (with colour), officers of the page.
+    """
+    base = flt.apply(scope_leads(sa.select(Lead), user), as_of)
+    totals = base.with_only_columns(
+        sa.func.count(Lead.id), sa.func.coalesce(sa.func.sum(Lead.investment_wan), 0)
+    ).order_by(None)
+    total, invest = db.session.execute(totals).one()
+    colour = colour_expr(as_of).label("colour")
+    stmt = (
+        base.add_columns(colour)
+        .options(selectinload(Lead.helpers), sa.orm.joinedload(Lead.primary_officer),
+                 sa.orm.joinedload(Lead.township))
+        .order_by(*SORTS.get(flt.sort, SORTS["updated"]))
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    rows = db.session.execute(stmt).unique().all()
+    items = []
+    for lead, lead_colour in rows:
+        lead.colour = lead_colour
+        items.append(lead)
+    return LeadPage(items, total, Decimal(invest or 0), page, per_page)
+
+
+@dataclass
+class TimelineItem:
+    on: dt.date
+    at: dt.datetime
+    kind: str  # visit | stage | edit | funds | blocker
+    user: User | None
+    obj: object
+    changes: dict = field(default_factory=dict)
+
+
+def timeline(lead: Lead) -> list[TimelineItem]:
+    """Visits, stage changes and edits of a lead, newest first (a fixed number of queries)."""
+    from crm.db import local_time
+
+    items: list[TimelineItem] = []
+    visits = db.session.scalars(
+        sa.select(Visit).where(Visit.lead_id == lead.id).options(sa.orm.joinedload(Visit.user))
+    ).all()
+    for v in visits:
+        items.append(TimelineItem(v.visited_on, v.created_at, "visit", v.user, v))
+    changes = db.session.scalars(
+        sa.select(StageChange).where(StageChange.lead_id == lead.id, StageChange.implied.is_(False))
+        .options(sa.orm.joinedload(StageChange.user))
+    ).all()
+    for c in changes:
+        items.append(TimelineItem(c.effective_on, c.created_at, "stage", c.user, c))
+    entries = db.session.scalars(
+        sa.select(AuditEntry).where(AuditEntry.lead_id == lead.id,
+                                    AuditEntry.action != "lead.create")
+        .options(sa.orm.joinedload(AuditEntry.user))
+    ).all()
+    for e in entries:
+        kind = {"lead.funds": "funds", "blocker.add": "blocker", "blocker.resolve": "blocker",
+                "lead.assign": "assign", "visit.edit": "visit_edit"}.get(e.action, "edit")
+        items.append(TimelineItem(local_time(e.created_at).date(), e.created_at, kind, e.user, e,
+                                  e.changes))
+    items.sort(key=lambda i: (i.on, i.at), reverse=True)
+    return items
+
+
+def fund_entries(lead: Lead):
+    return db.session.scalars(
+        sa.select(FundEntry).where(FundEntry.lead_id == lead.id).order_by(FundEntry.arrived_on)
+    ).all()
+
+
+def unit_officers(township_id: int) -> list[User]:
+    return list(db.session.scalars(
+        sa.select(User).where(User.township_id == township_id, User.active,
+                              User.role.in_(("officer", "township_head")))
+        .order_by(User.role.desc(), User.display_name)
+    ))

@@ -1,0 +1,1 @@
+"""Home page, error pages and template helpers."""

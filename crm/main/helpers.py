@@ -1,0 +1,64 @@
+"""Template globals and filters: policy, labels, money and dates."""
+
+from decimal import Decimal
+
+from flask import request, url_for
+from flask_babel import format_date
+from flask_wtf.csrf import generate_csrf
+
+from crm.auth.models import ROLE_LABELS
+from crm.auth.permissions import can
+from crm.db import local_time, today, wan_to_yi
+from crm.leads.models import BLOCKER_LABELS, SOURCE_LABELS
+from crm.leads.pipeline import ACTIVE_STAGES, LOST_REASON_LABELS, STAGE_LABELS
+from crm.visits.models import KIND_LABELS as VISIT_KIND_LABELS
+
+
+def register(app):
+    @app.context_processor
+    def globals_():
+        return {
+            "can": _can,
+            "STAGE_LABELS": STAGE_LABELS,
+            "ACTIVE_STAGES": ACTIVE_STAGES,
+            "LOST_REASON_LABELS": LOST_REASON_LABELS,
+            "SOURCE_LABELS": SOURCE_LABELS,
+            "BLOCKER_LABELS": BLOCKER_LABELS,
+            "VISIT_KIND_LABELS": VISIT_KIND_LABELS,
+            "ROLE_LABELS": ROLE_LABELS,
+            "csrf_token": generate_csrf,
+            "today": today,
+            "url_with": url_with,
+        }
+
+    app.jinja_env.filters["yi"] = wan_to_yi
+    app.jinja_env.filters["wan"] = format_wan
+    app.jinja_env.filters["date"] = lambda d: format_date(d, "yyyy-MM-dd") if d else ""
+    app.jinja_env.filters["datetime"] = (
+        lambda t: local_time(t).strftime("%Y-%m-%d %H:%M") if t else ""
+    )
+
+
+def _can(action, obj=None):
+    from flask_login import current_user
+
+    return can(current_user, action, obj)
+
+
+def format_wan(value) -> str:
+    if value is None:
+        return ""
+    value = Decimal(value)
+    text = f"{value:,.4f}".rstrip("0").rstrip(".")
+    return text
+
+
+def url_with(**changes) -> str:
+    """The current page's URL with some query arguments changed (filters, pagination)."""
+    args = request.args.to_dict(flat=False)
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = [value]
+    return url_for(request.endpoint, **(request.view_args or {}), **args)

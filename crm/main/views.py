@@ -1,0 +1,76 @@
+"""The home page: a different view of the pipeline for each role."""
+
+import sqlalchemy as sa
+from flask import Blueprint, jsonify, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from crm.auth.permissions import editable_leads, scope_leads, visible_townships
+from crm.db import today
+from crm.extensions import db
+from crm.leads.colour import colour_expr
+from crm.leads.models import Lead
+from crm.leads.queries import LeadFilter, list_leads
+
+blueprint = Blueprint("main", __name__)
+
+
+def pipeline_counts(user, as_of):
+    """{township_id: {stage: n, "red": n, "yellow": n, "invest": 万元}} in one aggregate."""
+    colour = colour_expr(as_of)
+    stmt = scope_leads(
+        sa.select(
+            Lead.township_id, Lead.stage, sa.func.count(Lead.id),
+            sa.func.sum(sa.case((colour == "red", 1), else_=0)),
+            sa.func.sum(sa.case((colour == "yellow", 1), else_=0)),
+            sa.func.coalesce(sa.func.sum(Lead.investment_wan), 0),
+        ).group_by(Lead.township_id, Lead.stage),
+        user,
+    )
+    counts: dict = {}
+    for township_id, stage, n, red, yellow, invest in db.session.execute(stmt):
+        row = counts.setdefault(township_id, {"red": 0, "yellow": 0, "total": 0, "invest": 0})
+        row[stage] = n
+        row["red"] += red or 0
+        row["yellow"] += yellow or 0
+        row["total"] += n
+        row["invest"] += invest or 0
+    return counts
+
+
+@blueprint.route("/")
+@login_required
+def home():
+    as_of = today()
+    townships = db.session.scalars(visible_townships(current_user)).all()
+    counts = pipeline_counts(current_user, as_of)
+    context = {"townships": townships, "counts": counts, "as_of": as_of}
+    if current_user.role == "officer":
+        mine = editable_leads(current_user).with_only_columns(Lead.id)
+        due = db.session.execute(
+            sa.select(
+                sa.func.sum(sa.case((Lead.next_follow_up < as_of, 1), else_=0)),
+                sa.func.sum(sa.case((Lead.next_follow_up == as_of, 1), else_=0)),
+            ).where(Lead.id.in_(mine), Lead.stage.not_in(("producing", "lost")))
+        ).one()
+        context["overdue"], context["due_today"] = (due[0] or 0, due[1] or 0)
+        context["my_leads"] = list_leads(
+            current_user, LeadFilter(officer_id=current_user.id, stage="active", sort="follow_up"),
+            as_of, per_page=10,
+        )
+    elif current_user.role == "township_head":
+        context["attention"] = list_leads(
+            current_user, LeadFilter(stage="active", color="red", sort="investment"),
+            as_of, per_page=10,
+        )
+    return render_template("main/home.html", **context)
+
+
+@blueprint.route("/healthz")
+def healthz():
+    db.session.execute(sa.text("SELECT 1"))
+    return jsonify(status="ok")
+
+
+@blueprint.route("/favicon.ico")
+def favicon():
+    return redirect(url_for("static", filename="favicon.svg"))

@@ -1,0 +1,40 @@
+"""The reminder dispatch log: one row per (user, kind, period)."""
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from crm.auth.models import User
+from crm.db import UTCDateTime, utcnow
+from crm.extensions import db
+
+KINDS = ("daily", "weekly")
+STATUSES = ("pending", "sent", "skipped")
+
+
+class ReminderDispatch(db.Model):
+    """Claimed before sending, marked sent after; the unique key makes "exactly once" hold."""
+
+    __tablename__ = "reminder_dispatches"
+    __table_args__ = (
+        sa.UniqueConstraint("user_id", "kind", "period"),
+        sa.CheckConstraint(sa.column("kind").in_(KINDS), name="kind"),
+        sa.CheckConstraint(sa.column("status").in_(STATUSES), name="status"),
+        sa.Index("ix_reminder_dispatches_status_next", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    #: ``2026-11-25`` for a daily reminder, ``2026-W48`` for a weekly one.
+    period: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str] = mapped_column(sa.Text, default="")
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    subject: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()

@@ -1,0 +1,1 @@
+"""Yearly targets per unit and metric."""

@@ -1,0 +1,1 @@
+"""Units (the "townships" of DOMAIN.md): towns, subdistricts, the zone and bureaus."""

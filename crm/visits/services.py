@@ -1,0 +1,90 @@
+"""Logging and editing visits; a visit's next follow-up becomes the lead's."""
+
+import datetime as dt
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from crm import audit
+from crm.auth.models import User
+from crm.auth.permissions import can
+from crm.db import today
+from crm.errors import DomainError, Forbidden
+from crm.extensions import db
+from crm.leads.models import Lead
+from crm.leads.services import bump
+from crm.visits.models import KINDS, Visit
+
+VISIT_FIELDS = ("visited_on", "kind", "summary", "next_step", "next_follow_up", "participants")
+
+
+def _validate(data: dict) -> dict:
+    errors: dict[str, list] = {}
+    visited_on = data.get("visited_on") or today()
+    if visited_on > today():
+        errors["visited_on"] = [_l("走访日期不能晚于今天")]
+    elif visited_on < dt.date(2000, 1, 1):
+        errors["visited_on"] = [_l("日期不合理")]
+    if data.get("kind") not in KINDS:
+        errors["kind"] = [_l("请选择走访方式")]
+    summary = (data.get("summary") or "").strip()
+    if not summary:
+        errors["summary"] = [_l("请填写走访情况")]
+    elif len(summary) > 5000:
+        errors["summary"] = [_l("内容过长（最多5000字）")]
+    follow_up = data.get("next_follow_up")
+    if follow_up is not None and (follow_up < visited_on or follow_up > dt.date(2100, 12, 31)):
+        errors["next_follow_up"] = [_l("下次跟进日期不能早于走访日期")]
+    if errors:
+        raise DomainError(_l("请检查填写的内容"), errors)
+    return {
+        "visited_on": visited_on,
+        "kind": data["kind"],
+        "summary": summary,
+        "next_step": (data.get("next_step") or "").strip(),
+        "next_follow_up": follow_up,
+        "participants": (data.get("participants") or "").strip(),
+    }
+
+
+def log_visit(user: User, lead: Lead, data: dict) -> Visit:
+    """Record a visit on ``lead``; it may set the lead's next follow-up."""
+    if not can(user, "visit.log", lead):
+        raise Forbidden(_l("您无权为该项目登记走访"))
+    values = _validate(data)
+    visit = Visit(lead=lead, township_id=lead.township_id, user_id=user.id, **values)
+    db.session.add(visit)
+    _apply_to_lead(lead, visit)
+    db.session.flush()
+    return visit
+
+
+def _apply_to_lead(lead: Lead, visit: Visit) -> None:
+    if lead.last_visit_on is None or visit.visited_on > lead.last_visit_on:
+        lead.last_visit_on = visit.visited_on
+    if visit.next_follow_up is not None:
+        lead.next_follow_up = visit.next_follow_up
+    bump(lead)
+
+
+def edit_visit(user: User, visit: Visit, data: dict) -> Visit:
+    """Own visit, the same day; the old values stay in the audit trail (the timeline)."""
+    if not can(user, "visit.edit", visit):
+        raise Forbidden(_l("只能在当天修改自己登记的走访"))
+    values = _validate({f: data.get(f, getattr(visit, f)) for f in VISIT_FIELDS})
+    changes = {}
+    for field, value in values.items():
+        if getattr(visit, field) != value:
+            changes[field] = [getattr(visit, field), value]
+            setattr(visit, field, value)
+    if changes:
+        lead = visit.lead
+        lead.last_visit_on = db.session.scalar(
+            sa.select(sa.func.max(Visit.visited_on)).where(Visit.lead_id == lead.id)
+        )
+        if "next_follow_up" in changes and visit.next_follow_up is not None:
+            lead.next_follow_up = visit.next_follow_up
+        bump(lead)
+        audit.record(user, "visit.edit", visit, lead_id=lead.id, changes=changes)
+    db.session.flush()
+    return visit

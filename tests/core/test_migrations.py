@@ -1,0 +1,78 @@
+"""The migrations build exactly the models' schema, and go back down to nothing."""
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+CRM = str(Path(sys.executable).with_name("crm"))
+
+
+def crm(url, *args, tmp_path):
+    env = {**os.environ, "CRM_DATABASE_URL": url, "CRM_SECRET_KEY": "x"}
+    return subprocess.run([CRM, *args], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+
+
+def check_upgrade_check_downgrade(url, tmp_path):
+    up = crm(url, "db", "upgrade", tmp_path=tmp_path)
+    assert up.returncode == 0, up.stderr
+    check = crm(url, "db", "check", tmp_path=tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "No new upgrade operations detected" in check.stdout + check.stderr
+    engine = sa.create_engine(url)
+    assert "leads" in sa.inspect(engine).get_table_names()
+    engine.dispose()
+    down = crm(url, "db", "downgrade", "base", tmp_path=tmp_path)
+    assert down.returncode == 0, down.stderr
+    engine = sa.create_engine(url)
+    assert set(sa.inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
+
+
+def test_sqlite_upgrade_equals_models_and_downgrades(tmp_path):
+    check_upgrade_check_downgrade(f"sqlite:///{tmp_path / 'm.sqlite3'}", tmp_path)
+
+
+def test_postgresql_upgrade_equals_models_and_downgrades(pg_server_url, tmp_path):
+    name = f"crm_mig_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(pg_server_url).set(database=name).render_as_string(False)
+    try:
+        check_upgrade_check_downgrade(url, tmp_path)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(app, db_kind):
+    if db_kind != "sqlite":
+        pytest.skip("SQLite only")
+    from crm.extensions import db
+
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+
+
+def test_database_enforces_constraints(app, world):
+    from crm.extensions import db
+
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.execute(sa.text("UPDATE leads SET stage = 'bogus' WHERE id = :i"),
+                           {"i": world.lead_a.id})
+        db.session.flush()
+    db.session.rollback()
+    with pytest.raises(sa.exc.IntegrityError):
+        db.session.execute(sa.text("UPDATE leads SET township_id = 9999 WHERE id = :i"),
+                           {"i": world.lead_a.id})
+        db.session.flush()
+    db.session.rollback()
