@@ -14,7 +14,8 @@ class Api(_Api):
 
 class _Registrar:
     def register(self, app):
-        from crm.api import me
+        from crm.api import me, resources
+        from crm.api.schemas import ErrorSchema, Wan
 
         app.config.update(
             API_TITLE="招商 CRM API",
@@ -32,7 +33,9 @@ class _Registrar:
             },
         )
         api = Api(app)
-        for module in (me,):
+        api.register_field(Wan, "number", None)
+        api.spec.components.schema("ErrorSchema", schema=ErrorSchema)
+        for module in (me, resources):
             for bp in module.blueprints():
                 csrf.exempt(bp)
                 api.register_blueprint(bp, url_prefix="/api/v1")

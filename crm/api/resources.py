@@ -1,0 +1,158 @@
+"""Leads, transitions, visits and funds: the same services as the pages."""
+
+import sqlalchemy as sa
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy.orm import selectinload
+
+from crm.api.auth import api_user, token_required
+from crm.api.schemas import (
+    FundInSchema, FundSchema, LeadCreateSchema, LeadPageSchema, LeadPatchSchema, LeadQuerySchema,
+    LeadSchema, TransitionSchema, VisitInSchema, VisitSchema,
+)
+from crm.auth.permissions import get_lead_or_404
+from crm.db import today
+from crm.extensions import db
+from crm.leads import queries, services
+from crm.leads.colour import lead_colour
+from crm.leads.models import Lead
+from crm.visits import services as visit_services
+from crm.visits.models import Visit
+
+bp = Blueprint("api_leads", __name__, description="Leads, their stages, visits and funds")
+
+
+def blueprints():
+    return [bp]
+
+
+def errors(*codes):
+    """Document the error answers of an operation (all share ErrorSchema)."""
+
+    def decorator(view):
+        for code in codes:
+            view = bp.alt_response(code, schema="ErrorSchema", description="Error")(view)
+        return view
+
+    return decorator
+
+
+def _with_colour(lead: Lead) -> Lead:
+    lead.colour = lead_colour(lead, today())[0]
+    return lead
+
+
+def _load(lead_id: int) -> Lead:
+    return get_lead_or_404(lead_id, api_user(), options=[
+        selectinload(Lead.helpers), selectinload(Lead.stage_changes)])
+
+
+@bp.route("/leads")
+class LeadCollection(MethodView):
+    decorators = [token_required]
+
+    @bp.arguments(LeadQuerySchema, location="query")
+    @bp.response(200, LeadPageSchema)
+    @errors(401, 422)
+    def get(self, args):
+        """Leads the user may see, filtered and paginated."""
+        flt = queries.LeadFilter(
+            township_id=args.get("township_id"), stage=args.get("stage"),
+            officer_id=args.get("officer_id"), color=args.get("color"), q=args.get("q"),
+        )
+        result = queries.list_leads(api_user(), flt, today(), page=args["page"],
+                                    per_page=args["per_page"])
+        return {"items": result.items, "total": result.total, "page": result.page,
+                "per_page": result.per_page}
+
+    @bp.arguments(LeadCreateSchema)
+    @bp.response(201, LeadSchema)
+    @errors(400, 401, 403, 422)
+    def post(self, data):
+        """Create a lead (stage defaults to contact, created_on to today)."""
+        user = api_user()
+        helper_ids = data.pop("officer_ids", None) or []
+        data["helper_ids"] = [i for i in helper_ids if i != data.get("primary_officer_id")]
+        lead = services.create_lead(user, data)
+        db.session.commit()
+        return _with_colour(lead)
+
+
+@bp.route("/leads/<int:lead_id>")
+class LeadItem(MethodView):
+    decorators = [token_required]
+
+    @bp.response(200, LeadSchema)
+    @errors(401, 404)
+    def get(self, lead_id):
+        """One lead."""
+        return _with_colour(_load(lead_id))
+
+    @bp.arguments(LeadPatchSchema)
+    @bp.response(200, LeadSchema)
+    @errors(400, 401, 403, 404, 409, 422)
+    def patch(self, data, lead_id):
+        """Change fields; `version` must be the one read, else 409 and nothing changes."""
+        lead = _load(lead_id)
+        version = data.pop("version")
+        services.update_lead(api_user(), lead, data, version)
+        db.session.commit()
+        return _with_colour(lead)
+
+
+@bp.route("/leads/<int:lead_id>/transitions")
+class LeadTransitions(MethodView):
+    decorators = [token_required]
+
+    @bp.arguments(TransitionSchema)
+    @bp.response(200, LeadSchema)
+    @errors(400, 401, 403, 404, 409, 422)
+    def post(self, data, lead_id):
+        """Move the lead to another stage (DOMAIN.md's rules)."""
+        lead = _load(lead_id)
+        services.move_stage(
+            api_user(), lead, data["to"], on=data.get("on"), reason=data.get("reason", ""),
+            lost_reason=data.get("lost_reason"), version=data.get("version"),
+        )
+        db.session.commit()
+        return _with_colour(lead)
+
+
+@bp.route("/leads/<int:lead_id>/visits")
+class LeadVisits(MethodView):
+    decorators = [token_required]
+
+    @bp.response(200, VisitSchema(many=True))
+    @errors(401, 404)
+    def get(self, lead_id):
+        """The lead's visits, newest first."""
+        lead = _load(lead_id)
+        return db.session.scalars(
+            sa.select(Visit).where(Visit.lead_id == lead.id)
+            .order_by(Visit.visited_on.desc(), Visit.id.desc())
+        ).all()
+
+    @bp.arguments(VisitInSchema)
+    @bp.response(201, VisitSchema)
+    @errors(400, 401, 403, 404, 422)
+    def post(self, data, lead_id):
+        """Log a visit; its next follow-up becomes the lead's."""
+        lead = _load(lead_id)
+        visit = visit_services.log_visit(api_user(), lead, data)
+        db.session.commit()
+        return visit
+
+
+@bp.route("/leads/<int:lead_id>/funds")
+class LeadFunds(MethodView):
+    decorators = [token_required]
+
+    @bp.arguments(FundInSchema)
+    @bp.response(201, FundSchema)
+    @errors(400, 401, 403, 404, 422)
+    def post(self, data, lead_id):
+        """Record capital arrived (万元) on a date."""
+        lead = _load(lead_id)
+        entry = services.add_funds(api_user(), lead, data["arrived_on"], data["amount_wan"])
+        db.session.commit()
+        return entry
