@@ -89,6 +89,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from crm.api import blueprint as api_bp
     from crm.auth.views import blueprint as auth_bp
+    from crm.leads.board import blueprint as board_bp
     from crm.leads.views import blueprint as leads_bp
     from crm.main.views import blueprint as main_bp
     from crm.visits.views import blueprint as visits_bp
@@ -97,6 +98,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(leads_bp)
     app.register_blueprint(visits_bp)
+    app.register_blueprint(board_bp)
     api_bp.register(app)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
 
 from crm import create_app
 from crm.extensions import db
@@ -127,9 +128,25 @@ def app_config():
     return {}
 
 
+class FreshContextClient(FlaskClient):
+    """Each request in an app context of its own, as in production (own session, own g).
+
+    The test's own session commits before and ends its transaction after, so what a test reads
+    next is what the request wrote (SQLite readers keep a snapshot until their transaction ends).
+    """
+
+    def open(self, *args, **kwargs):
+        db.session.commit()
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        db.session.rollback()
+        return response
+
+
 @pytest.fixture
 def app(database_url, tmp_path, app_config):
     app = make_app(tmp_path, database_url, **app_config)
+    app.test_client_class = FreshContextClient
     with app.app_context():
         if database_url.startswith("postgresql"):
             if database_url not in _pg_schema_ready:

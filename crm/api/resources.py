@@ -7,8 +7,16 @@ from sqlalchemy.orm import selectinload
 
 from crm.api.auth import api_user, token_required
 from crm.api.schemas import (
-    FundInSchema, FundSchema, LeadCreateSchema, LeadPageSchema, LeadPatchSchema, LeadQuerySchema,
-    LeadSchema, TransitionSchema, VisitInSchema, VisitSchema,
+    FundInSchema,
+    FundSchema,
+    LeadCreateSchema,
+    LeadPageSchema,
+    LeadPatchSchema,
+    LeadQuerySchema,
+    LeadSchema,
+    TransitionSchema,
+    VisitInSchema,
+    VisitSchema,
 )
 from crm.auth.permissions import get_lead_or_404
 from crm.db import today

@@ -64,7 +64,7 @@ def password():
                 getattr(form, field, form.password).errors.extend(messages)
         else:
             db.session.commit()
-            login_user(current_user)  # this session stays; the others end
+            login_user(current_user._get_current_object())  # this session stays; the others end
             flash(_("密码已修改"), "success")
             return redirect(url_for("main.home"))
     return render_template("auth/password.html", form=form)

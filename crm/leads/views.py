@@ -7,8 +7,9 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.auth.permissions import get_lead_or_404, require, visible_townships
+from crm.auth.views import safe_next
 from crm.db import today
-from crm.errors import Conflict, DomainError
+from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.leads import queries, services
 from crm.leads.colour import lead_colour
@@ -20,7 +21,9 @@ blueprint = Blueprint("leads", __name__, url_prefix="/leads")
 
 
 def form_errors(form, exc: DomainError) -> None:
-    """Put a domain error's field messages on the form (the rest as a flash)."""
+    """Put a domain error's field messages on the form (the rest as a flash); 403 if forbidden."""
+    if isinstance(exc, Forbidden):
+        abort(403)
     placed = False
     for name, messages in exc.fields.items():
         field = getattr(form, name, None)
@@ -98,6 +101,8 @@ def create():
             form.primary_officer_id.data = current_user.id if current_user.role == "officer" else 0
     if not _township_choices(form):
         abort(403)
+    if current_user.role != "district_admin":
+        form.township_id.data = current_user.township_id  # officers and heads: their own unit
     _officer_choices(form, form.township_id.data or current_user.township_id
                      or form.township_id.choices[0][0])
     duplicates = []
@@ -194,7 +199,8 @@ def move(lead_id):
         else:
             db.session.commit()
             flash(_("阶段已变更"), "success")
-            return redirect(request.form.get("back") or url_for("leads.show", lead_id=lead.id))
+            return redirect(safe_next(request.form.get("back")) if request.form.get("back")
+                            else url_for("leads.show", lead_id=lead.id))
     status = 422 if request.method == "POST" else 200
     return render_template("leads/move.html", form=form, lead=lead), status
 
@@ -238,7 +244,7 @@ def add_funds(lead_id):
             services.add_funds(current_user, lead, form.arrived_on.data, form.amount_wan.data)
         except DomainError as exc:
             db.session.rollback()
-            flash(str(exc.message), "error")
+            form_errors(None, exc)
         else:
             db.session.commit()
             flash(_("到位资金已登记"), "success")
@@ -259,7 +265,7 @@ def add_blocker(lead_id):
                                  form.owner.data or "")
         except DomainError as exc:
             db.session.rollback()
-            flash(str(exc.message), "error")
+            form_errors(None, exc)
         else:
             db.session.commit()
             flash(_("问题已登记"), "success")
@@ -284,7 +290,7 @@ def resolve_blocker(lead_id, blocker_id):
             services.resolve_blocker(current_user, blocker, form.resolution.data)
         except DomainError as exc:
             db.session.rollback()
-            flash(str(exc.message), "error")
+            form_errors(None, exc)
         else:
             db.session.commit()
             flash(_("问题已标记为解决"), "success")

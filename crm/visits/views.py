@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm.auth.permissions import get_lead_or_404, require
+from crm.auth.views import safe_next
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.leads.views import form_errors
@@ -32,7 +33,8 @@ def log(lead_id):
         else:
             db.session.commit()
             flash(_("走访已记录"), "success")
-            return redirect(request.form.get("back") or url_for("leads.show", lead_id=lead.id))
+            return redirect(safe_next(request.form.get("back")) if request.form.get("back")
+                            else url_for("leads.show", lead_id=lead.id))
     if request.method == "GET":
         from crm.db import today
 

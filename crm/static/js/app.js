@@ -1,0 +1,1 @@
+/* 招商 CRM: progressive enhancements (optional; every page works without JavaScript). */
