@@ -164,6 +164,8 @@ def edit(lead_id):
             db.session.rollback()
             conflict = exc
             flash(str(exc.message), "error")
+            # The user has now seen what changed; saving again is a deliberate choice.
+            form.version.data = db.session.get(Lead, lead_id).version
         except DomainError as exc:
             db.session.rollback()
             form_errors(form, exc)
@@ -182,7 +184,7 @@ def move(lead_id):
     require(current_user, "lead.move", lead)
     form = MoveForm()
     if request.method == "GET":
-        form.to.data = request.args.get("to", lead.stage)
+        form.to.data = request.args.get("to") or _next_stage(lead.stage)
         form.on.data = today()
         form.version.data = lead.version
     if form.validate_on_submit():
@@ -203,6 +205,11 @@ def move(lead_id):
                             else url_for("leads.show", lead_id=lead.id))
     status = 422 if request.method == "POST" else 200
     return render_template("leads/move.html", form=form, lead=lead), status
+
+
+def _next_stage(stage: str) -> str:
+    order = ["contact", "negotiation", "signed", "started", "producing"]
+    return order[min(order.index(stage) + 1, len(order) - 1)] if stage in order else "contact"
 
 
 @blueprint.route("/<int:lead_id>/assign", methods=["GET", "POST"])
