@@ -77,6 +77,13 @@ def stages_up_to(stage: str) -> tuple[str, ...]:
     return ACTIVE_STAGES[: STAGE_RANK[stage] + 1]
 
 
+def next_stage(stage: str) -> str:
+    """The usual next step: the following active stage (a lost lead reopens at contact)."""
+    if stage not in STAGE_RANK:
+        return "contact"
+    return ACTIVE_STAGES[min(STAGE_RANK[stage] + 1, len(ACTIVE_STAGES) - 1)]
+
+
 def classify_move(current: str, target: str, reopen_from: str | None = None) -> Move:
     """Classify a move from ``current`` to ``target``.
 

@@ -15,7 +15,7 @@ from crm.leads import queries, services
 from crm.leads.colour import lead_colour
 from crm.leads.forms import AssignForm, BlockerForm, FundForm, LeadForm, MoveForm, ResolveForm
 from crm.leads.models import Blocker, Lead, LeadOfficer
-from crm.leads.pipeline import STAGES
+from crm.leads.pipeline import STAGES, next_stage
 
 blueprint = Blueprint("leads", __name__, url_prefix="/leads")
 
@@ -184,7 +184,7 @@ def move(lead_id):
     require(current_user, "lead.move", lead)
     form = MoveForm()
     if request.method == "GET":
-        form.to.data = request.args.get("to") or _next_stage(lead.stage)
+        form.to.data = request.args.get("to") or next_stage(lead.stage)
         form.on.data = today()
         form.version.data = lead.version
     if form.validate_on_submit():
@@ -205,11 +205,6 @@ def move(lead_id):
                             else url_for("leads.show", lead_id=lead.id))
     status = 422 if request.method == "POST" else 200
     return render_template("leads/move.html", form=form, lead=lead), status
-
-
-def _next_stage(stage: str) -> str:
-    order = ["contact", "negotiation", "signed", "started", "producing"]
-    return order[min(order.index(stage) + 1, len(order) - 1)] if stage in order else "contact"
 
 
 @blueprint.route("/<int:lead_id>/assign", methods=["GET", "POST"])
