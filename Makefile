@@ -23,7 +23,7 @@ $(DEV_STAMP): $(STAMP)
 	touch $@
 
 %.mo: %.po $(STAMP)
-	$(BIN)/pybabel compile -q -i $< -o $@
+	$(BIN)/pybabel compile --statistics -i $< -o $@ >/dev/null
 
 translations: $(COMPILED)
 

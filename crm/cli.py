@@ -163,4 +163,6 @@ def serve(host, port):
 
     click.echo(f"招商 CRM: http://{host}:{port}/")
     click.echo(f"演示账号: admin, viewer, mengzhuang-head, mengzhuang-1, ... 密码 {DEMO_PASSWORD}")
-    current_app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, current_app._get_current_object(), use_reloader=False, threaded=True)
