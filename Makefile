@@ -39,8 +39,8 @@ test: $(DEV_STAMP) translations lint
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 extract-messages: $(STAMP)
-	$(BIN)/pybabel extract -q -F babel.cfg -k _l -k lazy_gettext -o crm/translations/messages.pot .
-	$(BIN)/pybabel update -q -i crm/translations/messages.pot -d crm/translations
+	$(BIN)/pybabel -q extract -F babel.cfg --ignore-dirs='.* __pycache__' -k _l -k lazy_gettext -o crm/translations/messages.pot .
+	$(BIN)/pybabel -q update -i crm/translations/messages.pot -d crm/translations
 
 clean:
 	rm -rf $(VENV) $(COMPILED)

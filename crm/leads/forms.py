@@ -92,3 +92,9 @@ class BlockerForm(FlaskForm):
 
 class ResolveForm(FlaskForm):
     resolution = TextAreaField(_l("解决情况"), validators=[Length(max=2000)])
+
+
+class ContactForm(FlaskForm):
+    name = StringField(_l("姓名"), validators=[DataRequired(_l("请填写联系人姓名")), Length(max=64)])
+    title = StringField(_l("职务"), validators=[Length(max=64)])
+    phone = StringField(_l("电话"), validators=[Length(max=32)])

@@ -21,6 +21,7 @@ from crm.leads.models import (
     BLOCKER_KINDS,
     SOURCES,
     Blocker,
+    Contact,
     FundEntry,
     Lead,
     LeadOfficer,
@@ -326,6 +327,26 @@ def add_funds(user: User, lead: Lead, arrived_on: dt.date, amount_wan: Decimal) 
     audit.record(user, "lead.funds", entry, lead_id=lead.id,
                  changes={"amount_wan": [None, amount_wan], "arrived_on": [None, arrived_on]})
     return entry
+
+
+def add_contact(user: User, lead: Lead, name: str, title: str = "", phone: str = "") -> Contact:
+    """Another contact person at the investor."""
+    if not can(user, "lead.edit", lead):
+        raise Forbidden(_l("您无权修改该项目"))
+    name, title, phone = (name or "").strip(), (title or "").strip(), (phone or "").strip()
+    errors = {}
+    if not name:
+        errors["name"] = [_l("请填写联系人姓名")]
+    if phone and not phone_valid(phone):
+        errors["phone"] = [_l("电话号码格式不正确")]
+    if errors:
+        raise DomainError(_l("请检查填写的内容"), errors)
+    contact = Contact(lead=lead, name=name[:64], title=title[:64], phone=phone[:32])
+    db.session.add(contact)
+    db.session.flush()
+    audit.record(user, "contact.add", contact, lead_id=lead.id,
+                 changes={"contact_name": [None, name], "contact_phone": [None, phone]})
+    return contact
 
 
 def add_blocker(user: User, lead: Lead, kind: str, description: str, owner: str = "",

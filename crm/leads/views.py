@@ -13,7 +13,9 @@ from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.leads import queries, services
 from crm.leads.colour import lead_colour
-from crm.leads.forms import AssignForm, BlockerForm, FundForm, LeadForm, MoveForm, ResolveForm
+from crm.leads.forms import (
+    AssignForm, BlockerForm, ContactForm, FundForm, LeadForm, MoveForm, ResolveForm,
+)
 from crm.leads.models import Blocker, Lead, LeadOfficer
 from crm.leads.pipeline import STAGES, next_stage
 
@@ -141,7 +143,7 @@ def show(lead_id):
         "leads/show.html", lead=lead, colour=colour, reasons=reasons,
         timeline=queries.timeline(lead), funds=queries.fund_entries(lead),
         visit_form=visit_form, move_form=move_form, fund_form=FundForm(arrived_on=today()),
-        blocker_form=BlockerForm(), resolve_form=ResolveForm(),
+        blocker_form=BlockerForm(), resolve_form=ResolveForm(), contact_form=ContactForm(),
     )
 
 
@@ -253,6 +255,27 @@ def add_funds(lead_id):
     else:
         _flash_form_errors(form)
     return redirect(url_for("leads.show", lead_id=lead.id) + "#funds")
+
+
+@blueprint.route("/<int:lead_id>/contacts", methods=["POST"])
+@login_required
+def add_contact(lead_id):
+    lead = get_lead_or_404(lead_id, current_user)
+    require(current_user, "lead.edit", lead)
+    form = ContactForm()
+    if form.validate_on_submit():
+        try:
+            services.add_contact(current_user, lead, form.name.data, form.title.data,
+                                 form.phone.data)
+        except DomainError as exc:
+            db.session.rollback()
+            form_errors(None, exc)
+        else:
+            db.session.commit()
+            flash(_("联系人已添加"), "success")
+    else:
+        _flash_form_errors(form)
+    return redirect(url_for("leads.show", lead_id=lead.id) + "#facts")
 
 
 @blueprint.route("/<int:lead_id>/blockers", methods=["POST"])

@@ -265,3 +265,16 @@ def test_query_counts_do_not_grow_with_data(client, auth, world):
         client.get(f"/leads/{lead_id}")
     assert c_small["n"] == c_big["n"]
     assert db.session.scalar(sa.select(sa.func.count(StageChange.id))) > 28
+
+
+def test_contacts_are_added_and_validated(client, auth, world):
+    auth.login("a-1")
+    lid = world.lead_a.id
+    assert client.post(f"/leads/{lid}/contacts", data={"name": "郝总", "title": "总经理",
+                                                       "phone": "13800138000"}).status_code == 302
+    client.post(f"/leads/{lid}/contacts", data={"name": "坏号码", "phone": "123"})
+    page = client.get(f"/leads/{lid}").get_data(as_text=True)
+    assert "郝总" in page and "13800138000" in page and "坏号码" not in page
+    auth.logout()
+    auth.login("a-2")  # same unit, not assigned
+    assert client.post(f"/leads/{lid}/contacts", data={"name": "x"}).status_code == 403
