@@ -33,7 +33,7 @@ run: $(STAMP) translations
 	CRM_SCHEDULER=$${CRM_SCHEDULER:-on} $(BIN)/crm serve --port $(PORT)
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check crm tests benchmarks
+	$(BIN)/ruff check crm tests
 
 test: $(DEV_STAMP) translations lint
 	$(BIN)/pytest -n 2 --dist loadgroup

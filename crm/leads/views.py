@@ -14,7 +14,13 @@ from crm.extensions import db
 from crm.leads import queries, services
 from crm.leads.colour import lead_colour
 from crm.leads.forms import (
-    AssignForm, BlockerForm, ContactForm, FundForm, LeadForm, MoveForm, ResolveForm,
+    AssignForm,
+    BlockerForm,
+    ContactForm,
+    FundForm,
+    LeadForm,
+    MoveForm,
+    ResolveForm,
 )
 from crm.leads.models import Blocker, Lead, LeadOfficer
 from crm.leads.pipeline import STAGES, next_stage

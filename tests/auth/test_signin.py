@@ -123,3 +123,12 @@ class TestCsrf:
         assert r.status_code == 400
         db.session.expire_all()
         assert world.lead_a.name == "宠物食品生产基地"
+
+
+def test_english_is_a_switch_and_chinese_the_default(client, auth, world):
+    auth.login("a-1")
+    assert "项目" in client.get("/leads/").get_data(as_text=True)
+    client.post("/language", data={"lang": "en", "next": "/leads/"})
+    english = client.get("/leads/").get_data(as_text=True)
+    assert "Home" in english and "首页" not in english
+    assert "Contact" in client.get(f"/leads/{world.lead_a.id}").get_data(as_text=True)
