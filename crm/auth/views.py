@@ -40,9 +40,7 @@ def login():
                 db.session.commit()
             login_user(user, remember=form.remember.data)
             return redirect(safe_next(form.next.data))
-    return render_template("auth/login.html", form=form), 200 if request.method == "GET" else (
-        400 if form.errors else 200
-    )
+    return render_template("auth/login.html", form=form)
 
 
 @blueprint.route("/logout", methods=["POST"])

@@ -72,7 +72,8 @@ class MoveForm(FlaskForm):
 
 
 class AssignForm(FlaskForm):
-    primary_officer_id = SelectField(_l("负责人"), coerce=int, validate_choice=False)
+    primary_officer_id = SelectField(_l("负责人"), coerce=int, validate_choice=False,
+                                     validators=[InputRequired(_l("请选择负责人"))])
     helper_ids = SelectMultipleField(_l("协助人员"), coerce=int, validate_choice=False)
     sponsor = StringField(_l("帮包领导"), validators=[Length(max=64)])
 
