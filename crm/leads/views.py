@@ -243,24 +243,33 @@ def assign(lead_id):
     return render_template("leads/assign.html", form=form, lead=lead)
 
 
+def _post_on_lead_page(lead, form, action, success, anchor):
+    """A small form posted from the lead page: run the service, commit, back to the page."""
+    if form.validate_on_submit():
+        try:
+            action()
+        except DomainError as exc:
+            db.session.rollback()
+            form_errors(None, exc)
+        else:
+            db.session.commit()
+            flash(success, "success")
+    else:
+        _flash_form_errors(form)
+    return redirect(url_for("leads.show", lead_id=lead.id) + anchor)
+
+
 @blueprint.route("/<int:lead_id>/funds", methods=["POST"])
 @login_required
 def add_funds(lead_id):
     lead = get_lead_or_404(lead_id, current_user)
     require(current_user, "lead.funds", lead)
     form = FundForm()
-    if form.validate_on_submit():
-        try:
-            services.add_funds(current_user, lead, form.arrived_on.data, form.amount_wan.data)
-        except DomainError as exc:
-            db.session.rollback()
-            form_errors(None, exc)
-        else:
-            db.session.commit()
-            flash(_("到位资金已登记"), "success")
-    else:
-        _flash_form_errors(form)
-    return redirect(url_for("leads.show", lead_id=lead.id) + "#funds")
+    return _post_on_lead_page(
+        lead, form,
+        lambda: services.add_funds(current_user, lead, form.arrived_on.data, form.amount_wan.data),
+        _("到位资金已登记"), "#funds",
+    )
 
 
 @blueprint.route("/<int:lead_id>/contacts", methods=["POST"])
@@ -269,19 +278,12 @@ def add_contact(lead_id):
     lead = get_lead_or_404(lead_id, current_user)
     require(current_user, "lead.edit", lead)
     form = ContactForm()
-    if form.validate_on_submit():
-        try:
-            services.add_contact(current_user, lead, form.name.data, form.title.data,
-                                 form.phone.data)
-        except DomainError as exc:
-            db.session.rollback()
-            form_errors(None, exc)
-        else:
-            db.session.commit()
-            flash(_("联系人已添加"), "success")
-    else:
-        _flash_form_errors(form)
-    return redirect(url_for("leads.show", lead_id=lead.id) + "#facts")
+    return _post_on_lead_page(
+        lead, form,
+        lambda: services.add_contact(current_user, lead, form.name.data, form.title.data,
+                                     form.phone.data),
+        _("联系人已添加"), "#facts",
+    )
 
 
 @blueprint.route("/<int:lead_id>/blockers", methods=["POST"])
@@ -290,19 +292,12 @@ def add_blocker(lead_id):
     lead = get_lead_or_404(lead_id, current_user)
     require(current_user, "lead.blockers", lead)
     form = BlockerForm()
-    if form.validate_on_submit():
-        try:
-            services.add_blocker(current_user, lead, form.kind.data, form.description.data,
-                                 form.owner.data or "")
-        except DomainError as exc:
-            db.session.rollback()
-            form_errors(None, exc)
-        else:
-            db.session.commit()
-            flash(_("问题已登记"), "success")
-    else:
-        _flash_form_errors(form)
-    return redirect(url_for("leads.show", lead_id=lead.id) + "#blockers")
+    return _post_on_lead_page(
+        lead, form,
+        lambda: services.add_blocker(current_user, lead, form.kind.data, form.description.data,
+                                     form.owner.data or ""),
+        _("问题已登记"), "#blockers",
+    )
 
 
 @blueprint.route("/<int:lead_id>/blockers/<int:blocker_id>/resolve", methods=["POST"])
@@ -316,18 +311,11 @@ def resolve_blocker(lead_id, blocker_id):
         abort(404)
     require(current_user, "lead.blockers", lead)
     form = ResolveForm()
-    if form.validate_on_submit():
-        try:
-            services.resolve_blocker(current_user, blocker, form.resolution.data)
-        except DomainError as exc:
-            db.session.rollback()
-            form_errors(None, exc)
-        else:
-            db.session.commit()
-            flash(_("问题已标记为解决"), "success")
-    else:
-        _flash_form_errors(form)
-    return redirect(url_for("leads.show", lead_id=lead.id) + "#blockers")
+    return _post_on_lead_page(
+        lead, form,
+        lambda: services.resolve_blocker(current_user, blocker, form.resolution.data),
+        _("问题已标记为解决"), "#blockers",
+    )
 
 
 def _flash_form_errors(form) -> None:
