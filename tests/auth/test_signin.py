@@ -132,3 +132,15 @@ def test_english_is_a_switch_and_chinese_the_default(client, auth, world):
     english = client.get("/leads/").get_data(as_text=True)
     assert "Home" in english and "首页" not in english
     assert "Contact" in client.get(f"/leads/{world.lead_a.id}").get_data(as_text=True)
+
+
+def test_home_page_differs_by_role(app, world):
+    pages = {}
+    for username in ("admin", "a-1", "a-head"):
+        c = app.test_client()
+        c.post("/login", data={"username": username, "password": factories.PASSWORD})
+        pages[username] = c.get("/").get_data(as_text=True)
+    assert "逾期跟进" in pages["a-1"] and "我的项目" in pages["a-1"]
+    assert "税郭镇" in pages["admin"] and "孟庄镇" in pages["admin"]  # every unit side by side
+    assert "税郭镇" not in pages["a-1"] and "税郭镇" not in pages["a-head"]
+    assert len({pages["admin"], pages["a-1"], pages["a-head"]}) == 3
