@@ -345,7 +345,10 @@ def seed_demo(today: dt.date) -> dict:
             "notes": DEMO_NOTE + ("省市区重点项目。" if extra.get("key") else "")
             + extra.get("note", ""),
         })
-        lead.contacts.append(Contact(name=contact, title=title, phone=lead.contact_phone))
+        # A second person at the investor (the first is the lead's own contact fields).
+        lead.contacts.append(Contact(
+            name=rng.choice(SURNAMES) + rng.choice(GIVEN), title=title,
+            phone=f"1{rng.choice('3578')}{rng.randint(0, 999999999):09d}"))
         for stage, on, lost_reason in moves:
             move_stage(admin, lead, stage, on=on, lost_reason=lost_reason)
         _visits(rng, lead, officer or admin, created_on, when(last), n_visits, moves, unit_name)

@@ -1,5 +1,7 @@
 """Signing in, sessions, passwords and API tokens."""
 
+import secrets
+
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
@@ -48,10 +50,7 @@ def change_password(user: User, current: str, new: str) -> None:
         raise DomainError(_l("当前密码不正确"), {"current": [_l("当前密码不正确")]})
     check_password_strength(new)
     user.set_password(new)
-    user.session_nonce = None  # regenerated below: every other session ends
-    from secrets import token_hex
-
-    user.session_nonce = token_hex(8)
+    user.session_nonce = secrets.token_hex(8)  # every other session and remember-cookie ends
 
 
 def create_user(

@@ -67,10 +67,6 @@ class Move:
     def needs_reason(self) -> bool:
         return self.kind in {"back", "reopen"}
 
-    @property
-    def needs_privilege(self) -> bool:
-        return self.kind in {"back", "reopen"}
-
 
 def stages_up_to(stage: str) -> tuple[str, ...]:
     """The active stages a lead created at ``stage`` counts as having entered."""

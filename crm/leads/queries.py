@@ -37,8 +37,6 @@ class LeadFilter:
     scale: str | None = None
     q: str | None = None
     sort: str = "updated"
-    as_of: dt.date | None = None
-    extra: dict = field(default_factory=dict)
 
     def apply(self, stmt: sa.Select, as_of: dt.date) -> sa.Select:
         if self.township_id:

@@ -388,8 +388,3 @@ def resolve_blocker(user: User, blocker: Blocker, resolution: str = "",
                  changes={"resolved_on": [None, resolved_on]})
     return blocker
 
-
-__all__ = [
-    "add_blocker", "add_funds", "assign", "changes_since", "check_version", "create_lead",
-    "find_duplicates", "move_stage", "resolve_blocker", "update_lead",
-]

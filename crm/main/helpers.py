@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from flask import request, url_for
-from flask_babel import format_date
+from flask_babel import format_date, get_locale
 from flask_wtf.csrf import generate_csrf
 
 from crm.auth.models import ROLE_LABELS
@@ -29,6 +29,7 @@ def register(app):
             "csrf_token": generate_csrf,
             "today": today,
             "url_with": url_with,
+            "current_locale": lambda: str(get_locale() or "zh_CN"),
         }
 
     app.jinja_env.filters["yi"] = wan_to_yi
