@@ -12,10 +12,29 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from crm.leads.models import BLOCKER_KINDS, BLOCKER_LABELS, SOURCE_LABELS, SOURCES
 from crm.leads.pipeline import ACTIVE_STAGES, LOST_REASON_LABELS, LOST_REASONS, STAGE_LABELS, STAGES
+from crm.leads.validation import credit_code_valid, phone_valid
+
+
+def _credit_code(form, field):
+    if field.data and not credit_code_valid(field.data):
+        raise ValidationError(_l("统一社会信用代码无效（应为18位，校验位须正确）"))
+
+
+def _phone(form, field):
+    if field.data and not phone_valid(field.data):
+        raise ValidationError(_l("电话号码格式不正确"))
+
 
 _MONEY = dict(places=4, validators=[Optional(), NumberRange(min=0, message=_l("须为不小于0的数字"))])
 _DATE_MSG = _l("日期格式应为 YYYY-MM-DD")
@@ -29,8 +48,7 @@ def _date(label, required=False):
 class LeadForm(FlaskForm):
     name = StringField(_l("项目名称"), validators=[DataRequired(_l("请填写项目名称")), Length(max=200)])
     company = StringField(_l("投资方"), validators=[DataRequired(_l("请填写投资方")), Length(max=200)])
-    credit_code = StringField(_l("统一社会信用代码"), validators=[Optional(), Length(max=18, min=18,
-                              message=_l("统一社会信用代码应为18位"))])
+    credit_code = StringField(_l("统一社会信用代码"), validators=[Optional(), _credit_code])
     origin = StringField(_l("来源地"), validators=[Length(max=64)])
     industry = StringField(_l("产业"), validators=[Length(max=64)])
     chain = StringField(_l("产业链"), validators=[Length(max=64)])
@@ -50,7 +68,7 @@ class LeadForm(FlaskForm):
     primary_officer_id = SelectField(_l("负责人"), coerce=int, validate_choice=False)
     sponsor = StringField(_l("帮包领导"), validators=[Length(max=64)])
     contact_name = StringField(_l("联系人"), validators=[Length(max=64)])
-    contact_phone = StringField(_l("联系电话"), validators=[Length(max=32)])
+    contact_phone = StringField(_l("联系电话"), validators=[Length(max=32), _phone])
     next_follow_up = _date(_l("下次跟进"))
     planned_sign_date = _date(_l("计划签约"))
     planned_start_date = _date(_l("计划开工"))
@@ -98,4 +116,4 @@ class ResolveForm(FlaskForm):
 class ContactForm(FlaskForm):
     name = StringField(_l("姓名"), validators=[DataRequired(_l("请填写联系人姓名")), Length(max=64)])
     title = StringField(_l("职务"), validators=[Length(max=64)])
-    phone = StringField(_l("电话"), validators=[Length(max=32)])
+    phone = StringField(_l("电话"), validators=[Length(max=32), _phone])

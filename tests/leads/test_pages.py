@@ -278,3 +278,12 @@ def test_contacts_are_added_and_validated(client, auth, world):
     auth.logout()
     auth.login("a-2")  # same unit, not assigned
     assert client.post(f"/leads/{lid}/contacts", data={"name": "x"}).status_code == 403
+
+
+def test_every_field_error_is_shown_at_once(client, auth, world):
+    auth.login("a-1")
+    text = client.post("/leads/new", data=lead_form(
+        investment_wan="-3", credit_code="91350100M000100Y44", contact_phone="abc",
+    )).get_data(as_text=True)
+    for message in ("须为不小于0的数字", "统一社会信用代码无效", "电话号码格式不正确"):
+        assert message in text
