@@ -1,0 +1,49 @@
+"""Portable SQL pieces the statistics need (date differences, medians)."""
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+
+class days_between(FunctionElement):  # noqa: N801 (reads as a SQL function)
+    """Whole days from ``start`` to ``end`` (``end - start``) for DATE columns."""
+
+    type = sa.Integer()
+    inherit_cache = True
+    name = "days_between"
+
+
+@compiles(days_between)
+def _days_default(element, compiler, **kw):
+    end, start = list(element.clauses)
+    return f"({compiler.process(end, **kw)} - {compiler.process(start, **kw)})"
+
+
+@compiles(days_between, "sqlite")
+def _days_sqlite(element, compiler, **kw):
+    end, start = list(element.clauses)
+    return (f"CAST(julianday({compiler.process(end, **kw)}) - "
+            f"julianday({compiler.process(start, **kw)}) AS INTEGER)")
+
+
+def median_by(values: sa.Subquery, group_cols: list[str], value_col: str) -> sa.Select:
+    """SELECT group columns and the median of ``value_col`` per group, in SQL on any database.
+
+    The middle row (odd counts) or the mean of the two middle rows (even counts).
+    """
+    groups = [values.c[c] for c in group_cols]
+    value = values.c[value_col]
+    ordered = sa.select(
+        *groups, value.label("v"),
+        sa.func.row_number().over(partition_by=groups, order_by=value).label("rn"),
+        sa.func.count().over(partition_by=groups).label("n"),
+    ).subquery()
+    # 2·rn ∈ {n, n+1, n+2}: the middle row of an odd count, the two middle rows of an even one.
+    twice = ordered.c.rn * 2
+    middle = sa.or_(twice == ordered.c.n, twice == ordered.c.n + 1, twice == ordered.c.n + 2)
+    return (
+        sa.select(*[ordered.c[c] for c in group_cols],
+                  sa.func.avg(sa.cast(ordered.c.v, sa.Float)).label("median"))
+        .where(middle)
+        .group_by(*[ordered.c[c] for c in group_cols])
+    )
