@@ -178,3 +178,37 @@ def test_rank_units_without_targets_by_name():
 
     units = rank_units([UnitStats(1, "乙", ""), UnitStats(2, "甲", "")])
     assert [(u.name, u.rank) for u in units] == [("乙", 1), ("甲", 2)]
+
+
+def test_stats_api_shape_and_numbers(client, scenario):
+    from crm.auth.services import issue_token
+
+    token = issue_token(scenario.viewer)
+    head = issue_token(scenario.head_b)
+    db.session.commit()
+    r = client.get("/api/v1/stats/townships?year=2025&as_of=2025-06-30",
+                   headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200
+    body = r.get_json()
+    assert (body["year"], body["as_of"], body["time_progress"]) == (2025, "2025-06-30", 0.4959)
+    a = next(t for t in body["townships"] if t["township_id"] == scenario.a.id)
+    assert a["rank"] == 1 and a["name"] == "孟庄镇"
+    assert a["snapshot"] == {"contact": 0, "negotiation": 1, "signed": 2, "started": 1,
+                             "producing": 1, "lost": 1}
+    assert a["entered"] == {"contact": 5, "negotiation": 6, "signed": 4, "started": 2,
+                            "producing": 1}
+    assert a["conversion"] == {"contact_negotiation": 1.0, "negotiation_signed": 0.8,
+                               "signed_started": 0.5, "started_producing": 0.5,
+                               "contact_producing": 0.2}
+    assert (a["start_rate"], a["stats_inclusion_rate"], a["funds_arrival_rate"]) == (
+        0.6667, 0.5, 0.0564)
+    assert {"metric": "signed_100m", "target": 10, "actual": 4, "attainment": 0.4,
+            "color": "yellow"} in a["targets"]
+    c = next(t for t in body["townships"] if t["township_id"] == scenario.c.id)
+    assert c["start_rate"] is None and c["conversion"]["contact_producing"] is None
+    only_b = client.get("/api/v1/stats/townships?year=2025&as_of=2025-06-30",
+                        headers={"Authorization": f"Bearer {head}"}).get_json()
+    assert [t["township_id"] for t in only_b["townships"]] == [scenario.b.id]
+    bad = client.get("/api/v1/stats/townships?as_of=2025-02-30",
+                     headers={"Authorization": f"Bearer {token}"})
+    assert bad.status_code == 422

@@ -1,0 +1,98 @@
+"""GET /stats/townships: every unit's statistics, as CONTRACT.md shows them."""
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from crm.api.auth import api_user, token_required
+from crm.api.schemas import Wan
+from crm.db import today
+from crm.stats.queries import as_float, district_stats
+
+bp = Blueprint("api_stats", __name__, description="Statistics by unit")
+
+
+def blueprints():
+    return [bp]
+
+
+class StatsQuerySchema(Schema):
+    year = fields.Integer(validate=validate.Range(min=2000, max=2100))
+    as_of = fields.Date()
+
+
+class TargetStatSchema(Schema):
+    metric = fields.String(required=True)
+    target = Wan(required=True)
+    actual = Wan(required=True)
+    attainment = fields.Float(allow_none=True, required=True)
+    color = fields.String(allow_none=True, required=True)
+
+
+def _counts():
+    return fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+def _rates():
+    return fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
+
+
+class TownshipStatSchema(Schema):
+    township_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    rank = fields.Integer(required=True)
+    snapshot = _counts()
+    entered = _counts()
+    conversion = _rates()
+    velocity = _rates()
+    start_rate = fields.Float(allow_none=True)
+    stats_inclusion_rate = fields.Float(allow_none=True)
+    funds_arrival_rate = fields.Float(allow_none=True)
+    mean_attainment = fields.Float(allow_none=True)
+    targets = fields.List(fields.Nested(TargetStatSchema))
+
+
+class StatsSchema(Schema):
+    year = fields.Integer(required=True)
+    as_of = fields.Date(required=True)
+    time_progress = fields.Float(required=True)
+    townships = fields.List(fields.Nested(TownshipStatSchema), required=True)
+
+
+def stats_payload(stats) -> dict:
+    """The JSON shape of CONTRACT.md (rates rounded to 4 places, null for a zero denominator)."""
+    return {
+        "year": stats.year,
+        "as_of": stats.as_of,
+        "time_progress": as_float(stats.time_progress),
+        "townships": [
+            {
+                "township_id": u.township_id, "name": u.name, "rank": u.rank,
+                "snapshot": u.snapshot, "entered": u.entered,
+                "conversion": {k: as_float(v) for k, v in u.conversion.items()},
+                "velocity": u.velocity,
+                "start_rate": as_float(u.start_rate),
+                "stats_inclusion_rate": as_float(u.stats_inclusion_rate),
+                "funds_arrival_rate": as_float(u.funds_arrival_rate),
+                "mean_attainment": as_float(u.mean_attainment),
+                "targets": [
+                    {"metric": t.metric, "target": t.target, "actual": t.actual,
+                     "attainment": as_float(t.attainment), "color": t.color}
+                    for t in u.targets
+                ],
+            }
+            for u in stats.units
+        ],
+    }
+
+
+@bp.route("/stats/townships", methods=["GET"])
+@bp.arguments(StatsQuerySchema, location="query")
+@bp.response(200, StatsSchema)
+@bp.alt_response(401, schema="ErrorSchema", description="Error")
+@bp.alt_response(422, schema="ErrorSchema", description="Error")
+@token_required
+def township_stats(args):
+    """Snapshot, entries, conversion, rates and targets of every unit the user may see."""
+    as_of = args.get("as_of") or today()
+    year = args.get("year") or as_of.year
+    return stats_payload(district_stats(api_user(), year, as_of))
