@@ -37,6 +37,10 @@ class LeadFilter:
     scale: str | None = None
     q: str | None = None
     sort: str = "updated"
+    #: Drill-down from a statistic: (metric, year, as_of) of crm.stats.queries.lead_ids_behind.
+    behind: tuple | None = None
+
+    user: User | None = None
 
     def apply(self, stmt: sa.Select, as_of: dt.date) -> sa.Select:
         if self.township_id:
@@ -60,6 +64,12 @@ class LeadFilter:
             stmt = stmt.where(Lead.next_follow_up < as_of)
         if self.scale in SCALE_CLASSES:
             stmt = stmt.where(Lead.investment_wan >= SCALE_CLASSES[self.scale])
+        if self.behind and self.township_id:
+            from crm.stats.queries import lead_ids_behind
+
+            metric, year, behind_as_of = self.behind
+            ids = lead_ids_behind(self.user, metric, self.township_id, year, behind_as_of)
+            stmt = stmt.where(Lead.id.in_(ids) if ids is not None else sa.false())
         if self.q:
             pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             stmt = stmt.where(sa.or_(Lead.name.ilike(pattern, escape="\\"),
@@ -85,6 +95,7 @@ def list_leads(user: User, flt: LeadFilter, as_of: dt.date, page: int = 1, per_p
 
     Three queries whatever the size: totals, the page (with colour), officers of the page.
     """
+    flt.user = user
     base = flt.apply(scope_leads(sa.select(Lead), user), as_of)
     totals = base.with_only_columns(
         sa.func.count(Lead.id), sa.func.coalesce(sa.func.sum(Lead.investment_wan), 0)

@@ -59,7 +59,22 @@ def parse_filter(args) -> queries.LeadFilter:
         scale=args.get("scale") or None,
         q=(args.get("q") or "").strip()[:100] or None,
         sort=args.get("sort") or "updated",
+        behind=_behind(args),
     )
+
+
+def _behind(args):
+    """?metric=signed_100m&year=2026&as_of=2026-06-30: the leads behind a statistic."""
+    import datetime as dt
+
+    metric, year = args.get("metric"), args.get("year", "")
+    if not metric or not year.isdigit():
+        return None
+    try:
+        as_of = dt.date.fromisoformat(args.get("as_of", ""))
+    except ValueError:
+        as_of = today()
+    return (metric[:40], int(year), as_of)
 
 
 @blueprint.route("/")

@@ -212,3 +212,13 @@ def test_stats_api_shape_and_numbers(client, scenario):
     bad = client.get("/api/v1/stats/townships?as_of=2025-02-30",
                      headers={"Authorization": f"Bearer {token}"})
     assert bad.status_code == 422
+
+
+def test_drill_down_lists_the_leads_behind_a_number(client, auth, scenario):
+    auth.login("a-head")
+    text = client.get(f"/leads/?township_id={scenario.a.id}&metric=signed_1b&year=2025"
+                      "&as_of=2025-06-30").get_data(as_text=True)
+    assert ">L2<" in text and ">L4<" in text and ">L1<" not in text
+    text = client.get(f"/leads/?township_id={scenario.a.id}&metric=snapshot_lost&year=2025"
+                      "&as_of=2025-06-30").get_data(as_text=True)
+    assert ">L3<" in text and ">L2<" not in text
