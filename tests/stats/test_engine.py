@@ -222,3 +222,43 @@ def test_drill_down_lists_the_leads_behind_a_number(client, auth, scenario):
     text = client.get(f"/leads/?township_id={scenario.a.id}&metric=snapshot_lost&year=2025"
                       "&as_of=2025-06-30").get_data(as_text=True)
     assert ">L3<" in text and ">L2<" not in text
+
+
+def test_stats_api_query_count_does_not_grow(client, world):
+    import sqlalchemy as sa
+
+    from crm.auth.services import issue_token
+
+    token = issue_token(world.admin)
+    db.session.commit()
+
+    def queries():
+        counter = {"n": 0}
+
+        def count(*_a, **_k):
+            counter["n"] += 1
+
+        sa.event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            r = client.get("/api/v1/stats/townships?year=2025&as_of=2025-12-31",
+                           headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", count)
+        return counter["n"]
+
+    def grow(n):
+        for i in range(n):
+            lead = factories.lead(world.admin, world.a if i % 2 else world.b, name=f"G{i}",
+                                  company=f"G{i}", created_on=d(2, 1), investment_wan=20000)
+            services.move_stage(world.admin, lead, ["negotiation", "signed", "producing"][i % 3],
+                                on=d(3, 1))
+            log_visit(world.admin, lead, {"kind": "call", "summary": "x", "visited_on": d(4, 1)})
+            services.add_funds(world.admin, lead, d(5, 1), Decimal(10))
+        db.session.commit()
+
+    db.session.add(Target(township_id=world.a.id, year=2025, metric="visits", value=10))
+    grow(2)
+    small = queries()
+    grow(30)
+    assert queries() == small
