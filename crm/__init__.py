@@ -89,9 +89,12 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from crm.api import blueprint as api_bp
     from crm.auth.views import blueprint as auth_bp
+    from crm.bulletin.views import blueprint as bulletin_bp
     from crm.leads.board import blueprint as board_bp
     from crm.leads.views import blueprint as leads_bp
     from crm.main.views import blueprint as main_bp
+    from crm.stats.views import blueprint as stats_bp
+    from crm.targets.views import blueprint as targets_bp
     from crm.visits.views import blueprint as visits_bp
 
     app.register_blueprint(main_bp)
@@ -99,6 +102,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(leads_bp)
     app.register_blueprint(visits_bp)
     app.register_blueprint(board_bp)
+    app.register_blueprint(bulletin_bp)
+    app.register_blueprint(stats_bp)
+    app.register_blueprint(targets_bp)
     api_bp.register(app)
 
 

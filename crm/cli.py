@@ -40,6 +40,15 @@ def fail(message) -> None:
     raise click.ClickException(str(message))
 
 
+def _register_groups() -> None:
+    from crm.bulletin.cli import export
+
+    cli.add_command(export)
+
+
+_register_groups()
+
+
 @cli.command("seed-demo")
 @with_appcontext
 def seed_demo_command():

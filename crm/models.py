@@ -2,6 +2,7 @@
 
 from crm.audit.models import AuditEntry
 from crm.auth.models import ApiToken, User
+from crm.bulletin.models import ScreenLink
 from crm.leads.models import Blocker, Contact, FundEntry, Lead, LeadOfficer, StageChange
 from crm.reminders.models import ReminderDispatch
 from crm.targets.models import Target
@@ -10,5 +11,5 @@ from crm.visits.models import Visit
 
 __all__ = [
     "ApiToken", "AuditEntry", "Blocker", "Contact", "FundEntry", "Lead", "LeadOfficer",
-    "ReminderDispatch", "StageChange", "Target", "Township", "User", "Visit",
+    "ReminderDispatch", "ScreenLink", "StageChange", "Target", "Township", "User", "Visit",
 ]

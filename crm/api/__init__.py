@@ -14,7 +14,7 @@ class Api(_Api):
 
 class _Registrar:
     def register(self, app):
-        from crm.api import me, resources, stats
+        from crm.api import me, resources, stats, targets
         from crm.api.schemas import ErrorSchema, Wan
 
         app.config.update(
@@ -35,7 +35,7 @@ class _Registrar:
         api = Api(app)
         api.register_field(Wan, "number", None)
         api.spec.components.schema("ErrorSchema", schema=ErrorSchema)
-        for module in (me, resources, stats):
+        for module in (me, resources, stats, targets):
             for bp in module.blueprints():
                 csrf.exempt(bp)
                 api.register_blueprint(bp, url_prefix="/api/v1")

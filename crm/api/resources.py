@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 from sqlalchemy.orm import selectinload
 
 from crm.api.auth import api_user, token_required
+from crm.api.docs import errors
 from crm.api.schemas import (
     FundInSchema,
     FundSchema,
@@ -34,17 +35,6 @@ def blueprints():
     return [bp]
 
 
-def errors(*codes):
-    """Document the error answers of an operation (all share ErrorSchema)."""
-
-    def decorator(view):
-        for code in codes:
-            view = bp.alt_response(code, schema="ErrorSchema", description="Error")(view)
-        return view
-
-    return decorator
-
-
 def _with_colour(lead: Lead) -> Lead:
     lead.colour = lead_colour(lead, today())[0]
     return lead
@@ -61,7 +51,7 @@ class LeadCollection(MethodView):
 
     @bp.arguments(LeadQuerySchema, location="query")
     @bp.response(200, LeadPageSchema)
-    @errors(401, 422)
+    @errors(bp, 401, 422)
     def get(self, args):
         """Leads the user may see, filtered and paginated."""
         flt = queries.LeadFilter(
@@ -75,7 +65,7 @@ class LeadCollection(MethodView):
 
     @bp.arguments(LeadCreateSchema)
     @bp.response(201, LeadSchema)
-    @errors(400, 401, 403, 422)
+    @errors(bp, 400, 401, 403, 422)
     def post(self, data):
         """Create a lead (stage defaults to contact, created_on to today)."""
         user = api_user()
@@ -91,14 +81,14 @@ class LeadItem(MethodView):
     decorators = [token_required]
 
     @bp.response(200, LeadSchema)
-    @errors(401, 404)
+    @errors(bp, 401, 404)
     def get(self, lead_id):
         """One lead."""
         return _with_colour(_load(lead_id))
 
     @bp.arguments(LeadPatchSchema)
     @bp.response(200, LeadSchema)
-    @errors(400, 401, 403, 404, 409, 422)
+    @errors(bp, 400, 401, 403, 404, 409, 422)
     def patch(self, data, lead_id):
         """Change fields; `version` must be the one read, else 409 and nothing changes."""
         lead = _load(lead_id)
@@ -114,7 +104,7 @@ class LeadTransitions(MethodView):
 
     @bp.arguments(TransitionSchema)
     @bp.response(200, LeadSchema)
-    @errors(400, 401, 403, 404, 409, 422)
+    @errors(bp, 400, 401, 403, 404, 409, 422)
     def post(self, data, lead_id):
         """Move the lead to another stage (DOMAIN.md's rules)."""
         lead = _load(lead_id)
@@ -131,7 +121,7 @@ class LeadVisits(MethodView):
     decorators = [token_required]
 
     @bp.response(200, VisitSchema(many=True))
-    @errors(401, 404)
+    @errors(bp, 401, 404)
     def get(self, lead_id):
         """The lead's visits, newest first."""
         lead = _load(lead_id)
@@ -142,7 +132,7 @@ class LeadVisits(MethodView):
 
     @bp.arguments(VisitInSchema)
     @bp.response(201, VisitSchema)
-    @errors(400, 401, 403, 404, 422)
+    @errors(bp, 400, 401, 403, 404, 422)
     def post(self, data, lead_id):
         """Log a visit; its next follow-up becomes the lead's."""
         lead = _load(lead_id)
@@ -157,7 +147,7 @@ class LeadFunds(MethodView):
 
     @bp.arguments(FundInSchema)
     @bp.response(201, FundSchema)
-    @errors(400, 401, 403, 404, 422)
+    @errors(bp, 400, 401, 403, 404, 422)
     def post(self, data, lead_id):
         """Record capital arrived (万元) on a date."""
         lead = _load(lead_id)

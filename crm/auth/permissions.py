@@ -81,10 +81,15 @@ RULES = {
     "visit.log": _may_edit_lead,  # obj: the lead
     "visit.edit": _may_edit_visit,
     "unit.view": _may_view_unit,  # obj: the township id
-    "unit.stats": _may_view_unit,
+    "unit.stats": lambda user, township_id: user.role != OFFICER and _may_view_unit(user, township_id),
     "targets.edit": _admin,
+    "targets.view": lambda user, _obj=None: user.role in (ADMIN, VIEWER, HEAD),
+    "targets.history": lambda user, township_id: user.role == ADMIN or (
+        user.role == HEAD and township_id == user.township_id),
     "townships.manage": _admin,
     "users.manage": _admin,
+    "bulletin.view": lambda user, _obj=None: user.role in (ADMIN, VIEWER, HEAD),
+    "screens.manage": _admin,
     "district.view": lambda user, _obj=None: user.role in (ADMIN, VIEWER),
     "reminders.admin": _admin,
 }

@@ -1,0 +1,1 @@
+"""The weekly 红黄蓝 bulletin (通报): unit ranking and project colours; page, .xlsx, big screen."""

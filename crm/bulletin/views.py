@@ -1,0 +1,165 @@
+"""The bulletin page and its .xlsx, the big screen (亮屏公示) and the screens' secret links."""
+
+import io
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy.orm import joinedload
+
+from crm import audit
+from crm.auth.permissions import can
+from crm.bulletin.models import ScreenLink
+from crm.bulletin.report import (
+    METRIC_SHORT_LABELS,
+    DistrictReader,
+    bulletin_data,
+    margin_points,
+    parse_as_of,
+    percent,
+    target_text,
+    write_bulletin_xlsx,
+)
+from crm.db import local_time, today, utcnow
+from crm.extensions import db
+from crm.leads.colour import COLOUR_LABELS
+from crm.targets.models import METRIC_LABELS
+
+blueprint = Blueprint("bulletin", __name__)
+
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: How many red projects the screen lists; the rest are counted ("另有 n 个").
+SCREEN_RED_ROWS = 9
+SCREEN_REFRESH_SECONDS = 300
+
+
+@blueprint.context_processor
+def helpers():
+    return {"percent": percent, "target_text": target_text, "margin_points": margin_points,
+            "METRIC_LABELS": METRIC_LABELS, "METRIC_SHORT_LABELS": METRIC_SHORT_LABELS,
+            "COLOUR_LABELS": COLOUR_LABELS,
+            "targets_by_metric": lambda unit: {t.metric: t for t in unit.targets}}
+
+
+def _as_of():
+    try:
+        return parse_as_of(request.args.get("as_of"), today())
+    except ValueError:
+        abort(400)
+
+
+@blueprint.route("/bulletin")
+@login_required
+def page():
+    if not can(current_user, "bulletin.view"):
+        abort(403)
+    as_of = _as_of()
+    data = bulletin_data(current_user, as_of)
+    return render_template("bulletin/page.html", data=data, as_of=as_of)
+
+
+@blueprint.route("/bulletin.xlsx")
+@login_required
+def download():
+    if not can(current_user, "bulletin.view"):
+        abort(403)
+    as_of = _as_of()
+    stream = io.BytesIO()
+    write_bulletin_xlsx(bulletin_data(current_user, as_of), stream)
+    stream.seek(0)
+    return send_file(stream, mimetype=XLSX_MIMETYPE, as_attachment=True, max_age=0,
+                     download_name=_("红黄蓝通报-%(d)s.xlsx", d=as_of.isoformat()))
+
+
+def _screen(reader, *, signed_in: bool):
+    as_of = today()
+    data = bulletin_data(reader, as_of)
+    red = data.with_colour("red")
+    html = render_template(
+        "bulletin/screen.html", data=data, as_of=as_of, as_of_text=format_date(as_of, "full"),
+        signed_in=signed_in, red=red[:SCREEN_RED_ROWS], red_more=max(0, len(red) - SCREEN_RED_ROWS),
+        refreshed_at=local_time(utcnow()), refresh_seconds=SCREEN_REFRESH_SECONDS,
+    )
+    # A screen's link is its secret: never cached, indexed, or sent on as a referrer.
+    return html, 200, {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow",
+                       "Referrer-Policy": "no-referrer"}
+
+
+@blueprint.route("/screen")
+@login_required
+def screen():
+    if not can(current_user, "district.view"):
+        abort(403)
+    return _screen(current_user, signed_in=True)
+
+
+@blueprint.route("/screen/<token>")
+def screen_by_token(token: str):
+    """A screen's secret link: no sign-in; the district's data, as a viewer sees it."""
+    if len(token) > 100:
+        abort(404)
+    link = db.session.scalar(
+        sa.select(ScreenLink).where(ScreenLink.token_hash == ScreenLink.hash(token))
+    )
+    if link is None or not link.is_active:
+        abort(404)
+    return _screen(DistrictReader(), signed_in=False)
+
+
+def _require_link_admin():
+    if not can(current_user, "screens.manage"):
+        abort(403)
+
+
+def _links():
+    return db.session.scalars(
+        sa.select(ScreenLink).options(joinedload(ScreenLink.created_by))
+        .order_by(ScreenLink.revoked_at.is_not(None), ScreenLink.id.desc())
+    ).all()
+
+
+@blueprint.route("/screen/links", methods=["GET", "POST"])
+@login_required
+def links():
+    _require_link_admin()
+    new_url, error, name = None, None, ""
+    if request.method == "POST":
+        name = (request.form.get("name") or "").strip()
+        if not name or len(name) > 64:
+            error = _("请填写屏幕名称（不超过64个字）")
+        else:
+            link, raw = ScreenLink.issue(current_user, name)
+            db.session.add(link)
+            db.session.flush()
+            audit.record(current_user, "screen.create", link, changes={"name": [None, name]})
+            db.session.commit()
+            new_url = url_for("bulletin.screen_by_token", token=raw, _external=True)
+            name = ""
+    return render_template("bulletin/links.html", links=_links(), new_url=new_url, error=error,
+                           name=name), 422 if error else 200
+
+
+@blueprint.route("/screen/links/<int:link_id>/revoke", methods=["POST"])
+@login_required
+def revoke(link_id: int):
+    _require_link_admin()
+    link = db.session.get(ScreenLink, link_id)
+    if link is None:
+        abort(404)
+    if link.is_active:
+        link.revoked_at = utcnow()
+        audit.record(current_user, "screen.revoke", link, changes={"name": [link.name, None]})
+        db.session.commit()
+        flash(_("已停用屏幕链接“%(name)s”", name=link.name), "success")
+    return redirect(url_for("bulletin.links"))

@@ -1,0 +1,181 @@
+"""Breakdowns of a unit's year by industry, source and officer, and its weekly stage moves.
+
+Like ``queries``: grouped SQL over the leads the user may see, a fixed number of queries whatever
+the number of leads. ``township_id=None`` covers every unit the user may see.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from crm.auth.models import User
+from crm.auth.permissions import scope_leads
+from crm.extensions import db
+from crm.leads.models import Lead, StageChange
+from crm.leads.pipeline import STAGES
+from crm.stats.queries import first_entries
+from crm.visits.models import Visit
+
+
+@dataclass
+class GroupRow:
+    """One industry or source: leads created, leads entered signed and their investment."""
+
+    key: str
+    created: int = 0
+    signed: int = 0
+    signed_investment_wan: Decimal = Decimal(0)
+
+
+@dataclass
+class OfficerRow:
+    """One officer: leads as primary officer, visits logged and stage moves made in the period."""
+
+    user_id: int | None
+    name: str = ""
+    #: An officer or head of the unit (not an admin who logged something there).
+    member: bool = False
+    leads: int = 0
+    visits: int = 0
+    moves: int = 0
+
+
+@dataclass
+class Breakdowns:
+    by_industry: list[GroupRow]
+    by_source: list[GroupRow]
+    by_officer: list[OfficerRow]
+
+
+@dataclass
+class WeekMoves:
+    """The stage entries of one ISO week (Monday to Sunday, the last one cut at the as-of date)."""
+
+    monday: dt.date
+    counts: dict = field(default_factory=lambda: dict.fromkeys(STAGES, 0))
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def period(year: int, as_of: dt.date) -> tuple[dt.date, dt.date]:
+    """1 January of ``year`` up to the as-of date (or 31 December for a past year)."""
+    return dt.date(year, 1, 1), min(as_of, dt.date(year, 12, 31))
+
+
+def _scoped(stmt: sa.Select, user: User, township_id: int | None) -> sa.Select:
+    stmt = scope_leads(stmt, user)
+    if township_id is not None:
+        stmt = stmt.where(Lead.township_id == township_id)
+    return stmt
+
+
+def breakdowns(user: User, township_id: int | None, year: int, as_of: dt.date) -> Breakdowns:
+    """By industry, by source, by officer: six queries."""
+    start, end = period(year, as_of)
+    return Breakdowns(
+        by_industry=_by_group(user, township_id, Lead.industry, start, end, as_of),
+        by_source=_by_group(user, township_id, Lead.source, start, end, as_of),
+        by_officer=_by_officer(user, township_id, start, end, as_of),
+    )
+
+
+def _by_group(user, township_id, column, start, end, as_of) -> list[GroupRow]:
+    """Leads created in the period and leads that first entered signed in it, per value."""
+    fe = first_entries(as_of)
+    created = Lead.created_on.between(start, end)
+    signed = fe.c.first_on.between(start, end)
+    stmt = _scoped(
+        sa.select(column, sa.func.sum(sa.case((created, 1), else_=0)),
+                  sa.func.sum(sa.case((signed, 1), else_=0)),
+                  sa.func.sum(sa.case((signed, Lead.investment_wan), else_=None)))
+        .outerjoin(fe, sa.and_(fe.c.lead_id == Lead.id, fe.c.stage == "signed"))
+        .where(sa.or_(created, signed))
+        .group_by(column),
+        user, township_id,
+    )
+    rows = [GroupRow(key or "", n_created or 0, n_signed or 0, invest or Decimal(0))
+            for key, n_created, n_signed, invest in db.session.execute(stmt)]
+    rows.sort(key=lambda r: (-r.created, -r.signed, r.key))
+    return rows
+
+
+def _by_officer(user, township_id, start, end, as_of) -> list[OfficerRow]:
+    rows: dict[int | None, OfficerRow] = {}
+
+    def row(user_id):
+        return rows.setdefault(user_id, OfficerRow(user_id))
+
+    leads = _scoped(
+        sa.select(Lead.primary_officer_id, sa.func.count(Lead.id))
+        .where(Lead.created_on <= as_of)
+        .group_by(Lead.primary_officer_id),
+        user, township_id,
+    )
+    for user_id, n in db.session.execute(leads):
+        row(user_id).leads = n
+    visits = _scoped(
+        sa.select(Visit.user_id, sa.func.count(Visit.id))
+        .join(Lead, Lead.id == Visit.lead_id)
+        .where(Visit.visited_on.between(start, end))
+        .group_by(Visit.user_id),
+        user, township_id,
+    )
+    for user_id, n in db.session.execute(visits):
+        row(user_id).visits = n
+    moves = _scoped(
+        sa.select(StageChange.user_id, sa.func.count(StageChange.id))
+        .join(Lead, Lead.id == StageChange.lead_id)
+        .where(StageChange.implied.is_(False), StageChange.from_stage.is_not(None),
+               StageChange.effective_on.between(start, end))
+        .group_by(StageChange.user_id),
+        user, township_id,
+    )
+    for user_id, n in db.session.execute(moves):
+        row(user_id).moves = n
+    _name_officers(rows, user, township_id)
+    named = sorted((r for r in rows.values() if r.user_id is not None),
+                   key=lambda r: (-r.leads, -r.visits, r.name, r.user_id))
+    return named + ([rows[None]] if None in rows else [])
+
+
+def _name_officers(rows: dict, user: User, township_id: int | None) -> None:
+    """Names for the officers counted, and a zero row for each idle officer of the unit(s)."""
+    of_unit = sa.and_(User.active, User.role.in_(("officer", "township_head")))
+    if township_id is not None:
+        of_unit = sa.and_(of_unit, User.township_id == township_id)
+    if user.role not in ("district_admin", "viewer"):
+        of_unit = sa.and_(of_unit, User.township_id == user.township_id)
+    ids = [i for i in rows if i is not None]
+    people = db.session.execute(
+        sa.select(User.id, User.display_name, of_unit).where(sa.or_(of_unit, User.id.in_(ids)))
+    )
+    for user_id, name, member in people:
+        row = rows.setdefault(user_id, OfficerRow(user_id))
+        row.name, row.member = name, bool(member)
+
+
+def weekly_moves(user: User, township_id: int | None, year: int, as_of: dt.date,
+                 weeks: int = 12) -> list[WeekMoves]:
+    """Stage entries (non-implied stage changes) per stage in each of the last ``weeks`` ISO
+    weeks up to the as-of date (31 December for a past year), oldest first.
+
+    Grouped by day in SQL (at most 7 × weeks × stages rows), bucketed into weeks here.
+    """
+    end = min(as_of, dt.date(year, 12, 31))
+    first_monday = end - dt.timedelta(days=end.weekday()) - dt.timedelta(weeks=weeks - 1)
+    buckets = [WeekMoves(first_monday + dt.timedelta(weeks=i)) for i in range(weeks)]
+    stmt = _scoped(
+        sa.select(StageChange.effective_on, StageChange.to_stage, sa.func.count(StageChange.id))
+        .join(Lead, Lead.id == StageChange.lead_id)
+        .where(StageChange.implied.is_(False),
+               StageChange.effective_on.between(first_monday, end))
+        .group_by(StageChange.effective_on, StageChange.to_stage),
+        user, township_id,
+    )
+    for on, stage, n in db.session.execute(stmt):
+        buckets[(on - first_monday).days // 7].counts[stage] += n
+    return buckets

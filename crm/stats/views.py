@@ -1,0 +1,220 @@
+"""Statistics pages: one unit's year (heads, admins, viewers) and the district's ranking.
+
+The numbers come from ``queries`` and ``breakdowns``; here they are only arranged for the
+templates (percentages as text, chart rows, drill-down links to the lead list).
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from crm.auth.permissions import can, scope_leads
+from crm.db import today
+from crm.extensions import db
+from crm.leads.colour import lead_colour
+from crm.leads.models import INDUSTRIES, SOURCE_LABELS, Lead
+from crm.leads.pipeline import ACTIVE_STAGES, STAGE_LABELS, STAGES
+from crm.leads.queries import LeadFilter, list_leads
+from crm.main.helpers import format_wan
+from crm.stats.breakdowns import breakdowns, weekly_moves
+from crm.stats.charts import (
+    NO_COLOUR,
+    STAGE_COLOURS,
+    TARGET_COLOURS,
+    Bar,
+    attainment_chart,
+    funnel_chart,
+    percent,
+    weekly_chart,
+)
+from crm.stats.queries import STEPS, district_stats, target_colour
+from crm.targets.models import METRIC_LABELS, METRICS
+
+blueprint = Blueprint("stats", __name__, url_prefix="/stats")
+
+#: Target metrics the lead list can show the leads behind (``lead_ids_behind``).
+DRILLABLE = ("new_leads", "signed_100m", "signed_1b", "signed_5b", "started_100m", "producing",
+             "signed_investment_wan")
+#: Red and yellow projects listed on the unit page, per colour.
+ATTENTION_ROWS = 20
+
+
+@dataclass
+class StatsQuery:
+    """The year, as-of date and industry filter of a page, and its drill-down links."""
+
+    year: int
+    as_of: dt.date
+    industry: str | None = None
+
+    def drill(self, township_id: int, metric: str | None = None, **filters) -> str:
+        """The lead list behind a number (``metric`` of ``lead_ids_behind``, or filters only)."""
+        args = {"township_id": township_id, "industry": self.industry, **filters}
+        if metric:
+            args.update(metric=metric, year=self.year, as_of=self.as_of.isoformat())
+        return url_for("leads.index", **{k: v for k, v in args.items() if v is not None})
+
+    def args(self) -> dict:
+        return {"year": self.year, "as_of": self.as_of.isoformat()}
+
+
+def parse_query(args) -> StatsQuery:
+    """?year=2025&as_of=2025-06-30&industry=…; a bad date or year falls back, with a flash."""
+    as_of = today()
+    text = (args.get("as_of") or "").strip()
+    if text:
+        try:
+            as_of = dt.date.fromisoformat(text)
+            if not 2000 <= as_of.year <= 2100:
+                raise ValueError(text)
+        except ValueError:
+            as_of = today()
+            flash(_("截至日期“%(v)s”无效，已按今天统计（格式：2025-06-30）", v=text[:20]), "warning")
+    year = as_of.year
+    text = (args.get("year") or "").strip()
+    if text:
+        if text.isdigit() and 2000 <= int(text) <= 2100:
+            year = int(text)
+        else:
+            flash(_("年份“%(v)s”无效，已按 %(y)s 年统计", v=text[:20], y=year), "warning")
+    industry = (args.get("industry") or "").strip()[:64] or None
+    return StatsQuery(year, as_of, industry)
+
+
+@blueprint.context_processor
+def stats_helpers():
+    return {"pct": percent, "METRIC_LABELS": METRIC_LABELS, "DRILLABLE": DRILLABLE}
+
+
+@blueprint.route("/")
+@login_required
+def overview():
+    if current_user.role == "township_head" and current_user.township_id:
+        keep = {k: request.args[k] for k in ("year", "as_of") if request.args.get(k)}
+        return redirect(url_for("stats.unit", township_id=current_user.township_id, **keep))
+    if not can(current_user, "district.view"):
+        abort(403)
+    query = parse_query(request.args)
+    stats = district_stats(current_user, query.year, query.as_of, industry=query.industry)
+    metrics = [m for m in METRICS if any(t.metric == m for u in stats.units for t in u.targets)]
+    rows = [{"unit": u, "targets": {t.metric: t for t in u.targets}} for u in stats.units]
+    chart = attainment_chart(
+        "chart-ranking", _("各单位平均目标完成率与时序进度"),
+        [Bar(u.name, float(u.mean_attainment or 0),
+             _colour(target_colour(u.mean_attainment, stats.time_progress)),
+             percent(u.mean_attainment), url_for("stats.unit", township_id=u.township_id,
+                                                 **query.args()))
+         for u in stats.units if u.targets],
+        stats.time_progress,
+    )
+    return render_template(
+        "stats/overview.html", query=query, stats=stats, rows=rows, totals=stats.totals,
+        metrics=metrics, industries=_industries(query.industry), chart=chart,
+        stages=STAGES,
+    )
+
+
+@blueprint.route("/unit/<int:township_id>")
+@login_required
+def unit(township_id: int):
+    if not can(current_user, "unit.stats", township_id):
+        abort(404)
+    query = parse_query(request.args)
+    query.industry = None  # the unit page breaks down by industry instead
+    stats = district_stats(current_user, query.year, query.as_of, township_ids=[township_id])
+    unit_stats = stats.unit(township_id)
+    if unit_stats is None:
+        abort(404)
+    parts = breakdowns(current_user, township_id, query.year, query.as_of)
+    weeks = weekly_moves(current_user, township_id, query.year, query.as_of)
+    return render_template(
+        "stats/unit.html", query=query, stats=stats, u=unit_stats, parts=parts,
+        funnel=_funnel_rows(unit_stats, query),
+        targets=_target_rows(unit_stats, query),
+        rates=[(_("开工率"), percent(unit_stats.start_rate)),
+               (_("纳统率"), percent(unit_stats.stats_inclusion_rate)),
+               (_("资金到位率"), percent(unit_stats.funds_arrival_rate))],
+        charts=_unit_charts(unit_stats, stats.time_progress, weeks, query),
+        attention=_attention(township_id, query.as_of),
+        SOURCE_LABELS=SOURCE_LABELS,
+    )
+
+
+def _colour(colour: str | None) -> str:
+    return TARGET_COLOURS.get(colour or "", NO_COLOUR)
+
+
+def _funnel_rows(u, query: StatsQuery) -> list[dict]:
+    """Per active stage: entered in the year, in it at the as-of date, the cohort's reach, and
+    the conversion and median days to the next stage."""
+    conversion, rows = u.conversion, []
+    steps = dict(STEPS)
+    for stage in ACTIVE_STAGES:
+        step = f"{stage}_{steps[stage]}" if stage in steps else None
+        velocity = u.velocity.get(step) if step else None
+        rows.append({
+            "stage": stage, "label": STAGE_LABELS[stage],
+            "entered": u.entered[stage], "snapshot": u.snapshot[stage], "reached": u.reached[stage],
+            "entered_href": query.drill(u.township_id, f"entered_{stage}"),
+            "snapshot_href": query.drill(u.township_id, f"snapshot_{stage}"),
+            "next": STAGE_LABELS[steps[stage]] if step else None,
+            "conversion": percent(conversion[step]) if step else None,
+            "velocity": None if velocity is None else f"{velocity:g}",
+        })
+    return rows
+
+
+def _target_rows(u, query: StatsQuery) -> list[dict]:
+    return [{
+        "metric": t.metric, "label": METRIC_LABELS[t.metric], "target": t.target,
+        "actual": t.actual, "attainment": percent(t.attainment), "colour": t.color,
+        "href": query.drill(u.township_id, t.metric) if t.metric in DRILLABLE else None,
+    } for t in u.targets]
+
+
+def _unit_charts(u, progress, weeks, query: StatsQuery) -> dict:
+    funnel = funnel_chart(
+        "chart-funnel", _("%(y)s 年各阶段进入项目数", y=query.year),
+        [Bar(str(STAGE_LABELS[s]), u.entered[s], STAGE_COLOURS[s], str(u.entered[s]),
+             query.drill(u.township_id, f"entered_{s}")) for s in ACTIVE_STAGES],
+    )
+    attainment = attainment_chart(
+        "chart-targets", _("目标完成率与时序进度"),
+        [Bar(str(METRIC_LABELS[t.metric]), float(t.attainment or 0), _colour(t.color),
+             f"{format_wan(t.actual)} / {format_wan(t.target)} · {percent(t.attainment)}",
+             query.drill(u.township_id, t.metric) if t.metric in DRILLABLE else None)
+         for t in u.targets],
+        progress,
+    )
+    labels = {s: str(STAGE_LABELS[s]) for s in STAGES}
+    weekly = weekly_chart("chart-weekly", _("近 %(n)s 周阶段变动", n=len(weeks)), weeks,
+                          STAGES, labels)
+    return {"funnel": funnel, "attainment": attainment, "weekly": weekly}
+
+
+def _attention(township_id: int, as_of: dt.date) -> list[dict]:
+    """The unit's red and yellow active projects as of the date, each with its reasons."""
+    groups = []
+    for colour in ("red", "yellow"):
+        page = list_leads(current_user, LeadFilter(township_id=township_id, stage="active",
+                                                   color=colour, sort="investment"),
+                          as_of, per_page=ATTENTION_ROWS)
+        items = [(lead, lead_colour(lead, as_of)[1]) for lead in page.items]
+        groups.append({
+            "colour": colour, "total": page.total, "rows": items,
+            "href": url_for("leads.index", township_id=township_id, stage="active",
+                            color=colour, sort="investment"),
+        })
+    return groups
+
+
+def _industries(chosen: str | None) -> list[str]:
+    """The suggested industries and those the visible leads use, for the filter."""
+    used = db.session.scalars(
+        scope_leads(sa.select(Lead.industry).distinct(), current_user).where(Lead.industry != "")
+    )
+    return sorted({*INDUSTRIES, *used, *([chosen] if chosen else [])})
