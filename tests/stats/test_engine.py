@@ -25,6 +25,7 @@ from crm.stats.queries import district_stats, rank_units, target_colour, time_pr
 from crm.targets.models import Target
 from crm.visits.services import log_visit
 from tests import factories
+from tests.querycount import count_queries
 
 AS_OF = dt.date(2025, 6, 30)
 
@@ -225,27 +226,17 @@ def test_drill_down_lists_the_leads_behind_a_number(client, auth, scenario):
 
 
 def test_stats_api_query_count_does_not_grow(client, world):
-    import sqlalchemy as sa
-
     from crm.auth.services import issue_token
 
     token = issue_token(world.admin)
     db.session.commit()
 
     def queries():
-        counter = {"n": 0}
-
-        def count(*_a, **_k):
-            counter["n"] += 1
-
-        sa.event.listen(db.engine, "before_cursor_execute", count)
-        try:
+        with count_queries() as c:
             r = client.get("/api/v1/stats/townships?year=2025&as_of=2025-12-31",
                            headers={"Authorization": f"Bearer {token}"})
             assert r.status_code == 200
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", count)
-        return counter["n"]
+        return c["n"]
 
     def grow(n):
         for i in range(n):

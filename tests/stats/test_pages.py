@@ -14,14 +14,12 @@ Unit A (孟庄镇), year 2025, as of 2025-06-30, leads made through the services
 Visits: a-1 on P1 02-01 and 06-30, a-2 on P2 05-01, a-1 on P4 2024-12-01 (another year).
 """
 
-import contextlib
 import datetime as dt
 import re
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import sqlalchemy as sa
 
 from crm.extensions import db
 from crm.leads import services
@@ -29,6 +27,7 @@ from crm.stats.breakdowns import GroupRow, OfficerRow, breakdowns, weekly_moves
 from crm.targets.models import Target
 from crm.visits.services import log_visit
 from tests import factories
+from tests.querycount import count_queries
 
 AS_OF = "2025-06-30"
 SCRIPT = "<script>alert(1)</script>"
@@ -211,20 +210,6 @@ def test_industry_filter_on_the_overview(client, auth, scenario):
     html = client.get(f"/stats/?year=2025&as_of={AS_OF}&industry=精密制造").get_data(as_text=True)
     hits = [t for a, t in links(html) if a.get("metric") == "entered_signed"]
     assert hits == ["1"] and "产业：精密制造" in html
-
-
-@contextlib.contextmanager
-def count_queries():
-    counter = {"n": 0}
-
-    def on_execute(*_args, **_kw):
-        counter["n"] += 1
-
-    sa.event.listen(db.engine, "before_cursor_execute", on_execute)
-    try:
-        yield counter
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", on_execute)
 
 
 def grow(w, start, n):

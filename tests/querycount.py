@@ -1,0 +1,22 @@
+"""Counting the SQL statements a block of code runs (pages must not grow with the data)."""
+
+import contextlib
+
+import sqlalchemy as sa
+
+from crm.extensions import db
+
+
+@contextlib.contextmanager
+def count_queries():
+    """``with count_queries() as c: ...`` then ``c["n"]`` is the number of statements run."""
+    counter = {"n": 0}
+
+    def on_execute(*_args, **_kw):
+        counter["n"] += 1
+
+    sa.event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        yield counter
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", on_execute)
