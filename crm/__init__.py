@@ -93,6 +93,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.leads.board import blueprint as board_bp
     from crm.leads.views import blueprint as leads_bp
     from crm.main.views import blueprint as main_bp
+    from crm.reminders.views import blueprint as reminders_bp
     from crm.stats.views import blueprint as stats_bp
     from crm.targets.views import blueprint as targets_bp
     from crm.visits.views import blueprint as visits_bp
@@ -105,6 +106,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(bulletin_bp)
     app.register_blueprint(stats_bp)
     app.register_blueprint(targets_bp)
+    app.register_blueprint(reminders_bp)
     api_bp.register(app)
 
 

@@ -42,8 +42,11 @@ def fail(message) -> None:
 
 def _register_groups() -> None:
     from crm.bulletin.cli import export
+    from crm.reminders.cli import reminders, scheduler
 
     cli.add_command(export)
+    cli.add_command(reminders)
+    cli.add_command(scheduler)
 
 
 _register_groups()
@@ -174,4 +177,10 @@ def serve(host, port):
     click.echo(f"演示账号: admin, viewer, mengzhuang-head, mengzhuang-1, ... 密码 {DEMO_PASSWORD}")
     from werkzeug.serving import run_simple
 
-    run_simple(host, port, current_app._get_current_object(), use_reloader=False, threaded=True)
+    app = current_app._get_current_object()
+    if app.config["CRM_SCHEDULER"] == "on":
+        from crm.reminders.scheduler import build
+
+        build(app, blocking=False).start()  # once: this server runs without a reloader
+        click.echo("提醒调度已启动（CRM_SCHEDULER=on）")
+    run_simple(host, port, app, use_reloader=False, threaded=True)

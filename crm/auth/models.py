@@ -46,6 +46,9 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     locale: Mapped[str] = mapped_column(sa.String(8), default="zh_CN")
+    #: Reminder preferences: the daily follow-up mail and the weekly digest.
+    reminder_daily: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    reminder_weekly: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     #: Changed on sign-out-everywhere and password change; part of the session identity, so
     #: old sessions and remember-cookies stop working.
     session_nonce: Mapped[str] = mapped_column(

@@ -34,6 +34,8 @@ class ReminderDispatch(db.Model):
     last_error: Mapped[str] = mapped_column(sa.Text, default="")
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     subject: Mapped[str] = mapped_column(sa.String(200), default="")
+    #: The whole message (RFC 5322), rendered when claimed: a retry sends exactly this.
+    message: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

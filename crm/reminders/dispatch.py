@@ -1,0 +1,206 @@
+"""Sending each reminder exactly once: claim a row, commit, send, mark sent.
+
+A dispatch row is unique per (user, kind, period): whoever inserts it first owns that reminder,
+so two schedulers (or a scheduler and `crm reminders send`) never both claim it. The message is
+rendered and stored with the claim; it goes out only after that transaction commits. Sending
+takes a lease (a conditional UPDATE of ``next_attempt_at``), so two processes never send the
+same row at once; a failed send stays pending with its error and is retried with back-off.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from crm.auth.models import User
+from crm.db import utcnow
+from crm.extensions import db
+from crm.reminders import content, mail
+from crm.reminders.models import ReminderDispatch
+from crm.reminders.workdays import is_workday
+
+LEASE = dt.timedelta(minutes=10)
+BACKOFF = (dt.timedelta(minutes=5), dt.timedelta(minutes=15), dt.timedelta(hours=1),
+           dt.timedelta(hours=3))
+
+
+@dataclass
+class RunResult:
+    sent: int = 0
+    skipped: int = 0
+    failed: int = 0
+    not_workday: bool = False
+    errors: list[str] = field(default_factory=list)
+    planned: list = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = f"sent {self.sent}, skipped {self.skipped}, failed {self.failed}"
+        return text + (" (not a workday)" if self.not_workday else "")
+
+
+def digests_for(kind: str, as_of: dt.date):
+    if kind == "daily":
+        return content.daily_digests(as_of)
+    return content.weekly_digests(as_of)
+
+
+def run(kind: str, as_of: dt.date, *, dry_run: bool = False) -> RunResult:
+    """Decide who gets the ``kind`` reminder as of ``as_of``, claim and send; then retry what
+    is still pending from earlier runs."""
+    result = RunResult()
+    if kind == "daily" and not is_workday(as_of):
+        result.not_workday = True
+        return result
+    digests = digests_for(kind, as_of)
+    if dry_run:
+        result.planned = digests
+        db.session.rollback()
+        return result
+    claimed = claim(digests, result)
+    db.session.commit()
+    # This run's own reminders go now even if an earlier failure set them to wait (back-off):
+    # whoever runs it by hand after mending the mail server wants them out.
+    own = db.session.scalars(sa.select(ReminderDispatch.id).where(
+        ReminderDispatch.kind == kind, ReminderDispatch.status == "pending",
+        ReminderDispatch.period.in_({d.period for d in digests}))).all()
+    deliver(result, force_ids=set(own))
+    result.skipped += len(digests) - claimed
+    return result
+
+
+def claim(digests, result: RunResult) -> int:
+    """Insert a pending row with the rendered message for each digest not claimed before.
+
+    Reads happen first and end with a commit; each insert then opens a transaction of its own,
+    so on SQLite no transaction ever upgrades from reading to writing (which another process's
+    commit would make fail instead of wait).
+    """
+    keys = [(d.user.id, d.kind, d.period) for d in digests]
+    existing = set()
+    if keys:
+        existing = set(db.session.execute(
+            sa.select(ReminderDispatch.user_id, ReminderDispatch.kind, ReminderDispatch.period)
+            .where(sa.tuple_(ReminderDispatch.user_id, ReminderDispatch.kind,
+                             ReminderDispatch.period).in_(keys))
+        ).all())
+    rows = []
+    for digest, key in zip(digests, keys, strict=True):
+        if key in existing:
+            continue
+        message = mail.render(digest)
+        rows.append({"user_id": key[0], "kind": key[1], "period": key[2], "status": "pending",
+                     "subject": str(message["Subject"])[:200], "message": message.as_string()})
+    db.session.commit()
+    claimed = 0
+    for row in rows:
+        try:
+            db.session.execute(sa.insert(ReminderDispatch).values(**row))
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()  # another process claimed it between our look and our insert
+            continue
+        claimed += 1
+    return claimed
+
+
+def deliver(result: RunResult, only_ids=None, force_ids=frozenset()) -> None:
+    """Send every pending row that is due (or forced), each under a lease, over one connection.
+
+    ``force_ids`` are sent even while waiting out a back-off, but never while another process
+    holds them (a lease clears ``last_error``; only failed rows carry one).
+    """
+    now = utcnow()
+    due = sa.select(ReminderDispatch.id).where(
+        ReminderDispatch.status == "pending",
+        sa.or_(ReminderDispatch.next_attempt_at.is_(None), ReminderDispatch.next_attempt_at <= now,
+               ReminderDispatch.id.in_(list(force_ids))),
+    ).order_by(ReminderDispatch.id)
+    if only_ids is not None:
+        due = due.where(ReminderDispatch.id.in_(only_ids))
+    ids = list(db.session.scalars(due))
+    db.session.commit()
+    if not ids:
+        return
+    try:
+        connection = mail.sender().__enter__()
+    except mail.MailError as exc:
+        for dispatch_id in ids:
+            if _lease(dispatch_id, True):
+                _mark_failed(dispatch_id, str(exc), result)
+        return
+    try:
+        for dispatch_id in ids:
+            if not _lease(dispatch_id, dispatch_id in force_ids):
+                continue
+            raw, kind, period, user_id = db.session.execute(
+                sa.select(ReminderDispatch.message, ReminderDispatch.kind,
+                          ReminderDispatch.period, ReminderDispatch.user_id)
+                .where(ReminderDispatch.id == dispatch_id)
+            ).one()
+            db.session.commit()
+            try:
+                connection.send(raw, f"{kind}-{period}-{user_id}-{dispatch_id}")
+            except mail.MailError as exc:
+                _mark_failed(dispatch_id, str(exc), result)
+            else:
+                _write(dispatch_id, status="sent", sent_at=utcnow(), last_error="",
+                       next_attempt_at=None)
+                result.sent += 1
+    finally:
+        connection.__exit__(None, None, None)
+
+
+def _write(dispatch_id: int, **values) -> None:
+    """One UPDATE in a transaction of its own (see ``claim``)."""
+    db.session.execute(sa.update(ReminderDispatch).where(ReminderDispatch.id == dispatch_id)
+                       .values(**values).execution_options(synchronize_session=False))
+    db.session.commit()
+
+
+def _lease(dispatch_id: int, force: bool = False) -> bool:
+    """Take the row for sending: only one process wins the conditional update."""
+    now = utcnow()
+    ready = [ReminderDispatch.next_attempt_at.is_(None), ReminderDispatch.next_attempt_at <= now]
+    if force:
+        ready.append(ReminderDispatch.last_error != "")
+    taken = db.session.execute(
+        sa.update(ReminderDispatch)
+        .where(ReminderDispatch.id == dispatch_id, ReminderDispatch.status == "pending",
+               sa.or_(*ready))
+        .values(next_attempt_at=now + LEASE, attempts=ReminderDispatch.attempts + 1,
+                last_error="")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return taken == 1
+
+
+def _mark_failed(dispatch_id: int, error: str, result: RunResult) -> None:
+    """Pending again, with the error, after a back-off that grows with the attempts."""
+    attempts, username = db.session.execute(
+        sa.select(ReminderDispatch.attempts, User.username)
+        .join(User, User.id == ReminderDispatch.user_id)
+        .where(ReminderDispatch.id == dispatch_id)
+    ).one()
+    db.session.commit()
+    wait = BACKOFF[min(max(attempts - 1, 0), len(BACKOFF) - 1)]
+    _write(dispatch_id, last_error=error[:2000] or "error", next_attempt_at=utcnow() + wait)
+    result.failed += 1
+    result.errors.append(f"{username}: {error}")
+
+
+def retry_now(dispatch_ids) -> RunResult:
+    """An admin's "retry": make the rows due now and send them."""
+    db.session.execute(
+        sa.update(ReminderDispatch)
+        .where(ReminderDispatch.id.in_(list(dispatch_ids)), ReminderDispatch.status == "pending",
+               # never a row another process is sending right now (a lease clears last_error)
+               sa.or_(ReminderDispatch.last_error != "", ReminderDispatch.next_attempt_at.is_(None),
+                      ReminderDispatch.next_attempt_at <= utcnow()))
+        .values(next_attempt_at=None)
+    )
+    db.session.commit()
+    result = RunResult()
+    deliver(result, only_ids=list(dispatch_ids))
+    return result

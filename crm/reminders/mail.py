@@ -1,0 +1,142 @@
+"""Rendering reminder mail and sending it: the `file` outbox or real SMTP (one connection)."""
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from crm.auth.models import User
+from crm.targets.models import METRIC_LABELS
+
+_UNSUBSCRIBE_SALT = "reminder-unsubscribe"
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_UNSUBSCRIBE_SALT)
+
+
+def unsubscribe_token(user: User, kind: str) -> str:
+    return _serializer().dumps({"u": user.id, "k": kind})
+
+
+def read_unsubscribe_token(token: str) -> tuple[int, str] | None:
+    """(user id, kind) from a token, or None when it was tampered with."""
+    try:
+        data = _serializer().loads(token)
+    except BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("k") not in ("daily", "weekly") \
+            or not isinstance(data.get("u"), int):
+        return None
+    return data["u"], data["k"]
+
+
+def render(digest) -> EmailMessage:
+    """The digest as a multipart (text + HTML) message in the reader's language."""
+    user = digest.user
+    base = current_app.config["CRM_BASE_URL"].rstrip("/")
+    unsubscribe = f"{base}/reminders/unsubscribe/{unsubscribe_token(user, digest.kind)}"
+    context = dict(digest.context, user=user, base_url=base, unsubscribe_url=unsubscribe,
+                   METRIC_LABELS=METRIC_LABELS)
+    with force_locale(user.locale):
+        subject = {
+            "daily": _("【招商 CRM】今日跟进提醒 %(d)s", d=digest.period),
+            "weekly": _("【招商 CRM】每周提醒 %(w)s", w=digest.period),
+        }[digest.kind]
+        text = render_template(f"email/{digest.template}.txt", subject=subject, **context)
+        html = render_template(f"email/{digest.template}.html", subject=subject, **context)
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = current_app.config["CRM_MAIL_FROM"]
+    message["To"] = user.email
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="zhaoshang.crm")
+    message["List-Unsubscribe"] = f"<{unsubscribe}>"
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    return message
+
+
+class MailError(Exception):
+    pass
+
+
+class FileOutbox:
+    """Each message as an .eml file in instance/outbox/ (the default backend)."""
+
+    def __init__(self):
+        self.folder = Path(current_app.instance_path) / "outbox"
+
+    def __enter__(self):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def send(self, raw: str, name: str) -> None:
+        try:
+            path = self.folder / f"{name}.eml"
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(raw, encoding="utf-8")
+            tmp.replace(path)
+        except OSError as exc:
+            raise MailError(f"outbox: {exc}") from exc
+
+
+class SmtpSender:
+    """One SMTP connection for a batch; a timeout so a hung server never hangs the run."""
+
+    def __init__(self):
+        cfg = current_app.config
+        self.host, self.port = cfg["CRM_SMTP_HOST"], int(cfg["CRM_SMTP_PORT"])
+        self.security = (cfg["CRM_SMTP_SECURITY"] or "none").lower()
+        self.username, self.password = cfg["CRM_SMTP_USERNAME"], cfg["CRM_SMTP_PASSWORD"]
+        self.timeout = cfg["CRM_SMTP_TIMEOUT"]
+        self.sender = cfg["CRM_MAIL_FROM"]
+        self.smtp = None
+
+    def __enter__(self):
+        try:
+            if self.security == "ssl":
+                self.smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                             context=ssl.create_default_context())
+            else:
+                self.smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+                if self.security == "starttls":
+                    self.smtp.starttls(context=ssl.create_default_context())
+            if self.username:
+                self.smtp.login(self.username, self.password or "")
+        except (OSError, smtplib.SMTPException) as exc:
+            self.smtp = None
+            raise MailError(f"smtp {self.host}:{self.port}: {exc}") from exc
+        return self
+
+    def __exit__(self, *exc):
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                pass
+        return False
+
+    def send(self, raw: str, name: str) -> None:
+        from email import message_from_string
+
+        message = message_from_string(raw, policy=SMTP)
+        try:
+            self.smtp.send_message(message, from_addr=self.sender)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise MailError(f"smtp: {exc}") from exc
+
+
+def sender():
+    backend = current_app.config["CRM_MAIL_BACKEND"]
+    return SmtpSender() if backend == "smtp" else FileOutbox()

@@ -1,0 +1,170 @@
+"""Reminder pages: a user's preferences and sent reminders, one-click unsubscribe, the admin log."""
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
+from flask_login import current_user, login_required
+from sqlalchemy.orm import joinedload
+
+from crm.audit.services import record
+from crm.auth.models import User
+from crm.auth.permissions import require
+from crm.db import utcnow
+from crm.extensions import db
+from crm.reminders import dispatch, mail
+from crm.reminders.forms import PreferencesForm, RetryForm, UnsubscribeForm
+from crm.reminders.models import KINDS, ReminderDispatch
+
+blueprint = Blueprint("reminders", __name__, url_prefix="/reminders")
+
+PER_PAGE = 50
+KIND_LABELS = {"daily": _l("每日跟进提醒"), "weekly": _l("每周提醒")}
+STATUS_LABELS = {"failed": _l("发送失败"), "pending": _l("待发送"), "sent": _l("已发送"),
+                 "skipped": _l("已跳过")}
+
+_failed = sa.and_(ReminderDispatch.status == "pending", ReminderDispatch.last_error != "")
+
+
+def _labels() -> dict:
+    return {"KIND_LABELS": KIND_LABELS, "STATUS_LABELS": STATUS_LABELS}
+
+
+def _page() -> int:
+    return max(1, request.args.get("page", 1, type=int) or 1)
+
+
+@blueprint.route("/preferences", methods=["GET", "POST"])
+@login_required
+def preferences():
+    form = PreferencesForm(obj=current_user)
+    if form.validate_on_submit():
+        current_user.reminder_daily = form.reminder_daily.data
+        current_user.reminder_weekly = form.reminder_weekly.data
+        db.session.commit()
+        flash(_("已保存"), "success")
+        return redirect(url_for("reminders.preferences"))
+    return render_template("reminders/preferences.html", form=form)
+
+
+@blueprint.route("/")
+@login_required
+def index():
+    rows = db.paginate(
+        sa.select(ReminderDispatch).where(ReminderDispatch.user_id == current_user.id)
+        .order_by(ReminderDispatch.created_at.desc(), ReminderDispatch.id.desc()),
+        page=_page(), per_page=PER_PAGE, error_out=False,
+    )
+    return render_template("reminders/list.html", rows=rows, **_labels())
+
+
+# --- unsubscribe: the link in every reminder, no sign-in ---------------------------------------
+
+def _token_user(token: str) -> tuple[User, str]:
+    """The user and kind a token names; 404 when it was tampered with or the user is gone."""
+    read = mail.read_unsubscribe_token(token)
+    user = db.session.get(User, read[0]) if read else None
+    if user is None:
+        abort(404)
+    if not current_user.is_authenticated and session.get("lang") is None:
+        g.locale = user.locale  # the reader's language, as in the mail they came from
+        refresh()
+    return user, read[1]
+
+
+@blueprint.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token):
+    user, kind = _token_user(token)
+    field = f"reminder_{kind}"
+    form = UnsubscribeForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            if getattr(user, field):
+                setattr(user, field, False)
+                record(user, "reminders.unsubscribe", user, changes={field: [True, False]})
+                db.session.commit()
+            return render_template("reminders/unsubscribe.html", form=form, user=user, kind=kind,
+                                   done=True, **_labels())
+        flash(_("页面已过期，请刷新后重试"), "error")
+        status = 400
+    return render_template("reminders/unsubscribe.html", form=form, user=user, kind=kind,
+                           done=not getattr(user, field), **_labels()), status
+
+
+# --- the admin log -----------------------------------------------------------------------------
+
+def _filters(args) -> dict:
+    """The admin log's filters from a query string, unknown values dropped."""
+    found = {}
+    if args.get("status") in STATUS_LABELS:
+        found["status"] = args["status"]
+    if args.get("kind") in KINDS:
+        found["kind"] = args["kind"]
+    return found
+
+
+@blueprint.route("/admin")
+@login_required
+def admin():
+    require(current_user, "reminders.admin")
+    flt = _filters(request.args)
+    stmt = sa.select(ReminderDispatch).options(joinedload(ReminderDispatch.user))
+    if flt.get("status") == "failed":
+        stmt = stmt.where(_failed)
+    elif "status" in flt:
+        stmt = stmt.where(ReminderDispatch.status == flt["status"])
+    if "kind" in flt:
+        stmt = stmt.where(ReminderDispatch.kind == flt["kind"])
+    stmt = stmt.order_by(sa.case((_failed, 0), else_=1), ReminderDispatch.created_at.desc(),
+                         ReminderDispatch.id.desc())
+    rows = db.paginate(stmt, page=_page(), per_page=PER_PAGE, error_out=False)
+    failed_count = db.session.scalar(sa.select(sa.func.count(ReminderDispatch.id)).where(_failed))
+    return render_template("reminders/admin.html", rows=rows, flt=flt, failed_count=failed_count,
+                           KINDS=KINDS, **_labels())
+
+
+def _retryable(ids) -> list[int]:
+    """Of ``ids``, the pending rows no process is sending right now (a lease has no error)."""
+    if not ids:
+        return []
+    leased = sa.and_(ReminderDispatch.last_error == "",
+                     ReminderDispatch.next_attempt_at.is_not(None),
+                     ReminderDispatch.next_attempt_at > utcnow())
+    return list(db.session.scalars(
+        sa.select(ReminderDispatch.id)
+        .where(ReminderDispatch.id.in_(ids), ReminderDispatch.status == "pending",
+               sa.not_(leased))
+        .order_by(ReminderDispatch.id)))
+
+
+@blueprint.route("/admin/retry", methods=["POST"])
+@login_required
+def retry():
+    require(current_user, "reminders.admin")
+    back = redirect(url_for("reminders.admin", **_filters(request.args)))
+    form = RetryForm()
+    if not form.validate_on_submit():
+        flash(_("请求有误，请刷新页面后重试"), "error")
+        return back
+    if form.dispatch_id.data:
+        wanted = [form.dispatch_id.data]
+    elif form.scope.data == "failed":
+        wanted = list(db.session.scalars(sa.select(ReminderDispatch.id).where(_failed)))
+    else:
+        wanted = []
+    ids = _retryable(wanted)
+    if not ids:
+        flash(_("没有可重试的提醒（可能已发送，或正在发送中）"), "info")
+        return back
+    result = dispatch.retry_now(ids)
+    record(current_user, "reminders.retry", changes={"ids": ids, "sent": result.sent,
+                                                       "failed": result.failed})
+    db.session.commit()
+    if result.failed:
+        flash(_("重试完成：已发送 %(sent)s 封，失败 %(failed)s 封。%(error)s", sent=result.sent,
+                failed=result.failed, error=(result.errors or [""])[0]), "error")
+    else:
+        flash(_("重试完成：已发送 %(sent)s 封", sent=result.sent), "success")
+    return back
