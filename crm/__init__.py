@@ -90,6 +90,8 @@ def register_blueprints(app: Flask) -> None:
     from crm.api import blueprint as api_bp
     from crm.auth.views import blueprint as auth_bp
     from crm.bulletin.views import blueprint as bulletin_bp
+    from crm.exports.views import blueprint as exports_bp
+    from crm.imports.views import blueprint as imports_bp
     from crm.leads.board import blueprint as board_bp
     from crm.leads.views import blueprint as leads_bp
     from crm.main.views import blueprint as main_bp
@@ -107,6 +109,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(stats_bp)
     app.register_blueprint(targets_bp)
     app.register_blueprint(reminders_bp)
+    app.register_blueprint(imports_bp)
+    app.register_blueprint(exports_bp)
     api_bp.register(app)
 
 

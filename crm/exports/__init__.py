@@ -1,0 +1,1 @@
+"""Spreadsheet exports (leads, visits) and the admin's backup download."""

@@ -1,0 +1,1 @@
+"""Importing leads from spreadsheets (.xlsx, .csv): read, map, preview, then all or nothing."""

@@ -1,0 +1,62 @@
+"""`crm import leads FILE [--dry-run]`: check every row, then import all or nothing."""
+
+from pathlib import Path
+
+import click
+import sqlalchemy as sa
+from flask.cli import with_appcontext
+
+from crm.errors import DomainError
+from crm.extensions import db
+
+
+@click.group("import")
+def import_():
+    """Import data from spreadsheets (.xlsx, .csv)."""
+
+
+@import_.command("leads")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Only check the file; write nothing.")
+@with_appcontext
+def import_leads(file: Path, dry_run: bool):
+    """Import leads from FILE (.xlsx or .csv, UTF-8 or GBK) as the first district admin."""
+    from crm.auth.models import User
+    from crm.imports.reader import ImportRefused, read_table
+    from crm.imports.service import import_rows, preview
+
+    if not file.exists():
+        raise click.ClickException(f"文件不存在：{file}")
+    user = db.session.scalar(
+        sa.select(User).where(User.role == "district_admin", User.active).order_by(User.id)
+    )
+    if user is None:
+        raise click.ClickException("没有在岗的区招商局管理员账号，无法导入")
+    try:
+        table = read_table(file)
+    except ImportRefused as exc:
+        raise click.ClickException(str(exc.message)) from None
+    results = preview(user, table, file.name)
+    bad = [r for r in results if r.errors]
+    for result in bad:
+        for line in result.error_lines():
+            click.echo(line)
+    if bad:
+        db.session.rollback()
+        raise click.ClickException(
+            f"共{len(results)}行，其中{len(bad)}行有错误，未导入任何项目")
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"检查通过：共{len(results)}行可导入（试运行，未写入）")
+        return
+    try:
+        with click.progressbar(length=len(results), label="正在导入") as bar:
+            leads = import_rows(user, results, file.name, progress=bar.update)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc.message)) from None
+    except Exception:
+        db.session.rollback()
+        raise
+    click.echo(f"已导入 {len(leads)} 个项目（文件 {file.name}）")

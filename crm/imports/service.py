@@ -1,0 +1,231 @@
+"""Preview an import row by row, then write it all or nothing.
+
+``preview`` checks every row (values, unit, officer, permission, rules, duplicates within the file
+and against existing leads) and writes nothing. ``import_rows`` creates the leads through
+``create_lead`` in the current transaction, with an audit entry naming the file; the caller
+commits once, so either every lead lands or none does.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+from crm import audit
+from crm.auth.models import User
+from crm.auth.permissions import can
+from crm.db import today
+from crm.errors import DomainError
+from crm.extensions import db
+from crm.imports import mapping
+from crm.imports.reader import Table
+from crm.leads.models import Lead
+from crm.leads.services import create_lead, validate_lead_fields
+from crm.leads.validation import company_key, credit_code_valid, normalize_credit_code
+from crm.townships.models import Township
+
+_TEXT_FIELDS = ("name", "company", "credit_code", "origin", "industry", "chain", "sponsor",
+                "contact_name", "contact_phone", "notes")
+#: Fields passed on to ``create_lead``.
+_LEAD_FIELDS = (*_TEXT_FIELDS, "source", "investment_wan", "land_mu", "expected_output_wan",
+                "expected_tax_wan", "jobs", "stage", *mapping.DATE_FIELDS)
+
+
+@dataclass
+class RowResult:
+    row_number: int
+    #: What ``create_lead`` gets (township_id, primary_officer_id and the lead's fields).
+    data: dict
+    #: (column header as in the file, message)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    #: Resolved names for the preview: unit and officer.
+    township_name: str = ""
+    officer_name: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def error_lines(self) -> list[str]:
+        return [f"第{self.row_number}行：{col}: {msg}" for col, msg in self.errors]
+
+
+def _header(table: Table, fld: str) -> str:
+    column = table.fields.get(fld)
+    return column.header if column else mapping.FIELD_HEADERS.get(fld, fld)
+
+
+def preview(user: User, table: Table, filename: str = "") -> list[RowResult]:
+    """Every row of ``table`` checked; nothing is written."""
+    units = {t.name: t for t in db.session.scalars(sa.select(Township))}
+    units_by_id = {t.id: t for t in units.values()}
+    officers = list(db.session.scalars(sa.select(User).where(
+        User.active, User.role.in_(("officer", "township_head")))))
+    results = []
+    for number, values in table.rows:
+        results.append(_check_row(user, table, number, values, units, units_by_id, officers))
+    _check_duplicates(table, results)
+    return results
+
+
+def _check_row(user, table, number, values, units, units_by_id, officers) -> RowResult:
+    cols = table.fields
+    result = RowResult(number, {})
+    data = result.data
+
+    def err(fld, message):
+        result.errors.append((_header(table, fld), str(message)))
+
+    def raw(fld):
+        column = cols.get(fld)
+        return values[column.index] if column else None
+
+    for fld in _TEXT_FIELDS:
+        if fld in cols:
+            text = mapping.cell_text(raw(fld))
+            limit = mapping.TEXT_LIMITS.get(fld)
+            if limit and len(text) > limit and fld != "credit_code":
+                err(fld, _l("内容过长（最多%(n)s字）", n=limit))
+            data[fld] = text
+    for fld in mapping.AMOUNT_FIELDS:
+        if fld in cols:
+            try:
+                data[fld] = mapping.parse_amount(raw(fld), cols[fld].unit)
+            except ValueError as exc:
+                err(fld, exc.args[0])
+    for fld, integer in (("land_mu", False), ("jobs", True)):
+        if fld in cols:
+            try:
+                data[fld] = mapping.parse_number(raw(fld), integer=integer)
+            except ValueError as exc:
+                err(fld, exc.args[0])
+    for fld in mapping.DATE_FIELDS:
+        if fld in cols:
+            try:
+                data[fld] = mapping.parse_date(raw(fld))
+            except ValueError as exc:
+                err(fld, exc.args[0])
+    for fld, parse in (("stage", mapping.parse_stage), ("source", mapping.parse_source)):
+        if fld in cols:
+            try:
+                data[fld] = parse(raw(fld))
+            except ValueError as exc:
+                err(fld, exc.args[0])
+    if data.get("investment_wan") is None:
+        data.pop("investment_wan", None)
+    if data.get("credit_code") and not credit_code_valid(data["credit_code"]):
+        err("credit_code", _l("统一社会信用代码无效（应为18位，校验位须正确）"))
+        data["credit_code"] = None
+
+    # the unit: named in the row, else the importer's own
+    unit_name = mapping.norm_text(raw("township")) if "township" in cols else ""
+    unit = None
+    if unit_name:
+        unit = units.get(unit_name) or next(
+            (t for name, t in units.items() if mapping.norm_text(name) == unit_name), None)
+        if unit is None:
+            err("township", _l("未知的单位“%(name)s”", name=unit_name))
+    elif user.township_id:
+        unit = units_by_id.get(user.township_id)
+    else:
+        err("township", _l("请填写所属镇街"))
+    if unit is not None:
+        result.township_name = unit.name
+        data["township_id"] = unit.id
+        if not can(user, "lead.create", unit.id):
+            err("township", _l("无权导入到该单位"))
+
+    officer_name = mapping.cell_text(raw("officer")) if "officer" in cols else ""
+    if officer_name and unit is not None:
+        found = [u for u in officers if u.township_id == unit.id
+                 and officer_name in (u.display_name, u.username)]
+        if len(found) == 1:
+            data["primary_officer_id"] = found[0].id
+            result.officer_name = found[0].display_name
+        elif found:
+            err("officer", _l("“%(name)s”对应多名人员，请填写用户名", name=officer_name))
+        else:
+            err("officer", _l("“%(name)s”不是%(unit)s的在岗人员", name=officer_name,
+                              unit=unit.name))
+    elif user.role == "officer":
+        result.officer_name = user.display_name
+
+    if data.get("created_on") and data["created_on"] > today():
+        err("created_on", _l("录入日期不能晚于今天"))
+    field_errors = {}
+    try:
+        validate_lead_fields({k: v for k, v in data.items() if v is not None or k in
+                              ("name", "company")}, creating=True)
+    except DomainError as exc:
+        field_errors = exc.fields
+    already = {h for h, _m in result.errors}
+    for fld, messages in field_errors.items():
+        if _header(table, fld) in already and fld not in ("name", "company"):
+            continue
+        for message in messages:
+            err(fld, message)
+    return result
+
+
+def _check_duplicates(table: Table, results: list[RowResult]) -> None:
+    """A row is a duplicate of an earlier row of the same unit, or of an existing lead of the
+    unit: the same company (normalised, as ``find_duplicates``) or the same credit code."""
+    unit_ids = {r.data["township_id"] for r in results if r.data.get("township_id")}
+    existing_by_key: dict = {}
+    existing_by_code: dict = {}
+    if unit_ids:
+        for _lead_id, name, unit_id, key, code in db.session.execute(
+                sa.select(Lead.id, Lead.name, Lead.township_id, Lead.company_key,
+                          Lead.credit_code).where(Lead.township_id.in_(unit_ids))):
+            existing_by_key.setdefault((unit_id, key), name)
+            if code:
+                existing_by_code.setdefault((unit_id, code), name)
+    seen_key: dict = {}
+    seen_code: dict = {}
+    company_header = _header(table, "company")
+    for result in results:
+        data = result.data
+        unit_id = data.get("township_id")
+        if not unit_id or not data.get("company"):
+            continue
+        key = (unit_id, company_key(data["company"]))
+        code = (unit_id, normalize_credit_code(data["credit_code"])) \
+            if data.get("credit_code") else None
+        earlier = seen_key.get(key) or (seen_code.get(code) if code else None)
+        if earlier:
+            result.errors.append((company_header, str(_l(
+                "与本文件第%(n)s行重复（同一单位的同一投资方）", n=earlier))))
+        else:
+            existing = existing_by_key.get(key) or (existing_by_code.get(code) if code else None)
+            if existing:
+                result.errors.append((company_header, str(_l(
+                    "与已有项目“%(name)s”重复（同一单位的同一投资方）", name=existing))))
+        seen_key.setdefault(key, result.row_number)
+        if code:
+            seen_code.setdefault(code, result.row_number)
+
+
+def import_rows(user: User, results: list[RowResult], filename: str,
+                progress: Callable[[int], None] | None = None) -> list[Lead]:
+    """Create every lead (stage history by ``create_lead``) and a 'lead.import' audit entry each.
+
+    Raises DomainError, writing nothing, when any row has errors; the caller commits once.
+    """
+    bad = [r for r in results if r.errors]
+    if bad:
+        raise DomainError(_l("有%(n)s行存在错误，未导入任何项目", n=len(bad)))
+    if not results:
+        raise DomainError(_l("没有可导入的数据行"))
+    leads = []
+    for result in results:
+        data = {k: v for k, v in result.data.items() if k in (*_LEAD_FIELDS, "township_id",
+                                                                 "primary_officer_id")}
+        data = {k: v for k, v in data.items() if v not in (None, "")}
+        lead = create_lead(user, data)
+        audit.record(user, "lead.import", lead, lead_id=lead.id,
+                     changes={"file": [None, filename], "row": [None, result.row_number]})
+        leads.append(lead)
+        if progress is not None:
+            progress(1)
+    return leads

@@ -1,0 +1,169 @@
+"""Import pages: the template, upload → preview of every row → confirm (all or nothing)."""
+
+import io
+import secrets
+from pathlib import Path
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from crm.errors import DomainError, Forbidden
+from crm.extensions import db
+from crm.imports.mapping import TEMPLATE_COLUMNS
+from crm.imports.reader import EXTENSIONS, ImportRefused, limits, read_table
+from crm.imports.service import import_rows, preview
+from crm.leads.pipeline import STAGE_LABELS
+
+blueprint = Blueprint("imports", __name__, url_prefix="/imports")
+
+IMPORT_ROLES = ("officer", "township_head", "district_admin")
+
+
+def _require_importer() -> None:
+    if current_user.role not in IMPORT_ROLES or not current_user.active:
+        abort(403)
+
+
+def _uploads() -> Path:
+    folder = Path(current_app.instance_path) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="crm.imports.upload")
+
+
+def _token(stored: str, filename: str) -> str:
+    return _serializer().dumps({"f": stored, "n": filename, "u": current_user.id})
+
+
+def _from_token(token: str) -> tuple[Path, str]:
+    try:
+        payload = _serializer().loads(token or "")
+    except BadSignature:
+        abort(400)
+    if payload.get("u") != current_user.id:
+        abort(403)
+    stored = _uploads() / Path(payload["f"]).name
+    if not stored.exists():
+        flash(_("上传的文件已失效，请重新上传"), "error")
+        abort(redirect(url_for("imports.leads")))
+    return stored, payload["n"]
+
+
+@blueprint.get("/template.xlsx")
+@login_required
+def template():
+    """An empty workbook with the import's Chinese headers and one example row."""
+    import openpyxl
+    from openpyxl.styles import Font
+
+    _require_importer()
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "项目导入"
+    sheet.append([header for _f, header in TEMPLATE_COLUMNS])
+    example = {
+        "name": "宠物食品生产基地", "company": "烟台中宠食品股份有限公司", "origin": "烟台",
+        "industry": "健康食品", "source": "以企招商", "investment_wan": "1.5亿",
+        "township": current_user.township.name if current_user.township else "孟庄镇",
+        "officer": current_user.display_name if current_user.role == "officer" else "",
+        "stage": "洽谈", "planned_sign_date": "2026-06-30", "notes": "示例行，导入前请删除",
+    }
+    sheet.append([example.get(f, "") for f, _h in TEMPLATE_COLUMNS])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for column in sheet.columns:
+        sheet.column_dimensions[column[0].column_letter].width = 16
+    sheet.freeze_panes = "A2"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    buffer.seek(0)
+    return send_file(
+        buffer, as_attachment=True, download_name="项目导入模板.xlsx",
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+@blueprint.route("/leads", methods=["GET", "POST"])
+@login_required
+def leads():
+    """Upload a file; answer with the preview of every row (nothing written yet)."""
+    _require_importer()
+    max_bytes, max_rows = limits()
+    context = {"max_mb": f"{max_bytes / 1048576:g}", "max_rows": max_rows}
+    if request.method == "GET":
+        return render_template("imports/upload.html", **context)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash(_("请选择要导入的文件"), "error")
+        return render_template("imports/upload.html", **context), 400
+    filename = Path(upload.filename.replace("\\", "/")).name[:200]
+    suffix = Path(filename).suffix.lower()
+    stored = _uploads() / f"{secrets.token_urlsafe(16)}{suffix if suffix in EXTENSIONS else '.bin'}"
+    data = upload.stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        flash(_("文件过大，上限为 %(max)s MB", max=context["max_mb"]), "error")
+        return render_template("imports/upload.html", **context), 400
+    stored.write_bytes(data)
+    try:
+        table = read_table(stored, filename)
+    except ImportRefused as exc:
+        stored.unlink(missing_ok=True)
+        flash(str(exc.message), "error")
+        return render_template("imports/upload.html", **context), 400
+    results = preview(current_user, table, filename)
+    db.session.rollback()
+    return render_template(
+        "imports/preview.html", table=table, results=results, filename=filename,
+        token=_token(stored.name, filename), bad=[r for r in results if r.errors], stage_labels=STAGE_LABELS,
+    )
+
+
+@blueprint.post("/leads/confirm")
+@login_required
+def confirm():
+    """Re-read the uploaded file, check it again and import every row, or none."""
+    _require_importer()
+    stored, filename = _from_token(request.form.get("token", ""))
+    try:
+        table = read_table(stored, filename)
+    except ImportRefused as exc:
+        stored.unlink(missing_ok=True)
+        flash(str(exc.message), "error")
+        return redirect(url_for("imports.leads"))
+    results = preview(current_user, table, filename)
+    bad = [r for r in results if r.errors]
+    if bad:
+        db.session.rollback()
+        flash(_("有%(n)s行存在错误，未导入任何项目", n=len(bad)), "error")
+        return render_template(
+            "imports/preview.html", table=table, results=results, filename=filename,
+            token=request.form.get("token", ""), bad=bad, stage_labels=STAGE_LABELS,
+        ), 422
+    try:
+        created = import_rows(current_user, results, filename)
+        db.session.commit()
+    except Forbidden:
+        db.session.rollback()
+        abort(403)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(str(exc.message), "error")
+        return redirect(url_for("imports.leads"))
+    stored.unlink(missing_ok=True)
+    flash(_("已从“%(file)s”导入 %(n)s 个项目", file=filename, n=len(created)), "success")
+    return redirect(url_for("leads.index"))
