@@ -16,7 +16,6 @@ from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import joinedload
@@ -27,6 +26,7 @@ from crm.extensions import db
 from crm.leads.colour import COLOUR_LABELS, MILESTONE_LABELS, colour_expr, lead_colour
 from crm.leads.models import Lead
 from crm.leads.pipeline import NEXT_MILESTONE, STAGE_LABELS
+from crm.spreadsheets import safe_text
 from crm.stats.queries import DistrictStats, UnitStats, district_stats
 from crm.targets.models import METRIC_LABELS, METRICS
 
@@ -39,9 +39,6 @@ XLSX_COLOURS = {
     "yellow": ("FFFFEB9C", "FF9C5700"),
     "blue": ("FFBDD7EE", "FF1F4E79"),
 }
-#: A text cell starting with one of these is read as a formula by spreadsheets, or becomes one
-#: when the cell is edited or the sheet saved as CSV (OWASP "CSV injection").
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 RANKING_SHEET, LEADS_SHEET = "单位排名", "项目三色"
 #: The metrics' names where space is short (the big screen's column heads).
 METRIC_SHORT_LABELS = {
@@ -197,18 +194,6 @@ def margin_points() -> str:
 
 def title(as_of: dt.date) -> str:
     return _("市中区招商引资项目红黄蓝通报（截至 %(d)s）", d=as_of.isoformat())
-
-
-def safe_text(value) -> str:
-    """Text that no spreadsheet will take for a formula, without characters XML forbids.
-
-    A text starting with ``= + - @``, a tab or a carriage return gets a leading apostrophe, as
-    OWASP advises: it survives a later "save as CSV", which a style flag would not.
-    """
-    text = ILLEGAL_CHARACTERS_RE.sub("", str(value or ""))
-    if text.startswith(FORMULA_TRIGGERS):
-        text = "'" + text
-    return text
 
 
 # The workbook.

@@ -11,9 +11,9 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 
-from crm.bulletin.report import FORMULA_TRIGGERS
 from crm.leads.models import SOURCE_LABELS, SOURCES
 from crm.leads.pipeline import ACTIVE_STAGES, STAGE_LABELS
+from crm.spreadsheets import unguarded
 
 #: The template's columns, in order: (field, header). Also the canonical header of each field.
 TEMPLATE_COLUMNS = (
@@ -234,7 +234,4 @@ def cell_text(value) -> str:
     if isinstance(value, dt.datetime | dt.date):
         value = value.isoformat()[:10]
     text = str(value).replace("\u3000", " ").strip()
-    # Our own exports guard formula-like text with a leading apostrophe: take it off again.
-    if text.startswith("'") and text[1:2] in FORMULA_TRIGGERS:
-        text = text[1:]
-    return text
+    return unguarded(text)  # our own exports guard formula-like text with an apostrophe
