@@ -3,7 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length
+from wtforms.validators import DataRequired, EqualTo
 
 
 class LoginForm(FlaskForm):
@@ -15,9 +15,8 @@ class LoginForm(FlaskForm):
 
 class PasswordForm(FlaskForm):
     current = PasswordField(_l("当前密码"), validators=[DataRequired(_l("请输入当前密码"))])
-    password = PasswordField(
-        _l("新密码"), validators=[DataRequired(_l("请输入新密码")), Length(min=8, message=_l("密码至少8位"))]
-    )
+    #: The policy (length, common passwords, ...) is crm/auth/passwords.py, checked by the service.
+    password = PasswordField(_l("新密码"), validators=[DataRequired(_l("请输入新密码"))])
     confirm = PasswordField(
         _l("确认新密码"), validators=[EqualTo("password", message=_l("两次输入的密码不一致"))]
     )

@@ -113,3 +113,45 @@ class ApiToken(db.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > now
+
+
+#: Outcomes of a sign-in attempt. ``pending`` is an attempt being checked right now (or one
+#: whose request died): it counts as a failure, so concurrent guesses cannot slip past the limit.
+LOGIN_OUTCOMES = ("success", "bad_password", "unknown_user", "inactive", "throttled", "pending")
+#: The outcomes that count towards the failed sign-in limits.
+LOGIN_FAILURES = ("bad_password", "unknown_user", "inactive", "pending")
+LOGIN_OUTCOME_LABELS = {
+    "success": _l("成功"),
+    "bad_password": _l("密码错误"),
+    "unknown_user": _l("用户不存在"),
+    "inactive": _l("账号已停用"),
+    "throttled": _l("失败过多被拒绝"),
+    "pending": _l("未完成"),
+}
+
+
+class LoginAttempt(db.Model):
+    """One sign-in attempt, successful or not: the sign-in audit log and the throttle's counter."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        sa.CheckConstraint(sa.column("outcome").in_(LOGIN_OUTCOMES), name="outcome"),
+        sa.Index("ix_login_attempts_username_at", "username", "at"),
+        sa.Index("ix_login_attempts_address_at", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    #: As typed, stripped and lower-cased (the throttle's key), cut to 64 characters.
+    username: Mapped[str] = mapped_column(sa.String(64))
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
+    #: The client's IP address (IPv6 fits in 45 characters).
+    address: Mapped[str] = mapped_column(sa.String(45), default="")
+    user_agent: Mapped[str] = mapped_column(sa.String(255), default="")
+    outcome: Mapped[str] = mapped_column(sa.String(16), default="pending")
+
+    user: Mapped[User | None] = relationship()
+
+    @property
+    def outcome_label(self):
+        return LOGIN_OUTCOME_LABELS.get(self.outcome, self.outcome)

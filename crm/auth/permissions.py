@@ -92,6 +92,7 @@ RULES = {
     "screens.manage": _admin,
     "district.view": lambda user, _obj=None: user.role in (ADMIN, VIEWER),
     "reminders.admin": _admin,
+    "signins.view": _admin,
 }
 
 

@@ -5,13 +5,15 @@ import secrets
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
+from crm import audit
+from crm.auth import passwords
 from crm.auth.models import ROLES, ApiToken, User
 from crm.db import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.townships.models import Township
 
-MIN_PASSWORD_LENGTH = 8
+MIN_PASSWORD_LENGTH = passwords.DEFAULT_MIN_LENGTH  # the setting CRM_PASSWORD_MIN_LENGTH rules
 
 
 def load_user_from_session(session_id: str) -> User | None:
@@ -25,32 +27,53 @@ def load_user_from_session(session_id: str) -> User | None:
     return user
 
 
-def authenticate(username: str, password: str) -> User | None:
-    """The active user with these credentials, else None (never saying which part was wrong)."""
+def verify_credentials(username: str, password: str) -> tuple[User | None, str]:
+    """The account ``username`` names (None if none) and the outcome for the sign-in log.
+
+    Only the outcome ``success`` signs in; the others are ``bad_password``, ``unknown_user`` and
+    ``inactive``, and the page never says which. A password is hashed in every case, so every
+    answer takes as long.
+    """
     user = db.session.scalar(sa.select(User).where(User.username == (username or "").strip()))
     if user is None:
-        # Hash anyway so the answer takes as long for unknown users.
         User(password_hash="").set_password(password or "")
-        return None
-    if not user.check_password(password or "") or not user.active:
-        return None
-    return user
+        return None, "unknown_user"
+    if not user.check_password(password or ""):
+        return user, "bad_password"
+    if not user.active:
+        return user, "inactive"
+    return user, "success"
 
 
-def check_password_strength(password: str) -> None:
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise DomainError(
-            _l("密码至少%(n)s位", n=MIN_PASSWORD_LENGTH),
-            {"password": [_l("密码至少%(n)s位", n=MIN_PASSWORD_LENGTH)]},
-        )
+def authenticate(username: str, password: str) -> User | None:
+    """The active user with these credentials, else None (never saying which part was wrong)."""
+    user, outcome = verify_credentials(username, password)
+    return user if outcome == "success" else None
+
+
+def check_password_strength(password: str, username: str | None = None) -> None:
+    """The password policy (crm/auth/passwords.py); DomainError ``{"password": [...]}``."""
+    passwords.check(password, username)
 
 
 def change_password(user: User, current: str, new: str) -> None:
     if not user.check_password(current or ""):
         raise DomainError(_l("当前密码不正确"), {"current": [_l("当前密码不正确")]})
-    check_password_strength(new)
+    check_password_strength(new, username=user.username)
     user.set_password(new)
-    user.session_nonce = secrets.token_hex(8)  # every other session and remember-cookie ends
+    end_other_sessions(user)
+    audit.record(user, "auth.password_change", user)
+
+
+def end_other_sessions(user: User) -> None:
+    """A new session nonce: every session and remember-cookie issued before it stops working."""
+    user.session_nonce = secrets.token_hex(8)
+
+
+def sign_out(user: User) -> None:
+    """Signing out ends the user's sessions everywhere, not only in this browser."""
+    end_other_sessions(user)
+    audit.record(user, "auth.logout", user)
 
 
 def create_user(
@@ -73,7 +96,7 @@ def create_user(
         raise DomainError(_l("邮箱地址无效：%(email)s", email=email))
     if db.session.scalar(sa.select(User.id).where(User.username == username)):
         raise DomainError(_l("用户名已存在：%(name)s", name=username))
-    check_password_strength(password)
+    check_password_strength(password, username=username)
     user = User(
         username=username,
         display_name=display_name or username,

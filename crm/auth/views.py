@@ -1,17 +1,33 @@
-"""Sign-in, sign-out, password change and the language switch."""
+"""Sign-in, sign-out, password change, the language switch and the sign-in log."""
 
+import datetime as dt
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy.orm import joinedload
 
-from crm.auth import services
+from crm.auth import passwords, services, throttle
 from crm.auth.forms import LanguageForm, LoginForm, PasswordForm
+from crm.auth.models import LOGIN_OUTCOME_LABELS, LoginAttempt
+from crm.auth.permissions import require
 from crm.errors import DomainError
 from crm.extensions import db
 
 blueprint = Blueprint("auth", __name__)
+SIGNINS_PER_PAGE = 50
 
 
 def safe_next(target: str | None) -> str:
@@ -25,28 +41,60 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def _sign_in_session(user, remember: bool) -> None:
+    """Start the Flask-Login session; a remember-cookie lasts CRM_REMEMBER_DAYS."""
+    days = current_app.config["CRM_REMEMBER_DAYS"]
+    login_user(user, remember=remember, duration=dt.timedelta(days=days))
+
+
 @blueprint.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")))
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        user = services.authenticate(form.username.data, form.password.data)
-        if user is None:
+        result = throttle.sign_in(form.username.data, form.password.data, request.remote_addr or "",
+                                  request.user_agent.string)
+        if result.refusal is not None:
+            return _throttled(form, result.refusal)
+        if result.user is None:
+            db.session.commit()
             flash(_("用户名或密码错误"), "error")
+            left, minutes = result.failures_left, current_app.config["CRM_LOGIN_WINDOW_MINUTES"]
+            if left == 0:
+                flash(_("该账号登录失败次数过多，已暂停登录 %(m)s 分钟。", m=minutes), "warning")
+            elif left is not None and left <= 3:
+                flash(_("再失败 %(n)s 次，该账号将暂停登录 %(m)s 分钟。", n=left, m=minutes), "warning")
         else:
+            user = result.user
             if session.get("lang") and session["lang"] != user.locale:
                 user.locale = session["lang"]
-                db.session.commit()
-            login_user(user, remember=form.remember.data)
+            _sign_in_session(user, remember=form.remember.data)
+            db.session.commit()
             return redirect(safe_next(form.next.data))
     return render_template("auth/login.html", form=form)
 
 
+def _throttled(form, refusal):
+    db.session.commit()
+    minutes = refusal.minutes_left()
+    if refusal.scope == "account":
+        message = _("该账号登录失败次数过多，已暂停登录。请 %(n)s 分钟后再试；忘记密码请联系管理员。",
+                    n=minutes)
+    else:
+        message = _("从您的网络地址登录失败次数过多，已暂停登录。请 %(n)s 分钟后再试。", n=minutes)
+    response = make_response(render_template("auth/login.html", form=form, throttled=message), 429)
+    response.headers["Retry-After"] = str(refusal.seconds_left())
+    return response
+
+
 @blueprint.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:
+        services.sign_out(current_user._get_current_object())
+        db.session.commit()
     logout_user()
-    flash(_("您已退出登录"), "info")
+    flash(_("您已退出登录，其他设备上的登录也已失效"), "info")
     return redirect(url_for("auth.login"))
 
 
@@ -62,10 +110,38 @@ def password():
                 getattr(form, field, form.password).errors.extend(messages)
         else:
             db.session.commit()
-            login_user(current_user._get_current_object())  # this session stays; the others end
+            # This browser stays signed in (and remembered if it was); the others are signed out.
+            cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
+            _sign_in_session(current_user._get_current_object(), remember=cookie in request.cookies)
             flash(_("密码已修改"), "success")
             return redirect(url_for("main.home"))
-    return render_template("auth/password.html", form=form)
+    return render_template("auth/password.html", form=form, min_length=passwords.min_length())
+
+
+@blueprint.route("/admin/signins")
+@login_required
+def signins():
+    """The sign-in log for administrators: every attempt, newest first, with filters."""
+    require(current_user, "signins.view")
+    flt = {}
+    username = throttle.normalise_username(request.args.get("username"))
+    address = (request.args.get("address") or "").strip()[:45]
+    outcome = request.args.get("outcome") or ""
+    stmt = sa.select(LoginAttempt).options(joinedload(LoginAttempt.user))
+    if username:
+        flt["username"] = username
+        stmt = stmt.where(LoginAttempt.username == username)
+    if address:
+        flt["address"] = address
+        stmt = stmt.where(LoginAttempt.address == address)
+    if outcome in LOGIN_OUTCOME_LABELS:
+        flt["outcome"] = outcome
+        stmt = stmt.where(LoginAttempt.outcome == outcome)
+    stmt = stmt.order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc())
+    page = request.args.get("page", "")
+    page = int(page) if page.isdigit() and 0 < int(page) < 10**6 else 1
+    rows = db.paginate(stmt, page=page, per_page=SIGNINS_PER_PAGE, error_out=False)
+    return render_template("auth/signins.html", rows=rows, flt=flt, OUTCOMES=LOGIN_OUTCOME_LABELS)
 
 
 @blueprint.route("/language", methods=["POST"])

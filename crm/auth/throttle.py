@@ -1,0 +1,155 @@
+"""Failed sign-in limits, counted in SQL over the sign-in log so that every worker shares them.
+
+The rule (settings in brackets, defaults after them):
+
+- per account: at most CRM_LOGIN_MAX_FAILURES_ACCOUNT (10) failed sign-ins for one username in
+  CRM_LOGIN_WINDOW_MINUTES (15). Failures before the account's last successful sign-in do not
+  count: the owner who signs in clears the count for their account.
+- per address: at most CRM_LOGIN_MAX_FAILURES_ADDRESS (30) failed sign-ins from one client address
+  in the same window, whatever the usernames; a success does not clear these (a guesser who owns
+  one account would otherwise reset the count at will).
+- a failure is a wrong password, an unknown username or a disabled account. Refused attempts
+  (``throttled``) do not count, so the limit lifts when the oldest counted failure leaves the
+  window, even while someone keeps trying.
+- while a limit is reached, every attempt is refused, with the right password too. The password
+  is still checked (and its result thrown away) so that a refusal takes as long as an answer.
+
+Each attempt is logged as ``pending`` and committed before the counting, and pending rows count
+as failures: two workers checking the same account at once each see the other's attempt, so
+concurrent guesses cannot get past the limit (at the edge both may be refused instead).
+"""
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app
+
+from crm.auth import services
+from crm.auth.models import LOGIN_FAILURES, LoginAttempt, User
+from crm.db import utcnow
+from crm.extensions import db
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A limit is reached: ``scope`` is ``account`` or ``address``; retry from ``retry_at``."""
+
+    scope: str
+    retry_at: dt.datetime
+
+    def seconds_left(self, now: dt.datetime | None = None) -> int:
+        return max(1, math.ceil((self.retry_at - (now or utcnow())).total_seconds()))
+
+    def minutes_left(self, now: dt.datetime | None = None) -> int:
+        return max(1, math.ceil(self.seconds_left(now) / 60))
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """What one attempt came to. ``user`` is set only for ``success``."""
+
+    outcome: str
+    user: User | None = None
+    refusal: Refusal | None = None
+    #: Failures the account may still have before it is paused (None: not a failure).
+    failures_left: int | None = None
+
+
+def limits() -> tuple[int, int, dt.timedelta]:
+    config = current_app.config
+    return (
+        int(config["CRM_LOGIN_MAX_FAILURES_ACCOUNT"]),
+        int(config["CRM_LOGIN_MAX_FAILURES_ADDRESS"]),
+        dt.timedelta(minutes=int(config["CRM_LOGIN_WINDOW_MINUTES"])),
+    )
+
+
+def normalise_username(raw: str | None) -> str:
+    """The throttle's key: as typed, stripped and lower-cased (``Admin`` counts for ``admin``)."""
+    return (raw or "").strip().lower()[:64]
+
+
+def _account_failures(username: str, since: dt.datetime, exclude_id: int) -> sa.Select:
+    last_success = (
+        sa.select(sa.func.max(LoginAttempt.id))
+        .where(LoginAttempt.username == username, LoginAttempt.at > since,
+               LoginAttempt.outcome == "success", LoginAttempt.id != exclude_id)
+        .scalar_subquery()
+    )
+    return sa.select(LoginAttempt.at).where(
+        LoginAttempt.username == username,
+        LoginAttempt.at > since,
+        LoginAttempt.outcome.in_(LOGIN_FAILURES),
+        LoginAttempt.id != exclude_id,
+        LoginAttempt.id > sa.func.coalesce(last_success, 0),
+    )
+
+
+def _address_failures(address: str, since: dt.datetime, exclude_id: int) -> sa.Select:
+    return sa.select(LoginAttempt.at).where(
+        LoginAttempt.address == address,
+        LoginAttempt.at > since,
+        LoginAttempt.outcome.in_(LOGIN_FAILURES),
+        LoginAttempt.id != exclude_id,
+    )
+
+
+def _count(stmt: sa.Select):
+    return sa.select(sa.func.count()).select_from(stmt.subquery()).scalar_subquery()
+
+
+def check(username: str, address: str, now: dt.datetime, exclude_id: int = 0) -> tuple[Refusal | None, int]:
+    """The refusal that applies now (or None) and the account's failures counted so far."""
+    max_account, max_address, window = limits()
+    since = now - window
+    account_stmt = _account_failures(username, since, exclude_id)
+    address_stmt = _address_failures(address, since, exclude_id)
+    account_n, address_n = db.session.execute(
+        sa.select(_count(account_stmt), _count(address_stmt) if address else sa.literal(0))
+    ).one()
+    refusals = []
+    for scope, stmt, n, limit in (("account", account_stmt, account_n, max_account),
+                                  ("address", address_stmt, address_n, max_address)):
+        if n >= limit:
+            # The limit lifts when the limit-th newest failure leaves the window.
+            oldest_that_matters = db.session.scalar(
+                stmt.order_by(LoginAttempt.at.desc()).offset(limit - 1).limit(1))
+            refusals.append(Refusal(scope, oldest_that_matters + window))
+    refusal = max(refusals, key=lambda r: r.retry_at) if refusals else None
+    return refusal, account_n
+
+
+def sign_in(username: str, password: str, address: str = "", user_agent: str = "") -> SignIn:
+    """Check one sign-in against the limits and the credentials, and log it.
+
+    This commits, unlike other services: the pending row must be visible to the other workers
+    before this one counts, and the outcome must stay logged whatever the request does next.
+    """
+    max_account = limits()[0]
+    key, address = normalise_username(username), (address or "")[:45]
+    now = utcnow()
+    attempt = LoginAttempt(at=now, username=key, address=address,
+                           user_agent=(user_agent or "")[:255], outcome="pending")
+    db.session.add(attempt)
+    db.session.flush()
+    attempt_id = attempt.id
+    db.session.commit()
+
+    refusal, account_failures = check(key, address, now, exclude_id=attempt_id)
+    account, outcome = services.verify_credentials(username, password)  # hashed in every case
+    account_id = account.id if account is not None else None
+    if refusal is not None:
+        outcome = "throttled"
+    # End the reading transaction before writing: SQLite refuses to let a transaction that
+    # read a snapshot write once another connection has committed since.
+    db.session.commit()
+    db.session.execute(
+        sa.update(LoginAttempt).where(LoginAttempt.id == attempt_id)
+        .values(outcome=outcome, user_id=account_id)
+    )
+    if outcome == "success":
+        return SignIn(outcome, user=account)
+    left = max(0, max_account - account_failures - 1) if outcome != "throttled" else None
+    return SignIn(outcome, refusal=refusal, failures_left=left)
