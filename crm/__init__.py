@@ -23,6 +23,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure(app, settings)
     if test_config:
         app.config.update(test_config)
+    if app.config["CRM_TRUSTED_PROXIES"]:  # the client's real address, behind nginx
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = int(app.config["CRM_TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
 
     register_extensions(app)
     register_blueprints(app)

@@ -96,29 +96,26 @@ def _address_failures(address: str, since: dt.datetime, exclude_id: int) -> sa.S
     )
 
 
-def _count(stmt: sa.Select):
-    return sa.select(sa.func.count()).select_from(stmt.subquery()).scalar_subquery()
-
-
 def check(username: str, address: str, now: dt.datetime, exclude_id: int = 0) -> tuple[Refusal | None, int]:
-    """The refusal that applies now (or None) and the account's failures counted so far."""
+    """The refusal that applies now (or None) and the account's failures counted so far.
+
+    Each limit reads the newest ``limit`` failures in one statement: with as many, the limit holds
+    until the oldest of them leaves the window.
+    """
     max_account, max_address, window = limits()
     since = now - window
-    account_stmt = _account_failures(username, since, exclude_id)
-    address_stmt = _address_failures(address, since, exclude_id)
-    account_n, address_n = db.session.execute(
-        sa.select(_count(account_stmt), _count(address_stmt) if address else sa.literal(0))
-    ).one()
-    refusals = []
-    for scope, stmt, n, limit in (("account", account_stmt, account_n, max_account),
-                                  ("address", address_stmt, address_n, max_address)):
-        if n >= limit:
-            # The limit lifts when the limit-th newest failure leaves the window.
-            oldest_that_matters = db.session.scalar(
-                stmt.order_by(LoginAttempt.at.desc()).offset(limit - 1).limit(1))
-            refusals.append(Refusal(scope, oldest_that_matters + window))
+    scopes = [("account", _account_failures(username, since, exclude_id), max_account)]
+    if address:
+        scopes.append(("address", _address_failures(address, since, exclude_id), max_address))
+    refusals, account_failures = [], 0
+    for scope, stmt, limit in scopes:
+        times = db.session.scalars(stmt.order_by(LoginAttempt.at.desc()).limit(limit)).all()
+        if scope == "account":
+            account_failures = len(times)
+        if len(times) >= limit:
+            refusals.append(Refusal(scope, times[limit - 1] + window))
     refusal = max(refusals, key=lambda r: r.retry_at) if refusals else None
-    return refusal, account_n
+    return refusal, account_failures
 
 
 def sign_in(username: str, password: str, address: str = "", user_agent: str = "") -> SignIn:

@@ -1,10 +1,16 @@
 """Failed sign-ins are limited per account and per address, counted in the database; the log."""
 
+import collections
 import datetime as dt
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 import sqlalchemy as sa
 import time_machine
+from werkzeug.serving import make_server
 
 from crm.auth.models import LoginAttempt
 from crm.db import utcnow
@@ -169,6 +175,38 @@ def test_two_app_instances_share_the_count(app, client, database_url, tmp_path, 
     assert outcomes("a-1") == ["bad_password"] * 10 + ["throttled"] * 2
 
 
+def test_concurrent_guesses_cannot_pass_the_limit(app, world):
+    """8 threads guess at once against a live server: still no more than 10 failures counted."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/login"
+    codes = collections.Counter()
+
+    def guesser(k):
+        for i in range(5):
+            body = urllib.parse.urlencode({"username": "a-1", "password": f"guess-{k}-{i}"}).encode()
+            try:
+                codes[urllib.request.urlopen(url, body, timeout=30).status] += 1  # noqa: S310
+            except urllib.error.HTTPError as exc:
+                codes[exc.code] += 1
+
+    try:
+        threads = [threading.Thread(target=guesser, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.shutdown()
+    counted = collections.Counter(outcomes("a-1"))
+    assert set(codes) <= {200, 429} and sum(codes.values()) == 40
+    assert counted["bad_password"] <= 10 and counted["pending"] == 0
+    assert counted["bad_password"] + counted["throttled"] == 40
+    assert codes[429] == counted["throttled"] >= 30
+    print(f"throttle: 40 concurrent guesses from 8 threads, {counted['bad_password']} checked, "
+          f"{counted['throttled']} refused")
+
+
 class TestSmallerLimits:
     @pytest.fixture
     def app_config(self):
@@ -290,3 +328,32 @@ def test_the_log_is_paginated_and_its_query_count_does_not_grow(client, world):
     assert page3.count('<tr class="signin-') == 20
     assert "user-000" in page3
     print(f"signins page: {many} queries with 5 or 120 rows")
+
+
+# --- the client's address ------------------------------------------------------------------------
+
+def proxied(client, username, password, client_address):
+    return client.post("/login", data={"username": username, "password": password},
+                       environ_base={"REMOTE_ADDR": "127.0.0.1"},
+                       headers={"X-Forwarded-For": client_address})
+
+
+def test_a_client_cannot_choose_its_address_by_header(client, world):
+    proxied(client, "a-1", "wrong", "198.51.100.50")
+    assert db.session.scalar(sa.select(LoginAttempt.address)) == "127.0.0.1"
+
+
+class TestBehindAProxy:
+    @pytest.fixture
+    def app_config(self):
+        return {"CRM_TRUSTED_PROXIES": 1}
+
+    def test_the_forwarded_address_is_logged_and_limited(self, app, world):
+        c = app.test_client()
+        for i in range(30):
+            proxied(c, f"guess-{i}", "wrong", "198.51.100.50")
+        assert proxied(c, "a-1", RIGHT, "198.51.100.50").status_code == 429
+        assert proxied(app.test_client(), "a-1", RIGHT, "198.51.100.51").status_code == 302
+        db.session.expire_all()
+        addresses = set(db.session.scalars(sa.select(LoginAttempt.address)))
+        assert addresses == {"198.51.100.50", "198.51.100.51"}
