@@ -146,6 +146,7 @@ def sign_in(username: str, password: str, address: str = "", user_agent: str = "
         sa.update(LoginAttempt).where(LoginAttempt.id == attempt_id)
         .values(outcome=outcome, user_id=account_id)
     )
+    db.session.commit()
     if outcome == "success":
         return SignIn(outcome, user=account)
     left = max(0, max_account - account_failures - 1) if outcome != "throttled" else None

@@ -58,7 +58,6 @@ def login():
         if result.refusal is not None:
             return _throttled(form, result.refusal)
         if result.user is None:
-            db.session.commit()
             flash(_("用户名或密码错误"), "error")
             left, minutes = result.failures_left, current_app.config["CRM_LOGIN_WINDOW_MINUTES"]
             if left == 0:
@@ -69,14 +68,13 @@ def login():
             user = result.user
             if session.get("lang") and session["lang"] != user.locale:
                 user.locale = session["lang"]
+                db.session.commit()
             _sign_in_session(user, remember=form.remember.data)
-            db.session.commit()
             return redirect(safe_next(form.next.data))
     return render_template("auth/login.html", form=form)
 
 
 def _throttled(form, refusal):
-    db.session.commit()
     minutes = refusal.minutes_left()
     if refusal.scope == "account":
         message = _("该账号登录失败次数过多，已暂停登录。请 %(n)s 分钟后再试；忘记密码请联系管理员。",
