@@ -28,7 +28,7 @@ class _ProfileFields(FlaskForm):
     township_id = SelectField(_l("所属单位"), coerce=_unit_id, default=0)
 
     def set_units(self, townships) -> None:
-        self.township_id.choices = [(0, _l("（无，区级账号）"))] + [(t.id, t.name) for t in townships]
+        self.township_id.choices = [(0, _l("无（区级）"))] + [(t.id, t.name) for t in townships]
 
 
 class _NewPassword(FlaskForm):
