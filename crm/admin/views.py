@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import current_user, login_required, login_user
 from sqlalchemy.orm import joinedload
 
 from crm.account import services as token_services
@@ -246,6 +246,8 @@ def user_password(user_id):
             form_errors(form, exc, "password")
         else:
             db.session.commit()
+            if user.id == current_user.id:
+                login_user(user)  # an admin resetting their own password keeps this session
             if form.generate.data:
                 return _secret_page(user, password, _("密码已重置"))
             flash(_("密码已重置，该用户的所有登录已失效"), "success")

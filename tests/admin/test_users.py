@@ -358,3 +358,13 @@ class TestCsrf:
         token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
         assert c.post(f"/admin/users/{uid}/deactivate", data={"csrf_token": token}).status_code == 302
         assert not _user("a-1").active
+
+
+def test_an_admin_resetting_their_own_password_stays_signed_in(app, client, auth, world):
+    other = _signed_in(app, "admin")
+    auth.login("admin")
+    r = client.post(f"/admin/users/{world.admin.id}/password",
+                    data={"password": "Fresh-admin-pw-3", "confirm": "Fresh-admin-pw-3"})
+    assert r.status_code == 302
+    assert client.get("/admin/users").status_code == 200
+    assert other.get("/").status_code == 302
