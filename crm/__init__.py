@@ -92,6 +92,8 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from crm.account.views import blueprint as account_bp
+    from crm.admin.views import blueprint as admin_bp
     from crm.api import blueprint as api_bp
     from crm.auth.views import blueprint as auth_bp
     from crm.bulletin.views import blueprint as bulletin_bp
@@ -116,6 +118,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(reminders_bp)
     app.register_blueprint(imports_bp)
     app.register_blueprint(exports_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(account_bp)
     api_bp.register(app)
 
 

@@ -151,20 +151,44 @@ def tokens():
 @tokens.command("create")
 @click.argument("username")
 @click.option("--name", default="cli", help="A label for the token.")
+@click.option("--expires-days", default=365, show_default=True, type=click.IntRange(1, 3650),
+              help="Days until the token expires.")
 @with_appcontext
-def tokens_create(username, name):
+def tokens_create(username, name, expires_days):
     """Print a new API token for USERNAME, and nothing else."""
+    from crm.account.services import create_token
     from crm.auth.models import User
-    from crm.auth.services import issue_token
 
     user = db.session.scalar(sa.select(User).where(User.username == username))
     if user is None:
         fail(f"用户不存在：{username}")
     if not user.active:
         fail(f"用户已停用：{username}")
-    raw = issue_token(user, name=name)
-    db.session.commit()
+    try:
+        _token, raw = create_token(None, user, name, expires_days)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        fail(exc.message)
     click.echo(raw)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@with_appcontext
+def tokens_revoke(token_id):
+    """Revoke the API token with this id (shown on /admin/tokens)."""
+    from crm.account.services import revoke_token
+    from crm.auth.models import ApiToken
+
+    token = db.session.get(ApiToken, token_id)
+    if token is None:
+        fail(f"令牌不存在：{token_id}")
+    if revoke_token(None, token):
+        db.session.commit()
+        click.echo(f"已吊销令牌 {token_id}（{token.user.username}）")
+    else:
+        click.echo(f"令牌 {token_id} 此前已吊销")
 
 
 @cli.command("serve")

@@ -88,6 +88,8 @@ RULES = {
         user.role == HEAD and township_id == user.township_id),
     "townships.manage": _admin,
     "users.manage": _admin,
+    "tokens.own": lambda user, _obj=None: True,  # every signed-in user may hold API tokens
+    "tokens.manage_all": _admin,
     "bulletin.view": lambda user, _obj=None: user.role in (ADMIN, VIEWER, HEAD),
     "screens.manage": _admin,
     "district.view": lambda user, _obj=None: user.role in (ADMIN, VIEWER),

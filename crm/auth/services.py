@@ -1,5 +1,6 @@
 """Signing in, sessions, passwords and API tokens."""
 
+import datetime as dt
 import secrets
 
 import sqlalchemy as sa
@@ -110,16 +111,41 @@ def create_user(
     return user
 
 
+#: last_used_at is written at most this often per token, not on every request.
+TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=1)
+
+
 def user_for_token(raw: str) -> User | None:
+    """The active owner of a usable (not revoked, not expired) token, else None."""
+    if not raw or len(raw) > 256:
+        return None
     token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(raw)))
     now = utcnow()
     if token is None or not token.usable(now) or not token.user.active:
         return None
+    if token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL:
+        _touch_token(token.id, now)
     return token.user
 
 
-def issue_token(user: User, name: str = "") -> str:
-    token, raw = ApiToken.issue(user, name=name)
+def _touch_token(token_id: int, now: dt.datetime) -> None:
+    """Note a token's use in a transaction of its own (GET requests never commit); best effort."""
+    stale = now - TOKEN_TOUCH_INTERVAL
+    try:
+        db.session.execute(
+            sa.update(ApiToken)
+            .where(ApiToken.id == token_id,
+                   sa.or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at <= stale))
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+    except sa.exc.DBAPIError:  # a busy database must not refuse the request for a timestamp
+        db.session.rollback()
+
+
+def issue_token(user: User, name: str = "", expires_at: dt.datetime | None = None) -> str:
+    token, raw = ApiToken.issue(user, name=name, expires_at=expires_at)
     db.session.add(token)
     db.session.flush()
     return raw

@@ -1,0 +1,1 @@
+"""Administration: users (create, edit, deactivate, reset password) and everyone's API tokens."""
