@@ -29,6 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_security_headers(app)
+    register_write_intent(app)
     return app
 
 
@@ -37,7 +38,7 @@ def configure(app: Flask, settings: dict) -> None:
     app.config.update(
         SECRET_KEY=settings["CRM_SECRET_KEY"],
         SQLALCHEMY_DATABASE_URI=settings["CRM_DATABASE_URL"],
-        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings["CRM_DATABASE_URL"]),
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings["CRM_DATABASE_URL"], settings),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings["CRM_SESSION_COOKIE_SECURE"],
@@ -53,10 +54,16 @@ def configure(app: Flask, settings: dict) -> None:
     )
 
 
-def engine_options(url: str) -> dict:
+def engine_options(url: str, settings: dict | None = None) -> dict:
+    """SQLite: a file per process, no pool tuning. Elsewhere a pool sized for the server's threads
+    (CRM_DB_POOL_SIZE, CRM_DB_MAX_OVERFLOW), checked before use and recycled before the server or
+    a firewall drops idle connections."""
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 15}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    settings = settings or {}
+    return {"pool_pre_ping": True, "pool_size": settings.get("CRM_DB_POOL_SIZE") or 5,
+            "max_overflow": settings.get("CRM_DB_MAX_OVERFLOW", 10), "pool_recycle": 1800,
+            "pool_timeout": 30}
 
 
 def register_extensions(app: Flask) -> None:
@@ -138,3 +145,18 @@ def register_security_headers(app: Flask) -> None:
             "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
         )
         return response
+
+
+def register_write_intent(app: Flask) -> None:
+    """Write requests take SQLite's write lock when their transaction begins (crm/db_events.py)."""
+    from flask import request
+
+    from crm.db_events import mark_request_intent, write_intent
+
+    @app.before_request
+    def _mark_write_intent():
+        mark_request_intent(request.method)
+
+    @app.teardown_request
+    def _clear_write_intent(_exc):
+        write_intent.set(False)

@@ -23,13 +23,21 @@ DEFAULTS = {
     "CRM_MAIL_FROM": "crm@localhost",
     "CRM_SCHEDULER": "off",
     "CRM_SESSION_COOKIE_SECURE": False,
+    # Production server (crm/gunicorn_conf.py) and its PostgreSQL pool; SQLite ignores the pool.
+    "CRM_DB_POOL_SIZE": None,  # the threads of one gunicorn worker (CRM_THREADS or computed)
+    "CRM_DB_MAX_OVERFLOW": 4,
+    # When the scheduler fires the reminders (Asia/Shanghai), "HH:MM" or "HH:MM:SS".
+    "CRM_DAILY_REMINDER_TIME": "08:30",
+    "CRM_WEEKLY_REMINDER_TIME": "08:00",
+    "CRM_WEEKLY_REMINDER_DAY": "mon",
     # Rule parameters of DOMAIN.md that are settings.
     "CRM_RED_OVERDUE_DAYS": 30,
     "CRM_IDLE_VISIT_DAYS": 60,
     "CRM_TARGET_YELLOW_MARGIN": 0.10,
 }
 
-_INT_SETTINGS = {"CRM_SMTP_PORT", "CRM_SMTP_TIMEOUT", "CRM_RED_OVERDUE_DAYS", "CRM_IDLE_VISIT_DAYS"}
+_INT_SETTINGS = {"CRM_SMTP_PORT", "CRM_SMTP_TIMEOUT", "CRM_RED_OVERDUE_DAYS", "CRM_IDLE_VISIT_DAYS",
+                 "CRM_DB_POOL_SIZE", "CRM_DB_MAX_OVERFLOW"}
 _FLOAT_SETTINGS = {"CRM_TARGET_YELLOW_MARGIN"}
 _BOOL_SETTINGS = {"CRM_SESSION_COOKIE_SECURE"}
 
@@ -60,9 +68,27 @@ def load_settings(instance_path: Path, file_settings: dict, environ=None) -> dic
         settings[name] = _coerce(name, value)
     if not settings["CRM_DATABASE_URL"]:
         settings["CRM_DATABASE_URL"] = f"sqlite:///{instance_path / 'crm.sqlite3'}"
+    if not settings["CRM_DB_POOL_SIZE"]:
+        settings["CRM_DB_POOL_SIZE"] = server_threads(environ)
     if not settings["CRM_SECRET_KEY"]:
         settings["CRM_SECRET_KEY"] = _instance_secret_key(instance_path)
     return settings
+
+
+def server_workers(environ=None) -> int:
+    """Gunicorn worker processes: CRM_WORKERS, else 2 per core plus one (at most 8)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("CRM_WORKERS"):
+        return max(1, int(environ["CRM_WORKERS"]))
+    return min(2 * (os.cpu_count() or 1) + 1, 8)
+
+
+def server_threads(environ=None) -> int:
+    """Threads per gunicorn worker: CRM_THREADS, else 4 (requests mostly wait on the database)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("CRM_THREADS"):
+        return max(1, int(environ["CRM_THREADS"]))
+    return 4
 
 
 def _instance_secret_key(instance_path: Path) -> str:

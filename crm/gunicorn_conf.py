@@ -1,0 +1,44 @@
+"""Gunicorn settings for production: `gunicorn -c python:crm.gunicorn_conf crm.wsgi:app`.
+
+Settings from the environment: CRM_BIND (default 127.0.0.1:8000, behind nginx), CRM_WORKERS
+(default 2 per core + 1, at most 8), CRM_THREADS (default 4 per worker; the PostgreSQL pool of each
+worker is sized to it, see CRM_DB_POOL_SIZE), CRM_TIMEOUT (default 60 s), CRM_ACCESS_LOG ("-" for
+stderr, a file path, or "off"). The scheduler does not run here: one `crm scheduler` process does.
+"""
+
+import os
+
+from crm.config import server_threads, server_workers
+
+bind = os.environ.get("CRM_BIND", "127.0.0.1:8000").split(",")
+workers = server_workers()
+threads = server_threads()
+worker_class = "gthread"
+
+# A request that takes longer than this (a large export) is killed and logged; graceful restarts
+# let running requests finish; idle keep-alive connections from nginx are kept a little while.
+timeout = int(os.environ.get("CRM_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+# Bounds memory growth of long-lived workers; the jitter keeps them from restarting together.
+max_requests = 2000
+max_requests_jitter = 200
+# Loading the app before forking shares its memory; every worker opens its own connections.
+preload_app = True
+forwarded_allow_ips = os.environ.get("CRM_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+_access = os.environ.get("CRM_ACCESS_LOG", "-")
+accesslog = None if _access == "off" else _access
+errorlog = os.environ.get("CRM_ERROR_LOG", "-")
+loglevel = os.environ.get("CRM_LOG_LEVEL", "info")
+# %(U)s is the path without the query string: unsubscribe links and searches stay out of the log.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+
+
+def post_fork(server, worker):
+    """Connections opened while preloading are not shared with the forked workers."""
+    from crm.extensions import db
+
+    app = server.app.wsgi()
+    with app.app_context():
+        db.engine.dispose(close=False)
