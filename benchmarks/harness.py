@@ -168,8 +168,8 @@ def accounts(database_url: str) -> list[Account]:
             ids = list(db.session.scalars(editable_leads(user).with_only_columns(Lead.id)
                                           .where(Lead.stage != "lost").order_by(Lead.id)))
             managed = ids if user.role in ("district_admin", "township_head") else []
-            stats = ("/stats/" if user.role in ("district_admin", "viewer")
-                     else f"/stats/unit/{user.township_id}")
+            stats = {"district_admin": "/stats/", "viewer": "/stats/",
+                     "township_head": f"/stats/unit/{user.township_id}"}.get(user.role, "/")
             found.append(Account(user.username, user.role, issue_token(user, "loadtest"), ids, managed,
                                  stats))
         db.session.commit()
@@ -279,7 +279,9 @@ def today() -> dt.date:
 
 def clients(base_url: str, token: str, timeout=60.0):
     """A cookie client for pages and a bearer client for the API."""
-    limits = httpx.Limits(max_connections=4, max_keepalive_connections=4)
+    # Idle connections are dropped before the server's keep-alive (5 s) closes them, so a request
+    # never races the server's close (which shows as "server disconnected").
+    limits = httpx.Limits(max_connections=4, max_keepalive_connections=4, keepalive_expiry=2.0)
     web = httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits)
     api = httpx.AsyncClient(base_url=base_url, timeout=timeout, limits=limits,
                             headers={"Authorization": f"Bearer {token}"})
@@ -460,9 +462,15 @@ async def one_step(web, api, account, write_share, rng, all_leads, contended, st
     return moved or await post_visit(api, lead_id)
 
 
-def run_clients(base_url: str, accts: list[Account], users: int, seconds: float, write_share: float,
+def run_clients(base_url, accts: list[Account], users: int, seconds: float, write_share: float,
                 seed: int = 1, contended=None, stale_share=0.0, web_logins=True) -> tuple[list, float]:
-    """``users`` virtual users at once (asyncio); one page sign-in per distinct account."""
+    """``users`` virtual users at once (asyncio); one page sign-in per distinct account.
+
+    ``base_url`` may be a list of servers sharing one database: user i talks to server i mod n
+    (the session cookie of one is good on the others: they share the secret key).
+    """
+    urls = [base_url] if isinstance(base_url, str) else list(base_url)
+    base_url = urls[0]
 
     async def main():
         chosen = [accts[i % len(accts)] for i in range(users)]
@@ -475,7 +483,7 @@ def run_clients(base_url: str, accts: list[Account], users: int, seconds: float,
                 jars[account.username] = c.cookies
         started = time.monotonic()
         results = await asyncio.gather(*[
-            virtual_user(base_url, a, jars[a.username], seconds, write_share,
+            virtual_user(urls[i % len(urls)], a, jars[a.username], seconds, write_share,
                          random.Random(seed * 1000 + i), all_leads, contended, stale_share)
             for i, a in enumerate(chosen)])
         return [o for r in results for o in r], time.monotonic() - started

@@ -65,10 +65,10 @@ def run(url: str, args, workers: int, tmp: str) -> int:
     print(harness.report(outcomes, elapsed))
     failed = harness.errors(outcomes)
     locked_in_log = log.count("database is locked")
-    tracebacks = log.count("Traceback")
+    tracebacks = log.count("Traceback") + log.count("WORKER TIMEOUT")
     check = harness.verify(url, outcomes, before)
     print(f"errors: {len(failed)} (5xx or no answer); 'database is locked' in the server log: "
-          f"{locked_in_log}; tracebacks in the log: {tracebacks}")
+          f"{locked_in_log}; tracebacks or worker timeouts in the log: {tracebacks}")
     for o in failed[:10]:
         print(f"  {o.kind} lead {o.lead_id}: {o.status} {o.note[:200]}")
     print("writes acknowledged: " + ", ".join(f"{k} {n}" for k, n in sorted(check.acknowledged.items()))
