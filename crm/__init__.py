@@ -29,7 +29,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_security_headers(app)
-    register_write_intent(app)
     return app
 
 
@@ -146,17 +145,3 @@ def register_security_headers(app: Flask) -> None:
         )
         return response
 
-
-def register_write_intent(app: Flask) -> None:
-    """Write requests take SQLite's write lock when their transaction begins (crm/db_events.py)."""
-    from flask import request
-
-    from crm.db_events import mark_request_intent, write_intent
-
-    @app.before_request
-    def _mark_write_intent():
-        mark_request_intent(request.method)
-
-    @app.teardown_request
-    def _clear_write_intent(_exc):
-        write_intent.set(False)

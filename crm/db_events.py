@@ -4,9 +4,9 @@ import contextvars
 
 import sqlalchemy as sa
 
-#: Set for the duration of a request or command that writes (POST/PUT/PATCH/DELETE, CLI writers).
-#: On SQLite its transactions then begin with BEGIN IMMEDIATE: the write lock is taken up front,
-#: so a writer waits (busy_timeout) instead of failing with "database is locked" when it later
+#: Set for a command that writes (the `crm` command line); requests go by their HTTP method
+#: (POST/PUT/PATCH/DELETE write). On SQLite a writer's transactions begin with BEGIN IMMEDIATE:
+#: the write lock is taken up front, so a writer waits (busy_timeout) instead of failing with "database is locked" when it later
 #: upgrades a read transaction that another writer's commit has made stale.
 write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("crm_write_intent", default=False)
 
@@ -34,9 +34,17 @@ def configure_engine(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes() else "BEGIN")
 
 
-def mark_request_intent(method: str) -> contextvars.Token:
-    """Called before each request: writes begin IMMEDIATE on SQLite, reads stay deferred."""
-    return write_intent.set(method in WRITE_METHODS)
+def writes() -> bool:
+    """Whether the transaction about to begin belongs to a writer.
+
+    In a request the HTTP method decides (read here, so it holds for queries made by any hook
+    before the view); elsewhere the ``write_intent`` flag (set by the `crm` command line).
+    """
+    from flask import has_request_context, request
+
+    if has_request_context():
+        return request.method in WRITE_METHODS
+    return write_intent.get()
