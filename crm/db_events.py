@@ -6,8 +6,9 @@ import sqlalchemy as sa
 
 #: Set for a command that writes (the `crm` command line); requests go by their HTTP method
 #: (POST/PUT/PATCH/DELETE write). On SQLite a writer's transactions begin with BEGIN IMMEDIATE:
-#: the write lock is taken up front, so a writer waits (busy_timeout) instead of failing with "database is locked" when it later
-#: upgrades a read transaction that another writer's commit has made stale.
+#: the write lock is taken up front, so a writer waits (busy_timeout) instead of failing with
+#: "database is locked" when it later upgrades a read transaction that another writer's commit
+#: has made stale (SQLITE_BUSY_SNAPSHOT, which busy_timeout does not retry).
 write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("crm_write_intent", default=False)
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
