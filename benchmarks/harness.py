@@ -151,8 +151,9 @@ class Account:
     stats_path: str = "/stats/"  # the district overview, or the user's own unit
 
 
-def accounts(database_url: str) -> list[Account]:
-    """An API token for every active demo user, and the leads each may change (by the policy)."""
+def accounts(database_url: str, limit: int | None = None) -> list[Account]:
+    """An API token for every active user (the first ``limit``), and the leads each may change
+    (by the policy)."""
     from crm import create_app
     from crm.auth.models import User
     from crm.auth.permissions import editable_leads
@@ -164,7 +165,8 @@ def accounts(database_url: str) -> list[Account]:
                       "IGNORE_INSTANCE_FILE": True})
     found = []
     with app.app_context():
-        for user in db.session.scalars(sa.select(User).where(User.active).order_by(User.id)):
+        users = db.session.scalars(sa.select(User).where(User.active).order_by(User.id).limit(limit))
+        for user in users:
             ids = list(db.session.scalars(editable_leads(user).with_only_columns(Lead.id)
                                           .where(Lead.stage != "lost").order_by(Lead.id)))
             managed = ids if user.role in ("district_admin", "township_head") else []
@@ -463,7 +465,8 @@ async def one_step(web, api, account, write_share, rng, all_leads, contended, st
 
 
 def run_clients(base_url, accts: list[Account], users: int, seconds: float, write_share: float,
-                seed: int = 1, contended=None, stale_share=0.0, web_logins=True) -> tuple[list, float]:
+                seed: int = 1, contended=None, stale_share=0.0, web_logins=True,
+                password: str = DEMO_PASSWORD) -> tuple[list, float]:
     """``users`` virtual users at once (asyncio); one page sign-in per distinct account.
 
     ``base_url`` may be a list of servers sharing one database: user i talks to server i mod n
@@ -479,7 +482,7 @@ def run_clients(base_url, accts: list[Account], users: int, seconds: float, writ
         for account in {a.username: a for a in chosen}.values():
             async with httpx.AsyncClient(base_url=base_url, timeout=60) as c:
                 if web_logins:
-                    await login(c, account.username)
+                    await login(c, account.username, password)
                 jars[account.username] = c.cookies
         started = time.monotonic()
         results = await asyncio.gather(*[

@@ -5,8 +5,9 @@ every acknowledged write is in the database.
     .venv/bin/python benchmarks/loadtest.py --db sqlite --workers 2
     .venv/bin/python benchmarks/loadtest.py --url postgresql+psycopg://…/big   # an existing database
 
-It prepares a fresh database itself (`crm db upgrade`, `crm seed-demo`) unless --url is given,
-starts gunicorn on a free loopback port with crm/gunicorn_conf.py, signs every demo account in
+It prepares a fresh database itself (`crm db upgrade`, `crm seed-demo`) unless --url is given
+(it writes to that database: API tokens named "loadtest", marked visits and edits), starts
+gunicorn on a free loopback port with crm/gunicorn_conf.py, signs every demo account in
 through the /login form (pages) and gives it an API token, and runs the users headless. The exit
 status is 1 when a request failed (5xx, no answer, "database is locked") or a write was lost.
 """
@@ -36,7 +37,11 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--writes", type=float, default=0.2, help="share of writes (0.2)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--password", default=harness.DEMO_PASSWORD,
+                        help="password of the users of an existing database (--url)")
     args = parser.parse_args(argv)
+    if args.url:
+        args.db = "sqlite" if args.url.startswith("sqlite") else "postgresql"
     workers = args.workers or (4 if args.db == "postgresql" else 2)
 
     with tempfile.TemporaryDirectory(prefix="crm-loadtest-") as tmp:
@@ -52,14 +57,14 @@ def main(argv=None) -> int:
 
 
 def run(url: str, args, workers: int, tmp: str) -> int:
-    accounts = harness.accounts(url)
+    accounts = harness.accounts(url, limit=max(args.users, 15))
     before = harness.snapshot(url)
     print(f"database: {url.split('@')[-1]}  leads: {len(before['leads'])}  accounts: {len(accounts)}")
     with harness.Gunicorn(url, workers=workers, threads=args.threads, log_dir=tmp) as server:
         print(f"gunicorn {server.url}: {workers} workers x {args.threads} threads; "
               f"{args.users} users for {args.seconds:.0f} s, {args.writes:.0%} writes")
         outcomes, elapsed = harness.run_clients(server.url, accounts, args.users, args.seconds,
-                                                args.writes, seed=args.seed)
+                                                args.writes, seed=args.seed, password=args.password)
         server.stop()
         log = server.log()
     print(harness.report(outcomes, elapsed))

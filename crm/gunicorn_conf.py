@@ -23,8 +23,9 @@ keepalive = 5
 # Bounds memory growth of long-lived workers; the jitter keeps them from restarting together.
 max_requests = 2000
 max_requests_jitter = 200
-# Loading the app before forking shares its memory; every worker opens its own connections.
-preload_app = True
+# Each worker loads the app itself (no preload): `systemctl reload` (HUP) then picks up new code,
+# and no database connection is ever shared across a fork.
+preload_app = False
 forwarded_allow_ips = os.environ.get("CRM_FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 _access = os.environ.get("CRM_ACCESS_LOG", "-")
@@ -34,11 +35,3 @@ loglevel = os.environ.get("CRM_LOG_LEVEL", "info")
 # %(U)s is the path without the query string: unsubscribe links and searches stay out of the log.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 
-
-def post_fork(server, worker):
-    """Connections opened while preloading are not shared with the forked workers."""
-    from crm.extensions import db
-
-    app = server.app.wsgi()
-    with app.app_context():
-        db.engine.dispose(close=False)
