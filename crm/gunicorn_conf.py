@@ -7,8 +7,29 @@ stderr, a file path, or "off"). The scheduler does not run here: one `crm schedu
 """
 
 import os
+import re
+
+from gunicorn.glogging import Logger
 
 from crm.config import server_threads, server_workers
+
+#: Paths whose last part is a secret (unsubscribe links in mail, the big screen's link).
+SECRET_PATH = re.compile(r"^(/reminders/unsubscribe/|/screen/(?!links/))[^/?]+")
+
+
+def redact(path: str) -> str:
+    return SECRET_PATH.sub(r"\1[redacted]", path)
+
+
+class AccessLogger(Logger):
+    """The access log without secrets: no query strings (the format logs %(U)s, the path) and
+    the tokens in secret links replaced."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        atoms["U"] = redact(atoms.get("U", ""))
+        return atoms
+
 
 bind = os.environ.get("CRM_BIND", "127.0.0.1:8000").split(",")
 workers = server_workers()
@@ -26,12 +47,16 @@ max_requests_jitter = 200
 # Each worker loads the app itself (no preload): `systemctl reload` (HUP) then picks up new code,
 # and no database connection is ever shared across a fork.
 preload_app = False
+# gunicorn >= 23's control socket would be one path shared by every instance on the machine;
+# systemd's signals (reload = HUP) are all we use.
+control_socket_disable = True
 forwarded_allow_ips = os.environ.get("CRM_FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 _access = os.environ.get("CRM_ACCESS_LOG", "-")
 accesslog = None if _access == "off" else _access
 errorlog = os.environ.get("CRM_ERROR_LOG", "-")
 loglevel = os.environ.get("CRM_LOG_LEVEL", "info")
-# %(U)s is the path without the query string: unsubscribe links and searches stay out of the log.
+# %(U)s is the path without the query string (searches stay out of the log), redacted above.
+logger_class = AccessLogger
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 

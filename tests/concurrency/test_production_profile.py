@@ -108,6 +108,11 @@ def test_gunicorn_settings_come_from_the_environment(monkeypatch):
     # The path without the query string: tokens in links never reach the access log.
     assert "%(U)s" in conf.access_log_format
     assert "%(r)s" not in conf.access_log_format and "%(q)s" not in conf.access_log_format
+    assert conf.logger_class is conf.AccessLogger
+    assert conf.redact("/reminders/unsubscribe/abc.DEF-123") == "/reminders/unsubscribe/[redacted]"
+    assert conf.redact("/screen/s3cr3t") == "/screen/[redacted]"
+    assert conf.redact("/screen/links/4/revoke") == "/screen/links/4/revoke"
+    assert conf.redact("/leads/12") == "/leads/12"
     monkeypatch.delenv("CRM_WORKERS")
     monkeypatch.delenv("CRM_BIND")
     conf = importlib.reload(conf)
