@@ -102,7 +102,7 @@ class Gunicorn:
                            **extra_env)
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout=60.0) -> Gunicorn:
+    def start(self, timeout=120.0) -> Gunicorn:
         log = open(self.log_path, "wb")  # noqa: SIM115  (closed with the process)
         self.process = subprocess.Popen(
             [str(VENV_BIN / "gunicorn"), "-c", "python:crm.gunicorn_conf", "crm.wsgi:app"],

@@ -3,7 +3,9 @@
 Settings from the environment: CRM_BIND (default 127.0.0.1:8000, behind nginx), CRM_WORKERS
 (default 2 per core + 1, at most 8), CRM_THREADS (default 4 per worker; the PostgreSQL pool of each
 worker is sized to it, see CRM_DB_POOL_SIZE), CRM_TIMEOUT (default 60 s), CRM_ACCESS_LOG ("-" for
-stderr, a file path, or "off"). The scheduler does not run here: one `crm scheduler` process does.
+stderr, a file path, or "off"), CRM_ERROR_LOG, CRM_LOG_LEVEL, CRM_FORWARDED_ALLOW_IPS (the proxies
+whose X-Forwarded-Proto gunicorn trusts; default 127.0.0.1).
+The scheduler does not run here: one `crm scheduler` process does.
 """
 
 import os
