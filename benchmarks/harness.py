@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import datetime as dt
 import os
@@ -491,4 +492,10 @@ def run_clients(base_url, accts: list[Account], users: int, seconds: float, writ
             for i, a in enumerate(chosen)])
         return [o for r in results for o in r], time.monotonic() - started
 
-    return asyncio.run(main())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(main())
+    # Called where an event loop already runs (e.g. after Playwright's sync API in one process).
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, main()).result()
