@@ -42,7 +42,7 @@ def configure(app: Flask, settings: dict) -> None:
     app.config.update(
         SECRET_KEY=settings["CRM_SECRET_KEY"],
         SQLALCHEMY_DATABASE_URI=settings["CRM_DATABASE_URL"],
-        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings["CRM_DATABASE_URL"]),
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options(settings["CRM_DATABASE_URL"], settings),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings["CRM_SESSION_COOKIE_SECURE"],
@@ -58,10 +58,16 @@ def configure(app: Flask, settings: dict) -> None:
     )
 
 
-def engine_options(url: str) -> dict:
+def engine_options(url: str, settings: dict | None = None) -> dict:
+    """SQLite: a file per process, no pool tuning. Elsewhere a pool sized for the server's threads
+    (CRM_DB_POOL_SIZE, CRM_DB_MAX_OVERFLOW), checked before use and recycled before the server or
+    a firewall drops idle connections."""
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 15}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    settings = settings or {}
+    return {"pool_pre_ping": True, "pool_size": settings.get("CRM_DB_POOL_SIZE") or 5,
+            "max_overflow": settings.get("CRM_DB_MAX_OVERFLOW", 10), "pool_recycle": 1800,
+            "pool_timeout": 30}
 
 
 def register_extensions(app: Flask) -> None:
@@ -147,3 +153,4 @@ def register_security_headers(app: Flask) -> None:
             "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
         )
         return response
+

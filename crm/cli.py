@@ -24,6 +24,9 @@ def cli():
 
 def main(argv=None) -> None:
     """The console script: every error is one line on stderr and a non-zero exit."""
+    from crm.db_events import write_intent
+
+    write_intent.set(True)  # commands write: on SQLite their transactions begin IMMEDIATE
     try:
         cli.main(args=argv, prog_name="crm", standalone_mode=False)
     except click.exceptions.Exit as exc:

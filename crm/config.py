@@ -32,6 +32,13 @@ DEFAULTS = {
     #: Reverse proxies in front of the app (nginx: 1) whose X-Forwarded-For/-Proto are trusted;
     #: 0 ignores those headers, so a client cannot pick its own address.
     "CRM_TRUSTED_PROXIES": 0,
+    # Production server (crm/gunicorn_conf.py) and its PostgreSQL pool; SQLite ignores the pool.
+    "CRM_DB_POOL_SIZE": None,  # the threads of one gunicorn worker (CRM_THREADS or computed)
+    "CRM_DB_MAX_OVERFLOW": 4,
+    # When the scheduler fires the reminders (Asia/Shanghai), "HH:MM" or "HH:MM:SS".
+    "CRM_DAILY_REMINDER_TIME": "08:30",
+    "CRM_WEEKLY_REMINDER_TIME": "08:00",
+    "CRM_WEEKLY_REMINDER_DAY": "mon",
     # Rule parameters of DOMAIN.md that are settings.
     "CRM_RED_OVERDUE_DAYS": 30,
     "CRM_IDLE_VISIT_DAYS": 60,
@@ -42,6 +49,7 @@ _INT_SETTINGS = {
     "CRM_SMTP_PORT", "CRM_SMTP_TIMEOUT", "CRM_RED_OVERDUE_DAYS", "CRM_IDLE_VISIT_DAYS",
     "CRM_REMEMBER_DAYS", "CRM_LOGIN_MAX_FAILURES_ACCOUNT", "CRM_LOGIN_MAX_FAILURES_ADDRESS",
     "CRM_LOGIN_WINDOW_MINUTES", "CRM_PASSWORD_MIN_LENGTH", "CRM_TRUSTED_PROXIES",
+    "CRM_DB_POOL_SIZE", "CRM_DB_MAX_OVERFLOW",
 }
 _FLOAT_SETTINGS = {"CRM_TARGET_YELLOW_MARGIN"}
 _BOOL_SETTINGS = {"CRM_SESSION_COOKIE_SECURE"}
@@ -73,9 +81,27 @@ def load_settings(instance_path: Path, file_settings: dict, environ=None) -> dic
         settings[name] = _coerce(name, value)
     if not settings["CRM_DATABASE_URL"]:
         settings["CRM_DATABASE_URL"] = f"sqlite:///{instance_path / 'crm.sqlite3'}"
+    if not settings["CRM_DB_POOL_SIZE"]:
+        settings["CRM_DB_POOL_SIZE"] = server_threads(environ)
     if not settings["CRM_SECRET_KEY"]:
         settings["CRM_SECRET_KEY"] = _instance_secret_key(instance_path)
     return settings
+
+
+def server_workers(environ=None) -> int:
+    """Gunicorn worker processes: CRM_WORKERS, else 2 per core plus one (at most 8)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("CRM_WORKERS"):
+        return max(1, int(environ["CRM_WORKERS"]))
+    return min(2 * (os.cpu_count() or 1) + 1, 8)
+
+
+def server_threads(environ=None) -> int:
+    """Threads per gunicorn worker: CRM_THREADS, else 4 (requests mostly wait on the database)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("CRM_THREADS"):
+        return max(1, int(environ["CRM_THREADS"]))
+    return 4
 
 
 def _instance_secret_key(instance_path: Path) -> str:

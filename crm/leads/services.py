@@ -174,6 +174,7 @@ def update_lead(user: User, lead: Lead, data: dict, version: int | None) -> Lead
     """Apply changed fields; refused with Conflict when ``version`` is stale."""
     if not can(user, "lead.edit", lead):
         raise Forbidden(_l("您无权修改该项目"))
+    lock(lead)
     check_version(lead, version)
     data = _clean({k: v for k, v in data.items() if k in EDITABLE_FIELDS})
     merged = {f: getattr(lead, f) for f in EDITABLE_FIELDS} | data
@@ -191,6 +192,17 @@ def update_lead(user: User, lead: Lead, data: dict, version: int | None) -> Lead
         audit.record(user, "lead.edit", lead, lead_id=lead.id, changes=changes)
     db.session.flush()
     return lead
+
+
+def lock(lead: Lead) -> None:
+    """Take the lead's row lock and re-read it before a read-check-write (version, stage, sums).
+
+    Without it two PostgreSQL transactions could both pass the version check and the later one
+    silently overwrite the earlier. SQLite needs nothing: a write request's transaction holds the
+    database's write lock from its BEGIN IMMEDIATE (crm/db_events.py).
+    """
+    if db.session.get_bind().dialect.name != "sqlite":
+        db.session.refresh(lead, with_for_update=True)
 
 
 def check_version(lead: Lead, version: int | None) -> None:
@@ -246,6 +258,7 @@ def move_stage(
     """Move ``lead`` to stage ``to`` by DOMAIN.md's rules; returns the stage changes written."""
     if not can(user, "lead.move", lead):
         raise Forbidden(_l("您无权变更该项目的阶段"))
+    lock(lead)
     if version is not None:
         check_version(lead, version)
     on = on or today()
@@ -288,6 +301,7 @@ def assign(user: User, lead: Lead, primary_id: int | None, helper_ids, sponsor=N
     """Set the primary officer, helpers and 帮包领导 (heads of the unit and admins)."""
     if not can(user, "lead.assign", lead):
         raise Forbidden(_l("仅镇街负责人和区招商局可分配负责人"))
+    lock(lead)
     helper_ids = [i for i in dict.fromkeys(helper_ids or []) if i and i != primary_id]
     _check_officers(lead.township_id, [primary_id, *helper_ids])
     old = {"primary_officer_id": lead.primary_officer_id,
@@ -319,6 +333,7 @@ def add_funds(user: User, lead: Lead, arrived_on: dt.date, amount_wan: Decimal) 
         errors["amount_wan"] = [_l("金额格式不正确")]
     if errors:
         raise DomainError(_l("请检查填写的内容"), errors)
+    lock(lead)
     entry = FundEntry(lead=lead, arrived_on=arrived_on, amount_wan=amount_wan, user_id=user.id)
     db.session.add(entry)
     lead.funds_arrived_wan = (lead.funds_arrived_wan or Decimal(0)) + Decimal(amount_wan)

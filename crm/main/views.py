@@ -1,7 +1,7 @@
 """The home page: a different view of the pipeline for each role."""
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify, redirect, render_template, url_for
+from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from crm.auth.permissions import editable_leads, scope_leads, visible_townships
@@ -67,8 +67,23 @@ def home():
 
 @blueprint.route("/healthz")
 def healthz():
-    db.session.execute(sa.text("SELECT 1"))
-    return jsonify(status="ok")
+    """For load balancers and monitors: 200 when the database answers, else 503 (never a 500)."""
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+        db.session.rollback()
+    except Exception as exc:  # noqa: BLE001  (any failure to reach the database means "unavailable")
+        current_app.logger.warning("healthz: database unavailable: %s", type(exc).__name__)
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001, S110
+            pass
+        response = jsonify(status="unavailable")
+        response.status_code = 503
+        response.headers["Cache-Control"] = "no-store"
+        return response
+    response = jsonify(status="ok")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @blueprint.route("/favicon.ico")

@@ -12,7 +12,7 @@ from crm.db import today
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.leads.models import Lead
-from crm.leads.services import bump
+from crm.leads.services import bump, lock
 from crm.visits.models import KINDS, Visit
 
 VISIT_FIELDS = ("visited_on", "kind", "summary", "next_step", "next_follow_up", "participants")
@@ -52,6 +52,7 @@ def log_visit(user: User, lead: Lead, data: dict) -> Visit:
     if not can(user, "visit.log", lead):
         raise Forbidden(_l("您无权为该项目登记走访"))
     values = _validate(data)
+    lock(lead)
     visit = Visit(lead=lead, township_id=lead.township_id, user_id=user.id, **values)
     db.session.add(visit)
     _apply_to_lead(lead, visit)
@@ -79,6 +80,7 @@ def edit_visit(user: User, visit: Visit, data: dict) -> Visit:
             setattr(visit, field, value)
     if changes:
         lead = visit.lead
+        lock(lead)
         lead.last_visit_on = db.session.scalar(
             sa.select(sa.func.max(Visit.visited_on)).where(Visit.lead_id == lead.id)
         )

@@ -1,0 +1,1 @@
+"""Concurrent writers against real gunicorn processes (issue 8)."""

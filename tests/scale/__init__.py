@@ -1,0 +1,1 @@
+"""Tests at scale: data volume and several processes."""
