@@ -125,8 +125,9 @@ class SmtpSender:
                                              context=ssl.create_default_context())
             else:
                 self.smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-                if self.security == "starttls":
-                    self.smtp.starttls(context=ssl.create_default_context())
+            self._hello()
+            if self.security == "starttls":
+                self.smtp.starttls(context=ssl.create_default_context())
             if self.username:
                 self.smtp.login(self.username, self.password or "")
         except (OSError, smtplib.SMTPException) as exc:
@@ -135,6 +136,15 @@ class SmtpSender:
                 self.smtp = None
             raise MailError(f"smtp {self.host}:{self.port}: {_reason(exc)}") from exc
         return self
+
+    def _hello(self) -> None:
+        """EHLO (else HELO) now, so that a server answering "421" says so in the error rather
+        than smtplib finding the connection closed later."""
+        code, reply = self.smtp.ehlo()
+        if not 200 <= code <= 299 and code != 421:
+            code, reply = self.smtp.helo()
+        if not 200 <= code <= 299:
+            raise smtplib.SMTPHeloError(code, reply)
 
     def __exit__(self, *exc):
         if self.smtp is not None:
