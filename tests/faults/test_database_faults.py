@@ -212,3 +212,21 @@ def test_sqlite_file_unreachable_then_created(tmp_path, fault, caplog):
     with app.app_context():
         db.engine.dispose()
     print(f"\ndatabase faults: SQLite {fault}: 503, then 200 after `crm db upgrade`, no restart")
+
+
+def test_a_broken_query_is_still_a_500_not_a_503(tmp_path, database_log):
+    """Only an unreachable database is a 503: SQLite calls a syntax error an OperationalError too,
+    and it must not be passed off as "try again later"."""
+    app = make_app(tmp_path, f"sqlite:///{tmp_path / 'crm.sqlite3'}")
+
+    @app.route("/_faults/bad-sql")
+    def bad_sql():
+        db.session.execute(sa.text("SELEC 1"))
+        return "done"
+
+    response = app.test_client().get("/_faults/bad-sql")
+    assert response.status_code == 500 and "Retry-After" not in response.headers
+    assert UNAVAILABLE not in response.text and "SELEC" not in response.text
+    assert not [r for r in database_log.records if "unavailable" in r.getMessage()]
+    with app.app_context():
+        db.engine.dispose()
