@@ -1,5 +1,7 @@
 """Rendering reminder mail and sending it: the `file` outbox or real SMTP (one connection)."""
 
+import contextlib
+import os
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -69,25 +71,37 @@ class MailError(Exception):
 
 
 class FileOutbox:
-    """Each message as an .eml file in instance/outbox/ (the default backend)."""
+    """Each message as an .eml file in instance/outbox/ (the default backend).
+
+    A message is written to a hidden temporary file beside it, flushed to disk, then renamed: a
+    full disk or a crash leaves no partial .eml, and a retry replaces rather than duplicates.
+    """
 
     def __init__(self):
         self.folder = Path(current_app.instance_path) / "outbox"
 
     def __enter__(self):
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise MailError(f"outbox: {exc}") from exc
         return self
 
     def __exit__(self, *exc):
         return False
 
     def send(self, raw: str, name: str) -> None:
+        path = self.folder / f"{name}.eml"
+        tmp = self.folder / f".{name}.{os.getpid()}.tmp"
         try:
-            path = self.folder / f"{name}.eml"
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(raw, encoding="utf-8")
-            tmp.replace(path)
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(raw)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
             raise MailError(f"outbox: {exc}") from exc
 
 
@@ -102,6 +116,7 @@ class SmtpSender:
         self.timeout = cfg["CRM_SMTP_TIMEOUT"]
         self.sender = cfg["CRM_MAIL_FROM"]
         self.smtp = None
+        self.lost: str | None = None  # why the connection is gone, once it is
 
     def __enter__(self):
         try:
@@ -110,14 +125,26 @@ class SmtpSender:
                                              context=ssl.create_default_context())
             else:
                 self.smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-                if self.security == "starttls":
-                    self.smtp.starttls(context=ssl.create_default_context())
+            self._hello()
+            if self.security == "starttls":
+                self.smtp.starttls(context=ssl.create_default_context())
             if self.username:
                 self.smtp.login(self.username, self.password or "")
         except (OSError, smtplib.SMTPException) as exc:
-            self.smtp = None
-            raise MailError(f"smtp {self.host}:{self.port}: {exc}") from exc
+            if self.smtp is not None:
+                self.smtp.close()
+                self.smtp = None
+            raise MailError(f"smtp {self.host}:{self.port}: {_reason(exc)}") from exc
         return self
+
+    def _hello(self) -> None:
+        """EHLO (else HELO) now, so that a server answering "421" says so in the error rather
+        than smtplib finding the connection closed later."""
+        code, reply = self.smtp.ehlo()
+        if not 200 <= code <= 299 and code != 421:
+            code, reply = self.smtp.helo()
+        if not 200 <= code <= 299:
+            raise smtplib.SMTPHeloError(code, reply)
 
     def __exit__(self, *exc):
         if self.smtp is not None:
@@ -128,13 +155,37 @@ class SmtpSender:
         return False
 
     def send(self, raw: str, name: str) -> None:
+        """Send one message. Once the connection is lost (a timeout, a reset, a 421) the rest of
+        the batch fails at once with that reason: a hung server costs one timeout, not one each."""
         from email import message_from_string
 
+        if self.lost:
+            raise MailError(self.lost)
         message = message_from_string(raw, policy=SMTP)
         try:
             self.smtp.send_message(message, from_addr=self.sender)
         except (OSError, smtplib.SMTPException) as exc:
-            raise MailError(f"smtp: {exc}") from exc
+            error = f"smtp {self.host}:{self.port}: {_reason(exc)}"
+            gone = isinstance(exc, smtplib.SMTPServerDisconnected) or (
+                not isinstance(exc, smtplib.SMTPException))  # a timeout or a reset
+            if gone or self.smtp.sock is None:  # smtplib hangs up itself after a 421
+                self.smtp.close()
+                self.lost = error
+            raise MailError(error) from exc
+
+
+def _reason(exc: Exception) -> str:
+    """The server's answer ("421 Service not available") or the network error, in one line."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{rcpt}: {code} {msg.decode(errors='replace')}"
+                         for rcpt, (code, msg) in exc.recipients.items())
+    code = getattr(exc, "smtp_code", None)
+    if code is not None:
+        message = exc.smtp_error
+        if isinstance(message, bytes):
+            message = message.decode(errors="replace")
+        return f"{code} {' '.join(str(message).split())}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def sender():
