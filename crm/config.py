@@ -23,13 +23,21 @@ DEFAULTS = {
     "CRM_MAIL_FROM": "crm@localhost",
     "CRM_SCHEDULER": "off",
     "CRM_SESSION_COOKIE_SECURE": False,
+    #: Number of reverse proxies (nginx) in front of the app whose X-Forwarded-* headers are trusted.
+    "CRM_PROXY_FIX": 0,
+    #: Largest request body in bytes (imports are the largest uploads).
+    "CRM_MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+    #: API requests allowed per token (or per address without one), e.g. "300/minute"; "0" disables.
+    #: Counted in each process's memory: with several workers each counts on its own.
+    "CRM_API_RATE_LIMIT": "300/minute",
     # Rule parameters of DOMAIN.md that are settings.
     "CRM_RED_OVERDUE_DAYS": 30,
     "CRM_IDLE_VISIT_DAYS": 60,
     "CRM_TARGET_YELLOW_MARGIN": 0.10,
 }
 
-_INT_SETTINGS = {"CRM_SMTP_PORT", "CRM_SMTP_TIMEOUT", "CRM_RED_OVERDUE_DAYS", "CRM_IDLE_VISIT_DAYS"}
+_INT_SETTINGS = {"CRM_SMTP_PORT", "CRM_SMTP_TIMEOUT", "CRM_RED_OVERDUE_DAYS", "CRM_IDLE_VISIT_DAYS",
+                 "CRM_PROXY_FIX", "CRM_MAX_CONTENT_LENGTH"}
 _FLOAT_SETTINGS = {"CRM_TARGET_YELLOW_MARGIN"}
 _BOOL_SETTINGS = {"CRM_SESSION_COOKIE_SECURE"}
 
