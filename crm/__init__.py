@@ -159,7 +159,9 @@ def register_security_headers(app: Flask) -> None:
 
 
 def register_limits(app: Flask) -> None:
-    """Trusted proxies (HTTPS seen by nginx counts as secure) and the API rate limit."""
+    """Trusted proxies (HTTPS seen by nginx counts as secure), body sizes and the API rate limit."""
+    from flask import abort, request
+
     from crm.api import ratelimit
 
     proxies = app.config["CRM_PROXY_FIX"]
@@ -169,3 +171,12 @@ def register_limits(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies,
                                 x_port=proxies)
     ratelimit.init_app(app)
+
+    @app.before_request
+    def limit_plain_bodies():
+        # Only uploads (multipart) may come near MAX_CONTENT_LENGTH; a form or JSON body is small.
+        # (Werkzeug applies MAX_FORM_MEMORY_SIZE to multipart text parts only.)
+        length = request.content_length
+        if (length is not None and request.mimetype != "multipart/form-data"
+                and length > app.config["MAX_FORM_MEMORY_SIZE"]):
+            abort(413)
