@@ -59,10 +59,7 @@ class TargetCollection(MethodView):
         return services.targets_for(api_user(), args["year"])
 
 
-YEAR = f"int(min={services.YEAR_MIN}, max={services.YEAR_MAX})"
-
-
-@bp.route(f"/targets/<{ID}:township_id>/<{YEAR}:year>")
+@bp.route(f"/targets/<{ID}:township_id>/<int:year>")
 class UnitTargets(MethodView):
     decorators = [token_required]
 

@@ -116,10 +116,10 @@ def create_lead(user: User, data: dict) -> Lead:
     """A new lead; its stages up to ``stage`` count as entered on ``created_on``."""
     data = _clean(data)
     township_id = data.get("township_id") or user.township_id
-    if township_id is None:  # a district admin must name the unit
-        raise DomainError(_l("请选择单位"), {"township_id": [_l("请选择单位")]})
     if not can(user, "lead.create", township_id):
         raise Forbidden(_l("您无权在该单位新建项目"))
+    if township_id is None:  # a district admin must name the unit
+        raise DomainError(_l("请选择单位"), {"township_id": [_l("请选择单位")]})
     if db.session.get(Township, township_id) is None:
         raise DomainError(_l("单位不存在"), {"township_id": [_l("单位不存在")]})
     stage = data.get("stage") or "contact"
