@@ -23,17 +23,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure(app, settings)
     if test_config:
         app.config.update(test_config)
-    if app.config["CRM_TRUSTED_PROXIES"]:  # the client's real address, behind nginx
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
-        n = int(app.config["CRM_TRUSTED_PROXIES"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
-
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_template_helpers(app)
     register_security_headers(app)
+    register_limits(app)
     return app
 
 
@@ -49,7 +44,10 @@ def configure(app: Flask, settings: dict) -> None:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=settings["CRM_SESSION_COOKIE_SECURE"],
-        MAX_CONTENT_LENGTH=16 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=settings["CRM_MAX_CONTENT_LENGTH"],
+        # Forms are small; uploads (imports) are files, which MAX_CONTENT_LENGTH bounds.
+        MAX_FORM_MEMORY_SIZE=1024 * 1024,
+        MAX_FORM_PARTS=1000,
         WTF_CSRF_TIME_LIMIT=None,
         BABEL_DEFAULT_LOCALE="zh_CN",
         BABEL_DEFAULT_TIMEZONE=settings["CRM_TIMEZONE"],
@@ -143,16 +141,53 @@ def register_template_helpers(app: Flask) -> None:
     register(app)
 
 
+#: No inline scripts or styles, nothing from elsewhere, never framed.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
+)
+
+
 def register_security_headers(app: Flask) -> None:
+    from flask import request
+    from flask_login import current_user
+
     @app.after_request
     def set_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "frame-ancestors 'none'; form-action 'self'; base-uri 'self'",
-        )
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        if request.is_secure:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if request.endpoint != "static" and (
+            request.path.startswith("/api/") or current_user.is_authenticated
+        ):
+            # Pages and API answers carry a user's data: never kept by a browser or proxy.
+            headers["Cache-Control"] = "no-store"
         return response
 
+
+def register_limits(app: Flask) -> None:
+    """Trusted proxies (HTTPS seen by nginx counts as secure), body sizes and the API rate limit."""
+    from flask import abort, request
+
+    from crm.api import ratelimit
+
+    proxies = app.config["CRM_PROXY_FIX"]
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies,
+                                x_port=proxies)
+    ratelimit.init_app(app)
+
+    @app.before_request
+    def limit_plain_bodies():
+        # Only uploads (multipart) may come near MAX_CONTENT_LENGTH; a form or JSON body is small.
+        # (Werkzeug applies MAX_FORM_MEMORY_SIZE to multipart text parts only.)
+        length = request.content_length
+        if (length is not None and request.mimetype != "multipart/form-data"
+                and length > app.config["MAX_FORM_MEMORY_SIZE"]):
+            abort(413)

@@ -29,9 +29,6 @@ DEFAULTS = {
     "CRM_LOGIN_MAX_FAILURES_ADDRESS": 30,
     "CRM_LOGIN_WINDOW_MINUTES": 15,
     "CRM_PASSWORD_MIN_LENGTH": 8,
-    #: Reverse proxies in front of the app (nginx: 1) whose X-Forwarded-For/-Proto are trusted;
-    #: 0 ignores those headers, so a client cannot pick its own address.
-    "CRM_TRUSTED_PROXIES": 0,
     # Production server (crm/gunicorn_conf.py) and its PostgreSQL pool; SQLite ignores the pool.
     "CRM_DB_POOL_SIZE": None,  # the threads of one gunicorn worker (CRM_THREADS or computed)
     "CRM_DB_MAX_OVERFLOW": 4,
@@ -39,6 +36,14 @@ DEFAULTS = {
     "CRM_DAILY_REMINDER_TIME": "08:30",
     "CRM_WEEKLY_REMINDER_TIME": "08:00",
     "CRM_WEEKLY_REMINDER_DAY": "mon",
+    #: Number of reverse proxies (nginx: 1) in front of the app whose X-Forwarded-* headers are
+    #: trusted; 0 ignores those headers, so a client cannot pick its own address.
+    "CRM_PROXY_FIX": 0,
+    #: Largest request body in bytes (imports are the largest uploads).
+    "CRM_MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+    #: API requests allowed per token (or per address without one), e.g. "300/minute"; "0" disables.
+    #: Counted in each process's memory: with several workers each counts on its own.
+    "CRM_API_RATE_LIMIT": "300/minute",
     # Rule parameters of DOMAIN.md that are settings.
     "CRM_RED_OVERDUE_DAYS": 30,
     "CRM_IDLE_VISIT_DAYS": 60,
@@ -48,8 +53,8 @@ DEFAULTS = {
 _INT_SETTINGS = {
     "CRM_SMTP_PORT", "CRM_SMTP_TIMEOUT", "CRM_RED_OVERDUE_DAYS", "CRM_IDLE_VISIT_DAYS",
     "CRM_REMEMBER_DAYS", "CRM_LOGIN_MAX_FAILURES_ACCOUNT", "CRM_LOGIN_MAX_FAILURES_ADDRESS",
-    "CRM_LOGIN_WINDOW_MINUTES", "CRM_PASSWORD_MIN_LENGTH", "CRM_TRUSTED_PROXIES",
-    "CRM_DB_POOL_SIZE", "CRM_DB_MAX_OVERFLOW",
+    "CRM_LOGIN_WINDOW_MINUTES", "CRM_PASSWORD_MIN_LENGTH",
+    "CRM_DB_POOL_SIZE", "CRM_DB_MAX_OVERFLOW", "CRM_PROXY_FIX", "CRM_MAX_CONTENT_LENGTH",
 }
 _FLOAT_SETTINGS = {"CRM_TARGET_YELLOW_MARGIN"}
 _BOOL_SETTINGS = {"CRM_SESSION_COOKIE_SECURE"}

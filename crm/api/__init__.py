@@ -1,15 +1,29 @@
 """The JSON API, /api/v1 (CONTRACT.md): token auth, JSON errors, an OpenAPI 3 document."""
 
+from flask import abort, request
 from flask_smorest import Api as _Api
 
 from crm.extensions import csrf
 
 
 class Api(_Api):
-    """flask-smorest, with errors left to our own handler (one JSON format, HTML elsewhere)."""
+    """flask-smorest, with errors left to our own handler (one JSON format, HTML elsewhere).
+
+    Each operation documents its own error answers (crm.api.docs.errors), so there is no
+    catch-all "default" response hiding an undocumented status.
+    """
+
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def _register_error_handlers(self):
         pass
+
+
+def require_body():
+    """POST, PUT and PATCH carry a JSON body (required in the spec); none at all is malformed."""
+    if (request.path.startswith("/api/") and request.routing_exception is None
+            and request.method in {"POST", "PUT", "PATCH"} and not request.get_data(cache=True)):
+        abort(400)
 
 
 class _Registrar:
@@ -32,6 +46,7 @@ class _Registrar:
                 "security": [{"bearerAuth": []}],
             },
         )
+        app.before_request(require_body)
         api = Api(app)
         api.register_field(Wan, "number", None)
         api.spec.components.schema("ErrorSchema", schema=ErrorSchema)

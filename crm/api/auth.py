@@ -17,7 +17,8 @@ def authenticate() -> None:
     scheme, _, raw = header.partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         abort(401)
-    user = user_for_token(raw.strip())
+    # The rate limiter may have looked the token up already in this request.
+    user = g.api_token_user if "api_token_user" in g else user_for_token(raw.strip())
     if user is None:
         abort(401)
     g.api_user = user

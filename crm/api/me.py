@@ -3,6 +3,7 @@
 from flask_smorest import Blueprint
 
 from crm.api.auth import api_user, token_required
+from crm.api.docs import errors
 from crm.api.schemas import MeSchema, TownshipSchema
 from crm.auth.permissions import visible_townships
 from crm.extensions import db
@@ -16,6 +17,7 @@ def blueprints():
 
 @bp.route("/me")
 @bp.response(200, MeSchema)
+@errors(bp)
 @token_required
 def me():
     return api_user()
@@ -23,6 +25,7 @@ def me():
 
 @bp.route("/townships")
 @bp.response(200, TownshipSchema(many=True))
+@errors(bp)
 @token_required
 def townships():
     return db.session.scalars(visible_townships(api_user())).all()

@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 from crm.api.auth import api_user, token_required
 from crm.api.docs import errors
 from crm.api.schemas import (
+    ID,
     FundInSchema,
     FundSchema,
     LeadCreateSchema,
@@ -51,7 +52,7 @@ class LeadCollection(MethodView):
 
     @bp.arguments(LeadQuerySchema, location="query")
     @bp.response(200, LeadPageSchema)
-    @errors(bp, 401, 422)
+    @errors(bp, 422)
     def get(self, args):
         """Leads the user may see, filtered and paginated."""
         flt = queries.LeadFilter(
@@ -65,7 +66,7 @@ class LeadCollection(MethodView):
 
     @bp.arguments(LeadCreateSchema)
     @bp.response(201, LeadSchema)
-    @errors(bp, 400, 401, 403, 422)
+    @errors(bp, 400, 403, 413, 422)
     def post(self, data):
         """Create a lead (stage defaults to contact, created_on to today)."""
         user = api_user()
@@ -76,19 +77,19 @@ class LeadCollection(MethodView):
         return _with_colour(lead)
 
 
-@bp.route("/leads/<int:lead_id>")
+@bp.route(f"/leads/<{ID}:lead_id>")
 class LeadItem(MethodView):
     decorators = [token_required]
 
     @bp.response(200, LeadSchema)
-    @errors(bp, 401, 404)
+    @errors(bp, 404)
     def get(self, lead_id):
         """One lead."""
         return _with_colour(_load(lead_id))
 
     @bp.arguments(LeadPatchSchema)
     @bp.response(200, LeadSchema)
-    @errors(bp, 400, 401, 403, 404, 409, 422)
+    @errors(bp, 400, 403, 404, 409, 413, 422)
     def patch(self, data, lead_id):
         """Change fields; `version` must be the one read, else 409 and nothing changes."""
         lead = _load(lead_id)
@@ -98,13 +99,13 @@ class LeadItem(MethodView):
         return _with_colour(lead)
 
 
-@bp.route("/leads/<int:lead_id>/transitions")
+@bp.route(f"/leads/<{ID}:lead_id>/transitions")
 class LeadTransitions(MethodView):
     decorators = [token_required]
 
     @bp.arguments(TransitionSchema)
     @bp.response(200, LeadSchema)
-    @errors(bp, 400, 401, 403, 404, 409, 422)
+    @errors(bp, 400, 403, 404, 409, 413, 422)
     def post(self, data, lead_id):
         """Move the lead to another stage (DOMAIN.md's rules)."""
         lead = _load(lead_id)
@@ -116,12 +117,12 @@ class LeadTransitions(MethodView):
         return _with_colour(lead)
 
 
-@bp.route("/leads/<int:lead_id>/visits")
+@bp.route(f"/leads/<{ID}:lead_id>/visits")
 class LeadVisits(MethodView):
     decorators = [token_required]
 
     @bp.response(200, VisitSchema(many=True))
-    @errors(bp, 401, 404)
+    @errors(bp, 404)
     def get(self, lead_id):
         """The lead's visits, newest first."""
         lead = _load(lead_id)
@@ -132,7 +133,7 @@ class LeadVisits(MethodView):
 
     @bp.arguments(VisitInSchema)
     @bp.response(201, VisitSchema)
-    @errors(bp, 400, 401, 403, 404, 422)
+    @errors(bp, 400, 403, 404, 413, 422)
     def post(self, data, lead_id):
         """Log a visit; its next follow-up becomes the lead's."""
         lead = _load(lead_id)
@@ -141,13 +142,13 @@ class LeadVisits(MethodView):
         return visit
 
 
-@bp.route("/leads/<int:lead_id>/funds")
+@bp.route(f"/leads/<{ID}:lead_id>/funds")
 class LeadFunds(MethodView):
     decorators = [token_required]
 
     @bp.arguments(FundInSchema)
     @bp.response(201, FundSchema)
-    @errors(bp, 400, 401, 403, 404, 422)
+    @errors(bp, 400, 403, 404, 413, 422)
     def post(self, data, lead_id):
         """Record capital arrived (万元) on a date."""
         lead = _load(lead_id)

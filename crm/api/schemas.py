@@ -4,12 +4,19 @@ from decimal import Decimal, InvalidOperation
 
 from marshmallow import Schema, fields, validate
 
+#: Ids are 32-bit (the database's INTEGER); larger ones name nothing.
+ID_MAX = 2**31 - 1
+#: URL converter of an id in a path: out of range is simply not found (404).
+ID = f"int(min=1, max={ID_MAX})"
+
 
 class ErrorBody(Schema):
     code = fields.String(required=True)
     message = fields.String(required=True)
     fields_ = fields.Dict(data_key="fields", keys=fields.String(),
                           values=fields.List(fields.String()))
+    changes = fields.Dict(keys=fields.String(), values=fields.List(fields.Raw()), metadata={
+        "description": "On a 409: each field changed since the version read, as [old, new]."})
 
 
 class ErrorSchema(Schema):
@@ -30,15 +37,29 @@ class TownshipSchema(Schema):
     kind = fields.String(required=True)
 
 
+WAN_MAX = Decimal("999999999999.9999")
+PLACES = Decimal("0.0001")
+
+
 class Wan(fields.Field):
-    """An exact amount of 万元: a JSON number in, a Decimal inside, a JSON number out."""
+    """An exact amount of 万元: a JSON number in, a Decimal inside, a JSON number out.
+
+    At most 4 decimal places and below 10¹² (Fixed's range); ``positive`` amounts must be above
+    zero, others may be zero. Answers (sums) may exceed what one input may be.
+    """
 
     default_error_messages = {
         "invalid": "须为数字",
         "negative": "不能为负数",
-        "places": "最多保留4位小数",
+        "positive": "须大于0",
+        "places": "最多保留{places}位小数",
         "too_large": "数值过大",
     }
+
+    def __init__(self, *, positive: bool = False, places: int = 4, **kwargs):
+        self.positive, self.places = positive, places
+        metadata = {"minimum": 0, **({"exclusiveMinimum": True} if positive else {})}
+        super().__init__(metadata={**metadata, **kwargs.pop("metadata", {})}, **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
@@ -57,14 +78,47 @@ class Wan(fields.Field):
             raise self.make_error("invalid")
         if amount < 0:
             raise self.make_error("negative")
-        if amount.as_tuple().exponent < -4:
-            raise self.make_error("places")
-        if amount >= Decimal("1e12"):
+        if self.positive and amount == 0:
+            raise self.make_error("positive")
+        if amount > WAN_MAX:
             raise self.make_error("too_large")
+        if amount.as_tuple().exponent < -self.places:
+            raise self.make_error("places", places=self.places)
         return amount
 
-    def _jsonschema_type_mapping(self):
-        return {"type": "number", "minimum": 0}
+
+class WanIn(Wan):
+    """An amount a client sends: the spec states its places and bound too."""
+
+    def __init__(self, places: int = 4, **kwargs):
+        step = Decimal(1).scaleb(-places)
+        largest = Decimal("1e12") - step
+        super().__init__(metadata={"multipleOf": float(step), "maximum": float(largest)},
+                         places=places, **kwargs)
+
+
+class Text(fields.String):
+    """A string the database can store: no NUL character, no lone surrogate."""
+
+    def __init__(self, **kwargs):
+        metadata = {"pattern": "^[^\\u0000]*$", **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
+    default_error_messages = {"characters": "含有无法保存的字符"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise self.make_error("characters")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise self.make_error("characters") from exc
+        return text
+
+
+def _id(**kw):
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=ID_MAX), **kw)
 
 
 STAGE_CODES = ("contact", "negotiation", "signed", "started", "producing", "lost")
@@ -77,7 +131,7 @@ COLOURS = ("red", "yellow", "blue")
 
 
 def _text(max_len, min_len=0, **kw):
-    return fields.String(validate=validate.Length(min=min_len, max=max_len), **kw)
+    return Text(validate=validate.Length(min=min_len, max=max_len), **kw)
 
 
 class LeadFieldsSchema(Schema):
@@ -85,15 +139,15 @@ class LeadFieldsSchema(Schema):
 
     name = _text(200, 1)
     company = _text(200, 1)
-    credit_code = fields.String(allow_none=True, validate=validate.Length(max=18))
+    credit_code = Text(allow_none=True, validate=validate.Length(max=18))
     origin = _text(64)
     industry = _text(64)
     chain = _text(64)
     source = fields.String(validate=validate.OneOf(SOURCE_CODES))
-    investment_wan = Wan()
-    land_mu = Wan(allow_none=True)
-    expected_output_wan = Wan(allow_none=True)
-    expected_tax_wan = Wan(allow_none=True)
+    investment_wan = WanIn()
+    land_mu = WanIn(allow_none=True, places=2)
+    expected_output_wan = WanIn(allow_none=True)
+    expected_tax_wan = WanIn(allow_none=True)
     jobs = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=10_000_000),
                           strict=True)
     sponsor = _text(64)
@@ -110,17 +164,17 @@ class LeadFieldsSchema(Schema):
 class LeadCreateSchema(LeadFieldsSchema):
     name = _text(200, 1, required=True)
     company = _text(200, 1, required=True)
-    investment_wan = Wan(required=True)
+    investment_wan = WanIn(required=True)
     stage = fields.String(load_default="contact", validate=validate.OneOf(ACTIVE_CODES))
     created_on = fields.Date()
-    township_id = fields.Integer(strict=True)
-    primary_officer_id = fields.Integer(allow_none=True, strict=True)
-    officer_ids = fields.List(fields.Integer(strict=True), metadata={
+    township_id = _id()
+    primary_officer_id = _id(allow_none=True)
+    officer_ids = fields.List(_id(), validate=validate.Length(max=50), metadata={
         "description": "Helper officers of the unit (the primary officer may be included)."})
 
 
 class LeadPatchSchema(LeadFieldsSchema):
-    version = fields.Integer(required=True, strict=True)
+    version = _id(required=True)
 
 
 class LeadSchema(Schema):
@@ -159,11 +213,11 @@ class LeadSchema(Schema):
 
 
 class LeadQuerySchema(Schema):
-    township_id = fields.Integer()
+    township_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
     stage = fields.String(validate=validate.OneOf(STAGE_CODES))
-    officer_id = fields.Integer()
+    officer_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
     color = fields.String(validate=validate.OneOf(COLOURS))
-    q = fields.String(validate=validate.Length(max=100))
+    q = Text(validate=validate.Length(max=100))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
@@ -180,13 +234,13 @@ class TransitionSchema(Schema):
     on = fields.Date()
     reason = _text(2000)
     lost_reason = fields.String(allow_none=True, validate=validate.OneOf(LOST_CODES))
-    version = fields.Integer(strict=True)
+    version = _id()
 
 
 class VisitInSchema(Schema):
     visited_on = fields.Date()
     kind = fields.String(required=True, validate=validate.OneOf(VISIT_KINDS))
-    summary = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    summary = Text(required=True, validate=validate.Length(min=1, max=5000))
     next_step = _text(2000)
     next_follow_up = fields.Date(allow_none=True)
 
@@ -200,10 +254,11 @@ class VisitSchema(VisitInSchema):
 
 class FundInSchema(Schema):
     arrived_on = fields.Date(required=True)
-    amount_wan = Wan(required=True)
+    amount_wan = WanIn(required=True, positive=True)
 
 
 class FundSchema(FundInSchema):
+    amount_wan = Wan(required=True, positive=True)
     id = fields.Integer()
     lead_id = fields.Integer()
     user_id = fields.Integer(allow_none=True)

@@ -4,6 +4,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from crm.api.auth import api_user, token_required
+from crm.api.docs import errors
 from crm.api.schemas import Wan
 from crm.db import today
 from crm.stats.queries import as_float, district_stats
@@ -88,8 +89,7 @@ def stats_payload(stats) -> dict:
 @bp.route("/stats/townships", methods=["GET"])
 @bp.arguments(StatsQuerySchema, location="query")
 @bp.response(200, StatsSchema)
-@bp.alt_response(401, schema="ErrorSchema", description="Error")
-@bp.alt_response(422, schema="ErrorSchema", description="Error")
+@errors(bp, 422)
 @token_required
 def township_stats(args):
     """Snapshot, entries, conversion, rates and targets of every unit the user may see."""

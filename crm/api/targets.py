@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from crm.api.auth import api_user, token_required
 from crm.api.docs import errors
-from crm.api.schemas import Wan
+from crm.api.schemas import ID, Wan, WanIn
 from crm.auth.permissions import visible_townships
 from crm.extensions import db
 from crm.targets import services
@@ -35,7 +35,7 @@ class TargetSchema(Schema):
 
 #: The PUT body: any of the metrics, each a number (万元 or a count) or null to remove it.
 TargetValuesSchema = Schema.from_dict(
-    {metric: Wan(allow_none=True) for metric in METRICS}, name="TargetValuesSchema")
+    {metric: WanIn(allow_none=True) for metric in METRICS}, name="TargetValuesSchema")
 
 
 def _visible_township(township_id: int) -> Township:
@@ -53,19 +53,19 @@ class TargetCollection(MethodView):
 
     @bp.arguments(TargetQuerySchema, location="query")
     @bp.response(200, TargetSchema(many=True))
-    @errors(bp, 401, 422)
+    @errors(bp, 422)
     def get(self, args):
         """The targets of the year of every unit the user may see."""
         return services.targets_for(api_user(), args["year"])
 
 
-@bp.route("/targets/<int:township_id>/<int:year>")
+@bp.route(f"/targets/<{ID}:township_id>/<int:year>")
 class UnitTargets(MethodView):
     decorators = [token_required]
 
     @bp.arguments(TargetValuesSchema)
     @bp.response(200, TargetSchema(many=True))
-    @errors(bp, 400, 401, 403, 404, 422)
+    @errors(bp, 400, 403, 404, 413, 422)
     def put(self, values, township_id, year):
         """Set the unit's targets of the year (district_admin).
 

@@ -28,6 +28,7 @@ from crm.leads.models import (
     StageChange,
 )
 from crm.leads.validation import company_key, credit_code_valid, normalize_credit_code, phone_valid
+from crm.townships.models import Township
 
 #: Fields a lead edit may change directly (stage, officers and funds have their own services).
 EDITABLE_FIELDS = (
@@ -37,6 +38,8 @@ EDITABLE_FIELDS = (
     "planned_production_date", "stats_included_on", "notes",
 )
 _AMOUNTS = ("investment_wan", "land_mu", "expected_output_wan", "expected_tax_wan")
+#: Decimal places a field keeps (Fixed(n) columns); amounts in 万元 keep 4.
+_PLACES = {"land_mu": 2}
 _PLANNED = ("planned_sign_date", "planned_start_date", "planned_production_date")
 
 
@@ -63,8 +66,8 @@ def validate_lead_fields(data: dict, *, creating: bool) -> None:
             continue
         if not isinstance(value, Decimal | int) or Decimal(value) < 0:
             err(field, _l("金额须为不小于0的数字"))
-        elif Decimal(value).as_tuple().exponent < -4:
-            err(field, _l("最多保留4位小数"))
+        elif Decimal(value).as_tuple().exponent < -_PLACES.get(field, 4):
+            err(field, _l("最多保留%(n)s位小数", n=_PLACES.get(field, 4)))
         elif Decimal(value) >= Decimal("1e12"):
             err(field, _l("数值过大"))
     if data.get("jobs") is not None and (not isinstance(data["jobs"], int) or data["jobs"] < 0):
@@ -115,6 +118,10 @@ def create_lead(user: User, data: dict) -> Lead:
     township_id = data.get("township_id") or user.township_id
     if not can(user, "lead.create", township_id):
         raise Forbidden(_l("您无权在该单位新建项目"))
+    if township_id is None:  # a district admin must name the unit
+        raise DomainError(_l("请选择单位"), {"township_id": [_l("请选择单位")]})
+    if db.session.get(Township, township_id) is None:
+        raise DomainError(_l("单位不存在"), {"township_id": [_l("单位不存在")]})
     stage = data.get("stage") or "contact"
     created_on = data.get("created_on") or today()
     errors = {}
@@ -224,7 +231,7 @@ def changes_since(lead: Lead, version: int) -> dict:
         sa.select(AuditEntry)
         .where(AuditEntry.lead_id == lead.id, AuditEntry.action == "lead.edit")
         .order_by(AuditEntry.id.desc())
-        .limit(max(lead.version - version, 0))
+        .limit(max(min(lead.version - version, lead.version), 0))
     )
     changed: dict = {}
     for entry in entries:

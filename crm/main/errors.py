@@ -2,7 +2,7 @@
 
 import logging
 
-from flask import jsonify, render_template, request
+from flask import jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
@@ -35,7 +35,7 @@ def render_error(status: int, description: str | None = None, fields: dict | Non
         if status == 422:
             message = _("提交的内容有误")
         code = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 409: "conflict", 413: "too_large",
+                405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "unprocessable",
                 429: "rate_limited", 500: "server_error", 503: "unavailable"}.get(status, "error")
         return jsonify(error={"code": code, "message": message, "fields": fields or {}}), status
     return render_template("errors/error.html", status=status, message=message,
@@ -53,7 +53,13 @@ def register(app):
             fields = _flatten_messages(data["messages"])
             if _is_malformed(fields):
                 return render_error(400, fields=fields)
-        return render_error(exc.code or 500, fields=fields)
+        body, status = render_error(exc.code or 500, fields=fields)
+        response = make_response(body, status)
+        # Keep the headers the exception carries: Allow on a 405, Retry-After on a 429.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):

@@ -346,7 +346,7 @@ def test_a_client_cannot_choose_its_address_by_header(client, world):
 class TestBehindAProxy:
     @pytest.fixture
     def app_config(self):
-        return {"CRM_TRUSTED_PROXIES": 1}
+        return {"CRM_PROXY_FIX": 1}
 
     def test_the_forwarded_address_is_logged_and_limited(self, app, world):
         c = app.test_client()
