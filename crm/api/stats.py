@@ -1,13 +1,17 @@
 """GET /stats/townships: every unit's statistics, as CONTRACT.md shows them."""
 
+from flask import abort
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from crm.api.auth import api_user, token_required
 from crm.api.docs import errors
 from crm.api.schemas import Wan
+from crm.auth.permissions import can, visible_townships
 from crm.db import today
+from crm.extensions import db
 from crm.stats.queries import as_float, district_stats
+from crm.townships.models import Township
 
 bp = Blueprint("api_stats", __name__, description="Statistics by unit")
 
@@ -89,10 +93,17 @@ def stats_payload(stats) -> dict:
 @bp.route("/stats/townships", methods=["GET"])
 @bp.arguments(StatsQuerySchema, location="query")
 @bp.response(200, StatsSchema)
-@errors(bp, 422)
+@errors(bp, 403, 422)
 @token_required
 def township_stats(args):
-    """Snapshot, entries, conversion, rates and targets of every unit the user may see."""
+    """Snapshot, entries, conversion, rates and targets of every unit the user may see
+    statistics of (the policy's ``unit.stats``: not officers, who get 403)."""
+    user = api_user()
+    visible = list(db.session.scalars(visible_townships(user).with_only_columns(Township.id)))
+    ids = [i for i in visible if can(user, "unit.stats", i)]
+    if visible and not ids:
+        abort(403)
     as_of = args.get("as_of") or today()
     year = args.get("year") or as_of.year
-    return stats_payload(district_stats(api_user(), year, as_of))
+    return stats_payload(district_stats(user, year, as_of,
+                                        township_ids=None if ids == visible else ids))

@@ -8,7 +8,7 @@ from marshmallow import Schema, fields, validate
 from crm.api.auth import api_user, token_required
 from crm.api.docs import errors
 from crm.api.schemas import ID, Wan, WanIn
-from crm.auth.permissions import visible_townships
+from crm.auth.permissions import can, visible_townships
 from crm.extensions import db
 from crm.targets import services
 from crm.targets.models import METRICS
@@ -53,9 +53,11 @@ class TargetCollection(MethodView):
 
     @bp.arguments(TargetQuerySchema, location="query")
     @bp.response(200, TargetSchema(many=True))
-    @errors(bp, 422)
+    @errors(bp, 403, 422)
     def get(self, args):
-        """The targets of the year of every unit the user may see."""
+        """The targets of the year of every unit the user may see (not officers: 403)."""
+        if not can(api_user(), "targets.view"):
+            abort(403)
         return services.targets_for(api_user(), args["year"])
 
 
