@@ -41,6 +41,7 @@ TARGETS = {"api": 0.250, "page": 0.150, "post": 0.050, "ratio": 3.0, "reminders"
 def ensure_database(size: int, kind: str, url: str | None, seed: int, reuse: bool) -> str:
     target = generate.default_url(kind, size, url)
     if reuse and generate.database_exists(target) and _has_leads(target):
+        generate.migrate(target)  # a database made before a new migration gets it, as on upgrade
         return target
     command = [sys.executable, str(Path(generate.__file__)), "--size", str(size), "--db", kind,
                "--seed", str(seed)] + (["--url", url] if url else [])
@@ -236,7 +237,7 @@ def import_file(app, path: Path, rows: int, seed: int) -> None:
     with app.app_context():
         units = db.session.execute(sa.select(Township.id, Township.name)).all()
         officers = {}
-        for user_id, unit_id, username in db.session.execute(
+        for _user_id, unit_id, username in db.session.execute(
                 sa.select(User.id, User.township_id, User.username).where(User.role == "officer")):
             officers.setdefault(unit_id, []).append(username)
     book = Workbook(write_only=True)
@@ -339,7 +340,7 @@ def start_smtp():
     return controller, port, Inbox
 
 
-def query_counts(app, repeat_names) -> dict:
+def query_counts(app) -> dict:
     """SQL statements per page, one warm request each."""
     from crm.extensions import db
 
@@ -450,7 +451,7 @@ def main(argv=None) -> int:
     tiny_app = build_app(tiny_url)
     tiny_restore = Restore(tiny_app, Subjects(tiny_app).lead_id)
     try:
-        tiny_counts = query_counts(tiny_app, page_counts)
+        tiny_counts = query_counts(tiny_app)
     finally:
         tiny_restore()
     print(f"\nSQL queries per request: {counts['leads']:,} leads vs {TINY} leads")
