@@ -317,6 +317,9 @@ class Restore:
                                .execution_options(synchronize_session=False))
             db.session.execute(sa.update(Lead).where(Lead.id == self.lead_id).values(**self.lead))
             db.session.execute(sa.delete(ApiToken).where(ApiToken.name == "benchmark"))
+            # an interrupted reminder run leaves its choice of recipients and its claims
+            db.session.execute(sa.text("DELETE FROM reminder_dispatches"))
+            db.session.execute(sa.text("UPDATE users SET reminder_weekly = :t"), {"t": True})
             db.session.commit()
 
 
