@@ -60,8 +60,10 @@ def preview(user: User, table: Table, filename: str = "") -> list[RowResult]:
     """Every row of ``table`` checked; nothing is written."""
     units = {t.name: t for t in db.session.scalars(sa.select(Township))}
     units_by_id = {t.id: t for t in units.values()}
-    officers = list(db.session.scalars(sa.select(User).where(
-        User.active, User.role.in_(("officer", "township_head")))))
+    officers: dict[int, list[User]] = {}  # by unit: a row looks only at its unit's people
+    for officer in db.session.scalars(sa.select(User).where(
+            User.active, User.role.in_(("officer", "township_head"))).order_by(User.id)):
+        officers.setdefault(officer.township_id, []).append(officer)
     results = []
     for number, values in table.rows:
         results.append(_check_row(user, table, number, values, units, units_by_id, officers))
@@ -138,8 +140,8 @@ def _check_row(user, table, number, values, units, units_by_id, officers) -> Row
 
     officer_name = mapping.cell_text(raw("officer")) if "officer" in cols else ""
     if officer_name and unit is not None:
-        found = [u for u in officers if u.township_id == unit.id
-                 and officer_name in (u.display_name, u.username)]
+        found = [u for u in officers.get(unit.id, ())
+                 if officer_name in (u.display_name, u.username)]
         if len(found) == 1:
             data["primary_officer_id"] = found[0].id
             result.officer_name = found[0].display_name

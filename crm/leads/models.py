@@ -55,6 +55,8 @@ class Lead(db.Model):
         sa.Index("ix_leads_township_stage", "township_id", "stage"),
         sa.Index("ix_leads_township_follow_up", "township_id", "next_follow_up"),
         sa.Index("ix_leads_township_created_on", "township_id", "created_on"),
+        #: The statistics' snapshot searches the history only of leads changed after the as-of date.
+        sa.Index("ix_leads_stage_changed_on", "stage_changed_on"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

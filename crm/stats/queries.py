@@ -17,7 +17,7 @@ from crm.auth.models import User
 from crm.auth.permissions import scope_leads, visible_townships
 from crm.extensions import db
 from crm.leads.models import FundEntry, Lead, StageChange
-from crm.leads.pipeline import ACTIVE_STAGES, STAGE_RANK, STAGES
+from crm.leads.pipeline import ACTIVE_STAGES, STAGES
 from crm.stats.sql import days_between, median_by
 from crm.targets.models import METRICS, Target
 from crm.visits.models import Visit
@@ -135,7 +135,12 @@ def first_entries(as_of: dt.date) -> sa.Subquery:
 
 def district_stats(user: User, year: int, as_of: dt.date, *, industry: str | None = None,
                    township_ids=None) -> DistrictStats:
-    """Every statistic for every unit the user may see, ranked."""
+    """Every statistic for every unit the user may see, ranked.
+
+    Seven queries whatever the number of leads and units: the units, the snapshot, the per-lead
+    facts summed per unit (``_per_unit``), the velocity medians, the visits, the capital arrived
+    and the targets.
+    """
     start = dt.date(year, 1, 1)
     end = min(as_of, dt.date(year, 12, 31))
     scope = _Scope(user, industry, township_ids)
@@ -151,29 +156,11 @@ def district_stats(user: User, year: int, as_of: dt.date, *, industry: str | Non
 
     for unit, (stage, n) in each(db.session.execute(_snapshot(scope, as_of))):
         unit.snapshot[stage] = n
-    fe = first_entries(as_of)
-    for unit, (stage, n, n100m, n1b, n5b, invest) in each(
-            db.session.execute(_entered(scope, fe, start, end))):
-        unit.entered[stage] = n
-        if stage == "signed":
-            unit.actuals.update(signed_100m=n100m, signed_1b=n1b, signed_5b=n5b,
-                                signed_investment_wan=invest or Decimal(0))
-        elif stage == "started":
-            unit.actuals["started_100m"] = n100m
-        elif stage == "producing":
-            unit.actuals["producing"] = n
-    for unit, reached in each(db.session.execute(_reached(scope, start, end, as_of))):
-        unit.reached.update(zip(ACTIVE_STAGES, (r or 0 for r in reached), strict=True))
-    for unit, (step, median) in each(db.session.execute(_velocity(scope, fe, start, end))):
+    for row in db.session.execute(_per_unit(scope, start, end, as_of)).mappings():
+        if row["township_id"] in units:
+            _apply_per_unit(units[row["township_id"]], row)
+    for unit, (step, median) in each(db.session.execute(_velocity(scope, start, end, as_of))):
         unit.velocity[step] = None if median is None else round(median, 1)
-    for unit, (n, started) in each(db.session.execute(_start_rate(scope, fe, start, end))):
-        unit.start_rate = ratio(started, n)
-    for unit, (n, included) in each(db.session.execute(_inclusion(scope, fe, as_of))):
-        unit.stats_inclusion_rate = ratio(included, n)
-    for unit, (invest, arrived) in each(db.session.execute(_funds_rate(scope, fe, as_of))):
-        unit.funds_arrival_rate = ratio(arrived, invest)
-    for unit, (n,) in each(db.session.execute(_counted(scope, Lead.created_on, start, end))):
-        unit.actuals["new_leads"] = n
     for unit, (n,) in each(db.session.execute(_visits(scope, start, end))):
         unit.actuals["visits"] = n
     for unit, (amount,) in each(db.session.execute(_funds_arrived(scope, start, end))):
@@ -192,6 +179,28 @@ def district_stats(user: User, year: int, as_of: dt.date, *, industry: str | Non
                                          target_colour(attainment, progress)))
     ranked = rank_units(list(units.values()))
     return DistrictStats(year, as_of, progress, ranked)
+
+
+def _apply_per_unit(unit: UnitStats, row) -> None:
+    """One unit's row of ``_per_unit`` into its numbers."""
+    for stage in ACTIVE_STAGES:
+        unit.entered[stage] = row[f"entered_{stage}"] or 0
+        unit.reached[stage] = row[f"reached_{stage}"] or 0
+    if unit.entered["signed"]:
+        unit.actuals.update(
+            signed_100m=row["signed_100m"], signed_1b=row["signed_1b"],
+            signed_5b=row["signed_5b"],
+            signed_investment_wan=row["signed_investment"] or Decimal(0))
+    if unit.entered["started"]:
+        unit.actuals["started_100m"] = row["started_100m"]
+    if unit.entered["producing"]:
+        unit.actuals["producing"] = unit.entered["producing"]
+    unit.start_rate = ratio(row["started_planned"], row["planned_start"])
+    if row["started"]:
+        unit.stats_inclusion_rate = ratio(row["included"], row["started"])
+    if row["signed"]:
+        unit.funds_arrival_rate = ratio(row["signed_arrived"], row["signed_investment_all"])
+    unit.actuals["new_leads"] = row["new_leads"] or 0
 
 
 def rank_units(units: list[UnitStats]) -> list[UnitStats]:
@@ -214,107 +223,130 @@ def rank_units(units: list[UnitStats]) -> list[UnitStats]:
 
 # The grouped queries; each answers (township_id, …) rows.
 
-def _snapshot(scope, as_of):
-    latest = _latest_changes(as_of)
+def lead_facts(scope, as_of) -> sa.Select:
+    """One row per lead in scope: its unit and fields, and its first entry into each active
+    stage by ``as_of`` (``contact_on`` … ``producing_on``, NULL when not entered).
+
+    One pass over the leads and their stage changes (the index on ``(lead_id, to_stage,
+    effective_on)`` covers it), instead of a subquery per stage.
+    """
+    firsts = [
+        sa.func.min(sa.case(
+            (sa.and_(StageChange.to_stage == stage, StageChange.effective_on <= as_of),
+             StageChange.effective_on),
+        )).label(f"{stage}_on")
+        for stage in ACTIVE_STAGES
+    ]
     return scope(
-        sa.select(Lead.township_id, latest.c.to_stage, sa.func.count())
+        sa.select(Lead.id.label("lead_id"), Lead.township_id, Lead.investment_wan,
+                  Lead.created_on, Lead.planned_start_date, Lead.stats_included_on, *firsts)
+        .outerjoin(StageChange, StageChange.lead_id == Lead.id)
+        .group_by(Lead.id)
+    )
+
+
+def _snapshot(scope, as_of):
+    """Each lead's stage at the end of ``as_of``.
+
+    A lead whose last stage change is on or before ``as_of`` is in its current stage: every
+    change is dated on or after the one before it (``check_effective_date``), so the latest by
+    (date, id) is the one that set ``Lead.stage``. Only leads changed after ``as_of`` need their
+    history searched.
+    """
+    current = scope(
+        sa.select(Lead.township_id, Lead.stage.label("stage"), sa.func.count().label("n"))
+        .where(Lead.stage_changed_on <= as_of)
+        .group_by(Lead.township_id, Lead.stage)
+    )
+    latest = _latest_changes(as_of, changed_after=True)
+    past = scope(
+        sa.select(Lead.township_id, latest.c.to_stage.label("stage"), sa.func.count().label("n"))
         .join(latest, latest.c.lead_id == Lead.id)
         .where(latest.c.rn == 1)
         .group_by(Lead.township_id, latest.c.to_stage)
     )
+    both = sa.union_all(current, past).subquery()
+    return (sa.select(both.c.township_id, both.c.stage, sa.func.sum(both.c.n))
+            .group_by(both.c.township_id, both.c.stage))
 
 
-def _at_least(threshold):
-    return sa.func.sum(sa.case((Lead.investment_wan >= threshold, 1), else_=0))
+def _at_least(first_on, start, end, threshold):
+    entered = first_on.between(start, end)
+    return sa.func.sum(sa.case((sa.and_(entered, Lead.investment_wan >= threshold), 1), else_=0))
 
 
-def _entered(scope, fe, start, end):
-    return scope(
-        sa.select(Lead.township_id, fe.c.stage, sa.func.count(),
-                  _at_least(SCALE_100M), _at_least(SCALE_1B), _at_least(SCALE_5B),
-                  sa.func.sum(Lead.investment_wan))
-        .join(fe, fe.c.lead_id == Lead.id)
-        .where(fe.c.first_on.between(start, end))
-        .group_by(Lead.township_id, fe.c.stage)
+def _per_unit(scope, start, end, as_of):
+    """Per unit, from the per-lead facts: entries in the period (and their scale classes and
+    investment), the cohort's reach, the start, inclusion and capital-arrival rates, the leads
+    created and the capital arrived in the period."""
+    facts = lead_facts(scope, as_of).subquery("facts")
+    f = facts.c
+    on = {stage: f[f"{stage}_on"] for stage in ACTIVE_STAGES}
+    in_period = {stage: on[stage].between(start, end) for stage in ACTIVE_STAGES}
+    created = f.created_on.between(start, end)
+
+    def count(condition):
+        return sa.func.sum(sa.case((condition, 1), else_=0))
+
+    columns = [count(in_period[s]).label(f"entered_{s}") for s in ACTIVE_STAGES]
+    for rank_, stage in enumerate(ACTIVE_STAGES):
+        # furthest active stage ≥ this one: any of it and the stages after it was entered
+        further = [on[s] for s in ACTIVE_STAGES[rank_:]]
+        reached = (further[0] if len(further) == 1 else sa.func.coalesce(*further)).is_not(None)
+        columns.append(count(sa.and_(created, reached)).label(f"reached_{stage}"))
+    signed = on["signed"].is_not(None)
+    started = on["started"].is_not(None)
+    arrived = (
+        sa.select(sa.func.coalesce(sa.func.sum(FundEntry.amount_wan), 0))
+        .where(FundEntry.lead_id == f.lead_id, FundEntry.arrived_on <= as_of)
+        .scalar_subquery()
     )
+    investment = facts.c.investment_wan
+    columns += [
+        sa.func.sum(sa.case((sa.and_(in_period["signed"], investment >= SCALE_100M), 1),
+                            else_=0)).label("signed_100m"),
+        sa.func.sum(sa.case((sa.and_(in_period["signed"], investment >= SCALE_1B), 1),
+                            else_=0)).label("signed_1b"),
+        sa.func.sum(sa.case((sa.and_(in_period["signed"], investment >= SCALE_5B), 1),
+                            else_=0)).label("signed_5b"),
+        sa.func.sum(sa.case((in_period["signed"], investment))).label("signed_investment"),
+        sa.func.sum(sa.case((sa.and_(in_period["started"], investment >= SCALE_100M), 1),
+                            else_=0)).label("started_100m"),
+        count(f.planned_start_date.between(start, end)).label("planned_start"),
+        count(sa.and_(f.planned_start_date.between(start, end), started))
+        .label("started_planned"),
+        count(started).label("started"),
+        count(sa.and_(started, f.stats_included_on <= as_of)).label("included"),
+        count(signed).label("signed"),
+        sa.func.sum(sa.case((signed, investment))).label("signed_investment_all"),
+        sa.func.sum(sa.case((signed, arrived))).label("signed_arrived"),
+        count(created).label("new_leads"),
+    ]
+    return sa.select(f.township_id, *columns).group_by(f.township_id)
 
 
-def _reached(scope, start, end, as_of):
-    """Cohort: leads created in the period; reached(S) = furthest active stage ≥ S."""
-    rank = sa.case(*[(StageChange.to_stage == s, r) for s, r in STAGE_RANK.items()])
-    furthest = (
-        sa.select(StageChange.lead_id, sa.func.max(rank).label("furthest"))
-        .where(StageChange.to_stage.in_(ACTIVE_STAGES), StageChange.effective_on <= as_of)
-        .group_by(StageChange.lead_id)
-        .subquery()
-    )
-    counts = [sa.func.sum(sa.case((furthest.c.furthest >= r, 1), else_=0))
-              for r in range(len(ACTIVE_STAGES))]
-    return scope(
-        sa.select(Lead.township_id, *counts)
-        .join(furthest, furthest.c.lead_id == Lead.id)
-        .where(Lead.created_on.between(start, end))
-        .group_by(Lead.township_id)
-    )
-
-
-def _velocity(scope, fe, start, end):
+def _velocity(scope, start, end, as_of):
     """Median days from entering a stage to entering the next, over the next stage's entries
     in the period."""
+    facts = lead_facts(scope, as_of).cte("facts")
     parts = []
     for a, b in STEPS:
-        fa, fb = fe.alias(f"fe_{a}"), fe.alias(f"fe_{b}")
-        parts.append(scope(
-            sa.select(Lead.township_id.label("township_id"), sa.literal(f"{a}_{b}").label("step"),
-                      days_between(fb.c.first_on, fa.c.first_on).label("days"))
-            .join(fa, sa.and_(fa.c.lead_id == Lead.id, fa.c.stage == a))
-            .join(fb, sa.and_(fb.c.lead_id == Lead.id, fb.c.stage == b))
-            .where(fb.c.first_on.between(start, end))
-        ))
+        fa, fb = facts.c[f"{a}_on"], facts.c[f"{b}_on"]
+        parts.append(
+            sa.select(facts.c.township_id.label("township_id"),
+                      sa.literal(f"{a}_{b}").label("step"),
+                      days_between(fb, fa).label("days"))
+            .where(fa.is_not(None), fb.between(start, end))
+        )
     values = sa.union_all(*parts).subquery()
     return median_by(values, ["township_id", "step"], "days")
 
 
-def _start_rate(scope, fe, start, end):
-    started = fe.alias("fe_started")
+def _funds_arrived(scope, start, end):
     return scope(
-        sa.select(Lead.township_id, sa.func.count(Lead.id),
-                  sa.func.sum(sa.case((started.c.first_on.is_not(None), 1), else_=0)))
-        .outerjoin(started, sa.and_(started.c.lead_id == Lead.id, started.c.stage == "started"))
-        .where(Lead.planned_start_date.between(start, end))
-        .group_by(Lead.township_id)
-    )
-
-
-def _inclusion(scope, fe, as_of):
-    return scope(
-        sa.select(Lead.township_id, sa.func.count(Lead.id),
-                  sa.func.sum(sa.case((Lead.stats_included_on <= as_of, 1), else_=0)))
-        .join(fe, sa.and_(fe.c.lead_id == Lead.id, fe.c.stage == "started"))
-        .group_by(Lead.township_id)
-    )
-
-
-def _funds_rate(scope, fe, as_of):
-    arrived = (
-        sa.select(FundEntry.lead_id, sa.func.sum(FundEntry.amount_wan).label("amount"))
-        .where(FundEntry.arrived_on <= as_of)
-        .group_by(FundEntry.lead_id)
-        .subquery()
-    )
-    return scope(
-        sa.select(Lead.township_id, sa.func.sum(Lead.investment_wan),
-                  sa.func.sum(sa.func.coalesce(arrived.c.amount, 0)))
-        .join(fe, sa.and_(fe.c.lead_id == Lead.id, fe.c.stage == "signed"))
-        .outerjoin(arrived, arrived.c.lead_id == Lead.id)
-        .group_by(Lead.township_id)
-    )
-
-
-def _counted(scope, column, start, end):
-    return scope(
-        sa.select(Lead.township_id, sa.func.count(Lead.id))
-        .where(column.between(start, end))
+        sa.select(Lead.township_id, sa.func.sum(FundEntry.amount_wan))
+        .join(FundEntry, FundEntry.lead_id == Lead.id)
+        .where(FundEntry.arrived_on.between(start, end))
         .group_by(Lead.township_id)
     )
 
@@ -324,15 +356,6 @@ def _visits(scope, start, end):
         sa.select(Lead.township_id, sa.func.count(Visit.id))
         .join(Visit, Visit.lead_id == Lead.id)
         .where(Visit.visited_on.between(start, end))
-        .group_by(Lead.township_id)
-    )
-
-
-def _funds_arrived(scope, start, end):
-    return scope(
-        sa.select(Lead.township_id, sa.func.sum(FundEntry.amount_wan))
-        .join(FundEntry, FundEntry.lead_id == Lead.id)
-        .where(FundEntry.arrived_on.between(start, end))
         .group_by(Lead.township_id)
     )
 
@@ -365,15 +388,20 @@ def lead_ids_behind(user: User, metric: str, township_id: int, year: int, as_of:
     return None
 
 
-def _latest_changes(as_of):
-    """Each lead's stage changes by ``as_of``, ``rn`` 1 for the one in force at its end."""
-    return (
+def _latest_changes(as_of, changed_after: bool = False):
+    """Each lead's stage changes by ``as_of``, ``rn`` 1 for the one in force at its end.
+
+    ``changed_after``: only leads whose last change is after ``as_of`` (see ``_snapshot``).
+    """
+    stmt = (
         sa.select(StageChange.lead_id, StageChange.to_stage,
                   sa.func.row_number().over(
                       partition_by=StageChange.lead_id,
                       order_by=(StageChange.effective_on.desc(), StageChange.id.desc()),
                   ).label("rn"))
         .where(StageChange.effective_on <= as_of)
-        .subquery()
     )
-
+    if changed_after:
+        later = sa.select(Lead.id).where(Lead.stage_changed_on > as_of)
+        stmt = stmt.where(StageChange.lead_id.in_(later))
+    return stmt.subquery()

@@ -1,0 +1,479 @@
+"""Measure the app on a province-sized database, each figure beside its target (issue 7).
+
+    python benchmarks/run.py --size 100000 --db sqlite|postgresql [--reuse] [--repeat 20]
+
+Generates the database (``generate.py``, in a child process so its memory does not count) unless
+``--reuse`` finds it, builds the app on it (CRM_DATABASE_URL) and times, in this process with the
+Flask test client: the stats API as a district admin, the district overview, a unit page, a unit's
+board, the filtered lead list, a lead page and posting a visit, each signed in through the real
+/login form; then the bare SQL the stats API runs, the worker's memory, the weekly reminder run for
+1,000 users into a local SMTP server, and an import of 10,000 rows. Last, the number of SQL
+queries of each page here and on a tiny database of the same kind. The database is left as it was
+generated (what the run adds is deleted), so ``--reuse`` measures the same data again.
+"""
+
+import argparse
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import generate  # noqa: E402
+import measure  # noqa: E402
+from measure import Figure  # noqa: E402
+
+TINY = 500
+REMINDER_USERS = 1000
+IMPORT_ROWS = 10_000
+TARGETS = {"api": 0.250, "page": 0.150, "post": 0.050, "ratio": 3.0, "reminders": 30.0,
+           "import": 20.0, "memory": 300.0}
+
+
+def ensure_database(size: int, kind: str, url: str | None, seed: int, reuse: bool) -> str:
+    target = generate.default_url(kind, size, url)
+    if reuse and generate.database_exists(target) and _has_leads(target):
+        generate.migrate(target)  # a database made before a new migration gets it, as on upgrade
+        return target
+    command = [sys.executable, str(Path(generate.__file__)), "--size", str(size), "--db", kind,
+               "--seed", str(seed)] + (["--url", url] if url else [])
+    print(f"generating {size} leads on {kind} …", flush=True)
+    subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
+    return target
+
+
+def _has_leads(url: str) -> bool:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.execute(sa.text("SELECT COUNT(*) FROM leads")).scalar())
+    except sa.exc.DBAPIError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def build_app(url: str, smtp_port: int = 25):
+    from crm import create_app
+
+    os.environ["CRM_DATABASE_URL"] = url
+    return create_app({
+        "IGNORE_INSTANCE_FILE": True,
+        "INSTANCE_PATH": str(generate.DATA_DIR / "instance"),
+        "CRM_DATABASE_URL": url,
+        "CRM_SECRET_KEY": "bench-secret",
+        "CRM_MAIL_BACKEND": "smtp",
+        "CRM_SMTP_HOST": "127.0.0.1",
+        "CRM_SMTP_PORT": smtp_port,
+        "CRM_BASE_URL": "https://crm.example.gov.cn",
+        "CRM_IMPORT_MAX_ROWS": IMPORT_ROWS,
+    })
+
+
+class Subjects:
+    """Who and what the pages are measured on: a unit of median size, its head and an officer,
+    the officer's busiest lead, a district admin."""
+
+    def __init__(self, app):
+        from crm.auth.models import User
+        from crm.extensions import db
+        from crm.leads.models import Lead
+        from crm.visits.models import Visit
+
+        with app.app_context():
+            sizes = db.session.execute(
+                sa.select(Lead.township_id, sa.func.count()).group_by(Lead.township_id)
+                .order_by(sa.func.count(), Lead.township_id)).all()
+            self.unit_id, self.unit_leads = sizes[len(sizes) // 2]
+            users = db.session.scalars(sa.select(User).where(User.township_id == self.unit_id)
+                                       .order_by(User.id)).all()
+            self.head = next(u.username for u in users if u.role == "township_head")
+            officer = next(u for u in users if u.role == "officer")
+            self.officer = officer.username
+            self.admin = db.session.scalar(sa.select(User.username).where(
+                User.role == "district_admin").order_by(User.id))
+            self.lead_id = db.session.scalar(
+                sa.select(Lead.id).join(Visit, Visit.lead_id == Lead.id)
+                .where(Lead.primary_officer_id == officer.id,
+                       Lead.stage.not_in(("producing", "lost")))
+                .group_by(Lead.id).order_by(sa.func.count(Visit.id).desc(), Lead.id).limit(1))
+            lead = db.session.get(Lead, self.lead_id)
+            self.word = lead.company[-6:-4]  # a word of a company name, as a user would search
+            self.industry = lead.industry
+
+
+def sign_in(app, username: str):
+    """A test client signed in through the real /login form (with its CSRF token)."""
+    client = app.test_client()
+    token = csrf_of(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"username": username, "password": generate.PASSWORD,
+                                           "csrf_token": token})
+    if response.status_code != 302:
+        raise RuntimeError(f"sign-in of {username} failed ({response.status_code})")
+    return client
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    if not found:
+        raise RuntimeError("no CSRF token on the page")
+    return found.group(1)
+
+
+def api_token(app, username: str) -> str:
+    from crm.auth.models import User
+    from crm.auth.services import issue_token
+    from crm.extensions import db
+
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.username == username))
+        raw = issue_token(user, name="benchmark")
+        db.session.commit()
+    return raw
+
+
+class Pages:
+    """The measured requests: name → (callable doing one request, target)."""
+
+    def __init__(self, app, s: Subjects):
+        self.app, self.s = app, s
+        admin, head, officer = sign_in(app, s.admin), sign_in(app, s.head), sign_in(app, s.officer)
+        bearer = {"Authorization": f"Bearer {api_token(app, s.admin)}"}
+        visit_token = csrf_of(officer.get(f"/leads/{s.lead_id}").get_data(as_text=True))
+        today = dt.date.today().isoformat()
+        visit = {"csrf_token": visit_token, "visited_on": today, "kind": "visit",
+                 "summary": "电话沟通项目进展，企业正在内部评估投资方案，约定下周再次对接。",
+                 "next_step": "跟进企业内部决策", "next_follow_up": "", "participants": ""}
+
+        def get(client, url, headers=None):
+            return lambda: self.check(client.get(url, headers=headers), 200, url)
+
+        self.items = {
+            "stats API GET /api/v1/stats/townships": (
+                get(admin, "/api/v1/stats/townships", bearer), TARGETS["api"], "district admin"),
+            "district overview /stats/": (get(admin, "/stats/"), TARGETS["page"], "district admin"),
+            f"unit page /stats/unit/{s.unit_id}": (
+                get(head, f"/stats/unit/{s.unit_id}"), TARGETS["page"], "its head"),
+            "board of one unit /board": (get(head, "/board"), TARGETS["page"], "its head"),
+            "lead list, province: filter + search": (
+                get(admin, f"/leads/?stage=active&industry={s.industry}&q={s.word}&sort=investment"),
+                TARGETS["page"], "district admin"),
+            "lead list, own unit: filter + search": (
+                get(officer, f"/leads/?stage=active&q={s.word}&sort=follow_up"), TARGETS["page"],
+                "officer"),
+            f"lead page /leads/{s.lead_id}": (
+                get(officer, f"/leads/{s.lead_id}"), TARGETS["page"], "officer"),
+            "post a visit (the lead page's form)": (
+                lambda: self.check(officer.post(f"/leads/{s.lead_id}/visits", data=visit), 302,
+                                   "visit"), TARGETS["post"], "officer"),
+        }
+
+    @staticmethod
+    def check(response, status, what):
+        if response.status_code != status:
+            raise RuntimeError(f"{what}: HTTP {response.status_code}\n"
+                               f"{response.get_data(as_text=True)[:500]}")
+        return response
+
+
+def count_queries(engine, call) -> int:
+    with measure.capture_sql(engine) as statements:
+        call()
+    return len(statements)
+
+
+def reminder_run(app, seed: int):
+    """The weekly reminder for REMINDER_USERS users into a local aiosmtpd server."""
+    import random
+
+    from crm.auth.models import User
+    from crm.db import today
+    from crm.extensions import db
+    from crm.reminders import dispatch
+    from crm.reminders.models import ReminderDispatch
+
+    with app.app_context():
+        db.session.execute(sa.delete(ReminderDispatch))
+        ids = db.session.scalars(sa.select(User.id).where(User.active).order_by(User.id)).all()
+        admins = db.session.scalars(sa.select(User.id).where(
+            User.role.in_(("district_admin", "viewer")))).all()
+        others = [i for i in ids if i not in set(admins)]
+        chosen = admins + random.Random(seed).sample(others, min(len(others),
+                                                                 REMINDER_USERS - len(admins)))
+        db.session.execute(sa.update(User).values(reminder_weekly=False))
+        db.session.execute(sa.update(User).where(User.id.in_(chosen)).values(reminder_weekly=True))
+        db.session.commit()
+        began = time.perf_counter()
+        result = dispatch.run("weekly", today())
+        elapsed = time.perf_counter() - began
+        db.session.execute(sa.update(User).values(reminder_weekly=True))
+        db.session.execute(sa.delete(ReminderDispatch))
+        db.session.commit()
+    return elapsed, len(chosen), result
+
+
+def import_file(app, path: Path, rows: int, seed: int) -> None:
+    """An .xlsx in the import template's columns: ``rows`` new leads spread over the units."""
+    import random
+
+    from openpyxl import Workbook
+
+    from crm.auth.models import User
+    from crm.extensions import db
+    from crm.imports.mapping import TEMPLATE_COLUMNS
+    from crm.leads.models import SOURCE_LABELS
+    from crm.leads.pipeline import STAGE_LABELS
+    from crm.townships.models import Township
+
+    rng = random.Random(seed)
+    with app.app_context():
+        units = db.session.execute(sa.select(Township.id, Township.name)).all()
+        officers = {}
+        for _user_id, unit_id, username in db.session.execute(
+                sa.select(User.id, User.township_id, User.username).where(User.role == "officer")):
+            officers.setdefault(unit_id, []).append(username)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("项目")
+    sheet.append([header for _f, header in TEMPLATE_COLUMNS])
+    today = dt.date.today()
+    stages = ("contact", "contact", "contact", "negotiation", "signed")
+    for n in range(rows):
+        unit_id, unit_name = rng.choice(units)
+        stage = rng.choice(stages)
+        created = today - dt.timedelta(days=rng.randint(0, 300))
+        sign = created + dt.timedelta(days=rng.randint(30, 200))
+        values = {
+            "name": f"导入测试项目{n:05d}", "company": f"导入测试{seed}-{n:05d}科技有限公司",
+            "origin": rng.choice(generate.ORIGINS), "industry": "新材料", "chain": "功能材料",
+            "source": str(SOURCE_LABELS[rng.choice(list(SOURCE_LABELS))]),
+            "investment_wan": rng.randint(1000, 80_000), "township": unit_name,
+            "officer": rng.choice(officers[unit_id]), "sponsor": "副区长 张三",
+            "stage": str(STAGE_LABELS[stage]), "created_on": created,
+            "planned_sign_date": sign, "planned_start_date": sign + dt.timedelta(days=90),
+            "planned_production_date": sign + dt.timedelta(days=400), "land_mu": 50,
+            "expected_output_wan": 30000, "expected_tax_wan": 1500, "jobs": 120,
+            "contact_name": "李四", "contact_phone": generate.phone(rng),
+            "next_follow_up": today + dt.timedelta(days=rng.randint(0, 30)),
+            "stats_included_on": None, "notes": "基准测试导入",
+        }
+        sheet.append([values.get(f) for f, _h in TEMPLATE_COLUMNS])
+    book.save(path)
+
+
+def import_run(app, path: Path):
+    """What `crm import leads FILE` does: read, check every row, create all, commit once."""
+    from crm.auth.models import User
+    from crm.extensions import db
+    from crm.imports.reader import read_table
+    from crm.imports.service import import_rows, preview
+
+    with app.app_context():
+        began = time.perf_counter()
+        user = db.session.scalar(sa.select(User).where(User.role == "district_admin")
+                                 .order_by(User.id))
+        table = read_table(path)
+        results = preview(user, table, path.name)
+        bad = [line for r in results if r.errors for line in r.error_lines()]
+        if bad:
+            raise RuntimeError("import rows refused: " + "; ".join(bad[:5]))
+        leads = import_rows(user, results, path.name)
+        db.session.commit()
+        return time.perf_counter() - began, len(leads)
+
+
+class Restore:
+    """Remember the high-water marks and the measured lead; put the database back afterwards."""
+
+    def __init__(self, app, lead_id: int):
+        from crm.extensions import db
+        from crm.leads.models import Lead
+
+        self.app, self.lead_id = app, lead_id
+        with app.app_context():
+            self.max_lead = db.session.scalar(sa.select(sa.func.max(Lead.id)))
+            self.max_visit = db.session.scalar(sa.text("SELECT MAX(id) FROM visits"))
+            lead = db.session.get(Lead, lead_id)
+            self.lead = {"last_visit_on": lead.last_visit_on, "version": lead.version,
+                         "next_follow_up": lead.next_follow_up, "updated_at": lead.updated_at}
+
+    def __call__(self):
+        from crm.auth.models import ApiToken
+        from crm.extensions import db
+        from crm.leads.models import Lead
+
+        with self.app.app_context():
+            db.session.execute(sa.text("DELETE FROM visits WHERE id > :v"), {"v": self.max_visit})
+            db.session.execute(sa.text("DELETE FROM audit_log WHERE lead_id > :v OR lead_id = :l"),
+                               {"v": self.max_lead, "l": self.lead_id})
+            db.session.execute(sa.delete(Lead).where(Lead.id > self.max_lead)
+                               .execution_options(synchronize_session=False))
+            db.session.execute(sa.update(Lead).where(Lead.id == self.lead_id).values(**self.lead))
+            db.session.execute(sa.delete(ApiToken).where(ApiToken.name == "benchmark"))
+            # an interrupted reminder run leaves its choice of recipients and its claims
+            db.session.execute(sa.text("DELETE FROM reminder_dispatches"))
+            db.session.execute(sa.text("UPDATE users SET reminder_weekly = :t"), {"t": True})
+            db.session.commit()
+
+
+def start_smtp():
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        count = 0
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+            Inbox.count += 1
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(Inbox(), hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, port, Inbox
+
+
+def query_counts(app) -> dict:
+    """SQL statements per page, one warm request each."""
+    from crm.extensions import db
+
+    pages = Pages(app, Subjects(app))
+    with app.app_context():
+        engine = db.engine
+    counts = {}
+    for name, (call, _target, _who) in pages.items.items():
+        call()
+        counts[_generic(name)] = count_queries(engine, call)
+    return counts
+
+
+def _generic(name: str) -> str:
+    """A page's name without the ids of this database (to match the tiny database's)."""
+    return re.sub(r"/\d+", "/<id>", name)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=10_000)
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--url", help=f"PostgreSQL server URL (default {generate.DEFAULT_PG})")
+    parser.add_argument("--reuse", action="store_true", help="use the database if it exists")
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    url = ensure_database(args.size, args.db, args.url, args.seed, args.reuse)
+    tiny_url = ensure_database(TINY, args.db, args.url, args.seed, True)
+    info = measure.machine()
+    engine = sa.create_engine(url)
+    version = measure.database_version(engine)
+    engine.dispose()
+    counts = generate.row_counts(url)
+    print(f"date      {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"machine   {info['cpu']}, {info['cores']} cores, {info['ram_gb']:.1f} GB RAM, "
+          f"{info['os']}, Python {info['python']}")
+    print(f"load      {info['load'][0]:.2f} {info['load'][1]:.2f} {info['load'][2]:.2f} "
+          "(1/5/15 min; other processes share this machine)")
+    print(f"database  {version}: "
+          f"{sa.engine.make_url(url).render_as_string(hide_password=True)}")
+    print(f"data      {counts['leads']:,} leads, {counts['visits']:,} visits, "
+          f"{counts['users']:,} users, {counts['townships']:,} units, "
+          f"{counts['stage_changes']:,} stage changes")
+    print(f"runs      median and p95 of {args.repeat} runs after 2 warm-up runs\n", flush=True)
+
+    controller, smtp_port, inbox = start_smtp()
+    app = build_app(url, smtp_port)
+    subjects = Subjects(app)
+    restore = Restore(app, subjects.lead_id)
+    figures: list[Figure] = []
+    page_counts: dict[str, int] = {}
+    try:
+        pages = Pages(app, subjects)
+        print(f"subjects  unit {subjects.unit_id} ({subjects.unit_leads} leads), head "
+              f"{subjects.head}, officer {subjects.officer}, lead {subjects.lead_id}, "
+              f"search “{subjects.word}”\n")
+        print(measure.HEADER)
+        from crm.extensions import db
+
+        with app.app_context():
+            app_engine = db.engine
+        for name, (call, target, who) in pages.items.items():
+            figure = Figure(name, measure.time_calls(call, args.repeat), target, note=who)
+            page_counts[_generic(name)] = count_queries(app_engine, call)
+            figures.append(figure)
+            print(figure.row(), flush=True)
+            if name.startswith("stats API"):
+                call()
+                with measure.capture_sql(app_engine) as statements:
+                    call()
+                bare = Figure("  bare SQL of the stats API (same statements)",
+                              measure.time_bare(app_engine, statements, args.repeat),
+                              TARGETS["api"], note=f"{len(statements)} statements, raw DBAPI")
+                ratio = Figure("  stats API / bare SQL", [figure.median / bare.median],
+                               TARGETS["ratio"], unit="x")
+                figures += [bare, ratio]
+                print(bare.row())
+                print(ratio.row(), flush=True)
+        current, peak = measure.rss_mb()
+        memory = Figure("memory of the worker (peak RSS after the pages)", [peak],
+                        TARGETS["memory"], unit="MB", note=f"current {current:.0f} MB")
+        figures.append(memory)
+        print(memory.row(), flush=True)
+
+        elapsed, n_users, result = reminder_run(app, args.seed)
+        figure = Figure(f"weekly reminder run, {n_users} users (SMTP)", [elapsed],
+                        TARGETS["reminders"], unit="s",
+                        note=f"{result.summary()}; {inbox.count} received")
+        figures.append(figure)
+        print(figure.row(), flush=True)
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "bench-import.xlsx"
+            import_file(app, path, IMPORT_ROWS, args.seed)
+            elapsed, n = import_run(app, path)
+        figure = Figure(f"import of {IMPORT_ROWS:,} rows (.xlsx, all or nothing)", [elapsed],
+                        TARGETS["import"], unit="s", note=f"{n} leads created")
+        figures.append(figure)
+        print(figure.row(), flush=True)
+        _current, peak_all = measure.rss_mb()
+        print(f"{'':46} (peak RSS after reminders and import: {peak_all:.0f} MB)")
+    finally:
+        restore()
+        controller.stop()
+
+    tiny_app = build_app(tiny_url)
+    tiny_restore = Restore(tiny_app, Subjects(tiny_app).lead_id)
+    try:
+        tiny_counts = query_counts(tiny_app)
+    finally:
+        tiny_restore()
+    print(f"\nSQL queries per request: {counts['leads']:,} leads vs {TINY} leads")
+    grown = []
+    for name, n in page_counts.items():
+        small = tiny_counts.get(name)
+        flag = "" if small is None or n <= small else "GROWS"
+        if flag:
+            grown.append(name)
+        print(f"  {name:<46} {n:>4} {small if small is not None else '-':>6}  {flag}")
+
+    missed = [f.name.strip() for f in figures if not f.passed]
+    print()
+    if missed or grown:
+        print("MISSED: " + "; ".join(missed + [f"{g} (query count grows)" for g in grown]))
+    else:
+        print("every target holds; no page's query count grows with the data")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
