@@ -49,6 +49,7 @@ import pytest
 import sqlalchemy as sa
 from itsdangerous import URLSafeSerializer
 
+from crm.auth.models import ApiToken
 from crm.auth.services import issue_token
 from crm.bulletin.models import ScreenLink
 from crm.db import today, utcnow
@@ -258,6 +259,29 @@ ROUTES = [
     R("exports.visits", "GET", "/exports/visits.xlsx?township_id={unit_b}", SIGNED_IN),
     R("exports.visits", "GET", "/exports/visits.xlsx?township_id={unit_a}", SIGNED_IN),  # b: empty
     R("exports.admin_backup", "GET", "/admin/backup", ADMIN_ONLY),
+    # user and token administration, own tokens, the sign-in log
+    R("admin.users", "GET", "/admin/users", ADMIN_ONLY),
+    R("admin.user_create", "GET", "/admin/users/new", ADMIN_ONLY),
+    R("admin.user_create", "POST", "/admin/users/new", ADMIN_ONLY,
+      form(username="matrix{n}", display_name="矩阵用户", email="m{n}@example.cn", role="officer",
+           township_id="{unit_a}", generate="y")),
+    R("admin.user_show", "GET", "/admin/users/{a2}", ADMIN_ONLY),
+    R("admin.user_edit", "GET", "/admin/users/{new_user}/edit", ADMIN_ONLY),
+    R("admin.user_edit", "POST", "/admin/users/{new_user}/edit", ADMIN_ONLY,
+      form(display_name="矩阵改名{n}", email="e{n}@example.cn", role="officer", township_id="{unit_a}")),
+    R("admin.user_deactivate", "POST", "/admin/users/{new_user}/deactivate", ADMIN_ONLY, form()),
+    R("admin.user_reactivate", "POST", "/admin/users/{inactive_user}/reactivate", ADMIN_ONLY, form()),
+    R("admin.user_password", "GET", "/admin/users/{new_user}/password", ADMIN_ONLY),
+    R("admin.user_password", "POST", "/admin/users/{new_user}/password", ADMIN_ONLY,
+      form(generate="y")),
+    R("admin.tokens", "GET", "/admin/tokens", ADMIN_ONLY),
+    R("admin.token_revoke", "POST", "/admin/tokens/{token_a2}/revoke", ADMIN_ONLY, form()),
+    R("account.tokens", "GET", "/account/tokens", SIGNED_IN),
+    R("account.tokens", "POST", "/account/tokens", SIGNED_IN, form(name="矩阵令牌{n}", days="90")),
+    R("account.token_revoke", "POST", "/account/tokens/{own_token}/revoke", SIGNED_IN, form()),
+    R("account.token_revoke", "POST", "/account/tokens/{token_a2}/revoke",  # only a-2's own
+      "login 404 404 ok 404 404 404 404 404", form()),
+    R("auth.signins", "GET", "/admin/signins", ADMIN_ONLY),
     # the API
     R("api-docs.openapi_json", "GET", "/api/v1/openapi.json", PUBLIC),
     R("api_me.me", "GET", "/api/v1/me", api(SIGNED_IN)),
@@ -403,6 +427,18 @@ class Cell:
             target_services.set_targets(w.admin, w.a.id, today().year - 1,
                                         {"new_leads": Decimal(self["n"])})
             return ""
+        if name in ("new_user", "inactive_user"):
+            user = factories.user(f"matrix-u{self['n']}", "officer", w.a)
+            user.active = name == "new_user"
+            db.session.flush()
+            return user
+        if name in ("own_token", "token_a2"):
+            owner = w.off_a2 if name == "token_a2" else (self.user or w.off_a1)
+            token, _raw = ApiToken.issue(owner, f"矩阵令牌{self['n']}",
+                                         expires_at=utcnow() + dt.timedelta(days=30))
+            db.session.add(token)
+            db.session.flush()
+            return token
         if name in ("import_own", "import_a1"):
             owner = w.off_a1 if name == "import_a1" else self.user
             return _import_token(w, owner, self)
@@ -557,7 +593,11 @@ def _send(route: R, principal: str, kwargs: dict, w, clients, app):
     headers = {}
     if kwargs["path"].startswith("/api/") and principal != "anon":
         headers["Authorization"] = f"Bearer {w.tokens[principal]}"
-    return client.open(headers=headers, **kwargs)
+    response = client.open(headers=headers, **kwargs)
+    if route.fresh_client and principal not in ("anon", "gone"):
+        # Signing out ends every session of the user: the shared client signs in again.
+        clients[principal] = sign_in(app, principal, w)
+    return response
 
 
 def _judge(route, principal, kwargs, expected, response, changed, tally: Tally) -> None:
