@@ -51,7 +51,10 @@ def free_port() -> int:
 def crm_env(database_url: str, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
     env.update(CRM_DATABASE_URL=database_url, CRM_SECRET_KEY=SECRET_KEY, CRM_SCHEDULER="off",
-               CRM_MAIL_BACKEND="file", PYTHONUNBUFFERED="1")
+               CRM_MAIL_BACKEND="file", PYTHONUNBUFFERED="1",
+               # Each simulated user is a client of its own, many per token: the per-token API rate
+               # limit (tests/security/test_headers.py) would only measure itself here.
+               CRM_API_RATE_LIMIT="0")
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -446,7 +449,9 @@ async def virtual_user(base_url: str, account: Account, web_cookies, seconds: fl
 
 async def one_step(web, api, account, write_share, rng, all_leads, contended, stale_share):
     if rng.random() >= write_share or not account.editable:
-        return await read(web, api, rng.choice(READ_KINDS), rng.choice(account.editable or all_leads),
+        # Officers may not read unit statistics (the policy's unit.stats): no stats API for them.
+        kinds = READ_KINDS if account.role != "officer" else READ_KINDS[:-1]
+        return await read(web, api, rng.choice(kinds), rng.choice(account.editable or all_leads),
                           account.stats_path)
     pool = account.editable
     if contended:

@@ -149,8 +149,7 @@ CONTENT_SECURITY_POLICY = (
 
 
 def register_security_headers(app: Flask) -> None:
-    from flask import request
-    from flask_login import current_user
+    from flask import request, session
 
     @app.after_request
     def set_headers(response):
@@ -161,8 +160,10 @@ def register_security_headers(app: Flask) -> None:
         headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         if request.is_secure:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        # The session says whether someone is signed in; asking current_user here could query a
+        # database that is down (then this answer must still go out, e.g. /healthz's 503).
         if request.endpoint != "static" and (
-            request.path.startswith("/api/") or current_user.is_authenticated
+            request.path.startswith("/api/") or "_user_id" in session
         ):
             # Pages and API answers carry a user's data: never kept by a browser or proxy.
             headers["Cache-Control"] = "no-store"

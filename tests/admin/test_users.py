@@ -364,7 +364,7 @@ def test_an_admin_resetting_their_own_password_stays_signed_in(app, client, auth
     other = _signed_in(app, "admin")
     auth.login("admin")
     r = client.post(f"/admin/users/{world.admin.id}/password",
-                    data={"password": "Fresh-admin-pw-3", "confirm": "Fresh-admin-pw-3"})
+                    data={"password": "Fresh-chief-pw-3", "confirm": "Fresh-chief-pw-3"})
     assert r.status_code == 302
     assert client.get("/admin/users").status_code == 200
     assert other.get("/").status_code == 302

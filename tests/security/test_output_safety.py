@@ -7,9 +7,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-import sqlalchemy as sa
 
-from crm.auth.models import User
 from crm.db import today
 from crm.extensions import db
 from crm.leads import services
@@ -17,7 +15,6 @@ from crm.leads.models import Lead
 from crm.reminders.content import daily_digests, weekly_digests
 from crm.reminders.mail import render
 from crm.visits import services as visit_services
-from tests.browser.conftest import browser, desktop, live, sign_in  # noqa: F401
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
@@ -115,21 +112,3 @@ def test_exports_store_formula_like_text_as_text(client, auth, world):
         texts = {c.value for c in cells}
         assert not any(t.startswith(("=", "+", "-", "@")) for t in texts), path
         assert "'=1+1" in texts, path
-
-
-def test_no_dialog_in_chromium(live, desktop):  # noqa: F811
-    with live.app.app_context():
-        world = type("World", (), {})()
-        world.lead_a = db.session.get(Lead, live.ids["lead_a"])
-        users = {u.username: u for u in db.session.scalars(sa.select(User))}
-        world.head_a, world.off_a1 = users["a-head"], users["a-1"]
-        poison(world)
-        db.session.remove()
-    dialogs = []
-    desktop.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    sign_in(desktop, live, "a-head")
-    for path in (f"/leads/{live.ids['lead_a']}", "/board", "/my", "/leads/"):
-        desktop.goto(f"{live.url}{path}")
-        desktop.wait_for_load_state("networkidle")
-        assert desktop.locator("img[src=x]").count() == 0, path
-    assert dialogs == []

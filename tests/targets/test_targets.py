@@ -209,13 +209,14 @@ def test_history_is_for_admins_and_the_head(client, auth, world, username):
 
 def test_head_reads_own_unit_only(client, auth, world):
     set_(world, world.a, signed_investment_wan="50000.5")
-    set_(world, world.b, visits="77")
+    set_(world, world.b, visits="7731")
     auth.login("a-head")
     response = client.get(f"/targets/?year={YEAR}")
     assert response.status_code == 200
     text = response.get_data(as_text=True)
     assert "50,000.5" in text and "孟庄镇" in text
-    assert "税郭镇" not in text and "77" not in text
+    # Not in a random CSRF token either: the figure as the page would show it, between tags.
+    assert "税郭镇" not in text and ">7731<" not in text and "7,731" not in text
     assert "<input" not in text.split('id="main"')[1].split("<footer")[0].replace(
         'name="csrf_token"', "")
     assert f"/targets/history/{world.a.id}" in text
