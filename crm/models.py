@@ -5,11 +5,14 @@ from crm.auth.models import ApiToken, User
 from crm.bulletin.models import ScreenLink
 from crm.leads.models import Blocker, Contact, FundEntry, Lead, LeadOfficer, StageChange
 from crm.reminders.models import ReminderDispatch
+from crm.stats import cache as _stats_cache  # noqa: F401  (its write listener, with the models)
+from crm.stats.models import StatsCache, StatsVersion
 from crm.targets.models import Target
 from crm.townships.models import Township
 from crm.visits.models import Visit
 
 __all__ = [
     "ApiToken", "AuditEntry", "Blocker", "Contact", "FundEntry", "Lead", "LeadOfficer",
-    "ReminderDispatch", "ScreenLink", "StageChange", "Target", "Township", "User", "Visit",
+    "ReminderDispatch", "ScreenLink", "StageChange", "StatsCache", "StatsVersion", "Target",
+    "Township", "User", "Visit",
 ]

@@ -41,6 +41,14 @@ WAN_MAX = Decimal("999999999999.9999")
 PLACES = Decimal("0.0001")
 
 
+def wan_json(value):
+    """An amount of 万元 as a JSON number: an integer when whole."""
+    if value is None:
+        return None
+    value = Decimal(value)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 class Wan(fields.Field):
     """An exact amount of 万元: a JSON number in, a Decimal inside, a JSON number out.
 
@@ -62,10 +70,7 @@ class Wan(fields.Field):
         super().__init__(metadata={**metadata, **kwargs.pop("metadata", {})}, **kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
-        if value is None:
-            return None
-        value = Decimal(value)
-        return int(value) if value == value.to_integral_value() else float(value)
+        return wan_json(value)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, int | float | str):

@@ -83,7 +83,7 @@ class Lead(db.Model):
     lost_reason: Mapped[str | None] = mapped_column(sa.String(20))
     #: The business date the lead entered the books; may be back-dated, never in the future.
     created_on: Mapped[dt.date]
-    township_id: Mapped[int] = mapped_column(sa.ForeignKey("townships.id"))
+    township_id: Mapped[int] = mapped_column(sa.ForeignKey("townships.id"), active_history=True)
     primary_officer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     #: 帮包领导: the leading cadre who sponsors the project (a name; cadres need no login).
     sponsor: Mapped[str] = mapped_column(sa.String(64), default="")

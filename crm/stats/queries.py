@@ -18,8 +18,10 @@ from crm.auth.permissions import scope_leads, visible_townships
 from crm.extensions import db
 from crm.leads.models import FundEntry, Lead, StageChange
 from crm.leads.pipeline import ACTIVE_STAGES, STAGES
+from crm.stats import cache
 from crm.stats.sql import days_between, median_by
 from crm.targets.models import METRICS, Target
+from crm.townships.models import Township
 from crm.visits.models import Visit
 
 STEPS = tuple(zip(ACTIVE_STAGES, ACTIVE_STAGES[1:], strict=False))
@@ -37,14 +39,23 @@ def ratio(numerator, denominator) -> Fraction | None:
     """An exact rate, or None for a zero denominator."""
     if not denominator:
         return None
-    return Fraction(Decimal(numerator or 0)) / Fraction(Decimal(denominator))
+    n_num, n_den = Decimal(numerator or 0).as_integer_ratio()
+    d_num, d_den = Decimal(denominator).as_integer_ratio()
+    return Fraction(n_num * d_den, n_den * d_num)
 
 
-def target_colour(attainment: Fraction | None, progress: Fraction) -> str | None:
+def yellow_margin() -> Fraction:
+    """The setting CRM_TARGET_YELLOW_MARGIN (0.10), exactly."""
+    return Fraction(str(current_app.config["CRM_TARGET_YELLOW_MARGIN"]))
+
+
+def target_colour(attainment: Fraction | None, progress: Fraction,
+                  margin: Fraction | None = None) -> str | None:
     """蓝 a ≥ p; 黄 p − margin ≤ a < p; 红 a < p − margin (margin: CRM_TARGET_YELLOW_MARGIN)."""
     if attainment is None:
         return None
-    margin = Fraction(str(current_app.config["CRM_TARGET_YELLOW_MARGIN"]))
+    if margin is None:
+        margin = yellow_margin()
     if attainment >= progress:
         return "blue"
     if attainment >= progress - margin:
@@ -137,17 +148,65 @@ def district_stats(user: User, year: int, as_of: dt.date, *, industry: str | Non
                    township_ids=None) -> DistrictStats:
     """Every statistic for every unit the user may see, ranked.
 
-    Seven queries whatever the number of leads and units: the units, the snapshot, the per-lead
-    facts summed per unit (``_per_unit``), the velocity medians, the visits, the capital arrived
-    and the targets.
+    Without an industry filter a unit's numbers (and its targets' attainment and colours) come
+    from the cache (``crm.stats.cache``) while none of its leads and targets has changed; the
+    others are computed by ``_compute`` (seven grouped queries whatever the number of leads and
+    units) and the targets query.
     """
+    townships = db.session.execute(
+        visible_townships(user).with_only_columns(Township.id, Township.name, Township.kind)
+    ).all()
+    if township_ids is not None:
+        chosen = set(township_ids)
+        townships = [t for t in townships if t.id in chosen]
+    units = {t.id: UnitStats(t.id, t.name, t.kind) for t in townships}
+    progress, margin = time_progress(year, as_of), yellow_margin()
+
+    missing = list(units)
+    if industry is None and units:
+        current = cache.versions(list(units))
+        found = cache.load(current, year, as_of, margin)
+        for township_id, payload in found.items():
+            cache.decode(payload, units[township_id])
+        missing = [i for i in units if i not in found]
+    if missing:
+        everything = len(missing) == len(units)
+        scope = _Scope(user, industry, township_ids if everything else missing)
+        fresh = {i: units[i] for i in missing}
+        _compute(fresh, scope, year, as_of)
+        _attach_targets(fresh, None if everything and township_ids is None else missing,
+                        year, progress, margin)
+        if industry is None:
+            cache.store([(i, cache.encode(units[i])) for i in missing], year, as_of, current,
+                        margin)
+    return DistrictStats(year, as_of, progress, rank_units(list(units.values())))
+
+
+def _attach_targets(units: dict[int, UnitStats], township_ids, year: int, progress: Fraction,
+                    margin: Fraction) -> None:
+    """The units' targets for the year, each with its actual, attainment and colour, and the
+    units' mean attainment."""
+    stmt = (sa.select(Target.township_id, Target.metric, Target.value)
+            .where(Target.year == year).order_by(Target.township_id, Target.id))
+    if township_ids is not None:
+        stmt = stmt.where(Target.township_id.in_(township_ids))
+    for township_id, metric, value in db.session.execute(stmt):
+        unit = units.get(township_id)
+        if unit is None:
+            continue
+        actual = Decimal(unit.actuals[metric])
+        attainment = ratio(actual, value)
+        unit.targets.append(TargetResult(metric, value, actual, attainment,
+                                         target_colour(attainment, progress, margin)))
+    for unit in units.values():
+        values = [t.attainment for t in unit.targets if t.attainment is not None]
+        unit.mean_attainment = sum(values) / len(values) if values else None
+
+
+def _compute(units: dict[int, UnitStats], scope: _Scope, year: int, as_of: dt.date) -> None:
+    """The numbers of ``units`` from the leads in ``scope``, in SQL."""
     start = dt.date(year, 1, 1)
     end = min(as_of, dt.date(year, 12, 31))
-    scope = _Scope(user, industry, township_ids)
-    townships = db.session.scalars(visible_townships(user)).all()
-    if township_ids is not None:
-        townships = [t for t in townships if t.id in set(township_ids)]
-    units = {t.id: UnitStats(t.id, t.name, t.kind) for t in townships}
 
     def each(rows):
         for row in rows:
@@ -165,20 +224,6 @@ def district_stats(user: User, year: int, as_of: dt.date, *, industry: str | Non
         unit.actuals["visits"] = n
     for unit, (amount,) in each(db.session.execute(_funds_arrived(scope, start, end))):
         unit.actuals["funds_arrived_wan"] = amount or Decimal(0)
-
-    progress = time_progress(year, as_of)
-    targets = db.session.scalars(
-        sa.select(Target).where(Target.year == year, Target.township_id.in_(list(units)))
-        .order_by(Target.township_id, Target.id)
-    )
-    for target in targets:
-        unit = units[target.township_id]
-        actual = Decimal(unit.actuals[target.metric])
-        attainment = ratio(actual, target.value)
-        unit.targets.append(TargetResult(target.metric, target.value, actual, attainment,
-                                         target_colour(attainment, progress)))
-    ranked = rank_units(list(units.values()))
-    return DistrictStats(year, as_of, progress, ranked)
 
 
 def _apply_per_unit(unit: UnitStats, row) -> None:
@@ -204,13 +249,16 @@ def _apply_per_unit(unit: UnitStats, row) -> None:
 
 
 def rank_units(units: list[UnitStats]) -> list[UnitStats]:
-    """By mean attainment, highest first (ties share a rank, then by name); no targets last."""
-    for unit in units:
-        values = [t.attainment for t in unit.targets if t.attainment is not None]
-        unit.mean_attainment = sum(values) / len(values) if values else None
-    with_targets = sorted((u for u in units if u.mean_attainment is not None),
-                          key=lambda u: (-u.mean_attainment, u.name))
-    without = sorted((u for u in units if u.mean_attainment is None), key=lambda u: u.name)
+    """By mean attainment, highest first (ties share a rank, then by name); no targets last.
+
+    Sorted by (float, exact) pairs: rounding to float never reverses an order, and equal
+    floats fall back to the exact values.
+    """
+    by_name = sorted(units, key=lambda u: u.name)
+    with_targets = sorted((u for u in by_name if u.mean_attainment is not None),
+                          key=lambda u: (float(u.mean_attainment), u.mean_attainment),
+                          reverse=True)
+    without = [u for u in by_name if u.mean_attainment is None]
     previous, rank = None, 0
     for position, unit in enumerate(with_targets, start=1):
         if unit.mean_attainment != previous:

@@ -37,7 +37,8 @@ class Target(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    township_id: Mapped[int] = mapped_column(sa.ForeignKey("townships.id", ondelete="CASCADE"))
+    township_id: Mapped[int] = mapped_column(sa.ForeignKey("townships.id", ondelete="CASCADE"),
+                                             active_history=True)
     year: Mapped[int]
     metric: Mapped[str] = mapped_column(sa.String(32))
     value: Mapped[Decimal] = mapped_column(Fixed(4))

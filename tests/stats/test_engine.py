@@ -14,6 +14,7 @@ The world of this module, unit A (孟庄镇), year 2025, as of 2025-06-30:
 """
 
 import datetime as dt
+import json
 from decimal import Decimal
 from fractions import Fraction
 
@@ -251,6 +252,24 @@ def test_stats_api_query_count_does_not_grow(client, world):
     db.session.add(Target(township_id=world.a.id, year=2025, metric="visits", value=10))
     grow(2)
     queries()  # the token's first use writes its last_used_at (then at most once a minute)
-    small = queries()
-    grow(30)
+    small = queries()  # from the cache
+    grow(30)  # every unit's cached numbers are now stale
+    cold = queries()
     assert queries() == small
+    grow(1)
+    assert queries() == cold  # computing (and storing) does not grow with the data either
+    assert small < cold
+
+
+def test_the_stats_payload_is_what_the_schema_would_dump(scenario):
+    """The API returns ``stats_payload`` without marshmallow: it must already be in the types
+    ``StatsSchema`` gives (PostgreSQL sums arrive as Decimals; amounts are JSON numbers)."""
+    from crm.api.stats import StatsSchema, stats_payload
+
+    for user in (scenario.admin, scenario.head_b):
+        payload = stats_payload(district_stats(user, 2025, AS_OF))
+        assert StatsSchema().dump(payload) == payload
+        assert json.loads(json.dumps(payload)) == payload
+        for unit in payload["townships"]:
+            assert all(type(v) is int for v in [*unit["snapshot"].values(),
+                                                 *unit["entered"].values()])

@@ -1,0 +1,235 @@
+"""Each unit's yearly aggregates, kept until the unit's leads change.
+
+A province has ~2,000 units; recomputing every unit's year on every request of the district
+overview takes seconds. The numbers of a unit only change when one of its leads, stage changes,
+visits, capital entries or targets is written, so:
+
+- every flush that writes one of those bumps the unit's ``StatsVersion`` in the same transaction
+  (``_bump_versions``, an ORM event: every writer goes through the ORM);
+- ``district_stats`` reads the units' current versions *before* computing, keeps the cached rows
+  whose version is current, computes the rest in SQL and stores them with the versions it read.
+  A write that commits while the numbers are computed has already bumped the version, so the row
+  stored is never read: the cache can be stale only in the direction of being recomputed.
+
+The as-of date and year are part of the key (numbers "as of" a date change with the calendar
+alone, e.g. planned starts falling due), and so is the time progress the colours are measured
+against. The yellow margin (a setting) is stored with the row; a row given with another margin
+is recomputed.
+"""
+
+import datetime as dt
+import json
+import logging
+from decimal import Decimal
+from fractions import Fraction
+from itertools import chain
+
+import sqlalchemy as sa
+from flask import has_request_context
+from sqlalchemy.orm import Session
+
+from crm.db import utcnow
+from crm.db_events import writes
+from crm.extensions import db
+from crm.leads.models import FundEntry, Lead, StageChange
+from crm.stats.models import StatsCache, StatsVersion
+from crm.targets.models import Target
+from crm.visits.models import Visit
+
+log = logging.getLogger(__name__)
+
+#: A cached row not recomputed for this long is deleted when its unit is next stored.
+KEEP = dt.timedelta(days=7)
+#: Up to this many units are named in an IN list; more are read whole and filtered here.
+IN_LIST = 200
+_WROTE = "crm_stats_wrote"
+_TOUCHED = "crm_stats_touched"
+
+
+# -- invalidation ---------------------------------------------------------------------------
+
+def _values(obj, name: str) -> set:
+    """An attribute's values before and after this flush (both when it changed: the unit
+    columns are mapped with ``active_history``)."""
+    values = set(sa.inspect(obj).attrs[name].history.sum())
+    if not values:
+        try:
+            values = {getattr(obj, name)}
+        except sa.exc.InvalidRequestError:  # deleted and never loaded
+            pass
+    values.discard(None)
+    return values
+
+
+def _collect(session: Session, objects) -> None:
+    """Note the units (and leads) ``objects`` belong to, for ``_bump_versions``."""
+    units, lead_ids = session.info.setdefault(_TOUCHED, (set(), set()))
+    for obj in objects:
+        if isinstance(obj, Lead | Target):
+            units |= _values(obj, "township_id")
+        elif isinstance(obj, StageChange | Visit | FundEntry):
+            lead_ids |= _values(obj, "lead_id")
+
+
+@sa.event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _flush_context, _instances) -> None:
+    # Deleted and changed rows are read now, while the database still has them.
+    _collect(session, chain(session.dirty, session.deleted))
+
+
+@sa.event.listens_for(Session, "after_flush")
+def _bump_versions(session: Session, _flush_context) -> None:
+    """Bump the version of every unit this flush wrote to, in the flush's transaction."""
+    # New rows now have their keys (a visit added to a new lead has its lead_id only now).
+    _collect(session, chain(session.new, session.dirty))
+    units, lead_ids = session.info.pop(_TOUCHED)
+    if session.new or session.dirty or session.deleted:
+        session.info[_WROTE] = True
+    conn = session.connection()
+    if lead_ids:
+        units.update(conn.scalars(
+            sa.select(Lead.township_id).where(Lead.id.in_(lead_ids)).distinct()))
+    if not units:
+        return
+    table = StatsVersion.__table__
+    stmt = _insert(conn, table).values([{"township_id": t, "version": 1} for t in sorted(units)])
+    conn.execute(stmt.on_conflict_do_update(index_elements=[table.c.township_id],
+                                            set_={"version": table.c.version + 1}))
+
+
+@sa.event.listens_for(Session, "after_commit")
+@sa.event.listens_for(Session, "after_rollback")
+def _transaction_over(session: Session) -> None:
+    session.info.pop(_WROTE, None)
+    session.info.pop(_TOUCHED, None)
+
+
+def _insert(conn, table):
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+# -- reading and storing ----------------------------------------------------------------------
+
+def versions(township_ids: list[int]) -> dict[int, int]:
+    """Each unit's current version (0 for a unit never written to since the cache existed)."""
+    stmt = sa.select(StatsVersion.township_id, StatsVersion.version)
+    if len(township_ids) <= IN_LIST:
+        stmt = stmt.where(StatsVersion.township_id.in_(township_ids))
+    found = dict(db.session.execute(stmt).all())
+    return {t: found.get(t, 0) for t in township_ids}
+
+
+def load(current: dict[int, int], year: int, as_of: dt.date,
+         margin: Fraction) -> dict[int, dict]:
+    """The cached numbers of the units whose stored version is ``current``'s (and whose
+    colours were given with today's yellow margin)."""
+    stmt = sa.select(StatsCache.township_id, StatsCache.version, StatsCache.payload).where(
+        StatsCache.year == year, StatsCache.as_of == as_of)
+    if len(current) <= IN_LIST:
+        stmt = stmt.where(StatsCache.township_id.in_(list(current)))
+    found = {}
+    for township_id, version, payload in db.session.execute(stmt):
+        if current.get(township_id) == version:
+            values = json.loads(payload)
+            if _fraction(values.get("margin")) == margin:
+                found[township_id] = values
+    return found
+
+
+def store(rows: list[tuple[int, dict]], year: int, as_of: dt.date, current: dict[int, int],
+          margin: Fraction) -> None:
+    """Keep freshly computed numbers (``rows``: township_id → payload dicts), best effort.
+
+    A read request (GET) writes them in a short transaction of its own: it never writes later,
+    so a commit made meanwhile cannot make its own transaction stale. Anywhere else (a write
+    request, a command, a scheduled job) the rows join the caller's transaction and commit with
+    it: on SQLite a writer holds the write lock, so a second connection would wait for it, and a
+    reader that writes later would find its snapshot stale.
+    """
+    if not rows:
+        return
+    now = utcnow()
+    values = [{"township_id": t, "year": year, "as_of": as_of, "version": current[t],
+               "payload": json.dumps({**payload, "margin": _pair(margin)}, separators=(",", ":")),
+               "computed_at": now}
+              for t, payload in rows]
+    table = StatsCache.__table__
+
+    def write(conn):
+        stmt = _insert(conn, table)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=[table.c.township_id, table.c.year, table.c.as_of],
+            set_={"version": stmt.excluded.version, "payload": stmt.excluded.payload,
+                  "computed_at": stmt.excluded.computed_at},
+            where=table.c.version <= stmt.excluded.version,
+        ), values)
+        ids = [v["township_id"] for v in values]
+        old = sa.delete(table).where(table.c.computed_at < now - KEEP)
+        if len(ids) <= IN_LIST:
+            old = old.where(table.c.township_id.in_(ids))
+        conn.execute(old)
+
+    try:
+        if has_request_context() and not writes() and not db.session.info.get(_WROTE):
+            with db.engine.begin() as conn:
+                write(conn)
+        else:
+            with db.session.begin_nested():
+                write(db.session.connection())
+    except sa.exc.DBAPIError as exc:  # a cache that could not be written is only slower
+        log.warning("statistics cache not stored (%s)", type(exc).__name__)
+
+
+def clear() -> int:
+    """Forget every cached number (after data was changed outside the app, e.g. by hand)."""
+    return db.session.execute(sa.delete(StatsCache)).rowcount
+
+
+# -- the payload --------------------------------------------------------------------------------
+
+#: The dicts of numbers a ``UnitStats`` holds (counts and velocities are ints or floats, or
+#: Decimals where PostgreSQL sums: kept as they were computed).
+COUNTS = ("snapshot", "entered", "reached", "velocity", "actuals")
+RATES = ("start_rate", "stats_inclusion_rate", "funds_arrival_rate", "mean_attainment")
+
+
+def _number(value):
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def _unnumber(value):
+    return Decimal(value) if isinstance(value, str) else value
+
+
+def _pair(value: Fraction | None):
+    return None if value is None else [value.numerator, value.denominator]
+
+
+def _fraction(pair) -> Fraction | None:
+    return None if pair is None else Fraction(*pair)
+
+
+def encode(unit) -> dict:
+    """A ``UnitStats``'s numbers, targets and rates as JSON values, exactly."""
+    return {
+        **{name: {k: _number(v) for k, v in getattr(unit, name).items()} for name in COUNTS},
+        **{name: _pair(getattr(unit, name)) for name in RATES},
+        "targets": [[t.metric, str(t.target), _number(t.actual), _pair(t.attainment), t.color]
+                    for t in unit.targets],
+    }
+
+
+def decode(payload: dict, unit) -> None:
+    """Fill a fresh ``UnitStats`` from ``encode``'s values."""
+    from crm.stats.queries import TargetResult
+
+    for name in COUNTS:
+        getattr(unit, name).update({k: _unnumber(v) for k, v in payload[name].items()})
+    for name in RATES:
+        setattr(unit, name, _fraction(payload[name]))
+    unit.targets = [TargetResult(metric, Decimal(target), _unnumber(actual), _fraction(a), colour)
+                    for metric, target, actual, a, colour in payload["targets"]]

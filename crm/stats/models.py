@@ -1,0 +1,37 @@
+"""The cache of each unit's yearly aggregates, and the version that tells when it is stale.
+
+``StatsVersion`` counts the writes to a unit's leads (``crm.stats.cache`` bumps it in the same
+transaction as the write); a ``StatsCache`` row holds one unit's numbers for a year and as-of date,
+computed when the unit was at ``version``. A row whose version is not the unit's current one is
+never read.
+"""
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from crm.db import UTCDateTime, utcnow
+from crm.extensions import db
+
+
+class StatsVersion(db.Model):
+    __tablename__ = "stats_versions"
+
+    township_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("townships.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.BigInteger, default=1)
+
+
+class StatsCache(db.Model):
+    __tablename__ = "stats_cache"
+    __table_args__ = (sa.Index("ix_stats_cache_year_as_of", "year", "as_of"),)
+
+    township_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("townships.id", ondelete="CASCADE"), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    as_of: Mapped[dt.date] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(sa.BigInteger)
+    #: The unit's numbers as JSON (exact: counts, 万元 as strings, rates as "n/d").
+    payload: Mapped[str] = mapped_column(sa.Text)
+    computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

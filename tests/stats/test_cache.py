@@ -1,0 +1,228 @@
+"""The cache of each unit's yearly numbers (crm/stats/cache.py): read while the unit is unchanged,
+never read once one of its leads, stage changes, visits, capital entries or targets is written,
+and always equal to what computing afresh gives."""
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+from crm.extensions import db
+from crm.leads import services
+from crm.leads.models import Lead
+from crm.stats import cache
+from crm.stats.models import StatsCache, StatsVersion
+from crm.stats.queries import district_stats, yellow_margin
+from crm.targets.models import Target
+from crm.targets.services import set_targets
+from crm.visits.services import log_visit
+from tests import factories
+from tests.querycount import count_queries
+
+AS_OF = dt.date(2025, 6, 30)
+
+
+def d(month, day):
+    return dt.date(2025, month, day)
+
+
+@pytest.fixture
+def two_units(world):
+    w = world
+    w.la = factories.lead(w.admin, w.a, name="A1", company="A1", created_on=d(1, 10),
+                          investment_wan=20000, planned_start_date=d(5, 1))
+    services.move_stage(w.admin, w.la, "signed", on=d(3, 1))
+    w.lb = factories.lead(w.admin, w.b, name="B1", company="B1", created_on=d(2, 1),
+                          investment_wan=5000)
+    db.session.add_all([Target(township_id=w.a.id, year=2025, metric="signed_100m", value=4),
+                        Target(township_id=w.b.id, year=2025, metric="visits", value=10)])
+    db.session.commit()
+    return w
+
+
+def fresh(user, **kw):
+    """The numbers computed afresh (the cache emptied first, and not refilled)."""
+    cache.clear()
+    db.session.commit()
+    return district_stats(user, 2025, AS_OF, industry="", **kw)  # "" filters nothing, skips the cache
+
+
+def cached_rows():
+    return {row.township_id: row for row in db.session.scalars(sa.select(StatsCache))}
+
+
+def version(unit) -> int:
+    return db.session.scalar(sa.select(StatsVersion.version)
+                             .where(StatsVersion.township_id == unit.id)) or 0
+
+
+def test_the_second_call_reads_the_cache_and_gives_the_same_numbers(two_units):
+    w = two_units
+    computed = district_stats(w.admin, 2025, AS_OF)
+    db.session.commit()
+    assert set(cached_rows()) == {w.a.id, w.b.id}
+    assert w.admin.role == "district_admin"  # (loaded before counting)
+    with count_queries() as c:
+        again = district_stats(w.admin, 2025, AS_OF)
+    assert c["n"] == 3  # units, versions, cached rows: no aggregate is run
+    assert again == computed
+    assert again.unit(w.a.id).entered["signed"] == 1
+    assert again.unit(w.a.id).targets[0].actual == 1
+    assert again.unit(w.a.id).targets[0].color == "red"  # 1/4 < 181/365 − 0.10
+    assert again.unit(w.a.id).start_rate == 0  # planned 05-01, not started
+    assert again == fresh(w.admin)
+
+
+def test_a_row_is_read_only_at_its_units_current_version(two_units):
+    w = two_units
+    district_stats(w.admin, 2025, AS_OF)
+    db.session.commit()
+    row = cached_rows()[w.a.id]
+    forged = json.loads(row.payload)
+    forged["snapshot"]["contact"] = 999  # a marker only the cache could give
+    row.payload = json.dumps(forged)
+    db.session.commit()
+    assert district_stats(w.admin, 2025, AS_OF).unit(w.a.id).snapshot["contact"] == 999
+    log_visit(w.admin, w.la, {"kind": "call", "summary": "电话", "visited_on": d(6, 1)})
+    db.session.commit()
+    stats = district_stats(w.admin, 2025, AS_OF)
+    assert stats.unit(w.a.id).snapshot["contact"] == 0
+    assert stats.unit(w.a.id).actuals["visits"] == 1
+
+
+def write_visit(w):
+    log_visit(w.admin, w.la, {"kind": "visit", "summary": "走访", "visited_on": d(6, 2)})
+
+
+def write_move(w):
+    services.move_stage(w.admin, w.la, "started", on=d(6, 1))
+
+
+def write_funds(w):
+    services.add_funds(w.admin, w.la, d(6, 1), Decimal(3000))
+
+
+def write_edit(w):
+    services.update_lead(w.admin, w.la, {"investment_wan": Decimal(200000)}, w.la.version)
+
+
+def write_new_lead(w):
+    factories.lead(w.admin, w.a, name="A2", company="A2", created_on=d(6, 1), investment_wan=1)
+
+
+def write_delete(w):
+    db.session.delete(w.la)
+
+
+def write_target(w):
+    set_targets(w.admin, w.a.id, 2025, {"signed_100m": Decimal(1)})
+
+
+def write_lead_moved(w):
+    w.la.township_id = w.b.id  # (not a product feature: the cache must still follow it)
+
+
+@pytest.mark.parametrize("write", [write_visit, write_move, write_funds, write_edit,
+                                   write_new_lead, write_delete, write_target])
+def test_each_kind_of_write_makes_its_unit_recomputed(two_units, write):
+    w = two_units
+    district_stats(w.admin, 2025, AS_OF)
+    db.session.commit()
+    before = version(w.a), version(w.b)
+    write(w)
+    db.session.commit()
+    assert version(w.a) > before[0] and version(w.b) == before[1]
+    after = district_stats(w.admin, 2025, AS_OF)
+    db.session.commit()
+    assert after == fresh(w.admin)
+
+
+def test_a_lead_moved_to_another_unit_changes_both(two_units):
+    w = two_units
+    first = district_stats(w.admin, 2025, AS_OF)
+    db.session.commit()
+    before = version(w.a), version(w.b)
+    write_lead_moved(w)
+    db.session.commit()
+    assert (version(w.a), version(w.b)) == (before[0] + 1, before[1] + 1)
+    after = district_stats(w.admin, 2025, AS_OF)
+    assert after.unit(w.a.id).entered["signed"] == 0 and after.unit(w.b.id).entered["signed"] == 1
+    assert after != first
+
+
+def test_numbers_stored_while_a_write_committed_are_never_read(two_units):
+    """The race: versions are read, a write commits, then the (older) numbers are stored."""
+    w = two_units
+    current = cache.versions([w.a.id, w.b.id])
+    stale = district_stats(w.admin, 2025, AS_OF, industry="")
+    write_move(w)  # commits between the read and the store
+    db.session.commit()
+    margin = yellow_margin()
+    cache.store([(u.township_id, cache.encode(u)) for u in stale.units], 2025, AS_OF, current,
+                margin)
+    db.session.commit()
+    now = cache.versions([w.a.id, w.b.id])
+    assert set(cache.load(now, 2025, AS_OF, margin)) == {w.b.id}  # unit A's row is stale
+    assert district_stats(w.admin, 2025, AS_OF).unit(w.a.id).snapshot["started"] == 1
+
+
+def test_another_as_of_date_or_year_or_margin_is_another_row(app, two_units):
+    w = two_units
+    district_stats(w.admin, 2025, AS_OF)
+    earlier = district_stats(w.admin, 2025, d(2, 28))
+    db.session.commit()
+    assert earlier.unit(w.a.id).entered["signed"] == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(StatsCache)) == 4
+    app.config["CRM_TARGET_YELLOW_MARGIN"] = 0.5
+    colour = district_stats(w.admin, 2025, AS_OF).unit(w.a.id).targets[0].color
+    assert colour == "yellow"  # 1/4 ≥ 181/365 − 0.5: recomputed with the new margin
+
+
+def test_a_heads_numbers_come_from_the_same_rows(two_units):
+    w = two_units
+    head = district_stats(w.head_a, 2025, AS_OF)
+    db.session.commit()
+    assert [u.township_id for u in head.units] == [w.a.id]
+    assert set(cached_rows()) == {w.a.id}
+    admin = district_stats(w.admin, 2025, AS_OF)
+    assert admin.unit(w.a.id) == head.unit(w.a.id)
+
+
+def test_the_industry_filter_is_never_cached(two_units):
+    w = two_units
+    district_stats(w.admin, 2025, AS_OF, industry="新材料")
+    db.session.commit()
+    assert cached_rows() == {}
+
+
+def test_read_requests_store_and_a_later_write_request_is_not_locked_out(client, auth, two_units):
+    """A GET stores in a transaction of its own; a POST right after still writes (SQLite's
+    write lock is free again) and makes the unit's row stale."""
+    w = two_units
+    auth.login("admin")
+    assert client.get("/stats/?year=2025&as_of=2025-06-30").status_code == 200
+    assert set(cached_rows()) == {w.a.id, w.b.id}
+    db.session.rollback()
+    stale = version(w.a)
+    r = client.post(f"/leads/{w.la.id}/visits",
+                    data={"visited_on": "2025-06-01", "kind": "call", "summary": "电话回访"})
+    assert r.status_code == 302
+    db.session.rollback()
+    assert version(w.a) == stale + 1
+    text = client.get("/stats/?year=2025&as_of=2025-06-30").get_data(as_text=True)
+    assert "孟庄镇" in text
+    assert district_stats(w.admin, 2025, AS_OF).unit(w.a.id).actuals["visits"] == 1
+
+
+def test_a_deleted_unit_takes_its_rows_along(two_units):
+    w = two_units
+    district_stats(w.admin, 2025, AS_OF)
+    db.session.commit()
+    db.session.execute(sa.delete(Lead).where(Lead.township_id == w.b.id))
+    db.session.execute(sa.delete(Target).where(Target.township_id == w.b.id))
+    db.session.execute(sa.text("DELETE FROM users WHERE township_id = :t"), {"t": w.b.id})
+    db.session.delete(w.b)
+    db.session.commit()
+    assert set(cached_rows()) == {w.a.id}
