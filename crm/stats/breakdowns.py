@@ -85,7 +85,7 @@ def breakdowns(user: User, township_id: int | None, year: int, as_of: dt.date) -
 
 def _by_group(user, township_id, column, start, end, as_of) -> list[GroupRow]:
     """Leads created in the period and leads that first entered signed in it, per value."""
-    fe = first_entries(as_of)
+    fe = first_entries(as_of, _scoped(sa.select(Lead.id), user, township_id), stages=("signed",))
     created = Lead.created_on.between(start, end)
     signed = fe.c.first_on.between(start, end)
     stmt = _scoped(

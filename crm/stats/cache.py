@@ -191,9 +191,9 @@ def clear() -> int:
 
 # -- the payload --------------------------------------------------------------------------------
 
-#: The dicts of numbers a ``UnitStats`` holds (counts and velocities are ints or floats, or
-#: Decimals where PostgreSQL sums: kept as they were computed).
-COUNTS = ("snapshot", "entered", "reached", "velocity", "actuals")
+#: The dicts of numbers a ``UnitStats`` holds: counts are ints and velocities floats (as
+#: ``_compute`` gives them); the actuals are ints or Decimals (kept as they are).
+COUNTS = ("snapshot", "entered", "reached", "velocity")
 RATES = ("start_rate", "stats_inclusion_rate", "funds_arrival_rate", "mean_attainment")
 
 
@@ -216,7 +216,8 @@ def _fraction(pair) -> Fraction | None:
 def encode(unit) -> dict:
     """A ``UnitStats``'s numbers, targets and rates as JSON values, exactly."""
     return {
-        **{name: {k: _number(v) for k, v in getattr(unit, name).items()} for name in COUNTS},
+        **{name: getattr(unit, name) for name in COUNTS},
+        "actuals": {k: _number(v) for k, v in unit.actuals.items()},
         **{name: _pair(getattr(unit, name)) for name in RATES},
         "targets": [[t.metric, str(t.target), _number(t.actual), _pair(t.attainment), t.color]
                     for t in unit.targets],
@@ -228,7 +229,8 @@ def decode(payload: dict, unit) -> None:
     from crm.stats.queries import TargetResult
 
     for name in COUNTS:
-        getattr(unit, name).update({k: _unnumber(v) for k, v in payload[name].items()})
+        setattr(unit, name, payload[name])
+    unit.actuals = {k: _unnumber(v) for k, v in payload["actuals"].items()}
     for name in RATES:
         setattr(unit, name, _fraction(payload[name]))
     unit.targets = [TargetResult(metric, Decimal(target), _unnumber(actual), _fraction(a), colour)

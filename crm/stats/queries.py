@@ -133,15 +133,20 @@ class _Scope:
         return stmt
 
 
-def first_entries(as_of: dt.date) -> sa.Subquery:
-    """(lead_id, stage, first_on): each lead's first entry into each active stage by ``as_of``."""
-    return (
+def first_entries(as_of: dt.date, lead_ids: sa.Select | None = None,
+                  stages=ACTIVE_STAGES) -> sa.Subquery:
+    """(lead_id, stage, first_on): each lead's first entry into each of ``stages`` by ``as_of``,
+    for the leads ``lead_ids`` selects (all leads when None: name them, one unit's page must not
+    group a whole province's history)."""
+    stmt = (
         sa.select(StageChange.lead_id, StageChange.to_stage.label("stage"),
                   sa.func.min(StageChange.effective_on).label("first_on"))
-        .where(StageChange.to_stage.in_(ACTIVE_STAGES), StageChange.effective_on <= as_of)
+        .where(StageChange.to_stage.in_(stages), StageChange.effective_on <= as_of)
         .group_by(StageChange.lead_id, StageChange.to_stage)
-        .subquery("first_entries")
     )
+    if lead_ids is not None:
+        stmt = stmt.where(StageChange.lead_id.in_(lead_ids))
+    return stmt.subquery("first_entries")
 
 
 def district_stats(user: User, year: int, as_of: dt.date, *, industry: str | None = None,
@@ -214,14 +219,14 @@ def _compute(units: dict[int, UnitStats], scope: _Scope, year: int, as_of: dt.da
                 yield units[row[0]], row[1:]
 
     for unit, (stage, n) in each(db.session.execute(_snapshot(scope, as_of))):
-        unit.snapshot[stage] = n
+        unit.snapshot[stage] = int(n)
     for row in db.session.execute(_per_unit(scope, start, end, as_of)).mappings():
         if row["township_id"] in units:
             _apply_per_unit(units[row["township_id"]], row)
     for unit, (step, median) in each(db.session.execute(_velocity(scope, start, end, as_of))):
-        unit.velocity[step] = None if median is None else round(median, 1)
+        unit.velocity[step] = None if median is None else round(float(median), 1)
     for unit, (n,) in each(db.session.execute(_visits(scope, start, end))):
-        unit.actuals["visits"] = n
+        unit.actuals["visits"] = int(n)
     for unit, (amount,) in each(db.session.execute(_funds_arrived(scope, start, end))):
         unit.actuals["funds_arrived_wan"] = amount or Decimal(0)
 
@@ -229,15 +234,15 @@ def _compute(units: dict[int, UnitStats], scope: _Scope, year: int, as_of: dt.da
 def _apply_per_unit(unit: UnitStats, row) -> None:
     """One unit's row of ``_per_unit`` into its numbers."""
     for stage in ACTIVE_STAGES:
-        unit.entered[stage] = row[f"entered_{stage}"] or 0
-        unit.reached[stage] = row[f"reached_{stage}"] or 0
+        unit.entered[stage] = int(row[f"entered_{stage}"] or 0)
+        unit.reached[stage] = int(row[f"reached_{stage}"] or 0)
     if unit.entered["signed"]:
         unit.actuals.update(
-            signed_100m=row["signed_100m"], signed_1b=row["signed_1b"],
-            signed_5b=row["signed_5b"],
+            signed_100m=int(row["signed_100m"]), signed_1b=int(row["signed_1b"]),
+            signed_5b=int(row["signed_5b"]),
             signed_investment_wan=row["signed_investment"] or Decimal(0))
     if unit.entered["started"]:
-        unit.actuals["started_100m"] = row["started_100m"]
+        unit.actuals["started_100m"] = int(row["started_100m"])
     if unit.entered["producing"]:
         unit.actuals["producing"] = unit.entered["producing"]
     unit.start_rate = ratio(row["started_planned"], row["planned_start"])
@@ -245,7 +250,7 @@ def _apply_per_unit(unit: UnitStats, row) -> None:
         unit.stats_inclusion_rate = ratio(row["included"], row["started"])
     if row["signed"]:
         unit.funds_arrival_rate = ratio(row["signed_arrived"], row["signed_investment_all"])
-    unit.actuals["new_leads"] = row["new_leads"] or 0
+    unit.actuals["new_leads"] = int(row["new_leads"] or 0)
 
 
 def rank_units(units: list[UnitStats]) -> list[UnitStats]:
@@ -416,7 +421,7 @@ def lead_ids_behind(user: User, metric: str, township_id: int, year: int, as_of:
     """The drill-down: a SELECT of the lead ids behind one number (for the lead list)."""
     start, end = dt.date(year, 1, 1), min(as_of, dt.date(year, 12, 31))
     scope = _Scope(user, None, [township_id])
-    fe = first_entries(as_of)
+    fe = first_entries(as_of, scope(sa.select(Lead.id)))
     entered = {"signed_100m": ("signed", SCALE_100M), "signed_1b": ("signed", SCALE_1B),
                "signed_5b": ("signed", SCALE_5B), "started_100m": ("started", SCALE_100M),
                "producing": ("producing", 0), "signed_investment_wan": ("signed", 0)}
