@@ -123,26 +123,36 @@ def versions(township_ids: list[int]) -> dict[int, int]:
     return {t: found.get(t, 0) for t in township_ids}
 
 
-def load(current: dict[int, int], year: int, as_of: dt.date,
-         margin: Fraction) -> dict[int, dict]:
-    """The cached numbers of the units whose stored version is ``current``'s (and whose
-    colours were given with today's yellow margin)."""
-    stmt = sa.select(StatsCache.township_id, StatsCache.version, StatsCache.payload).where(
-        StatsCache.year == year, StatsCache.as_of == as_of)
+def _rows(current: dict[int, int], year: int, as_of: dt.date, margin: Fraction, *columns):
+    """``columns`` of the cached rows that may be read: at the unit's current version, with
+    this yellow margin."""
+    stmt = sa.select(StatsCache.township_id, StatsCache.version, *columns).where(
+        StatsCache.year == year, StatsCache.as_of == as_of, StatsCache.margin == _text(margin))
     if len(current) <= IN_LIST:
         stmt = stmt.where(StatsCache.township_id.in_(list(current)))
-    found = {}
-    for township_id, version, payload in db.session.execute(stmt):
+    for township_id, version, *values in db.session.execute(stmt):
         if current.get(township_id) == version:
-            values = json.loads(payload)
-            if _fraction(values.get("margin")) == margin:
-                found[township_id] = values
-    return found
+            yield township_id, values
 
 
-def store(rows: list[tuple[int, dict]], year: int, as_of: dt.date, current: dict[int, int],
+def load(current: dict[int, int], year: int, as_of: dt.date,
+         margin: Fraction) -> dict[int, dict]:
+    """The cached numbers (``encode``'s) of the units whose row may be read."""
+    return {township_id: json.loads(payload) for township_id, (payload,)
+            in _rows(current, year, as_of, margin, StatsCache.payload)}
+
+
+def load_api(current: dict[int, int], year: int, as_of: dt.date,
+             margin: Fraction) -> dict[int, tuple[Fraction | None, str]]:
+    """(mean attainment, the API's JSON object) of the units whose row may be read."""
+    return {township_id: (None if mean is None else Fraction(mean), api_json)
+            for township_id, (mean, api_json)
+            in _rows(current, year, as_of, margin, StatsCache.mean_attainment, StatsCache.api_json)}
+
+
+def store(units: list, year: int, as_of: dt.date, current: dict[int, int],
           margin: Fraction) -> None:
-    """Keep freshly computed numbers (``rows``: township_id → payload dicts), best effort.
+    """Keep freshly computed ``UnitStats`` (with their targets), best effort.
 
     A read request (GET) writes them in a short transaction of its own: it never writes later,
     so a commit made meanwhile cannot make its own transaction stale. Anywhere else (a write
@@ -150,21 +160,25 @@ def store(rows: list[tuple[int, dict]], year: int, as_of: dt.date, current: dict
     it: on SQLite a writer holds the write lock, so a second connection would wait for it, and a
     reader that writes later would find its snapshot stale.
     """
-    if not rows:
+    from crm.stats.payload import unit_json
+
+    if not units:
         return
     now = utcnow()
-    values = [{"township_id": t, "year": year, "as_of": as_of, "version": current[t],
-               "payload": json.dumps({**payload, "margin": _pair(margin)}, separators=(",", ":")),
-               "computed_at": now}
-              for t, payload in rows]
+    values = [{"township_id": u.township_id, "year": year, "as_of": as_of,
+               "version": current[u.township_id], "margin": _text(margin),
+               "mean_attainment": _text(u.mean_attainment),
+               "payload": json.dumps(encode(u), separators=(",", ":")),
+               "api_json": unit_json(u), "computed_at": now}
+              for u in units]
     table = StatsCache.__table__
 
     def write(conn):
         stmt = _insert(conn, table)
         conn.execute(stmt.on_conflict_do_update(
             index_elements=[table.c.township_id, table.c.year, table.c.as_of],
-            set_={"version": stmt.excluded.version, "payload": stmt.excluded.payload,
-                  "computed_at": stmt.excluded.computed_at},
+            set_={name: stmt.excluded[name] for name in
+                  ("version", "margin", "mean_attainment", "payload", "api_json", "computed_at")},
             where=table.c.version <= stmt.excluded.version,
         ), values)
         ids = [v["township_id"] for v in values]
@@ -207,6 +221,10 @@ def _unnumber(value):
 
 def _pair(value: Fraction | None):
     return None if value is None else [value.numerator, value.denominator]
+
+
+def _text(value: Fraction | None) -> str | None:
+    return None if value is None else f"{value.numerator}/{value.denominator}"
 
 
 def _fraction(pair) -> Fraction | None:

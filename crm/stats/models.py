@@ -32,6 +32,12 @@ class StatsCache(db.Model):
     year: Mapped[int] = mapped_column(primary_key=True)
     as_of: Mapped[dt.date] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(sa.BigInteger)
-    #: The unit's numbers as JSON (exact: counts, 万元 as strings, rates as "n/d").
+    #: The yellow margin the colours were given with ("n/d"); another margin is another answer.
+    margin: Mapped[str] = mapped_column(sa.String(64))
+    #: The mean attainment of the unit's targets ("n/d"), for ranking without reading ``payload``.
+    mean_attainment: Mapped[str | None] = mapped_column(sa.Text)
+    #: The unit's numbers as JSON (exact: counts, 万元 as strings, rates as [n, d]).
     payload: Mapped[str] = mapped_column(sa.Text)
+    #: The unit's object of the stats API (CONTRACT.md) without township_id, name and rank.
+    api_json: Mapped[str] = mapped_column(sa.Text)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -182,8 +182,7 @@ def district_stats(user: User, year: int, as_of: dt.date, *, industry: str | Non
         _attach_targets(fresh, None if everything and township_ids is None else missing,
                         year, progress, margin)
         if industry is None:
-            cache.store([(i, cache.encode(units[i])) for i in missing], year, as_of, current,
-                        margin)
+            cache.store([units[i] for i in missing], year, as_of, current, margin)
     return DistrictStats(year, as_of, progress, rank_units(list(units.values())))
 
 

@@ -28,7 +28,10 @@ def upgrade():
     sa.Column('year', sa.Integer(), nullable=False),
     sa.Column('as_of', sa.Date(), nullable=False),
     sa.Column('version', sa.BigInteger(), nullable=False),
+    sa.Column('margin', sa.String(length=64), nullable=False),
+    sa.Column('mean_attainment', sa.Text(), nullable=True),
     sa.Column('payload', sa.Text(), nullable=False),
+    sa.Column('api_json', sa.Text(), nullable=False),
     sa.Column('computed_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['township_id'], ['townships.id'], name=op.f('fk_stats_cache_township_id_townships'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('township_id', 'year', 'as_of', name=op.f('pk_stats_cache'))

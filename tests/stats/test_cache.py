@@ -160,8 +160,7 @@ def test_numbers_stored_while_a_write_committed_are_never_read(two_units):
     write_move(w)  # commits between the read and the store
     db.session.commit()
     margin = yellow_margin()
-    cache.store([(u.township_id, cache.encode(u)) for u in stale.units], 2025, AS_OF, current,
-                margin)
+    cache.store(stale.units, 2025, AS_OF, current, margin)
     db.session.commit()
     now = cache.versions([w.a.id, w.b.id])
     assert set(cache.load(now, 2025, AS_OF, margin)) == {w.b.id}  # unit A's row is stale

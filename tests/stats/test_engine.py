@@ -19,9 +19,11 @@ from decimal import Decimal
 from fractions import Fraction
 
 import pytest
+import sqlalchemy as sa
 
 from crm.extensions import db
 from crm.leads import services
+from crm.leads.models import Lead
 from crm.stats.queries import district_stats, rank_units, target_colour, time_progress
 from crm.targets.models import Target
 from crm.visits.services import log_visit
@@ -261,15 +263,32 @@ def test_stats_api_query_count_does_not_grow(client, world):
     assert small < cold
 
 
-def test_the_stats_payload_is_what_the_schema_would_dump(scenario):
-    """The API returns ``stats_payload`` without marshmallow: it must already be in the types
-    ``StatsSchema`` gives (PostgreSQL sums arrive as Decimals; amounts are JSON numbers)."""
-    from crm.api.stats import StatsSchema, stats_payload
+def test_the_api_answer_is_what_the_schema_would_dump_cold_and_warm(client, scenario):
+    """The API answer is assembled from the cache's JSON text, not dumped by marshmallow: it
+    must equal what ``StatsSchema`` gives for the computed numbers, from an empty cache, from a
+    full one and after a write."""
+    from crm.api.stats import StatsSchema
+    from crm.auth.services import issue_token
+    from crm.stats.payload import stats_payload
 
     for user in (scenario.admin, scenario.head_b):
-        payload = stats_payload(district_stats(user, 2025, AS_OF))
-        assert StatsSchema().dump({**payload, "as_of": AS_OF}) == payload
-        assert json.loads(json.dumps(payload)) == payload
-        for unit in payload["townships"]:
-            assert all(type(v) is int for v in [*unit["snapshot"].values(),
-                                                 *unit["entered"].values()])
+        token = issue_token(user)
+        db.session.commit()
+        computed = district_stats(user, 2025, AS_OF, industry="")  # "" skips the cache
+        expected = StatsSchema().dump({**stats_payload(computed), "as_of": AS_OF})
+        assert expected == stats_payload(computed)
+        assert json.loads(json.dumps(expected)) == expected
+        for _ in range(2):  # computed and stored, then read from the cache
+            r = client.get("/api/v1/stats/townships?year=2025&as_of=2025-06-30",
+                           headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200 and r.mimetype == "application/json"
+            assert r.get_json() == expected
+    b1 = db.session.scalar(sa.select(Lead).where(Lead.name == "B1"))
+    services.move_stage(scenario.admin, b1, "negotiation", on=d(6, 1))
+    db.session.commit()
+    r = client.get("/api/v1/stats/townships?year=2025&as_of=2025-06-30",
+                   headers={"Authorization": f"Bearer {token}"})
+    assert r.get_json() != expected
+    assert r.get_json()["townships"][0]["entered"]["negotiation"] == 1
+    assert r.get_json() == stats_payload(district_stats(scenario.head_b, 2025, AS_OF,
+                                                        industry=""))
