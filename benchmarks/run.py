@@ -14,6 +14,7 @@ generated (what the run adds is deleted), so ``--reuse`` measures the same data 
 
 import argparse
 import datetime as dt
+import gc
 import os
 import re
 import subprocess
@@ -146,12 +147,14 @@ class Pages:
     def __init__(self, app, s: Subjects):
         self.app, self.s = app, s
         admin, head, officer = sign_in(app, s.admin), sign_in(app, s.head), sign_in(app, s.officer)
+        self.officer = officer
         bearer = {"Authorization": f"Bearer {api_token(app, s.admin)}"}
         visit_token = csrf_of(officer.get(f"/leads/{s.lead_id}").get_data(as_text=True))
         today = dt.date.today().isoformat()
         visit = {"csrf_token": visit_token, "visited_on": today, "kind": "visit",
                  "summary": "电话沟通项目进展，企业正在内部评估投资方案，约定下周再次对接。",
                  "next_step": "跟进企业内部决策", "next_follow_up": "", "participants": ""}
+        self.visit = visit
 
         def get(client, url, headers=None):
             return lambda: self.check(client.get(url, headers=headers), 200, url)
@@ -172,9 +175,12 @@ class Pages:
             f"lead page /leads/{s.lead_id}": (
                 get(officer, f"/leads/{s.lead_id}"), TARGETS["page"], "officer"),
             "post a visit (the lead page's form)": (
-                lambda: self.check(officer.post(f"/leads/{s.lead_id}/visits", data=visit), 302,
-                                   "visit"), TARGETS["post"], "officer"),
+                self.post_visit, TARGETS["post"], "officer"),
         }
+
+    def post_visit(self):
+        return self.check(self.officer.post(f"/leads/{self.s.lead_id}/visits", data=self.visit),
+                          302, "visit")
 
     @staticmethod
     def check(response, status, what):
@@ -182,6 +188,27 @@ class Pages:
             raise RuntimeError(f"{what}: HTTP {response.status_code}\n"
                                f"{response.get_data(as_text=True)[:500]}")
         return response
+
+
+def stats_cache_figures(app, pages, call, repeat: int) -> list[Figure]:
+    """The stats API in the two other states of the statistics cache: after a write in one unit
+    (one unit recomputed, the usual state of a busy province), and with the cache empty (every
+    unit computed: the first request for a new as-of date, e.g. each morning)."""
+    from crm.extensions import db
+
+    after_write = Figure("  stats API after a visit in one unit",
+                         measure.time_calls(call, repeat, setup=pages.post_visit),
+                         TARGETS["api"], note="that unit recomputed")
+
+    def empty():
+        with app.app_context():
+            db.session.execute(sa.text("DELETE FROM stats_cache"))
+            db.session.commit()
+
+    empty()
+    cold = Figure("  stats API, cache empty (once)", measure.time_calls(call, 1, 0, setup=empty),
+                  TARGETS["api"], informative=True, note="every unit computed and stored")
+    return [after_write, cold]
 
 
 def count_queries(engine, call) -> int:
@@ -370,7 +397,10 @@ def main(argv=None) -> int:
     parser.add_argument("--reuse", action="store_true", help="use the database if it exists")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--skip", default="", help="comma-separated parts not to run: "
+                        "reminders, import, counts (the query counts on a tiny database)")
     args = parser.parse_args(argv)
+    skip = {part.strip() for part in args.skip.split(",") if part.strip()}
 
     url = ensure_database(args.size, args.db, args.url, args.seed, args.reuse)
     tiny_url = ensure_database(TINY, args.db, args.url, args.seed, True)
@@ -393,6 +423,7 @@ def main(argv=None) -> int:
 
     controller, smtp_port, inbox = start_smtp()
     app = build_app(url, smtp_port)
+    gc.freeze()  # as crm/wsgi.py does once the app is loaded
     subjects = Subjects(app)
     restore = Restore(app, subjects.lead_id)
     figures: list[Figure] = []
@@ -413,6 +444,9 @@ def main(argv=None) -> int:
             figures.append(figure)
             print(figure.row(), flush=True)
             if name.startswith("stats API"):
+                for extra in stats_cache_figures(app, pages, call, args.repeat):
+                    figures.append(extra)
+                    print(extra.row(), flush=True)
                 call()
                 with measure.capture_sql(app_engine) as statements:
                     call()
@@ -430,35 +464,40 @@ def main(argv=None) -> int:
         figures.append(memory)
         print(memory.row(), flush=True)
 
-        elapsed, n_users, result = reminder_run(app, args.seed)
-        figure = Figure(f"weekly reminder run, {n_users} users (SMTP)", [elapsed],
-                        TARGETS["reminders"], unit="s",
-                        note=f"{result.summary()}; {inbox.count} received")
-        figures.append(figure)
-        print(figure.row(), flush=True)
+        if "reminders" not in skip:
+            elapsed, n_users, result = reminder_run(app, args.seed)
+            figure = Figure(f"weekly reminder run, {n_users} users (SMTP)", [elapsed],
+                            TARGETS["reminders"], unit="s",
+                            note=f"{result.summary()}; {inbox.count} received")
+            figures.append(figure)
+            print(figure.row(), flush=True)
 
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "bench-import.xlsx"
-            import_file(app, path, IMPORT_ROWS, args.seed)
-            elapsed, n = import_run(app, path)
-        figure = Figure(f"import of {IMPORT_ROWS:,} rows (.xlsx, all or nothing)", [elapsed],
-                        TARGETS["import"], unit="s", note=f"{n} leads created")
-        figures.append(figure)
-        print(figure.row(), flush=True)
+        if "import" not in skip:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "bench-import.xlsx"
+                import_file(app, path, IMPORT_ROWS, args.seed)
+                elapsed, n = import_run(app, path)
+            figure = Figure(f"import of {IMPORT_ROWS:,} rows (.xlsx, all or nothing)", [elapsed],
+                            TARGETS["import"], unit="s", note=f"{n} leads created")
+            figures.append(figure)
+            print(figure.row(), flush=True)
         _current, peak_all = measure.rss_mb()
         print(f"{'':46} (peak RSS after reminders and import: {peak_all:.0f} MB)")
     finally:
         restore()
         controller.stop()
 
-    tiny_app = build_app(tiny_url)
-    tiny_restore = Restore(tiny_app, Subjects(tiny_app).lead_id)
-    try:
-        tiny_counts = query_counts(tiny_app)
-    finally:
-        tiny_restore()
-    print(f"\nSQL queries per request: {counts['leads']:,} leads vs {TINY} leads")
     grown = []
+    if "counts" in skip:
+        page_counts = {}
+    else:
+        tiny_app = build_app(tiny_url)
+        tiny_restore = Restore(tiny_app, Subjects(tiny_app).lead_id)
+        try:
+            tiny_counts = query_counts(tiny_app)
+        finally:
+            tiny_restore()
+        print(f"\nSQL queries per request: {counts['leads']:,} leads vs {TINY} leads")
     for name, n in page_counts.items():
         small = tiny_counts.get(name)
         flag = "" if small is None or n <= small else "GROWS"

@@ -154,7 +154,8 @@ def _head_week(user, as_of, last_monday, last_sunday):
         scope_leads(sa.select(Lead), user).where(Lead.stage.in_(ACTIVE))
         .options(joinedload(Lead.primary_officer)).order_by(Lead.id), as_of)
         if lead.colour == "red"]
-    visited = sa.select(Visit.user_id).where(Visit.visited_on.between(last_monday, last_sunday))
+    visited = sa.select(Visit.user_id).where(Visit.township_id == user.township_id,
+                                             Visit.visited_on.between(last_monday, last_sunday))
     idle = db.session.scalars(
         sa.select(User).where(User.township_id == user.township_id, User.active,
                               User.role == "officer", User.id.not_in(visited))

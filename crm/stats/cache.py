@@ -150,6 +150,27 @@ def load_api(current: dict[int, int], year: int, as_of: dt.date,
             in _rows(current, year, as_of, margin, StatsCache.mean_attainment, StatsCache.api_json)}
 
 
+def load_summary(current: dict[int, int], year: int, as_of: dt.date,
+                 margin: Fraction) -> dict[int, tuple[Fraction | None, dict]]:
+    """(mean attainment, ``totals_of``) of the units whose row may be read."""
+    return {township_id: (None if mean is None else Fraction(mean), json.loads(totals))
+            for township_id, (mean, totals)
+            in _rows(current, year, as_of, margin, StatsCache.mean_attainment, StatsCache.totals)}
+
+
+def totals_of(unit) -> dict:
+    """The numbers of a unit that a district's totals add up (``DistrictStats.totals``)."""
+    return {name: {k: _number(v) for k, v in getattr(unit, name).items()} for name in TOTALS}
+
+
+def add_totals(total, values: dict) -> None:
+    """Add ``totals_of``'s values into ``total`` (a ``UnitStats``)."""
+    for name in TOTALS:
+        mine = getattr(total, name)
+        for key, value in values[name].items():
+            mine[key] += _unnumber(value)
+
+
 def store(units: list, year: int, as_of: dt.date, current: dict[int, int],
           margin: Fraction) -> None:
     """Keep freshly computed ``UnitStats`` (with their targets), best effort.
@@ -168,6 +189,7 @@ def store(units: list, year: int, as_of: dt.date, current: dict[int, int],
     values = [{"township_id": u.township_id, "year": year, "as_of": as_of,
                "version": current[u.township_id], "margin": _text(margin),
                "mean_attainment": _text(u.mean_attainment),
+               "totals": json.dumps(totals_of(u), separators=(",", ":")),
                "payload": json.dumps(encode(u), separators=(",", ":")),
                "api_json": unit_json(u), "computed_at": now}
               for u in units]
@@ -178,7 +200,8 @@ def store(units: list, year: int, as_of: dt.date, current: dict[int, int],
         conn.execute(stmt.on_conflict_do_update(
             index_elements=[table.c.township_id, table.c.year, table.c.as_of],
             set_={name: stmt.excluded[name] for name in
-                  ("version", "margin", "mean_attainment", "payload", "api_json", "computed_at")},
+                  ("version", "margin", "mean_attainment", "totals", "payload", "api_json",
+                   "computed_at")},
             where=table.c.version <= stmt.excluded.version,
         ), values)
         ids = [v["township_id"] for v in values]
@@ -208,6 +231,7 @@ def clear() -> int:
 #: The dicts of numbers a ``UnitStats`` holds: counts are ints and velocities floats (as
 #: ``_compute`` gives them); the actuals are ints or Decimals (kept as they are).
 COUNTS = ("snapshot", "entered", "reached", "velocity")
+TOTALS = ("snapshot", "entered", "reached", "actuals")
 RATES = ("start_rate", "stats_inclusion_rate", "funds_arrival_rate", "mean_attainment")
 
 

@@ -36,6 +36,8 @@ class StatsCache(db.Model):
     margin: Mapped[str] = mapped_column(sa.String(64))
     #: The mean attainment of the unit's targets ("n/d"), for ranking without reading ``payload``.
     mean_attainment: Mapped[str | None] = mapped_column(sa.Text)
+    #: The unit's numbers that the district's totals add up (``cache.totals_of``), as JSON.
+    totals: Mapped[str] = mapped_column(sa.Text)
     #: The unit's numbers as JSON (exact: counts, 万元 as strings, rates as [n, d]).
     payload: Mapped[str] = mapped_column(sa.Text)
     #: The unit's object of the stats API (CONTRACT.md) without township_id, name and rank.

@@ -31,8 +31,14 @@ from crm.stats.charts import (
     percent,
     weekly_chart,
 )
-from crm.stats.queries import STEPS, district_stats, target_colour, yellow_margin
-from crm.targets.models import METRIC_LABELS, METRICS
+from crm.stats.queries import (
+    STEPS,
+    district_ranking,
+    district_stats,
+    target_colour,
+    yellow_margin,
+)
+from crm.targets.models import METRIC_LABELS
 
 blueprint = Blueprint("stats", __name__, url_prefix="/stats")
 
@@ -101,43 +107,25 @@ def overview():
     if not can(current_user, "district.view"):
         abort(403)
     query = parse_query(request.args)
-    stats = district_stats(current_user, query.year, query.as_of, industry=query.industry)
-    metrics = {t.metric for u in stats.units for t in u.targets}
-    metrics = [m for m in METRICS if m in metrics]
-    page = RankingPage.of(stats.units, request.args.get("page", type=int))
-    rows = [{"unit": u, "targets": {t.metric: t for t in u.targets}} for u in page.items]
+    ranking = district_ranking(current_user, query.year, query.as_of,
+                               request.args.get("page", type=int), RANKING_ROWS,
+                               industry=query.industry)
+    rows = [{"unit": u, "targets": {t.metric: t for t in u.targets}} for u in ranking.units]
     margin = yellow_margin()
     chart = attainment_chart(
         "chart-ranking", _("各单位平均目标完成率与时序进度"),
         [Bar(u.name, float(u.mean_attainment or 0),
-             _colour(target_colour(u.mean_attainment, stats.time_progress, margin)),
+             _colour(target_colour(u.mean_attainment, ranking.time_progress, margin)),
              percent(u.mean_attainment), url_for("stats.unit", township_id=u.township_id,
                                                  **query.args()))
-         for u in page.items if u.targets],
-        stats.time_progress,
+         for u in ranking.units if u.targets],
+        ranking.time_progress,
     )
     return render_template(
-        "stats/overview.html", query=query, stats=stats, rows=rows, page=page,
-        totals=stats.totals, metrics=metrics, industries=_industries(query.industry),
+        "stats/overview.html", query=query, stats=ranking, rows=rows, page=ranking,
+        totals=ranking.totals, metrics=ranking.metrics, industries=_industries(query.industry),
         chart=chart, stages=STAGES,
     )
-
-
-@dataclass
-class RankingPage:
-    """One page of the ranked units (a province has thousands; the totals cover them all)."""
-
-    items: list
-    page: int
-    pages: int
-    total: int
-
-    @classmethod
-    def of(cls, units: list, page: int | None) -> "RankingPage":
-        pages = max(1, -(-len(units) // RANKING_ROWS))
-        page = min(max(page or 1, 1), pages)
-        first = (page - 1) * RANKING_ROWS
-        return cls(units[first:first + RANKING_ROWS], page, pages, len(units))
 
 
 @blueprint.route("/unit/<int:township_id>")

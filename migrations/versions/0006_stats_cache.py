@@ -30,6 +30,7 @@ def upgrade():
     sa.Column('version', sa.BigInteger(), nullable=False),
     sa.Column('margin', sa.String(length=64), nullable=False),
     sa.Column('mean_attainment', sa.Text(), nullable=True),
+    sa.Column('totals', sa.Text(), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
     sa.Column('api_json', sa.Text(), nullable=False),
     sa.Column('computed_at', sa.DateTime(), nullable=False),

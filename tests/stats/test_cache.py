@@ -225,3 +225,44 @@ def test_a_deleted_unit_takes_its_rows_along(two_units):
     db.session.delete(w.b)
     db.session.commit()
     assert set(cached_rows()) == {w.a.id}
+
+
+@pytest.mark.parametrize("industry", [None, "新材料"])
+def test_a_ranking_page_is_a_slice_of_the_full_ranking(two_units, industry):
+    from crm.stats.queries import district_ranking
+
+    w = two_units
+    for n in range(5):  # seven units, some with targets, in three pages of three
+        unit = factories.township(f"第{n}镇")
+        factories.lead(w.admin, unit, name=f"T{n}", company=f"T{n}", created_on=d(1, 2 + n),
+                       investment_wan=10 * n, industry="新材料" if n % 2 else "其他")
+        if n % 3:
+            db.session.add(Target(township_id=unit.id, year=2025, metric="new_leads", value=n))
+    db.session.commit()
+    full = district_stats(w.admin, 2025, AS_OF, industry=industry)
+    for attempt in ("cold", "warm"):
+        pages = [district_ranking(w.admin, 2025, AS_OF, p, 3, industry=industry)
+                 for p in (1, 2, 3, 9)]
+        db.session.commit()
+        assert [p.page for p in pages] == [1, 2, 3, 3]  # past the end: the last page
+        assert {(p.pages, p.total) for p in pages} == {(3, 7)}
+        shown = [u for p in pages[:3] for u in p.units]
+        assert shown == full.units, attempt  # the same units, numbers and ranks, in order
+        assert [u.rank for u in shown] == [u.rank for u in full.units]
+        assert all(p.totals == full.totals for p in pages)
+        assert pages[0].metrics == ["new_leads", "signed_100m", "visits"]
+
+
+def test_the_overview_shows_one_page_and_the_totals_of_all(client, auth, two_units):
+    w = two_units
+    for n in range(52):
+        factories.township(f"分页{n:02d}镇")
+    db.session.commit()
+    auth.login("admin")
+    first = client.get("/stats/?year=2025&as_of=2025-06-30").get_data(as_text=True)
+    second = client.get("/stats/?year=2025&as_of=2025-06-30&page=2").get_data(as_text=True)
+    assert "共 54 个单位，第 1 / 2 页" in first and "第 2 / 2 页" in second
+    assert first.count('class="num strong">') // 2 == 50  # rank and mean of 50 rows
+    assert second.count('class="num strong">') // 2 == 4
+    assert "孟庄镇" in first and "孟庄镇" not in second  # ranked first: it has targets
+    assert 'rel="next"' in first and 'rel="prev"' in second
