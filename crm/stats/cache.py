@@ -277,3 +277,19 @@ def decode(payload: dict, unit) -> None:
         setattr(unit, name, _fraction(payload[name]))
     unit.targets = [TargetResult(metric, Decimal(target), _unnumber(actual), _fraction(a), colour)
                     for metric, target, actual, a, colour in payload["targets"]]
+
+
+def warm(as_of: dt.date) -> int:
+    """Compute and store every unit's numbers for ``as_of``'s year as of that day, and forget
+    rows not recomputed for ``KEEP``; the number of units computed.
+
+    The scheduler runs it just after midnight, so the first statistics request of the day does
+    not compute a whole province's year (seconds) while someone waits.
+    """
+    from crm.auth.models import User
+    from crm.stats.queries import district_stats
+
+    everyone = User(role="district_admin", active=True)  # sees every unit; never saved
+    stats = district_stats(everyone, as_of.year, as_of)
+    db.session.execute(sa.delete(StatsCache).where(StatsCache.computed_at < utcnow() - KEEP))
+    return len(stats.units)
