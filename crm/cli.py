@@ -210,8 +210,8 @@ def serve(host, port):
 
     app = current_app._get_current_object()
     if app.config["CRM_SCHEDULER"] == "on":
-        from crm.reminders.scheduler import build
+        from crm.reminders.cli import build_scheduler
 
-        build(app, blocking=False).start()  # once: this server runs without a reloader
+        build_scheduler(app, blocking=False).start()  # once: this server runs without a reloader
         click.echo("提醒调度已启动（CRM_SCHEDULER=on）")
     run_simple(host, port, app, use_reloader=False, threaded=True)
