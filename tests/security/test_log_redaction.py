@@ -50,7 +50,7 @@ def assert_no_stack_trace(response, *words):
         assert word not in body
 
 
-@pytest.mark.parametrize("url, redacted", SECRET_URLS)
+@pytest.mark.parametrize("url, redacted", SECRET_URLS, ids=["screen", "unsubscribe"])
 def test_an_unhandled_error_is_logged_without_the_token(app, client, caplog, url, redacted):
     def fault():
         raise RuntimeError("kaboom in the view")
@@ -64,7 +64,7 @@ def test_an_unhandled_error_is_logged_without_the_token(app, client, caplog, url
     assert "kaboom in the view" in caplog.text  # the traceback is logged, only the token is not
 
 
-@pytest.mark.parametrize("url, redacted", SECRET_URLS)
+@pytest.mark.parametrize("url, redacted", SECRET_URLS, ids=["screen", "unsubscribe"])
 def test_a_database_error_is_logged_without_the_token(app, client, caplog, url, redacted):
     def fault():
         db.session.execute(sa.text("SELECT * FROM no_such_table_here"))
