@@ -122,8 +122,8 @@ def users():
 @click.option("--name", "display_name", default=None, help="Display name.")
 @with_appcontext
 def users_create(username, role, email, township_name, password, display_name):
-    """Add a user; print its id."""
-    from crm.auth.services import create_user
+    """Add a user; print its id. Audited as /admin/users audits it, by no one (the system)."""
+    from crm.admin.services import add_user
     from crm.townships.models import Township
 
     township = None
@@ -137,8 +137,11 @@ def users_create(username, role, email, township_name, password, display_name):
         else:
             password = click.prompt("密码", hide_input=True, confirmation_prompt=True)
     try:
-        user = create_user(username, role=role, email=email, password=password,
-                           township=township, display_name=display_name)
+        # Without --name the display name is the username (cut to fit, or a placeholder when the
+        # username is blank: the username's own check then names the real problem).
+        name = display_name or (username or "").strip()[:64] or "-"
+        user = add_user(None, username=username, role=role, email=email, password=password,
+                        township=township, display_name=name)
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
@@ -210,8 +213,8 @@ def serve(host, port):
 
     app = current_app._get_current_object()
     if app.config["CRM_SCHEDULER"] == "on":
-        from crm.reminders.scheduler import build
+        from crm.reminders.cli import build_scheduler
 
-        build(app, blocking=False).start()  # once: this server runs without a reloader
+        build_scheduler(app, blocking=False).start()  # once: this server runs without a reloader
         click.echo("提醒调度已启动（CRM_SCHEDULER=on）")
     run_simple(host, port, app, use_reloader=False, threaded=True)

@@ -95,12 +95,13 @@ def register_database_errors(app) -> None:
 
     from crm.extensions import db, login_manager
     from crm.i18n import DEFAULT, SUPPORTED
+    from crm.logs import redact
     from crm.main.errors import render_error
 
     log = logging.getLogger("crm.database")
 
     def unavailable(exc):
-        log.error("database unavailable on %s %s: %s", request.method, request.path,
+        log.error("database unavailable on %s %s: %s", request.method, redact(request.path),
                   describe_database_error(exc))
         try:
             db.session.rollback()
@@ -125,7 +126,7 @@ def register_database_errors(app) -> None:
     def database_error(exc):
         if database_unavailable(exc):
             return unavailable(exc)
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, redact(request.path))
         return render_error(500)
 
     def server_error(exc: InternalServerError):

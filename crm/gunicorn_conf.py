@@ -9,18 +9,11 @@ The scheduler does not run here: one `crm scheduler` process does.
 """
 
 import os
-import re
 
 from gunicorn.glogging import Logger
 
 from crm.config import server_threads, server_workers
-
-#: Paths whose last part is a secret (unsubscribe links in mail, the big screen's link).
-SECRET_PATH = re.compile(r"^(/reminders/unsubscribe/|/screen/(?!links/))[^/?]+")
-
-
-def redact(path: str) -> str:
-    return SECRET_PATH.sub(r"\1[redacted]", path)
+from crm.logs import redact  # the one redaction, shared with the app's error logs
 
 
 class AccessLogger(Logger):

@@ -66,9 +66,10 @@ def _guard_admin_loss(actor: User | None, user: User, *, deactivating: bool) -> 
         raise _fail("role", _l("这是最后一位在用的区招商局管理员，不能停用或降低其角色"))
 
 
-def add_user(actor: User, *, username: str, display_name: str, email: str, role: str,
+def add_user(actor: User | None, *, username: str, display_name: str, email: str, role: str,
              township: Township | None, password: str) -> User:
-    """A new user; audited with every field but the password."""
+    """A new user; audited with every field but the password. ``actor`` None: `crm users create`
+    (the audit row has no user: the system)."""
     _validate(role, township, email, display_name)
     check_password_strength(password=password, username=(username or "").strip())
     user = create_user(username, role=role, email=email, password=password,

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from crm.errors import Conflict, DomainError
+from crm.logs import redact
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,15 @@ def register(app):
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, redact(request.path))
         return render_error(500)
+
+    def log_exception(exc_info) -> None:
+        """Flask's own log line for what an error handler raised, the path's secret redacted."""
+        app.logger.error("Exception on %s [%s]", redact(request.path), request.method,
+                         exc_info=exc_info)
+
+    app.log_exception = log_exception
 
 
 def _flatten_messages(messages: dict) -> dict:

@@ -47,13 +47,27 @@ def send(kind, as_of, dry_run):
         raise SystemExit(1)
 
 
+#: The exit code for a setting that cannot be used (as click's for bad usage).
+BAD_SETTING = 2
+
+
+def build_scheduler(app, *, blocking: bool):
+    """The scheduler, or one line naming the bad setting and exit code 2 (nothing started)."""
+    from crm.reminders.scheduler import SettingError, build
+
+    try:
+        return build(app, blocking=blocking)
+    except SettingError as exc:
+        error = click.ClickException(str(exc.message))
+        error.exit_code = BAD_SETTING
+        raise error from None
+
+
 @click.command("scheduler")
 @with_appcontext
 def scheduler():
     """Run the reminder scheduler in the foreground (one process per deployment)."""
-    from crm.reminders.scheduler import build
-
-    sched = build(current_app._get_current_object(), blocking=True)
+    sched = build_scheduler(current_app._get_current_object(), blocking=True)
     click.echo(f"scheduler started ({current_app.config['CRM_TIMEZONE']}); Ctrl-C stops it")
     for job in sched.get_jobs():
         click.echo(f"  {job.id}: {job.trigger}")

@@ -6,39 +6,83 @@ WSGI worker, and never twice under a reloader (`crm serve` runs without one).
 """
 
 import logging
+import re
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from flask_babel import lazy_gettext as _l
 
 log = logging.getLogger(__name__)
+
+#: The settings of the reminder times and their defaults (config.py has the same).
+DAILY_TIME = ("CRM_DAILY_REMINDER_TIME", "08:30")
+WEEKLY_TIME = ("CRM_WEEKLY_REMINDER_TIME", "08:00")
+WEEKLY_DAY = ("CRM_WEEKLY_REMINDER_DAY", "mon")
 
 #: (id, function name in this module, trigger factory taking the timezone and the settings)
 JOBS = [
     ("daily-follow-ups", "daily_job",
-     lambda tz, cfg: CronTrigger(**_at(cfg.get("CRM_DAILY_REMINDER_TIME", "08:30")), timezone=tz)),
+     lambda tz, cfg: CronTrigger(**_time(cfg, DAILY_TIME), timezone=tz)),
     ("weekly-digest", "weekly_job",
-     lambda tz, cfg: CronTrigger(day_of_week=cfg.get("CRM_WEEKLY_REMINDER_DAY", "mon"),
-                                 **_at(cfg.get("CRM_WEEKLY_REMINDER_TIME", "08:00")), timezone=tz)),
+     lambda tz, cfg: CronTrigger(day_of_week=_day(cfg, WEEKLY_DAY), **_time(cfg, WEEKLY_TIME),
+                                 timezone=tz)),
     ("retry-pending", "retry_job",
      lambda tz, cfg: IntervalTrigger(minutes=10, timezone=tz)),
 ]
 
+#: "HH:MM" (or "HH:MM:SS"), 00:00 to 23:59; ASCII digits only.
+_TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?", re.ASCII)
+
+
+class SettingError(ValueError):
+    """A scheduler setting whose value cannot be used: the message names both, in Chinese."""
+
+    def __init__(self, name: str, value, message):
+        super().__init__(str(message))
+        self.name = name
+        self.value = value
+        self.message = message
+
 
 def _at(value: str) -> dict:
-    """ "HH:MM" or "HH:MM:SS" as cron fields; a bad value stops the scheduler with a clear error."""
-    parts = str(value).strip().split(":")
+    """ "HH:MM" or "HH:MM:SS" as cron fields; ValueError for anything else ("25:00", "8h30", "")."""
+    match = _TIME.fullmatch(str(value).strip())
+    if match is None:
+        raise ValueError(value)
+    hour, minute, second = match.groups()
+    return {"hour": int(hour), "minute": int(minute), "second": int(second or 0)}
+
+
+def _time(cfg, setting: tuple[str, str]) -> dict:
+    name, default = setting
+    value = cfg.get(name, default)
     try:
-        numbers = [int(p) for p in parts]
-        if len(numbers) not in (2, 3):
-            raise ValueError(value)
-        hour, minute, second = (numbers + [0])[:3]
-        if not (0 <= hour < 24 and 0 <= minute < 60 and 0 <= second < 60):
-            raise ValueError(value)
-    except ValueError as exc:
-        raise ValueError(f"提醒时间格式应为 HH:MM：{value}") from exc
-    return {"hour": hour, "minute": minute, "second": second}
+        return _at(value)
+    except ValueError:
+        raise SettingError(name, value, _l(
+            "设置 %(name)s 的值无效：“%(value)s”（应为 HH:MM，00:00 至 23:59）",
+            name=name, value=value)) from None
+
+
+def _day(cfg, setting: tuple[str, str]) -> str:
+    name, default = setting
+    value = cfg.get(name, default)
+    try:
+        CronTrigger(day_of_week=value, timezone="UTC")
+    except (ValueError, TypeError):
+        raise SettingError(name, value, _l(
+            "设置 %(name)s 的值无效：“%(value)s”（应为 mon、tue、wed、thu、fri、sat 或 sun）",
+            name=name, value=value)) from None
+    return value
+
+
+def check_settings(cfg) -> None:
+    """SettingError for the first reminder setting that cannot be used; before anything starts."""
+    _time(cfg, DAILY_TIME)
+    _time(cfg, WEEKLY_TIME)
+    _day(cfg, WEEKLY_DAY)
 
 
 def _run(app, kind):
@@ -67,7 +111,11 @@ def retry_job(app):
 
 
 def build(app, *, blocking: bool):
-    """A scheduler with every job of JOBS, in the business timezone."""
+    """A scheduler with every job of JOBS, in the business timezone.
+
+    SettingError (nothing built, nothing started) when a reminder time or day is not usable.
+    """
+    check_settings(app.config)
     tz = app.config["CRM_TIMEZONE"]
     cls = BlockingScheduler if blocking else BackgroundScheduler
     scheduler = cls(timezone=tz, job_defaults={"coalesce": True, "misfire_grace_time": 3600,

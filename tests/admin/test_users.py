@@ -154,6 +154,41 @@ def test_create_user_with_a_generated_password_shown_once(app, client, auth, wor
     assert password not in json.dumps(_entries("user.create", user.id)[0].changes)
 
 
+def test_crm_users_create_is_audited_like_the_admin_page(app, client, auth, runner, world):
+    from crm.cli import users
+
+    auth.login("admin")
+    assert client.post("/admin/users/new", data={**NEW, "township_id": str(world.a.id)}).status_code == 302
+    [by_page] = _entries("user.create", _user("c-1").id)
+    secret = "Plum-river-2031"
+    result = runner.invoke(users, ["create", "c-2", "--role", "officer", "--email", "c2@example.test",
+                                   "--township", "孟庄镇", "--password", secret, "--name", "李四"])
+    assert result.exit_code == 0, result.output
+    user = _user("c-2")
+    assert result.output.strip() == str(user.id)
+    [entry] = _entries("user.create", user.id)
+    assert entry.action == by_page.action
+    assert entry.user_id is None and entry.remote_addr == ""  # no one: the system
+    assert entry.changes == {
+        "username": [None, "c-2"], "display_name": [None, "李四"],
+        "email": [None, "c2@example.test"], "role": [None, "officer"],
+        "township": [None, "孟庄镇"], "active": [None, True]}
+    # Without --name the display name is the username; a refused user leaves no audit row.
+    assert runner.invoke(users, ["create", "c-3", "--role", "viewer", "--email", "c3@example.test",
+                                 "--password", secret]).exit_code == 0
+    assert _entries("user.create", _user("c-3").id)[0].changes["display_name"] == [None, "c-3"]
+    refused = runner.invoke(users, ["create", "c-4", "--role", "viewer", "--email", "nope",
+                                    "--password", secret])
+    assert refused.exit_code != 0 and "邮箱地址无效" in refused.output
+    assert _user("c-4") is None
+    assert len(_entries("user.create")) == 3
+    # The password (and its hash) is in no column of any audit row.
+    rows = db.session.execute(sa.text("SELECT * FROM audit_log")).all()
+    dumped = json.dumps([[str(value) for value in row] for row in rows], ensure_ascii=False)
+    assert "c-2" in dumped
+    assert secret not in dumped and user.password_hash not in dumped
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"username": "a-1"}, "用户名已存在"),
     ({"username": "has space"}, "用户名不能含空格"),

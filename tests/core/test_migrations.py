@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import textwrap
 import uuid
 from pathlib import Path
 
@@ -50,6 +51,39 @@ def test_postgresql_upgrade_equals_models_and_downgrades(pg_server_url, tmp_path
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+#: Runs the migrations inside a process whose crm.* loggers exist already, as a script or a
+#: deployment hook that calls flask_migrate.upgrade() does; prints whether they still log.
+UPGRADE_IN_PROCESS = textwrap.dedent("""
+    import logging, sys
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+    from crm import create_app
+
+    url, instance = sys.argv[1], sys.argv[2]
+    app = create_app({"TESTING": True, "IGNORE_INSTANCE_FILE": True, "INSTANCE_PATH": instance,
+                      "CRM_DATABASE_URL": url, "CRM_SECRET_KEY": "x"})
+    ours = logging.getLogger("crm.something")
+    before = (ours.disabled, logging.getLogger("crm.main.errors").disabled)
+    with app.app_context():
+        upgrade()
+    engine = sa.create_engine(url)
+    migrated = "leads" in sa.inspect(engine).get_table_names()
+    engine.dispose()
+    ours.error("still logging after the upgrade")
+    print(before, ours.disabled, logging.getLogger("crm.main.errors").disabled, migrated)
+""")
+
+
+def test_upgrade_in_process_leaves_existing_loggers_enabled(tmp_path):
+    """Alembic's fileConfig() disabled every logger that existed (crm.* went silent)."""
+    url = f"sqlite:///{tmp_path / 'in-process.sqlite3'}"
+    result = subprocess.run([sys.executable, "-c", UPGRADE_IN_PROCESS, url, str(tmp_path / "i")],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["(False,", "False)", "False", "False", "True"], result.stdout
+    assert "[crm.something] still logging after the upgrade" in result.stderr
 
 
 def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(app, db_kind):
