@@ -30,6 +30,9 @@ JOBS = [
                                  timezone=tz)),
     ("retry-pending", "retry_job",
      lambda tz, cfg: IntervalTrigger(minutes=10, timezone=tz)),
+    # Not a reminder: the day's statistics computed before anyone asks (crm/stats/cache.py).
+    ("stats-warm", "stats_warm_job",
+     lambda tz, cfg: CronTrigger(hour=0, minute=5, timezone=tz)),
 ]
 
 #: "HH:MM" (or "HH:MM:SS"), 00:00 to 23:59; ASCII digits only.
@@ -108,6 +111,17 @@ def weekly_job(app):
 
 def retry_job(app):
     _run(app, "retry")
+
+
+def stats_warm_job(app):
+    from crm.db import today
+    from crm.extensions import db
+    from crm.stats import cache
+
+    with app.app_context():
+        units = cache.warm(today())
+        db.session.commit()
+        log.info("statistics cache: %d units ready for %s", units, today())
 
 
 def build(app, *, blocking: bool):

@@ -280,8 +280,9 @@ def decode(payload: dict, unit) -> None:
 
 
 def warm(as_of: dt.date) -> int:
-    """Compute and store every unit's numbers for ``as_of``'s year as of that day, and forget
-    rows not recomputed for ``KEEP``; the number of units computed.
+    """Make every unit's numbers for ``as_of``'s year as of that day current in the cache
+    (computing those that are not), and forget rows not recomputed for ``KEEP``; the number of
+    units. The caller commits.
 
     The scheduler runs it just after midnight, so the first statistics request of the day does
     not compute a whole province's year (seconds) while someone waits.

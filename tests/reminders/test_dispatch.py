@@ -222,6 +222,8 @@ def test_scheduler_jobs_and_next_runs_in_shanghai(app):
         assert str(daily.tzinfo) == "Asia/Shanghai"
         assert (daily.hour, daily.minute) == (8, 30)
         assert (weekly.weekday(), weekly.hour, weekly.minute) == (0, 8, 0)
+        warm = jobs["stats-warm"].next_run_time
+        assert (str(warm.tzinfo), warm.hour, warm.minute) == ("Asia/Shanghai", 0, 5)
         assert jobs["daily-follow-ups"].coalesce and jobs["daily-follow-ups"].misfire_grace_time >= 600
     finally:
         scheduler.shutdown(wait=False)

@@ -254,7 +254,6 @@ def test_a_ranking_page_is_a_slice_of_the_full_ranking(two_units, industry):
 
 
 def test_the_overview_shows_one_page_and_the_totals_of_all(client, auth, two_units):
-    w = two_units
     for n in range(52):
         factories.township(f"分页{n:02d}镇")
     db.session.commit()
@@ -266,3 +265,29 @@ def test_the_overview_shows_one_page_and_the_totals_of_all(client, auth, two_uni
     assert second.count('class="num strong">') // 2 == 4
     assert "孟庄镇" in first and "孟庄镇" not in second  # ranked first: it has targets
     assert 'rel="next"' in first and 'rel="prev"' in second
+
+    def totals(html):
+        return html.split('<tr class="totals">')[1].split("</tr>")[0]
+
+    assert totals(first) == totals(second)  # every unit added up, on every page
+    assert '<td class="num">1</td>' in totals(second)  # A1 signed, B1 in contact
+
+
+def test_the_nightly_job_fills_the_cache_and_prunes_old_rows(app, two_units):
+    from crm.db import today, utcnow
+    from crm.reminders.scheduler import stats_warm_job
+
+    w = two_units
+    district_stats(w.admin, 2025, AS_OF)
+    db.session.commit()
+    db.session.execute(sa.update(StatsCache).values(computed_at=utcnow() - dt.timedelta(days=8)))
+    db.session.commit()
+    stats_warm_job(app)
+    db.session.rollback()
+    rows = db.session.execute(sa.select(StatsCache.township_id, StatsCache.year,
+                                        StatsCache.as_of)).all()
+    assert sorted(rows) == sorted((t, today().year, today()) for t in (w.a.id, w.b.id))
+    assert w.admin.role == "district_admin"
+    with count_queries() as c:
+        district_stats(w.admin, today().year, today())
+    assert c["n"] == 3  # ready: nothing computed
