@@ -13,7 +13,8 @@ visits, capital entries or targets is written, so:
 
 The as-of date and year are part of the key (numbers "as of" a date change with the calendar
 alone, e.g. planned starts falling due), and so is the time progress the colours are measured
-against. The yellow margin (a setting) is stored with the row; a row given with another margin
+against. The row also records its ``basis``: the layout of its columns (``FORMAT``) and the yellow
+margin (a setting) its colours were given with; a row on another basis
 is recomputed.
 """
 
@@ -38,6 +39,8 @@ from crm.visits.models import Visit
 
 log = logging.getLogger(__name__)
 
+#: The layout of a row's JSON columns: change it with the layout, and older rows are not read.
+FORMAT = 1
 #: A cached row not recomputed for this long is deleted when its unit is next stored.
 KEEP = dt.timedelta(days=7)
 #: Up to this many units are named in an IN list; more are read whole and filtered here.
@@ -124,10 +127,10 @@ def versions(township_ids: list[int]) -> dict[int, int]:
 
 
 def _rows(current: dict[int, int], year: int, as_of: dt.date, margin: Fraction, *columns):
-    """``columns`` of the cached rows that may be read: at the unit's current version, with
-    this yellow margin."""
+    """``columns`` of the cached rows that may be read: at the unit's current version, on this
+    basis (this layout, this yellow margin)."""
     stmt = sa.select(StatsCache.township_id, StatsCache.version, *columns).where(
-        StatsCache.year == year, StatsCache.as_of == as_of, StatsCache.margin == _text(margin))
+        StatsCache.year == year, StatsCache.as_of == as_of, StatsCache.basis == _basis(margin))
     if len(current) <= IN_LIST:
         stmt = stmt.where(StatsCache.township_id.in_(list(current)))
     for township_id, version, *values in db.session.execute(stmt):
@@ -145,30 +148,38 @@ def load(current: dict[int, int], year: int, as_of: dt.date,
 def load_api(current: dict[int, int], year: int, as_of: dt.date,
              margin: Fraction) -> dict[int, tuple[Fraction | None, str]]:
     """(mean attainment, the API's JSON object) of the units whose row may be read."""
-    return {township_id: (None if mean is None else Fraction(mean), api_json)
+    return {township_id: (_parse(mean), api_json)
             for township_id, (mean, api_json)
             in _rows(current, year, as_of, margin, StatsCache.mean_attainment, StatsCache.api_json)}
 
 
 def load_summary(current: dict[int, int], year: int, as_of: dt.date,
-                 margin: Fraction) -> dict[int, tuple[Fraction | None, dict]]:
+                 margin: Fraction) -> dict[int, tuple[Fraction | None, list]]:
     """(mean attainment, ``totals_of``) of the units whose row may be read."""
-    return {township_id: (None if mean is None else Fraction(mean), json.loads(totals))
+    return {township_id: (_parse(mean), json.loads(totals))
             for township_id, (mean, totals)
             in _rows(current, year, as_of, margin, StatsCache.mean_attainment, StatsCache.totals)}
 
 
-def totals_of(unit) -> dict:
-    """The numbers of a unit that a district's totals add up (``DistrictStats.totals``)."""
-    return {name: {k: _number(v) for k, v in getattr(unit, name).items()} for name in TOTALS}
+def totals_of(unit) -> list:
+    """The numbers of a unit that a district's totals add up (``DistrictStats.totals``), in
+    ``_total_keys`` order: counts as ints, amounts of 万元 as exact strings."""
+    return [str(getattr(unit, name)[key]) if key in AMOUNTS else int(getattr(unit, name)[key])
+            for name, key in _total_keys()]
 
 
-def add_totals(total, values: dict) -> None:
-    """Add ``totals_of``'s values into ``total`` (a ``UnitStats``)."""
-    for name in TOTALS:
-        mine = getattr(total, name)
-        for key, value in values[name].items():
-            mine[key] += _unnumber(value)
+def add_totals(total, rows: list[list]) -> None:
+    """Add up ``totals_of``'s rows into ``total`` (a ``UnitStats``), a column at a time."""
+    for (name, key), column in zip(_total_keys(), zip(*rows, strict=True), strict=True):
+        getattr(total, name)[key] += (sum(map(Decimal, column)) if key in AMOUNTS
+                                      else sum(column))
+
+
+def _total_keys() -> list[tuple[str, str]]:
+    from crm.stats.queries import UnitStats
+
+    blank = UnitStats(0, "", "")
+    return [(name, key) for name in TOTALS for key in getattr(blank, name)]
 
 
 def store(units: list, year: int, as_of: dt.date, current: dict[int, int],
@@ -187,7 +198,7 @@ def store(units: list, year: int, as_of: dt.date, current: dict[int, int],
         return
     now = utcnow()
     values = [{"township_id": u.township_id, "year": year, "as_of": as_of,
-               "version": current[u.township_id], "margin": _text(margin),
+               "version": current[u.township_id], "basis": _basis(margin),
                "mean_attainment": _text(u.mean_attainment),
                "totals": json.dumps(totals_of(u), separators=(",", ":")),
                "payload": json.dumps(encode(u), separators=(",", ":")),
@@ -200,7 +211,7 @@ def store(units: list, year: int, as_of: dt.date, current: dict[int, int],
         conn.execute(stmt.on_conflict_do_update(
             index_elements=[table.c.township_id, table.c.year, table.c.as_of],
             set_={name: stmt.excluded[name] for name in
-                  ("version", "margin", "mean_attainment", "totals", "payload", "api_json",
+                  ("version", "basis", "mean_attainment", "totals", "payload", "api_json",
                    "computed_at")},
             where=table.c.version <= stmt.excluded.version,
         ), values)
@@ -232,6 +243,8 @@ def clear() -> int:
 #: ``_compute`` gives them); the actuals are ints or Decimals (kept as they are).
 COUNTS = ("snapshot", "entered", "reached", "velocity")
 TOTALS = ("snapshot", "entered", "reached", "actuals")
+#: The actuals that are amounts of 万元 (the others count leads or visits).
+AMOUNTS = ("signed_investment_wan", "funds_arrived_wan")
 RATES = ("start_rate", "stats_inclusion_rate", "funds_arrival_rate", "mean_attainment")
 
 
@@ -245,6 +258,18 @@ def _unnumber(value):
 
 def _pair(value: Fraction | None):
     return None if value is None else [value.numerator, value.denominator]
+
+
+def _parse(text: str | None) -> Fraction | None:
+    """``_text``'s "n/d" back (``Fraction(text)`` parses with a regular expression: slower)."""
+    if text is None:
+        return None
+    numerator, _slash, denominator = text.partition("/")
+    return Fraction(int(numerator), int(denominator))
+
+
+def _basis(margin: Fraction) -> str:
+    return f"{FORMAT};{_text(margin)}"
 
 
 def _text(value: Fraction | None) -> str | None:

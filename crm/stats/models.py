@@ -32,8 +32,9 @@ class StatsCache(db.Model):
     year: Mapped[int] = mapped_column(primary_key=True)
     as_of: Mapped[dt.date] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(sa.BigInteger)
-    #: The yellow margin the colours were given with ("n/d"); another margin is another answer.
-    margin: Mapped[str] = mapped_column(sa.String(64))
+    #: What the row was computed on: the layout of its JSON columns and the yellow margin its
+    #: colours were given with (``cache._basis``); a row on another basis is not read.
+    basis: Mapped[str] = mapped_column(sa.String(64))
     #: The mean attainment of the unit's targets ("n/d"), for ranking without reading ``payload``.
     mean_attainment: Mapped[str | None] = mapped_column(sa.Text)
     #: The unit's numbers that the district's totals add up (``cache.totals_of``), as JSON.

@@ -154,12 +154,14 @@ def district_ranking(user: User, year: int, as_of: dt.date, page: int | None, pe
         if missing:
             for u in district_stats(user, year, as_of, township_ids=missing).units:
                 found[u.township_id] = (u.mean_attainment, cache.totals_of(u))
-        totals, ranked = UnitStats(0, "", ""), []
+        ranked = []
         for t in townships:
             unit = UnitStats(t.id, t.name, t.kind)
-            unit.mean_attainment, values = found[t.id]
-            cache.add_totals(totals, values)
+            unit.mean_attainment = found[t.id][0]
             ranked.append(unit)
+        totals = UnitStats(0, "", "")
+        if found:
+            cache.add_totals(totals, [values for _mean, values in found.values()])
         ranked, full = rank_units(ranked), False
     pages = max(1, -(-len(ranked) // per_page))
     page = min(max(page or 1, 1), pages)

@@ -5,7 +5,8 @@ templates (percentages as text, chart rows, drill-down links to the lead list).
 """
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -58,13 +59,19 @@ class StatsQuery:
     year: int
     as_of: dt.date
     industry: str | None = None
+    _lead_list: str | None = field(default=None, repr=False, compare=False)
 
     def drill(self, township_id: int, metric: str | None = None, **filters) -> str:
-        """The lead list behind a number (``metric`` of ``lead_ids_behind``, or filters only)."""
+        """The lead list behind a number (``metric`` of ``lead_ids_behind``, or filters only).
+
+        A ranking page links a few hundred numbers: the list's address is built once.
+        """
+        if self._lead_list is None:
+            self._lead_list = url_for("leads.index")
         args = {"township_id": township_id, "industry": self.industry, **filters}
         if metric:
             args.update(metric=metric, year=self.year, as_of=self.as_of.isoformat())
-        return url_for("leads.index", **{k: v for k, v in args.items() if v is not None})
+        return f"{self._lead_list}?{urlencode({k: v for k, v in args.items() if v is not None})}"
 
     def args(self) -> dict:
         return {"year": self.year, "as_of": self.as_of.isoformat()}

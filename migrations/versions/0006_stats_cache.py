@@ -28,7 +28,7 @@ def upgrade():
     sa.Column('year', sa.Integer(), nullable=False),
     sa.Column('as_of', sa.Date(), nullable=False),
     sa.Column('version', sa.BigInteger(), nullable=False),
-    sa.Column('margin', sa.String(length=64), nullable=False),
+    sa.Column('basis', sa.String(length=64), nullable=False),
     sa.Column('mean_attainment', sa.Text(), nullable=True),
     sa.Column('totals', sa.Text(), nullable=False),
     sa.Column('payload', sa.Text(), nullable=False),
