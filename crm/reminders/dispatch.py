@@ -93,13 +93,12 @@ def claim(digests, result: RunResult) -> int:
                      "subject": str(message["Subject"])[:200], "message": message.as_string()})
     db.session.commit()
     claimed = 0
-    for row in rows:
+    for row in rows:  # on connections of their own, as in ``deliver``
         try:
-            db.session.execute(sa.insert(ReminderDispatch).values(**row))
-            db.session.commit()
+            with db.engine.begin() as conn:
+                conn.execute(sa.insert(ReminderDispatch).values(**row))
         except IntegrityError:
-            db.session.rollback()  # another process claimed it between our look and our insert
-            continue
+            continue  # another process claimed it between our look and our insert
         claimed += 1
     return claimed
 
@@ -109,7 +108,12 @@ def deliver(result: RunResult, only_ids=None, force_ids=frozenset()) -> None:
 
     ``force_ids`` are sent even while waiting out a back-off, but never while another process
     holds them (a lease clears ``last_error``; only failed rows carry one).
+
+    Each step is a short transaction on a connection of its own, outside the session: a run
+    composed its messages from tens of thousands of leads, and every session commit would
+    expire them all again (at province scale that made 1,000 mails take minutes).
     """
+    db.session.commit()
     now = utcnow()
     due = sa.select(ReminderDispatch.id).where(
         ReminderDispatch.status == "pending",
@@ -118,8 +122,8 @@ def deliver(result: RunResult, only_ids=None, force_ids=frozenset()) -> None:
     ).order_by(ReminderDispatch.id)
     if only_ids is not None:
         due = due.where(ReminderDispatch.id.in_(only_ids))
-    ids = list(db.session.scalars(due))
-    db.session.commit()
+    with db.engine.begin() as conn:
+        ids = list(conn.scalars(due))
     if not ids:
         return
     try:
@@ -133,12 +137,12 @@ def deliver(result: RunResult, only_ids=None, force_ids=frozenset()) -> None:
         for dispatch_id in ids:
             if not _lease(dispatch_id, dispatch_id in force_ids):
                 continue
-            raw, kind, period, user_id = db.session.execute(
-                sa.select(ReminderDispatch.message, ReminderDispatch.kind,
-                          ReminderDispatch.period, ReminderDispatch.user_id)
-                .where(ReminderDispatch.id == dispatch_id)
-            ).one()
-            db.session.commit()
+            with db.engine.begin() as conn:
+                raw, kind, period, user_id = conn.execute(
+                    sa.select(ReminderDispatch.message, ReminderDispatch.kind,
+                              ReminderDispatch.period, ReminderDispatch.user_id)
+                    .where(ReminderDispatch.id == dispatch_id)
+                ).one()
             try:
                 connection.send(raw, f"{kind}-{period}-{user_id}-{dispatch_id}")
             except mail.MailError as exc:
@@ -153,9 +157,9 @@ def deliver(result: RunResult, only_ids=None, force_ids=frozenset()) -> None:
 
 def _write(dispatch_id: int, **values) -> None:
     """One UPDATE in a transaction of its own (see ``claim``)."""
-    db.session.execute(sa.update(ReminderDispatch).where(ReminderDispatch.id == dispatch_id)
-                       .values(**values).execution_options(synchronize_session=False))
-    db.session.commit()
+    with db.engine.begin() as conn:
+        conn.execute(sa.update(ReminderDispatch).where(ReminderDispatch.id == dispatch_id)
+                     .values(**values))
 
 
 def _lease(dispatch_id: int, force: bool = False) -> bool:
@@ -164,26 +168,25 @@ def _lease(dispatch_id: int, force: bool = False) -> bool:
     ready = [ReminderDispatch.next_attempt_at.is_(None), ReminderDispatch.next_attempt_at <= now]
     if force:
         ready.append(ReminderDispatch.last_error != "")
-    taken = db.session.execute(
-        sa.update(ReminderDispatch)
-        .where(ReminderDispatch.id == dispatch_id, ReminderDispatch.status == "pending",
-               sa.or_(*ready))
-        .values(next_attempt_at=now + LEASE, attempts=ReminderDispatch.attempts + 1,
-                last_error="")
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
+    with db.engine.begin() as conn:
+        taken = conn.execute(
+            sa.update(ReminderDispatch)
+            .where(ReminderDispatch.id == dispatch_id, ReminderDispatch.status == "pending",
+                   sa.or_(*ready))
+            .values(next_attempt_at=now + LEASE, attempts=ReminderDispatch.attempts + 1,
+                    last_error="")
+        ).rowcount
     return taken == 1
 
 
 def _mark_failed(dispatch_id: int, error: str, result: RunResult) -> None:
     """Pending again, with the error, after a back-off that grows with the attempts."""
-    attempts, username = db.session.execute(
-        sa.select(ReminderDispatch.attempts, User.username)
-        .join(User, User.id == ReminderDispatch.user_id)
-        .where(ReminderDispatch.id == dispatch_id)
-    ).one()
-    db.session.commit()
+    with db.engine.begin() as conn:
+        attempts, username = conn.execute(
+            sa.select(ReminderDispatch.attempts, User.username)
+            .join(User, User.id == ReminderDispatch.user_id)
+            .where(ReminderDispatch.id == dispatch_id)
+        ).one()
     wait = BACKOFF[min(max(attempts - 1, 0), len(BACKOFF) - 1)]
     _write(dispatch_id, last_error=error[:2000] or "error", next_attempt_at=utcnow() + wait)
     result.failed += 1
