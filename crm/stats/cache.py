@@ -4,8 +4,8 @@ A province has ~2,000 units; recomputing every unit's year on every request of t
 overview takes seconds. The numbers of a unit only change when one of its leads, stage changes,
 visits, capital entries or targets is written, so:
 
-- every flush that writes one of those bumps the unit's ``StatsVersion`` in the same transaction
-  (``_bump_versions``, an ORM event: every writer goes through the ORM);
+- every transaction that writes one of those bumps the unit's ``StatsVersion`` before it commits
+  (``bump_versions``, from ORM events: every writer goes through the ORM);
 - ``district_stats`` reads the units' current versions *before* computing, keeps the cached rows
   whose version is current, computes the rest in SQL and stores them with the versions it read.
   A write that commits while the numbers are computed has already bumped the version, so the row
@@ -65,7 +65,7 @@ def _values(obj, name: str) -> set:
 
 
 def _collect(session: Session, objects) -> None:
-    """Note the units (and leads) ``objects`` belong to, for ``_bump_versions``."""
+    """Note the units (and leads) ``objects`` belong to, for ``bump_versions``."""
     units, lead_ids = session.info.setdefault(_TOUCHED, (set(), set()))
     for obj in objects:
         if isinstance(obj, Lead | Target):
@@ -81,13 +81,26 @@ def _before_flush(session: Session, _flush_context, _instances) -> None:
 
 
 @sa.event.listens_for(Session, "after_flush")
-def _bump_versions(session: Session, _flush_context) -> None:
-    """Bump the version of every unit this flush wrote to, in the flush's transaction."""
+def _after_flush(session: Session, _flush_context) -> None:
     # New rows now have their keys (a visit added to a new lead has its lead_id only now).
     _collect(session, chain(session.new, session.dirty))
-    units, lead_ids = session.info.pop(_TOUCHED)
     if session.new or session.dirty or session.deleted:
         session.info[_WROTE] = True
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    session.flush()  # what the commit would flush still counts
+    bump_versions(session)
+
+
+def bump_versions(session: Session) -> None:
+    """Bump the version of every unit written to since the last bump, in the session's
+    transaction: once per transaction (an import of 10,000 leads flushes 20,000 times), at its
+    commit, or before the session reads versions itself (``versions``)."""
+    units, lead_ids = session.info.pop(_TOUCHED, (set(), set()))
+    if not (units or lead_ids):
+        return
     conn = session.connection()
     if lead_ids:
         units.update(conn.scalars(
@@ -119,6 +132,8 @@ def _insert(conn, table):
 
 def versions(township_ids: list[int]) -> dict[int, int]:
     """Each unit's current version (0 for a unit never written to since the cache existed)."""
+    db.session.flush()
+    bump_versions(db.session)  # this transaction's own writes count
     stmt = sa.select(StatsVersion.township_id, StatsVersion.version)
     if len(township_ids) <= IN_LIST:
         stmt = stmt.where(StatsVersion.township_id.in_(township_ids))

@@ -79,16 +79,22 @@ def stats_json(user: User, year: int, as_of: dt.date, township_ids=None) -> str:
         computed = district_stats(user, year, as_of, township_ids=missing)
         for u in computed.units:
             found[u.township_id] = (u.mean_attainment, unit_json(u))
-    units = []
-    for t in townships:
-        unit = UnitStats(t.id, t.name, t.kind)
-        unit.mean_attainment, unit.json = found[t.id]
-        units.append(unit)
+    units = [_Ranked(t.id, t.name, *found[t.id]) for t in townships]
     parts = [f'{{"township_id":{u.township_id},"name":{_dumps(u.name)},"rank":{u.rank},'
              f'{u.json[1:]}' for u in rank_units(units)]
     head = _dumps({"year": year, "as_of": as_of.isoformat(),
                    "time_progress": as_float(time_progress(year, as_of))})
     return f'{head[:-1]},"townships":[{",".join(parts)}]}}'
+
+
+class _Ranked:
+    """What ranking needs of a unit (``rank_units``), and its cached JSON object."""
+
+    __slots__ = ("township_id", "name", "mean_attainment", "json", "rank")
+
+    def __init__(self, township_id: int, name: str, mean_attainment, json_text: str):
+        self.township_id, self.name = township_id, name
+        self.mean_attainment, self.json, self.rank = mean_attainment, json_text, 0
 
 
 def _dumps(value) -> str:

@@ -134,6 +134,16 @@ class Ranking:
     metrics: list[str]
 
 
+class _Light:
+    """A unit as ranking needs it (``rank_units``): a full ``UnitStats`` only for the page."""
+
+    __slots__ = ("township_id", "name", "mean_attainment", "rank")
+
+    def __init__(self, township_id: int, name: str, mean_attainment: Fraction | None):
+        self.township_id, self.name, self.mean_attainment, self.rank = (
+            township_id, name, mean_attainment, 0)
+
+
 def district_ranking(user: User, year: int, as_of: dt.date, page: int | None, per_page: int,
                      *, industry: str | None = None) -> Ranking:
     """A page of ``district_stats``'s ranking without building every unit in full.
@@ -154,11 +164,7 @@ def district_ranking(user: User, year: int, as_of: dt.date, page: int | None, pe
         if missing:
             for u in district_stats(user, year, as_of, township_ids=missing).units:
                 found[u.township_id] = (u.mean_attainment, cache.totals_of(u))
-        ranked = []
-        for t in townships:
-            unit = UnitStats(t.id, t.name, t.kind)
-            unit.mean_attainment = found[t.id][0]
-            ranked.append(unit)
+        ranked = [_Light(t.id, t.name, found[t.id][0]) for t in townships]
         totals = UnitStats(0, "", "")
         if found:
             cache.add_totals(totals, [values for _mean, values in found.values()])
