@@ -505,8 +505,9 @@ def main(argv=None) -> int:
                             TARGETS["import"], unit="s", note=f"{n} leads created")
             figures.append(figure)
             print(figure.row(), flush=True)
-        _current, peak_all = measure.rss_mb()
-        print(f"{'':46} (peak RSS after reminders and import: {peak_all:.0f} MB)")
+        if not {"reminders", "import"} <= skip:
+            _current, peak_all = measure.rss_mb()
+            print(f"{'':46} (peak RSS after reminders and import: {peak_all:.0f} MB)")
     finally:
         restore()
         controller.stop()
