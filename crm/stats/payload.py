@@ -10,8 +10,6 @@ import json
 
 from crm.api.schemas import wan_json
 from crm.auth.models import User
-from crm.auth.permissions import visible_townships
-from crm.extensions import db
 from crm.stats import cache
 from crm.stats.queries import (
     DistrictStats,
@@ -20,9 +18,9 @@ from crm.stats.queries import (
     district_stats,
     rank_units,
     time_progress,
+    visible_units,
     yellow_margin,
 )
-from crm.townships.models import Township
 
 
 def _counts(values: dict) -> dict:
@@ -65,12 +63,7 @@ def stats_payload(stats: DistrictStats) -> dict:
 def stats_json(user: User, year: int, as_of: dt.date, township_ids=None) -> str:
     """The answer as JSON text: each unit's object from the cache where it is current, the
     others computed (and stored) by ``district_stats``; ranked over all of them."""
-    townships = db.session.execute(
-        visible_townships(user).with_only_columns(Township.id, Township.name, Township.kind)
-    ).all()
-    if township_ids is not None:
-        chosen = set(township_ids)
-        townships = [t for t in townships if t.id in chosen]
+    townships = visible_units(user, township_ids)
     margin = yellow_margin()
     current = cache.versions([t.id for t in townships])
     found = cache.load_api(current, year, as_of, margin)

@@ -134,6 +134,17 @@ class Ranking:
     metrics: list[str]
 
 
+def visible_units(user: User, township_ids=None) -> list:
+    """(id, name, kind) of the units the user may see, optionally only ``township_ids``."""
+    townships = db.session.execute(
+        visible_townships(user).with_only_columns(Township.id, Township.name, Township.kind)
+    ).all()
+    if township_ids is not None:
+        chosen = set(township_ids)
+        townships = [t for t in townships if t.id in chosen]
+    return townships
+
+
 class _Light:
     """A unit as ranking needs it (``rank_units``): a full ``UnitStats`` only for the page."""
 
@@ -155,9 +166,7 @@ def district_ranking(user: User, year: int, as_of: dt.date, page: int | None, pe
         stats = district_stats(user, year, as_of, industry=industry)
         ranked, totals, full = stats.units, stats.totals, True
     else:
-        townships = db.session.execute(
-            visible_townships(user).with_only_columns(Township.id, Township.name, Township.kind)
-        ).all()
+        townships = visible_units(user)
         current = cache.versions([t.id for t in townships])
         found = cache.load_summary(current, year, as_of, yellow_margin())
         missing = [t.id for t in townships if t.id not in found]
@@ -226,12 +235,7 @@ def district_stats(user: User, year: int, as_of: dt.date, *, industry: str | Non
     others are computed by ``_compute`` (seven grouped queries whatever the number of leads and
     units) and the targets query.
     """
-    townships = db.session.execute(
-        visible_townships(user).with_only_columns(Township.id, Township.name, Township.kind)
-    ).all()
-    if township_ids is not None:
-        chosen = set(township_ids)
-        townships = [t for t in townships if t.id in chosen]
+    townships = visible_units(user, township_ids)
     units = {t.id: UnitStats(t.id, t.name, t.kind) for t in townships}
     progress, margin = time_progress(year, as_of), yellow_margin()
 
