@@ -113,11 +113,11 @@ def bump_versions(session: Session) -> None:
                                             set_={"version": table.c.version + 1}))
 
 
-@sa.event.listens_for(Session, "after_commit")
-@sa.event.listens_for(Session, "after_rollback")
-def _transaction_over(session: Session) -> None:
-    session.info.pop(_WROTE, None)
-    session.info.pop(_TOUCHED, None)
+@sa.event.listens_for(Session, "after_transaction_end")
+def _transaction_over(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the database transaction, not a savepoint inside it
+        session.info.pop(_WROTE, None)
+        session.info.pop(_TOUCHED, None)
 
 
 def _insert(conn, table):

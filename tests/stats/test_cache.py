@@ -291,3 +291,17 @@ def test_the_nightly_job_fills_the_cache_and_prunes_old_rows(app, two_units):
     with count_queries() as c:
         district_stats(w.admin, today().year, today())
     assert c["n"] == 3  # ready: nothing computed
+
+
+def test_a_failed_savepoint_keeps_the_transactions_pending_bumps(two_units):
+    """A savepoint that rolls back (e.g. a cache row that could not be stored) must not make
+    the writes before it forget their units."""
+    w = two_units
+    before = version(w.a)
+    write_visit(w)
+    db.session.flush()
+    with pytest.raises(sa.exc.IntegrityError):
+        with db.session.begin_nested():
+            db.session.execute(sa.insert(StatsVersion).values(township_id=w.a.id, version=0))
+    db.session.commit()
+    assert version(w.a) > before
