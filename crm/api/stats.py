@@ -7,11 +7,10 @@ from marshmallow import Schema, fields, validate
 from crm.api.auth import api_user, token_required
 from crm.api.docs import errors
 from crm.api.schemas import Wan
-from crm.auth.permissions import can, visible_townships
+from crm.auth.permissions import can
 from crm.db import today
-from crm.extensions import db
 from crm.stats.payload import stats_json
-from crm.townships.models import Township
+from crm.stats.queries import visible_units
 
 bp = Blueprint("api_stats", __name__, description="Statistics by unit")
 
@@ -72,11 +71,11 @@ def township_stats(args):
     """Snapshot, entries, conversion, rates and targets of every unit the user may see
     statistics of (the policy's ``unit.stats``: not officers, who get 403)."""
     user = api_user()
-    visible = list(db.session.scalars(visible_townships(user).with_only_columns(Township.id)))
-    ids = [i for i in visible if can(user, "unit.stats", i)]
-    if visible and not ids:
+    visible = visible_units(user)
+    townships = [t for t in visible if can(user, "unit.stats", t.id)]
+    if visible and not townships:
         abort(403)
     as_of = args.get("as_of") or today()
     year = args.get("year") or as_of.year
-    body = stats_json(user, year, as_of, township_ids=None if ids == visible else ids)
+    body = stats_json(user, year, as_of, townships)
     return current_app.response_class(body, mimetype="application/json")

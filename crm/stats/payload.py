@@ -13,12 +13,12 @@ from crm.auth.models import User
 from crm.stats import cache
 from crm.stats.queries import (
     DistrictStats,
+    Ranked,
     UnitStats,
     as_float,
     district_stats,
     rank_units,
     time_progress,
-    visible_units,
     yellow_margin,
 )
 
@@ -60,10 +60,10 @@ def stats_payload(stats: DistrictStats) -> dict:
     }
 
 
-def stats_json(user: User, year: int, as_of: dt.date, township_ids=None) -> str:
-    """The answer as JSON text: each unit's object from the cache where it is current, the
-    others computed (and stored) by ``district_stats``; ranked over all of them."""
-    townships = visible_units(user, township_ids)
+def stats_json(user: User, year: int, as_of: dt.date, townships: list) -> str:
+    """The answer for ``townships`` (``visible_units`` rows) as JSON text: each unit's object
+    from the cache where it is current, the others computed (and stored) by ``district_stats``;
+    ranked over all of them."""
     margin = yellow_margin()
     current = cache.versions([t.id for t in townships])
     found = cache.load_api(current, year, as_of, margin)
@@ -72,22 +72,12 @@ def stats_json(user: User, year: int, as_of: dt.date, township_ids=None) -> str:
         computed = district_stats(user, year, as_of, township_ids=missing)
         for u in computed.units:
             found[u.township_id] = (u.mean_attainment, unit_json(u))
-    units = [_Ranked(t.id, t.name, *found[t.id]) for t in townships]
+    units = [Ranked(t.id, t.name, *found[t.id]) for t in townships]
     parts = [f'{{"township_id":{u.township_id},"name":{_dumps(u.name)},"rank":{u.rank},'
              f'{u.json[1:]}' for u in rank_units(units)]
     head = _dumps({"year": year, "as_of": as_of.isoformat(),
                    "time_progress": as_float(time_progress(year, as_of))})
     return f'{head[:-1]},"townships":[{",".join(parts)}]}}'
-
-
-class _Ranked:
-    """What ranking needs of a unit (``rank_units``), and its cached JSON object."""
-
-    __slots__ = ("township_id", "name", "mean_attainment", "json", "rank")
-
-    def __init__(self, township_id: int, name: str, mean_attainment, json_text: str):
-        self.township_id, self.name = township_id, name
-        self.mean_attainment, self.json, self.rank = mean_attainment, json_text, 0
 
 
 def _dumps(value) -> str:

@@ -145,14 +145,16 @@ def visible_units(user: User, township_ids=None) -> list:
     return townships
 
 
-class _Light:
-    """A unit as ranking needs it (``rank_units``): a full ``UnitStats`` only for the page."""
+class Ranked:
+    """A unit as ranking needs it (``rank_units``), without its full ``UnitStats``; ``json`` is
+    its cached object of the stats API when the caller needs it."""
 
-    __slots__ = ("township_id", "name", "mean_attainment", "rank")
+    __slots__ = ("township_id", "name", "mean_attainment", "json", "rank")
 
-    def __init__(self, township_id: int, name: str, mean_attainment: Fraction | None):
-        self.township_id, self.name, self.mean_attainment, self.rank = (
-            township_id, name, mean_attainment, 0)
+    def __init__(self, township_id: int, name: str, mean_attainment: Fraction | None,
+                 json: str | None = None):
+        self.township_id, self.name, self.mean_attainment = township_id, name, mean_attainment
+        self.json, self.rank = json, 0
 
 
 def district_ranking(user: User, year: int, as_of: dt.date, page: int | None, per_page: int,
@@ -173,7 +175,7 @@ def district_ranking(user: User, year: int, as_of: dt.date, page: int | None, pe
         if missing:
             for u in district_stats(user, year, as_of, township_ids=missing).units:
                 found[u.township_id] = (u.mean_attainment, cache.totals_of(u))
-        ranked = [_Light(t.id, t.name, found[t.id][0]) for t in townships]
+        ranked = [Ranked(t.id, t.name, found[t.id][0]) for t in townships]
         totals = UnitStats(0, "", "")
         if found:
             cache.add_totals(totals, [values for _mean, values in found.values()])
