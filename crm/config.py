@@ -48,6 +48,16 @@ DEFAULTS = {
     "CRM_RED_OVERDUE_DAYS": 30,
     "CRM_IDLE_VISIT_DAYS": 60,
     "CRM_TARGET_YELLOW_MARGIN": 0.10,
+    # Evidence files: "file://" keeps them under instance/attachments (or file:///abs/path);
+    # "s3://BUCKET/PREFIX" puts them in any S3-compatible store reached with the CRM_S3_* settings.
+    "CRM_STORAGE_URL": "file://",
+    "CRM_S3_ENDPOINT_URL": None,  # e.g. http://minio:9000; none for AWS itself
+    "CRM_S3_ACCESS_KEY": None,
+    "CRM_S3_SECRET_KEY": None,
+    "CRM_S3_REGION": None,  # us-east-1 when unset
+    #: Largest evidence file in bytes. Unless CRM_MAX_CONTENT_LENGTH is set, a request may be this
+    #: plus 1 MB of form.
+    "CRM_MAX_ATTACHMENT_BYTES": 20 * 1024 * 1024,
 }
 
 _INT_SETTINGS = {
@@ -55,6 +65,7 @@ _INT_SETTINGS = {
     "CRM_REMEMBER_DAYS", "CRM_LOGIN_MAX_FAILURES_ACCOUNT", "CRM_LOGIN_MAX_FAILURES_ADDRESS",
     "CRM_LOGIN_WINDOW_MINUTES", "CRM_PASSWORD_MIN_LENGTH",
     "CRM_DB_POOL_SIZE", "CRM_DB_MAX_OVERFLOW", "CRM_PROXY_FIX", "CRM_MAX_CONTENT_LENGTH",
+    "CRM_MAX_ATTACHMENT_BYTES",
 }
 _FLOAT_SETTINGS = {"CRM_TARGET_YELLOW_MARGIN"}
 _BOOL_SETTINGS = {"CRM_SESSION_COOKIE_SECURE"}
@@ -88,6 +99,12 @@ def load_settings(instance_path: Path, file_settings: dict, environ=None) -> dic
         settings["CRM_DATABASE_URL"] = f"sqlite:///{instance_path / 'crm.sqlite3'}"
     if not settings["CRM_DB_POOL_SIZE"]:
         settings["CRM_DB_POOL_SIZE"] = server_threads(environ)
+    explicit_body_limit = "CRM_MAX_CONTENT_LENGTH" in environ or "CRM_MAX_CONTENT_LENGTH" in file_settings
+    if not explicit_body_limit and settings["CRM_MAX_ATTACHMENT_BYTES"]:
+        # By default a request holds one evidence file at the limit plus 1 MB of form, so a file
+        # at the limit reaches the check that explains the limit instead of a bare 413.
+        settings["CRM_MAX_CONTENT_LENGTH"] = max(
+            settings["CRM_MAX_CONTENT_LENGTH"], settings["CRM_MAX_ATTACHMENT_BYTES"] + 1024 * 1024)
     if not settings["CRM_SECRET_KEY"]:
         settings["CRM_SECRET_KEY"] = _instance_secret_key(instance_path)
     return settings
