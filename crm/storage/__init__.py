@@ -181,6 +181,9 @@ class S3Storage:
             )
         self.client = client
 
+    #: Keys asked for per listing request (S3 answers at most 1000).
+    list_page_size = 1000
+
     def __repr__(self):
         return f"S3Storage(bucket={self.bucket!r}, prefix={self.prefix!r})"
 
@@ -228,8 +231,9 @@ class S3Storage:
         return _checked(key, data)
 
     def exists(self, key: str) -> bool:
+        name = self._name(key)
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._name(key))
+            self.client.head_object(Bucket=self.bucket, Key=name)
         except Exception as exc:  # noqa: BLE001
             if self._is_missing(exc):
                 return False
@@ -237,8 +241,9 @@ class S3Storage:
         return True
 
     def delete(self, key: str) -> None:
+        name = self._name(key)
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self._name(key))
+            self.client.delete_object(Bucket=self.bucket, Key=name)
         except Exception as exc:  # noqa: BLE001
             if not self._is_missing(exc):
                 raise self._error(exc) from exc
@@ -247,7 +252,8 @@ class S3Storage:
         start = f"{self.prefix}/" if self.prefix else ""
         try:
             pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=start)
+                Bucket=self.bucket, Prefix=start,
+                PaginationConfig={"PageSize": self.list_page_size})
             for page in pages:
                 for item in page.get("Contents", ()):
                     name = item["Key"][len(start):]
