@@ -209,6 +209,7 @@ def _inspect_image(data: bytes, base: FileInfo) -> FileInfo:
     with warnings.catch_warnings():
         # Pillow warns (instead of refusing) between its limit and twice it: refuse there too.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", UserWarning)  # "Corrupt EXIF data": handled as None
         try:
             with Image.open(io.BytesIO(data), formats=[fmt]) as probe:
                 if probe.format != fmt:
@@ -358,3 +359,21 @@ def _rational(value) -> float | None:
     except (TypeError, ValueError, ZeroDivisionError, OverflowError):
         return None
     return number if math.isfinite(number) else None
+
+
+def store_upload(data: bytes, filename: str, storage=None, max_bytes: int | None = None) -> FileInfo:
+    """Inspect ``data`` and, only when it is acceptable, store it; the FileInfo's ``sha256`` is the
+    storage key. ``storage`` and ``max_bytes`` default to the app's (CRM_MAX_ATTACHMENT_BYTES).
+    The thumbnail is not stored: keep ``info.thumbnail`` with the attachment, or ``put`` it too."""
+    if max_bytes is None or storage is None:
+        from flask import current_app
+
+        from crm.storage import get_storage
+
+        if max_bytes is None:
+            max_bytes = current_app.config.get("CRM_MAX_ATTACHMENT_BYTES") or DEFAULT_MAX_BYTES
+        storage = storage if storage is not None else get_storage()
+    info = inspect_upload(data, filename, max_bytes)
+    key = storage.put(data)
+    assert key == info.sha256
+    return info
