@@ -7,6 +7,7 @@ four types only, in a sandbox with no scripts, no requests and no plugins of the
 """
 
 import posixpath
+import re
 from urllib.parse import quote
 
 from flask import Response, has_request_context, request
@@ -31,7 +32,7 @@ def download_name(filename: str | None, content_type: str) -> str:
     stem, old_ext = posixpath.splitext(name)
     if old_ext.lower() == ext or (ext == ".jpg" and old_ext.lower() in {".jpeg", ".jpe"}):
         return name
-    if old_ext and len(old_ext) <= 6:
+    if re.fullmatch(r"\.[A-Za-z0-9]{1,5}", old_ext):  # an extension, not "v1.2 报告"
         name = stem or "file"
     return name + ext
 
