@@ -5,6 +5,12 @@ step under a read transaction, so writers in other processes (WAL mode) never le
 applied; the copy is checked with ``PRAGMA integrity_check`` and switched to a plain rollback
 journal, so it is one self-contained file. PostgreSQL: ``pg_dump -Fc`` (one snapshot), restored
 with ``pg_restore``. Either way the file appears only when complete (written beside it, renamed).
+
+Evidence files (``crm.storage``) go into a folder beside it, ``FILE.attachments/`` (or one given),
+laid out as the local store is (``ab/abcdef…``), copied after the database, so every file the
+copied database names is there. Files are content-addressed and never change, so a folder shared
+by nightly backups only receives the new ones. An S3 bucket is backed up by the store's own tools
+(docs/deploy.md) unless the copy is asked for.
 """
 
 import contextlib
@@ -48,6 +54,50 @@ def backup(url: str, out_path) -> Path:
         with contextlib.suppress(OSError):
             tmp.unlink()
     return out
+
+
+def attachments_dir_for(out_path) -> Path:
+    """Where ``crm backup --out FILE`` puts the evidence files by default: ``FILE.attachments``."""
+    out = Path(out_path)
+    return out.with_name(out.name + ".attachments")
+
+
+def copy_files(source, target) -> int:
+    """Copy every file of storage ``source`` missing from storage ``target`` (either backend);
+    return how many were copied. Each copy is checked against its key and written atomically,
+    so an interrupted run leaves complete files only and the next run goes on from there."""
+    copied = 0
+    for key in source.keys():
+        if target.exists(key):
+            continue
+        try:
+            data = source.get(key)
+        except FileNotFoundError:
+            continue  # deleted while we listed
+        except OSError as exc:
+            raise BackupError(f"附件 {key} 读取失败：{exc}") from None
+        try:
+            target.put(data)
+        except OSError as exc:
+            raise BackupError(f"附件 {key} 写入失败：{exc}") from None
+        copied += 1
+    return copied
+
+
+def backup_attachments(storage, dest_dir) -> int:
+    """Copy the evidence files of ``storage`` into ``dest_dir`` (the local store's layout)."""
+    from crm.storage import LocalStorage
+
+    dest = Path(dest_dir)
+    if dest.exists() and not dest.is_dir():
+        raise BackupError(f"附件备份路径不是目录：{dest}")
+    if not dest.parent.is_dir():
+        raise BackupError(f"输出目录不存在：{dest.parent}")
+    try:
+        dest.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise BackupError(f"无法创建附件备份目录 {dest}：{exc.strerror or exc}") from None
+    return copy_files(storage, LocalStorage(dest))
 
 
 def _sqlite(parsed, tmp: Path) -> None:

@@ -45,11 +45,12 @@ def fail(message) -> None:
 
 def _register_groups() -> None:
     from crm.bulletin.cli import export
-    from crm.exports.cli import backup
+    from crm.exports.cli import backup, restore_attachments
     from crm.imports.cli import import_
     from crm.reminders.cli import reminders, scheduler
 
     cli.add_command(backup)
+    cli.add_command(restore_attachments)
     cli.add_command(export)
     cli.add_command(import_)
     cli.add_command(reminders)
