@@ -44,7 +44,7 @@ _MARKUP = re.compile(
 #: PDF names that run code or carry other files (matched after #xx escapes are decoded).
 _PDF_ACTIVE = re.compile(rb"/(?:JavaScript|JS|Launch|EmbeddedFiles?|RichMedia|XFA)(?![A-Za-z0-9])")
 _PDF_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
-_PDF_STREAM = re.compile(rb"stream\r?\n")
+_PDF_STREAM = re.compile(rb"(?<!end)stream\r?\n")
 _PDF_INFLATE_BUDGET = 64 * 1024 * 1024  # decompressed bytes scanned per PDF, at most
 
 
