@@ -59,7 +59,7 @@ class _Reader:
         self.deadline = time.monotonic() + budget.max_seconds
         self.elements = 0
         #: every element of every part: cells, their values and anything else a file may hold
-        self.max_elements = 4 * budget.max_cells + 100_000
+        self.max_elements = 3 * budget.max_cells + 50_000
 
     # ------------------------------------------------------------------ the machinery
 
@@ -342,7 +342,10 @@ class _Sheet(_Part):
                                        n=self.budget.max_cells))
             ref = attrs.get("r")
             column = _column_number(ref) if ref else self.column + 1
-            if column <= self.column or column > EXCEL_COLUMNS:
+            if column > EXCEL_COLUMNS:
+                raise ImportRefused(_l("列数过多：最多 %(n)s 列（第%(row)s行超出），不予导入",
+                                       n=self.budget.max_columns, row=self.row_number))
+            if column <= self.column:
                 raise ValueError(f"cell {ref} out of order")
             self.column = column
             self.cell = {"t": attrs.get("t", "n"), "s": attrs.get("s"), "v": None,
