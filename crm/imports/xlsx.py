@@ -30,7 +30,7 @@ EXCEL_ROWS, EXCEL_COLUMNS = 1_048_576, 16_384
 MAX_DEPTH = 32
 #: Small parts (workbook, relationships, styles) larger than this are refused outright.
 MAX_SMALL_PART = 8 * 1024 * 1024
-#: How often (in XML elements) the clock is looked at.
+#: How often (in XML elements) the clock and the element count are looked at (a power of 2).
 _CLOCK_EVERY = 2048
 
 _DAMAGED = _l("无法读取该 Excel 文件：文件可能已损坏")
@@ -63,13 +63,15 @@ class _Reader:
 
     # ------------------------------------------------------------------ the machinery
 
-    def tick(self) -> None:
-        self.elements += 1
-        if self.elements % _CLOCK_EVERY == 0:
-            self.check_clock()
-            if self.elements > self.max_elements:
-                raise ImportRefused(_l("文件结构过于复杂（超过 %(n)s 个元素），不予导入",
-                                       n=self.max_elements))
+    def checkpoint(self, elements: int, depth: int) -> None:
+        """Every _CLOCK_EVERY elements, and at any depth over the limit."""
+        if depth > MAX_DEPTH:
+            raise ImportRefused(_l("文件结构嵌套过深（超过 %(n)s 层），不予导入", n=MAX_DEPTH))
+        self.elements += _CLOCK_EVERY
+        self.check_clock()
+        if self.elements > self.max_elements:
+            raise ImportRefused(_l("文件结构过于复杂（超过 %(n)s 个元素），不予导入",
+                                   n=self.max_elements))
 
     def check_clock(self) -> None:
         if time.monotonic() > self.deadline:
@@ -90,20 +92,22 @@ class _Reader:
         parser = xml.parsers.expat.ParserCreate()
         parser.buffer_text = True
         parser.buffer_size = CHUNK
-        depth = 0
+        depth = elements = 0
+        on_start, on_end, every = handler.start, handler.end, _CLOCK_EVERY - 1
 
+        # called for every element: kept short (a prefix "x:" is dropped from the name)
         def start(tag, attrs):
-            nonlocal depth
+            nonlocal depth, elements
             depth += 1
-            if depth > MAX_DEPTH:
-                raise ImportRefused(_l("文件结构嵌套过深（超过 %(n)s 层），不予导入", n=MAX_DEPTH))
-            self.tick()
-            handler.start(tag.rpartition(":")[2], attrs)
+            elements += 1
+            if depth > MAX_DEPTH or not elements & every:
+                self.checkpoint(elements, depth)
+            on_start(tag[tag.find(":") + 1:], attrs)
 
         def end(tag):
             nonlocal depth
             depth -= 1
-            handler.end(tag.rpartition(":")[2])
+            on_end(tag[tag.find(":") + 1:])
 
         def doctype(*_args):
             raise ImportRefused(_l("文件含有 DTD 声明，不是 Excel 保存的表格，不予导入"))
