@@ -44,6 +44,15 @@ DEFAULTS = {
     #: API requests allowed per token (or per address without one), e.g. "300/minute"; "0" disables.
     #: Counted in each process's memory: with several workers each counts on its own.
     "CRM_API_RATE_LIMIT": "300/minute",
+    #: Import uploads waiting for confirmation: deleted after this many hours (hourly job), and
+    #: at most this many per user (a new upload drops the user's oldest).
+    "CRM_UPLOAD_RETENTION_HOURS": 24,
+    "CRM_UPLOAD_MAX_PENDING": 5,
+    #: Reading one imported spreadsheet: most cells (and rows) read, largest shared-strings table
+    #: in bytes, and a time backstop in seconds; the file is refused at the first one crossed.
+    "CRM_IMPORT_MAX_CELLS": 200_000,
+    "CRM_IMPORT_MAX_SHARED_STRINGS": 16 * 1024 * 1024,
+    "CRM_IMPORT_MAX_SECONDS": 10,
     # Rule parameters of DOMAIN.md that are settings.
     "CRM_RED_OVERDUE_DAYS": 30,
     "CRM_IDLE_VISIT_DAYS": 60,
@@ -66,8 +75,9 @@ _INT_SETTINGS = {
     "CRM_LOGIN_WINDOW_MINUTES", "CRM_PASSWORD_MIN_LENGTH",
     "CRM_DB_POOL_SIZE", "CRM_DB_MAX_OVERFLOW", "CRM_PROXY_FIX", "CRM_MAX_CONTENT_LENGTH",
     "CRM_MAX_ATTACHMENT_BYTES",
+    "CRM_UPLOAD_MAX_PENDING", "CRM_IMPORT_MAX_CELLS", "CRM_IMPORT_MAX_SHARED_STRINGS",
 }
-_FLOAT_SETTINGS = {"CRM_TARGET_YELLOW_MARGIN"}
+_FLOAT_SETTINGS = {"CRM_TARGET_YELLOW_MARGIN", "CRM_UPLOAD_RETENTION_HOURS", "CRM_IMPORT_MAX_SECONDS"}
 _BOOL_SETTINGS = {"CRM_SESSION_COOKIE_SECURE"}
 
 

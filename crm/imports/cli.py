@@ -60,3 +60,12 @@ def import_leads(file: Path, dry_run: bool):
         db.session.rollback()
         raise
     click.echo(f"已导入 {len(leads)} 个项目（文件 {file.name}）")
+
+
+@import_.command("prune-uploads")
+@with_appcontext
+def prune_uploads():
+    """Delete import uploads older than CRM_UPLOAD_RETENTION_HOURS (never confirmed)."""
+    from crm.imports import uploads
+
+    click.echo(f"已删除 {uploads.prune()} 个过期的导入文件")

@@ -14,24 +14,28 @@ from pathlib import Path
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 
+from crm.imports.errors import ImportRefused
 from crm.imports.mapping import combined_header_field, header_field, norm_text
+from crm.imports.xlsx import Budget, read_rows
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 5000
 MAX_COLUMNS = 100
+#: Cells (and rows) of a sheet read at most: 5,000 rows of 40 filled columns.
+MAX_CELLS = 200_000
+#: The shared-strings table (every text of an .xlsx) uncompressed.
+MAX_SHARED_STRINGS = 16 * 1024 * 1024
+#: A backstop: reading stops after this many seconds whatever the file holds.
+MAX_SECONDS = 10
 #: How far down the sheet the header row may start (a title and notes above it).
 HEADER_SEARCH_ROWS = 20
 #: Uncompressed size a 5 MB .xlsx may reach before it is treated as a zip bomb.
 MAX_UNZIPPED = 200 * 1024 * 1024
+#: A line of a CSV file with more separators than this is not a table of ours.
+MAX_CSV_SEPARATORS = 16_384
 EXTENSIONS = (".xlsx", ".csv")
 
-
-class ImportRefused(Exception):
-    """The file cannot be imported at all; ``message`` says why (nothing was read or written)."""
-
-    def __init__(self, message):
-        super().__init__(str(message))
-        self.message = message
+__all__ = ["EXTENSIONS", "ImportRefused", "Table", "budget", "limits", "read_table"]
 
 
 @dataclass
@@ -61,11 +65,26 @@ class Table:
         return [c.header for c in self.columns if c.field is None and c.header]
 
 
+def _setting(name: str, default):
+    return current_app.config.get(name, default) if has_app_context() else default
+
+
 def limits() -> tuple[int, int]:
-    if has_app_context():
-        return (current_app.config.get("CRM_IMPORT_MAX_BYTES", MAX_BYTES),
-                current_app.config.get("CRM_IMPORT_MAX_ROWS", MAX_ROWS))
-    return MAX_BYTES, MAX_ROWS
+    return _setting("CRM_IMPORT_MAX_BYTES", MAX_BYTES), _setting("CRM_IMPORT_MAX_ROWS", MAX_ROWS)
+
+
+def budget() -> Budget:
+    """What reading one file may cost (the app's settings, else the defaults above)."""
+    return Budget(
+        max_rows=_setting("CRM_IMPORT_MAX_ROWS", MAX_ROWS),
+        max_columns=_setting("CRM_IMPORT_MAX_COLUMNS", MAX_COLUMNS),
+        max_cells=_setting("CRM_IMPORT_MAX_CELLS", MAX_CELLS),
+        max_shared_strings_bytes=_setting("CRM_IMPORT_MAX_SHARED_STRINGS", MAX_SHARED_STRINGS),
+        max_seconds=_setting("CRM_IMPORT_MAX_SECONDS", MAX_SECONDS),
+        max_unzipped=MAX_UNZIPPED,
+        # the header (up to two rows) and a title above it do not count
+        header_rows=HEADER_SEARCH_ROWS + 2,
+    )
 
 
 def read_table(path, filename: str | None = None) -> Table:
@@ -86,56 +105,45 @@ def read_table(path, filename: str | None = None) -> Table:
                                size=f"{size / 1048576:.1f}", max=f"{max_bytes / 1048576:g}"))
     if size == 0:
         raise ImportRefused(_l("文件是空的"))
+    limit = budget()
     if suffix == ".xlsx":
-        raw_rows = _xlsx_rows(path)
+        raw_rows = _xlsx_rows(path, limit)
     else:
-        raw_rows = _csv_rows(path.read_bytes())
+        raw_rows = _csv_rows(path.read_bytes(), limit)
     return _table(raw_rows)
 
 
-def _xlsx_rows(path: Path):
-    import openpyxl
-
+def _xlsx_rows(path: Path, limit: Budget):
+    """The rows that hold a value, checked before (the zip's directory) and while reading."""
     if not zipfile.is_zipfile(path):
         raise ImportRefused(_l("该文件不是有效的 Excel (.xlsx) 文件"))
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
             total = sum(info.file_size for info in archive.infolist())
-            content_types = archive.read("[Content_Types].xml") if "[Content_Types].xml" in names \
-                else b""
+            if "xl/workbook.xml" not in names:
+                raise ImportRefused(_l("该文件不是有效的 Excel (.xlsx) 文件"))
+            if any("vbaproject" in n.lower() for n in names) or _declares_macros(archive, names):
+                raise ImportRefused(_l("文件含有宏（VBA 代码），不予导入：请另存为不含宏的 .xlsx"))
+            if any(n.lower().startswith(("xl/activex", "xl/embeddings")) for n in names):
+                raise ImportRefused(_l("文件含有控件或嵌入对象，不予导入：请只保留表格内容"))
+            if total > limit.max_unzipped:
+                raise ImportRefused(_l("文件内容过大（解压后超过 %(mb)s MB），不予导入",
+                                       mb=f"{limit.max_unzipped / 1048576:g}"))
+            return read_rows(archive, limit)
     except (zipfile.BadZipFile, OSError) as exc:
         raise ImportRefused(_l("该文件不是有效的 Excel (.xlsx) 文件")) from exc
-    if "xl/workbook.xml" not in names:
-        raise ImportRefused(_l("该文件不是有效的 Excel (.xlsx) 文件"))
-    if any("vbaproject" in n.lower() for n in names) or b"macroEnabled" in content_types:
-        raise ImportRefused(_l("文件含有宏（VBA 代码），不予导入：请另存为不含宏的 .xlsx"))
-    if any(n.lower().startswith(("xl/activex", "xl/embeddings")) for n in names):
-        raise ImportRefused(_l("文件含有控件或嵌入对象，不予导入：请只保留表格内容"))
-    if total > MAX_UNZIPPED:
-        raise ImportRefused(_l("文件内容过大，不予导入"))
-    try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=False)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
-        raise ImportRefused(_l("无法读取该 Excel 文件：文件可能已损坏")) from exc
-    try:
-        sheet = workbook.worksheets[0]
-        rows = []
-        for number, row in enumerate(sheet.iter_rows(max_col=MAX_COLUMNS), start=1):
-            values = []
-            for cell in row:
-                value = getattr(cell, "value", None)
-                if getattr(cell, "data_type", None) == "f" or (
-                        isinstance(value, str) and value.startswith("=") and len(value) > 1):
-                    ref = getattr(cell, "coordinate", f"第{number}行")
-                    raise ImportRefused(_l(
-                        "单元格 %(ref)s 含有公式，不予导入：请复制后“选择性粘贴为数值”再导入", ref=ref))
-                values.append(value)
-            rows.append((number, values))
-            _check_rows(rows)
-    finally:
-        workbook.close()
-    return rows
+
+
+def _declares_macros(archive: zipfile.ZipFile, names) -> bool:
+    name = "[Content_Types].xml"
+    if name not in names:
+        return False
+    info = archive.getinfo(name)
+    if info.file_size > 1024 * 1024:
+        raise ImportRefused(_l("无法读取该 Excel 文件：文件可能已损坏"))
+    with archive.open(info) as stream:
+        return b"macroEnabled" in stream.read(1024 * 1024 + 1)
 
 
 def _decode(data: bytes) -> str:
@@ -151,7 +159,7 @@ def _decode(data: bytes) -> str:
         raise ImportRefused(_l("无法识别文件编码：请保存为 UTF-8 或 GBK 编码的 CSV")) from exc
 
 
-def _csv_rows(data: bytes):
+def _csv_rows(data: bytes, limit: Budget):
     if b"\x00" in data[:8192] or data[:4] in (b"\x89PNG", b"PK\x03\x04", b"%PDF") \
             or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         raise ImportRefused(_l("该文件不是 CSV 文本表格"))
@@ -160,27 +168,33 @@ def _csv_rows(data: bytes):
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;")
     except csv.Error:
         dialect = csv.excel
+    # a row of millions of empty fields would cost a string each: counted before parsing
+    separator = dialect.delimiter
+    if any(line.count(separator) > MAX_CSV_SEPARATORS for line in text.splitlines()):
+        raise ImportRefused(_l("列数过多：最多 %(n)s 列，不予导入", n=limit.max_columns))
     rows = []
+    cells = 0
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
     try:
         for number, row in enumerate(reader, start=1):
-            values = row[:MAX_COLUMNS]
+            cells += min(len(row), limit.max_columns) + 1
+            if cells > limit.max_cells:
+                raise ImportRefused(_l("单元格过多：一个表格最多 %(n)s 个单元格，不予导入",
+                                       n=limit.max_cells))
+            if any(v.strip() for v in row[limit.max_columns:]):
+                raise ImportRefused(_l("列数过多：最多 %(n)s 列（第%(row)s行超出），不予导入",
+                                       n=limit.max_columns, row=number))
+            values = row[:limit.max_columns]
             for value in values:
                 if value.startswith("=") and len(value) > 1:
                     raise ImportRefused(_l(
                         "第%(n)s行含有公式（以“=”开头的单元格），不予导入", n=number))
             rows.append((number, values))
-            _check_rows(rows)
+            if len(rows) > limit.max_rows + limit.header_rows:
+                raise ImportRefused(_l("行数过多，一次最多导入 %(n)s 行", n=limit.max_rows))
     except csv.Error as exc:
         raise ImportRefused(_l("CSV 文件格式有误：%(e)s", e=str(exc))) from exc
     return rows
-
-
-def _check_rows(rows) -> None:
-    _max_bytes, max_rows = limits()
-    # the header (up to two rows) and a title above it do not count
-    if len(rows) > max_rows + HEADER_SEARCH_ROWS + 2:
-        raise ImportRefused(_l("行数过多，一次最多导入 %(n)s 行", n=max_rows))
 
 
 def _blank(value) -> bool:
@@ -188,8 +202,12 @@ def _blank(value) -> bool:
 
 
 def _table(raw_rows) -> Table:
+    """The header found in the first rows, then every data row (rows in file order, with
+    their numbers; an .xlsx gives only the rows that hold a value)."""
     header_at = None
-    for i, (_number, values) in enumerate(raw_rows[:HEADER_SEARCH_ROWS]):
+    for i, (number, values) in enumerate(raw_rows):
+        if number > HEADER_SEARCH_ROWS:
+            break
         if any(header_field(v)[0] == "name" for v in values if isinstance(v, str)):
             header_at = i
             break
@@ -200,7 +218,7 @@ def _table(raw_rows) -> Table:
                     if isinstance(v, str) and header_field(v)[0] == "name")
     first_data = header_at + 1
     sub = None
-    if first_data < len(raw_rows):
+    if first_data < len(raw_rows) and raw_rows[first_data][0] == raw_rows[header_at][0] + 1:
         candidate = list(raw_rows[first_data][1])
         if _is_subheader(header, candidate, name_col):
             sub = candidate

@@ -1,7 +1,6 @@
 """Import pages: the template, upload → preview of every row → confirm (all or nothing)."""
 
 import io
-import secrets
 from pathlib import Path
 
 from flask import (
@@ -21,6 +20,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
+from crm.imports import uploads
 from crm.imports.mapping import TEMPLATE_COLUMNS
 from crm.imports.reader import EXTENSIONS, ImportRefused, limits, read_table
 from crm.imports.service import import_rows, preview
@@ -34,12 +34,6 @@ IMPORT_ROLES = ("officer", "township_head", "district_admin")
 def _require_importer() -> None:
     if current_user.role not in IMPORT_ROLES or not current_user.active:
         abort(403)
-
-
-def _uploads() -> Path:
-    folder = Path(current_app.instance_path) / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _serializer() -> URLSafeSerializer:
@@ -57,7 +51,7 @@ def _from_token(token: str) -> tuple[Path, str]:
         abort(400)
     if payload.get("u") != current_user.id:
         abort(403)
-    stored = _uploads() / Path(payload["f"]).name
+    stored = uploads.folder() / Path(payload["f"]).name
     if not stored.exists():
         flash(_("上传的文件已失效，请重新上传"), "error")
         abort(redirect(url_for("imports.leads")))
@@ -113,17 +107,14 @@ def leads():
         return render_template("imports/upload.html", **context), 400
     filename = Path(upload.filename.replace("\\", "/")).name[:200]
     suffix = Path(filename).suffix.lower()
-    stored = _uploads() / f"{secrets.token_urlsafe(16)}{suffix if suffix in EXTENSIONS else '.bin'}"
     data = upload.stream.read(max_bytes + 1)
     if len(data) > max_bytes:
         flash(_("文件过大，上限为 %(max)s MB", max=context["max_mb"]), "error")
         return render_template("imports/upload.html", **context), 400
-    stored.write_bytes(data)
-    try:
-        table = read_table(stored, filename)
-    except ImportRefused as exc:
-        stored.unlink(missing_ok=True)
-        flash(str(exc.message), "error")
+    user_id = current_user.id
+    stored = uploads.store(user_id, data, suffix if suffix in EXTENSIONS else ".bin")
+    table = _read_outside_transaction(stored, filename)
+    if table is None:
         return render_template("imports/upload.html", **context), 400
     results = preview(current_user, table, filename)
     db.session.rollback()
@@ -133,17 +124,33 @@ def leads():
     )
 
 
+def _read_outside_transaction(stored: Path, filename: str):
+    """The file's table, read with no database transaction open; None (file deleted, message
+    flashed) when it is refused.
+
+    A POST's transaction holds SQLite's write lock from its first query (the user's sign-in):
+    reading a large file inside it would make every other writer wait.
+    """
+    db.session.rollback()
+    try:
+        return read_table(stored, filename)
+    except ImportRefused as exc:
+        stored.unlink(missing_ok=True)
+        flash(str(exc.message), "error")
+        return None
+    except BaseException:
+        stored.unlink(missing_ok=True)
+        raise
+
+
 @blueprint.post("/leads/confirm")
 @login_required
 def confirm():
     """Re-read the uploaded file, check it again and import every row, or none."""
     _require_importer()
     stored, filename = _from_token(request.form.get("token", ""))
-    try:
-        table = read_table(stored, filename)
-    except ImportRefused as exc:
-        stored.unlink(missing_ok=True)
-        flash(str(exc.message), "error")
+    table = _read_outside_transaction(stored, filename)
+    if table is None:
         return redirect(url_for("imports.leads"))
     results = preview(current_user, table, filename)
     bad = [r for r in results if r.errors]

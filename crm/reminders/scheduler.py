@@ -33,6 +33,9 @@ JOBS = [
     # Not a reminder: the day's statistics computed before anyone asks (crm/stats/cache.py).
     ("stats-warm", "stats_warm_job",
      lambda tz, cfg: CronTrigger(hour=0, minute=5, timezone=tz)),
+    # Not a reminder: import uploads never confirmed (crm/imports/uploads.py).
+    ("uploads-prune", "uploads_prune_job",
+     lambda tz, cfg: IntervalTrigger(hours=1, timezone=tz)),
 ]
 
 #: "HH:MM" (or "HH:MM:SS"), 00:00 to 23:59; ASCII digits only.
@@ -122,6 +125,13 @@ def stats_warm_job(app):
         units = cache.warm(today())
         db.session.commit()
         log.info("statistics cache: %d units ready for %s", units, today())
+
+
+def uploads_prune_job(app):
+    from crm.imports import uploads
+
+    with app.app_context():
+        uploads.prune()
 
 
 def build(app, *, blocking: bool):
