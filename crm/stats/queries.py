@@ -71,9 +71,11 @@ def district_ranking(user: User, year: int, as_of: dt.date, page: int | None, pe
         current = versions.current([t.id for t in townships])
         found = cache.load_summary(current, year, as_of, yellow_margin())
         missing = [t.id for t in townships if t.id not in found]
+        computed: dict[int, UnitStats] = {}
         if missing:
             for u in district_stats(user, year, as_of, township_ids=missing).units:
                 found[u.township_id] = (u.mean_attainment, totals_of(u))
+                computed[u.township_id] = u  # (not stored for an as-of date out of the window)
         ranked = [Ranked(t.id, t.name, found[t.id][0]) for t in townships]
         totals = UnitStats(0, "", "")
         if found:
@@ -83,8 +85,12 @@ def district_ranking(user: User, year: int, as_of: dt.date, page: int | None, pe
     page = min(max(page or 1, 1), pages)
     items = ranked[(page - 1) * per_page:page * per_page]
     if not full and items:
-        details = district_stats(user, year, as_of, township_ids=[u.township_id for u in items])
-        by_id = {u.township_id: u for u in details.units}
+        by_id = {u.township_id: computed[u.township_id] for u in items
+                 if u.township_id in computed}
+        rest = [u.township_id for u in items if u.township_id not in by_id]
+        if rest:
+            by_id.update((u.township_id, u)
+                         for u in district_stats(user, year, as_of, township_ids=rest).units)
         for unit in items:
             by_id[unit.township_id].rank = unit.rank
         items = [by_id[u.township_id] for u in items]
