@@ -239,9 +239,9 @@ def reminder_run(app, seed: int):
         db.session.execute(sa.update(User).where(User.id.in_(chosen)).values(reminder_weekly=True))
         db.session.commit()
         # the scheduler's 00:05 job has made the day's statistics ready before the 08:00 run
-        from crm.stats import cache
+        from crm.stats.queries import warm
 
-        cache.warm(today())
+        warm(today())
         db.session.commit()
         began = time.perf_counter()
         result = dispatch.run("weekly", today())

@@ -128,11 +128,9 @@ def register_blueprints(app: Flask) -> None:
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from crm.errors import register_database_errors
     from crm.main.errors import register
 
     register(app)
-    register_database_errors(app)
 
 
 def register_template_helpers(app: Flask) -> None:

@@ -1,4 +1,8 @@
-"""Domain errors that views and the API both translate (a form error; a 4xx JSON answer)."""
+"""The app's exceptions and how to tell a database that cannot be reached: no handlers here.
+
+Domain errors are raised by services and translated by the handlers ``crm.main.errors``
+registers (a form error; a 4xx JSON answer); a database that cannot be used is a 503 there.
+"""
 
 
 class DomainError(Exception):
@@ -79,80 +83,3 @@ def describe_database_error(exc: BaseException) -> str:
         message = message.replace(str(url.password), "***")
     where = url.render_as_string(hide_password=True)
     return f"{type(orig).__name__}: {message} (database {where})"
-
-
-def register_database_errors(app) -> None:
-    """503 with ``Retry-After`` for a database that cannot be reached; the session is discarded
-    so the next request starts clean (the pool pings before reuse, so recovery needs no restart).
-    """
-    import functools
-    import logging
-
-    from flask import g, jsonify, render_template, request, session
-    from flask_babel import gettext as _
-    from sqlalchemy import exc as sa_exc
-    from werkzeug.exceptions import InternalServerError
-
-    from crm.extensions import db, login_manager
-    from crm.i18n import DEFAULT, SUPPORTED
-    from crm.logs import redact
-    from crm.main.errors import render_error
-
-    log = logging.getLogger("crm.database")
-
-    def unavailable(exc):
-        log.error("database unavailable on %s %s: %s", request.method, redact(request.path),
-                  describe_database_error(exc))
-        try:
-            db.session.rollback()
-        except Exception:  # noqa: BLE001, S110 (a dead connection cannot roll back; it is dropped)
-            pass
-        db.session.remove()
-        # Who is signed in and their language are in the database: answer as to a visitor, in the
-        # session's language or the default.
-        g._login_user = login_manager.anonymous_user()
-        if g.get("locale") not in SUPPORTED:
-            g.locale = session.get("lang") if session.get("lang") in SUPPORTED else DEFAULT
-        message = _("数据库暂时无法连接，请稍后再试。")
-        if request.path.startswith("/api/"):
-            response = jsonify(error={"code": "unavailable", "message": message, "fields": {}})
-        else:
-            response = app.make_response(render_template("errors/unavailable.html", message=message))
-        response.status_code = 503
-        response.headers["Retry-After"] = str(RETRY_AFTER)
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-    def database_error(exc):
-        if database_unavailable(exc):
-            return unavailable(exc)
-        log.exception("unhandled error on %s %s", request.method, redact(request.path))
-        return render_error(500)
-
-    def server_error(exc: InternalServerError):
-        """What no handler took, or what a handler raised: 503 if it was the database."""
-        if database_unavailable(getattr(exc, "original_exception", None)):
-            return unavailable(exc.original_exception)
-        return render_error(500)
-
-    def guarded(handler):
-        """``handler`` (say the 404 page, which asks who is signed in), answering 503 when it
-        finds the database unreachable itself."""
-
-        @functools.wraps(handler)
-        def wrapper(exc):
-            try:
-                return handler(exc)
-            except (sa_exc.DBAPIError, sa_exc.TimeoutError) as db_exc:
-                if database_unavailable(db_exc):
-                    return unavailable(db_exc)
-                raise
-
-        return wrapper
-
-    for handlers in app.error_handler_spec[None].values():
-        for exc_class, handler in list(handlers.items()):
-            handlers[exc_class] = guarded(handler)
-    app.register_error_handler(sa_exc.DBAPIError, database_error)
-    app.register_error_handler(sa_exc.TimeoutError, database_error)
-    app.register_error_handler(InternalServerError, guarded(server_error))

@@ -13,6 +13,9 @@ ACTIVE_STAGES = ("contact", "negotiation", "signed", "started", "producing")
 LOST = "lost"
 STAGES = (*ACTIVE_STAGES, LOST)
 STAGE_RANK = {code: i for i, code in enumerate(ACTIVE_STAGES)}
+#: The stages a project's work is over in: producing (the goal reached) or lost. A lead in any
+#: other stage is "in progress" (``Lead.stage.not_in(CLOSED_STAGES)``).
+CLOSED_STAGES = ("producing", LOST)
 
 STAGE_LABELS = {
     "contact": _l("接触"),

@@ -13,7 +13,7 @@ from crm.auth.permissions import scope_leads
 from crm.extensions import db
 from crm.leads.colour import colour_expr
 from crm.leads.models import FundEntry, Lead, LeadOfficer, StageChange
-from crm.leads.pipeline import SCALE_CLASSES
+from crm.leads.pipeline import CLOSED_STAGES, SCALE_CLASSES
 from crm.visits.models import Visit
 
 SORTS = {
@@ -37,16 +37,15 @@ class LeadFilter:
     scale: str | None = None
     q: str | None = None
     sort: str = "updated"
-    #: Drill-down from a statistic: (metric, year, as_of) of crm.stats.queries.lead_ids_behind.
-    behind: tuple | None = None
-
-    user: User | None = None
+    #: Only these leads: a SELECT of lead ids (the drill-down from a statistic, which the
+    #: statistics give: this module does not compute them).
+    lead_ids: sa.Select | None = None
 
     def apply(self, stmt: sa.Select, as_of: dt.date) -> sa.Select:
         if self.township_id:
             stmt = stmt.where(Lead.township_id == self.township_id)
         if self.stage == "active":
-            stmt = stmt.where(Lead.stage.not_in(("producing", "lost")))
+            stmt = stmt.where(Lead.stage.not_in(CLOSED_STAGES))
         elif self.stage:
             stmt = stmt.where(Lead.stage == self.stage)
         if self.officer_id:
@@ -64,12 +63,8 @@ class LeadFilter:
             stmt = stmt.where(Lead.next_follow_up < as_of)
         if self.scale in SCALE_CLASSES:
             stmt = stmt.where(Lead.investment_wan >= SCALE_CLASSES[self.scale])
-        if self.behind and self.township_id:
-            from crm.stats.queries import lead_ids_behind
-
-            metric, year, behind_as_of = self.behind
-            ids = lead_ids_behind(self.user, metric, self.township_id, year, behind_as_of)
-            stmt = stmt.where(Lead.id.in_(ids) if ids is not None else sa.false())
+        if self.lead_ids is not None:
+            stmt = stmt.where(Lead.id.in_(self.lead_ids))
         if self.q:
             pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             stmt = stmt.where(sa.or_(Lead.name.ilike(pattern, escape="\\"),
@@ -95,7 +90,6 @@ def list_leads(user: User, flt: LeadFilter, as_of: dt.date, page: int = 1, per_p
 
     Three queries whatever the size: totals, the page (with colour), officers of the page.
     """
-    flt.user = user
     base = flt.apply(scope_leads(sa.select(Lead), user), as_of)
     totals = base.with_only_columns(
         sa.func.count(Lead.id), sa.func.coalesce(sa.func.sum(Lead.investment_wan), 0)

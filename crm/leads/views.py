@@ -1,5 +1,7 @@
 """Lead pages: list, detail, create, edit, stage moves, assignment, funds, blockers."""
 
+import datetime as dt
+
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -24,6 +26,7 @@ from crm.leads.forms import (
 )
 from crm.leads.models import Blocker, Lead, LeadOfficer
 from crm.leads.pipeline import STAGES, next_stage
+from crm.stats.queries import lead_ids_behind
 
 blueprint = Blueprint("leads", __name__, url_prefix="/leads")
 
@@ -48,8 +51,9 @@ def parse_filter(args) -> queries.LeadFilter:
         return int(value) if value.isdigit() else None
 
     stage = args.get("stage") or None
+    township_id = int_or_none("township_id")
     return queries.LeadFilter(
-        township_id=int_or_none("township_id"),
+        township_id=township_id,
         stage=stage if stage in (*STAGES, "active") else None,
         officer_id=int_or_none("officer_id"),
         industry=args.get("industry") or None,
@@ -59,22 +63,22 @@ def parse_filter(args) -> queries.LeadFilter:
         scale=args.get("scale") or None,
         q=(args.get("q") or "").strip()[:100] or None,
         sort=args.get("sort") or "updated",
-        behind=_behind(args),
+        lead_ids=_behind(args, township_id),
     )
 
 
-def _behind(args):
-    """?metric=signed_100m&year=2026&as_of=2026-06-30: the leads behind a statistic."""
-    import datetime as dt
-
+def _behind(args, township_id: int | None) -> sa.Select | None:
+    """?township_id=3&metric=signed_100m&year=2026&as_of=2026-06-30: a SELECT of the ids of
+    the unit's leads behind a statistic (none for a metric without a drill-down)."""
     metric, year = args.get("metric"), args.get("year", "")
-    if not metric or not year.isdigit():
+    if not metric or not year.isdigit() or not township_id:
         return None
     try:
         as_of = dt.date.fromisoformat(args.get("as_of", ""))
     except ValueError:
         as_of = today()
-    return (metric[:40], int(year), as_of)
+    ids = lead_ids_behind(current_user, metric[:40], township_id, int(year), as_of)
+    return ids if ids is not None else sa.select(Lead.id).where(sa.false())
 
 
 @blueprint.route("/")

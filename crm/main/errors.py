@@ -1,12 +1,24 @@
-"""Friendly error pages in the user's language; JSON for the API; never a stack trace."""
+"""Every error handler of the app, registered in one place (``register``, called once by
+``create_app``): friendly pages in the user's language, JSON for the API, a 503 with
+``Retry-After`` for a database that cannot be reached; never a stack trace."""
 
+import functools
 import logging
 
-from flask import jsonify, make_response, render_template, request
+from flask import g, jsonify, make_response, render_template, request, session
 from flask_babel import gettext as _
-from werkzeug.exceptions import HTTPException
+from sqlalchemy import exc as sa_exc
+from werkzeug.exceptions import HTTPException, InternalServerError
 
-from crm.errors import Conflict, DomainError
+from crm.errors import (
+    RETRY_AFTER,
+    Conflict,
+    DomainError,
+    database_unavailable,
+    describe_database_error,
+)
+from crm.extensions import db, login_manager
+from crm.i18n import DEFAULT, SUPPORTED
 from crm.logs import redact
 
 log = logging.getLogger(__name__)
@@ -43,8 +55,53 @@ def render_error(status: int, description: str | None = None, fields: dict | Non
                            detail=description), status
 
 
-def register(app):
-    @app.errorhandler(HTTPException)
+def register(app) -> None:
+    """Every handler: HTTP errors, domain errors, anything unexpected, the database errors.
+
+    Each page-rendering handler is ``guarded``: the 404 page, say, asks who is signed in, and
+    answers 503 itself when it finds the database unreachable.
+    """
+    db_log = logging.getLogger("crm.database")
+
+    def unavailable(exc):
+        """503 with ``Retry-After``; the session is discarded so the next request starts clean
+        (the pool pings before reuse, so recovery needs no restart)."""
+        db_log.error("database unavailable on %s %s: %s", request.method, redact(request.path),
+                     describe_database_error(exc))
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001, S110 (a dead connection cannot roll back; it is dropped)
+            pass
+        db.session.remove()
+        # Who is signed in and their language are in the database: answer as to a visitor, in the
+        # session's language or the default.
+        g._login_user = login_manager.anonymous_user()
+        if g.get("locale") not in SUPPORTED:
+            g.locale = session.get("lang") if session.get("lang") in SUPPORTED else DEFAULT
+        message = _("数据库暂时无法连接，请稍后再试。")
+        if request.path.startswith("/api/"):
+            response = jsonify(error={"code": "unavailable", "message": message, "fields": {}})
+        else:
+            response = app.make_response(render_template("errors/unavailable.html", message=message))
+        response.status_code = 503
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def guarded(handler):
+        """``handler``, answering 503 when it finds the database unreachable itself."""
+
+        @functools.wraps(handler)
+        def wrapper(exc):
+            try:
+                return handler(exc)
+            except (sa_exc.DBAPIError, sa_exc.TimeoutError) as db_exc:
+                if database_unavailable(db_exc):
+                    return unavailable(db_exc)
+                raise
+
+        return wrapper
+
     def http_error(exc: HTTPException):
         if exc.code in (301, 302, 303, 307, 308):
             return exc
@@ -62,7 +119,6 @@ def register(app):
                 response.headers[name] = value
         return response
 
-    @app.errorhandler(DomainError)
     def domain_error(exc: DomainError):
         fields = {k: [str(m) for m in v] for k, v in exc.fields.items()}
         if _wants_json():
@@ -72,10 +128,28 @@ def register(app):
             return jsonify(error=body), exc.status
         return render_error(exc.status)
 
-    @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, redact(request.path))
         return render_error(500)
+
+    def database_error(exc):
+        if database_unavailable(exc):
+            return unavailable(exc)
+        db_log.exception("unhandled error on %s %s", request.method, redact(request.path))
+        return render_error(500)
+
+    def server_error(exc: InternalServerError):
+        """What no handler took, or what a handler raised: 503 if it was the database."""
+        if database_unavailable(getattr(exc, "original_exception", None)):
+            return unavailable(exc.original_exception)
+        return render_error(500)
+
+    app.register_error_handler(HTTPException, guarded(http_error))
+    app.register_error_handler(DomainError, guarded(domain_error))
+    app.register_error_handler(Exception, guarded(unexpected))
+    app.register_error_handler(sa_exc.DBAPIError, database_error)
+    app.register_error_handler(sa_exc.TimeoutError, database_error)
+    app.register_error_handler(InternalServerError, guarded(server_error))
 
     def log_exception(exc_info) -> None:
         """Flask's own log line for what an error handler raised, the path's secret redacted."""

@@ -119,10 +119,10 @@ def retry_job(app):
 def stats_warm_job(app):
     from crm.db import today
     from crm.extensions import db
-    from crm.stats import cache
+    from crm.stats.queries import warm
 
     with app.app_context():
-        units = cache.warm(today())
+        units = warm(today())
         db.session.commit()
         log.info("statistics cache: %d units ready for %s", units, today())
 

@@ -1,7 +1,7 @@
 """The cache of each unit's yearly aggregates, and the version that tells when it is stale.
 
-``StatsVersion`` counts the writes to a unit's leads (``crm.stats.cache`` bumps it in the same
-transaction as the write); a ``StatsCache`` row holds one unit's numbers for a year and as-of date,
+``StatsVersion`` counts the writes to a unit's leads (``crm.stats.versions`` bumps it in the
+same transaction as the write); a ``StatsCache`` row holds one unit's numbers for a year and as-of date,
 computed when the unit was at ``version``. A row whose version is not the unit's current one is
 never read.
 """
@@ -37,10 +37,9 @@ class StatsCache(db.Model):
     basis: Mapped[str] = mapped_column(sa.String(64))
     #: The mean attainment of the unit's targets ("n/d"), for ranking without reading ``payload``.
     mean_attainment: Mapped[str | None] = mapped_column(sa.Text)
-    #: The unit's numbers that the district's totals add up (``cache.totals_of``), as JSON.
+    #: The unit's numbers that the district's totals add up (``results.totals_of``), as JSON.
     totals: Mapped[str] = mapped_column(sa.Text)
-    #: The unit's numbers as JSON (exact: counts, 万元 as strings, rates as [n, d]).
+    #: The unit's results as JSON (``results.to_record``: exact counts, 万元 as strings, rates
+    #: as [n, d]).
     payload: Mapped[str] = mapped_column(sa.Text)
-    #: The unit's object of the stats API (CONTRACT.md) without township_id, name and rank.
-    api_json: Mapped[str] = mapped_column(sa.Text)
     computed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,4 +1,5 @@
-"""The statistics of DOMAIN.md as SQL aggregates, for any year and as-of date.
+"""Computing the statistics as SQL aggregates, for any year and as-of date, into the typed
+results of ``crm.stats.results``.
 
 Every function takes the user, so a head's numbers only ever cover their unit, and runs a fixed
 number of grouped queries whatever the number of leads. ``district_stats`` assembles them;
@@ -6,132 +7,42 @@ pages, the API, the bulletin and the mail all read it.
 """
 
 import datetime as dt
-from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
 
 import sqlalchemy as sa
-from flask import current_app
 
 from crm.auth.models import User
 from crm.auth.permissions import scope_leads, visible_townships
 from crm.extensions import db
 from crm.leads.models import FundEntry, Lead, StageChange
-from crm.leads.pipeline import ACTIVE_STAGES, STAGES
-from crm.stats import cache
+from crm.leads.pipeline import ACTIVE_STAGES, SCALE_CLASSES
+from crm.stats import cache, versions
+from crm.stats.results import (
+    STEPS,
+    DistrictStats,
+    Ranked,
+    Ranking,
+    TargetResult,
+    UnitStats,
+    add_totals,
+    from_record,
+    rank_units,
+    ratio,
+    target_colour,
+    time_progress,
+    totals_of,
+    yellow_margin,
+)
 from crm.stats.sql import days_between, median_by
 from crm.targets.models import METRICS, Target
 from crm.townships.models import Township
 from crm.visits.models import Visit
 
-STEPS = tuple(zip(ACTIVE_STAGES, ACTIVE_STAGES[1:], strict=False))
-SCALE_100M, SCALE_1B, SCALE_5B = 10_000, 100_000, 500_000
-
-
-def time_progress(year: int, as_of: dt.date) -> Fraction:
-    """Days from 1 January to ``as_of``, both counted, over the days of the year."""
-    start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
-    day = min(max(as_of, start - dt.timedelta(days=1)), end)
-    return Fraction((day - start).days + 1, (end - start).days + 1)
-
-
-def ratio(numerator, denominator) -> Fraction | None:
-    """An exact rate, or None for a zero denominator."""
-    if not denominator:
-        return None
-    n_num, n_den = Decimal(numerator or 0).as_integer_ratio()
-    d_num, d_den = Decimal(denominator).as_integer_ratio()
-    return Fraction(n_num * d_den, n_den * d_num)
-
-
-def yellow_margin() -> Fraction:
-    """The setting CRM_TARGET_YELLOW_MARGIN (0.10), exactly."""
-    return Fraction(str(current_app.config["CRM_TARGET_YELLOW_MARGIN"]))
-
-
-def target_colour(attainment: Fraction | None, progress: Fraction,
-                  margin: Fraction | None = None) -> str | None:
-    """蓝 a ≥ p; 黄 p − margin ≤ a < p; 红 a < p − margin (margin: CRM_TARGET_YELLOW_MARGIN)."""
-    if attainment is None:
-        return None
-    if margin is None:
-        margin = yellow_margin()
-    if attainment >= progress:
-        return "blue"
-    if attainment >= progress - margin:
-        return "yellow"
-    return "red"
-
-
-@dataclass
-class TargetResult:
-    metric: str
-    target: Decimal
-    actual: Decimal
-    attainment: Fraction | None
-    color: str | None
-
-
-@dataclass
-class UnitStats:
-    township_id: int
-    name: str
-    kind: str
-    snapshot: dict = field(default_factory=lambda: dict.fromkeys(STAGES, 0))
-    entered: dict = field(default_factory=lambda: dict.fromkeys(ACTIVE_STAGES, 0))
-    reached: dict = field(default_factory=lambda: dict.fromkeys(ACTIVE_STAGES, 0))
-    velocity: dict = field(default_factory=lambda: {f"{a}_{b}": None for a, b in STEPS})
-    actuals: dict = field(default_factory=lambda: dict.fromkeys(METRICS, Decimal(0)))
-    start_rate: Fraction | None = None
-    stats_inclusion_rate: Fraction | None = None
-    funds_arrival_rate: Fraction | None = None
-    targets: list[TargetResult] = field(default_factory=list)
-    mean_attainment: Fraction | None = None
-    rank: int = 0
-
-    @property
-    def conversion(self) -> dict:
-        steps = {f"{a}_{b}": ratio(self.reached[b], self.reached[a]) for a, b in STEPS}
-        steps["contact_producing"] = ratio(self.reached["producing"], self.reached["contact"])
-        return steps
-
-
-@dataclass
-class DistrictStats:
-    year: int
-    as_of: dt.date
-    time_progress: Fraction
-    units: list[UnitStats]
-
-    def unit(self, township_id: int) -> UnitStats | None:
-        return next((u for u in self.units if u.township_id == township_id), None)
-
-    @property
-    def totals(self) -> UnitStats:
-        """All units added up (rates and attainment are not additive: left None)."""
-        total = UnitStats(0, "", "")
-        for unit in self.units:
-            for name in cache.TOTALS:
-                mine = getattr(total, name)
-                for key, value in getattr(unit, name).items():
-                    mine[key] += value
-        return total
-
-
-@dataclass
-class Ranking:
-    """One page of the district's ranking: its units in full (with their rank among all), how
-    many units there are, and every unit added up."""
-
-    year: int
-    as_of: dt.date
-    time_progress: Fraction
-    units: list[UnitStats]
-    page: int
-    pages: int
-    total: int
-    totals: UnitStats
-    metrics: list[str]
+__all__ = [  # the results' names, also read from here
+    "STEPS", "DistrictStats", "Ranking", "TargetResult", "UnitStats", "rank_units",
+    "target_colour", "time_progress", "yellow_margin",
+]
 
 
 def visible_units(user: User, township_ids=None) -> list:
@@ -143,18 +54,6 @@ def visible_units(user: User, township_ids=None) -> list:
         chosen = set(township_ids)
         townships = [t for t in townships if t.id in chosen]
     return townships
-
-
-class Ranked:
-    """A unit as ranking needs it (``rank_units``), without its full ``UnitStats``; ``json`` is
-    its cached object of the stats API when the caller needs it."""
-
-    __slots__ = ("township_id", "name", "mean_attainment", "json", "rank")
-
-    def __init__(self, township_id: int, name: str, mean_attainment: Fraction | None,
-                 json: str | None = None):
-        self.township_id, self.name, self.mean_attainment = township_id, name, mean_attainment
-        self.json, self.rank = json, 0
 
 
 def district_ranking(user: User, year: int, as_of: dt.date, page: int | None, per_page: int,
@@ -169,23 +68,29 @@ def district_ranking(user: User, year: int, as_of: dt.date, page: int | None, pe
         ranked, totals, full = stats.units, stats.totals, True
     else:
         townships = visible_units(user)
-        current = cache.versions([t.id for t in townships])
+        current = versions.current([t.id for t in townships])
         found = cache.load_summary(current, year, as_of, yellow_margin())
         missing = [t.id for t in townships if t.id not in found]
+        computed: dict[int, UnitStats] = {}
         if missing:
             for u in district_stats(user, year, as_of, township_ids=missing).units:
-                found[u.township_id] = (u.mean_attainment, cache.totals_of(u))
+                found[u.township_id] = (u.mean_attainment, totals_of(u))
+                computed[u.township_id] = u  # (not stored for an as-of date out of the window)
         ranked = [Ranked(t.id, t.name, found[t.id][0]) for t in townships]
         totals = UnitStats(0, "", "")
         if found:
-            cache.add_totals(totals, [values for _mean, values in found.values()])
+            add_totals(totals, [values for _mean, values in found.values()])
         ranked, full = rank_units(ranked), False
     pages = max(1, -(-len(ranked) // per_page))
     page = min(max(page or 1, 1), pages)
     items = ranked[(page - 1) * per_page:page * per_page]
     if not full and items:
-        details = district_stats(user, year, as_of, township_ids=[u.township_id for u in items])
-        by_id = {u.township_id: u for u in details.units}
+        by_id = {u.township_id: computed[u.township_id] for u in items
+                 if u.township_id in computed}
+        rest = [u.township_id for u in items if u.township_id not in by_id]
+        if rest:
+            by_id.update((u.township_id, u)
+                         for u in district_stats(user, year, as_of, township_ids=rest).units)
         for unit in items:
             by_id[unit.township_id].rank = unit.rank
         items = [by_id[u.township_id] for u in items]
@@ -243,10 +148,10 @@ def district_stats(user: User, year: int, as_of: dt.date, *, industry: str | Non
 
     missing = list(units)
     if industry is None and units:
-        current = cache.versions(list(units))
+        current = versions.current(list(units))
         found = cache.load(current, year, as_of, margin)
-        for township_id, payload in found.items():
-            cache.decode(payload, units[township_id])
+        for township_id, record in found.items():
+            from_record(record, units[township_id])
         missing = [i for i in units if i not in found]
     if missing:
         everything = len(missing) == len(units)
@@ -326,27 +231,6 @@ def _apply_per_unit(unit: UnitStats, row) -> None:
     unit.actuals["new_leads"] = int(row["new_leads"] or 0)
 
 
-def rank_units(units: list[UnitStats]) -> list[UnitStats]:
-    """By mean attainment, highest first (ties share a rank, then by name); no targets last.
-
-    Sorted by (float, exact) pairs: rounding to float never reverses an order, and equal
-    floats fall back to the exact values.
-    """
-    by_name = sorted(units, key=lambda u: u.name)
-    with_targets = sorted((u for u in by_name if u.mean_attainment is not None),
-                          key=lambda u: (float(u.mean_attainment), u.mean_attainment),
-                          reverse=True)
-    without = [u for u in by_name if u.mean_attainment is None]
-    previous, rank = None, 0
-    for position, unit in enumerate(with_targets, start=1):
-        if unit.mean_attainment != previous:
-            rank, previous = position, unit.mean_attainment
-        unit.rank = rank
-    for position, unit in enumerate(without, start=len(with_targets) + 1):
-        unit.rank = position
-    return with_targets + without
-
-
 # The grouped queries; each answers (township_id, …) rows.
 
 def lead_facts(scope, as_of) -> sa.Select:
@@ -396,11 +280,6 @@ def _snapshot(scope, as_of):
             .group_by(both.c.township_id, both.c.stage))
 
 
-def _at_least(first_on, start, end, threshold):
-    entered = first_on.between(start, end)
-    return sa.func.sum(sa.case((sa.and_(entered, Lead.investment_wan >= threshold), 1), else_=0))
-
-
 def _per_unit(scope, start, end, as_of):
     """Per unit, from the per-lead facts: entries in the period (and their scale classes and
     investment), the cohort's reach, the start, inclusion and capital-arrival rates, the leads
@@ -428,16 +307,17 @@ def _per_unit(scope, start, end, as_of):
         .scalar_subquery()
     )
     investment = facts.c.investment_wan
+
+    def signed_at_least(scale):
+        return count(sa.and_(in_period["signed"], investment >= SCALE_CLASSES[scale]))
+
     columns += [
-        sa.func.sum(sa.case((sa.and_(in_period["signed"], investment >= SCALE_100M), 1),
-                            else_=0)).label("signed_100m"),
-        sa.func.sum(sa.case((sa.and_(in_period["signed"], investment >= SCALE_1B), 1),
-                            else_=0)).label("signed_1b"),
-        sa.func.sum(sa.case((sa.and_(in_period["signed"], investment >= SCALE_5B), 1),
-                            else_=0)).label("signed_5b"),
+        signed_at_least("100m").label("signed_100m"),
+        signed_at_least("1b").label("signed_1b"),
+        signed_at_least("5b").label("signed_5b"),
         sa.func.sum(sa.case((in_period["signed"], investment))).label("signed_investment"),
-        sa.func.sum(sa.case((sa.and_(in_period["started"], investment >= SCALE_100M), 1),
-                            else_=0)).label("started_100m"),
+        count(sa.and_(in_period["started"], investment >= SCALE_CLASSES["100m"]))
+        .label("started_100m"),
         count(f.planned_start_date.between(start, end)).label("planned_start"),
         count(sa.and_(f.planned_start_date.between(start, end), started))
         .label("started_planned"),
@@ -486,17 +366,15 @@ def _visits(scope, start, end):
     )
 
 
-def as_float(value: Fraction | None, places: int = 4) -> float | None:
-    return None if value is None else round(float(value), places)
-
-
 def lead_ids_behind(user: User, metric: str, township_id: int, year: int, as_of: dt.date):
     """The drill-down: a SELECT of the lead ids behind one number (for the lead list)."""
     start, end = dt.date(year, 1, 1), min(as_of, dt.date(year, 12, 31))
     scope = _Scope(user, None, [township_id])
     fe = first_entries(as_of, scope(sa.select(Lead.id)))
-    entered = {"signed_100m": ("signed", SCALE_100M), "signed_1b": ("signed", SCALE_1B),
-               "signed_5b": ("signed", SCALE_5B), "started_100m": ("started", SCALE_100M),
+    entered = {"signed_100m": ("signed", SCALE_CLASSES["100m"]),
+               "signed_1b": ("signed", SCALE_CLASSES["1b"]),
+               "signed_5b": ("signed", SCALE_CLASSES["5b"]),
+               "started_100m": ("started", SCALE_CLASSES["100m"]),
                "producing": ("producing", 0), "signed_investment_wan": ("signed", 0)}
     entered.update({f"entered_{s}": (s, 0) for s in ACTIVE_STAGES})
     if metric in entered:
@@ -531,3 +409,17 @@ def _latest_changes(as_of, changed_after: bool = False):
         later = sa.select(Lead.id).where(Lead.stage_changed_on > as_of)
         stmt = stmt.where(StageChange.lead_id.in_(later))
     return stmt.subquery()
+
+
+def warm(as_of: dt.date) -> int:
+    """Make every unit's numbers for ``as_of``'s year as of that day current in the cache
+    (computing those that are not), and forget rows not recomputed for ``cache.KEEP``; the
+    number of units. The caller commits.
+
+    The scheduler runs it just after midnight, so the first statistics request of the day does
+    not compute a whole province's year (seconds) while someone waits.
+    """
+    everyone = User(role="district_admin", active=True)  # sees every unit; never saved
+    stats = district_stats(everyone, as_of.year, as_of)
+    cache.prune()
+    return len(stats.units)

@@ -1,6 +1,7 @@
-"""Portable SQL pieces the statistics need (date differences, medians)."""
+"""Portable SQL pieces the statistics need (date differences, medians, upserts)."""
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
@@ -47,3 +48,10 @@ def median_by(values: sa.Subquery, group_cols: list[str], value_col: str) -> sa.
         .where(middle)
         .group_by(*[ordered.c[c] for c in group_cols])
     )
+
+
+def upsert(conn, table):
+    """``INSERT`` for ``table`` with ``on_conflict_do_update`` on ``conn``'s database (SQLite
+    and PostgreSQL spell it alike)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)

@@ -32,13 +32,8 @@ from crm.stats.charts import (
     percent,
     weekly_chart,
 )
-from crm.stats.queries import (
-    STEPS,
-    district_ranking,
-    district_stats,
-    target_colour,
-    yellow_margin,
-)
+from crm.stats.queries import district_ranking, district_stats
+from crm.stats.results import STEPS, target_colour, yellow_margin
 from crm.targets.models import METRIC_LABELS
 
 blueprint = Blueprint("stats", __name__, url_prefix="/stats")

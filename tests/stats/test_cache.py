@@ -1,6 +1,6 @@
 """The cache of each unit's yearly numbers (crm/stats/cache.py): read while the unit is unchanged,
 never read once one of its leads, stage changes, visits, capital entries or targets is written,
-and always equal to what computing afresh gives."""
+always equal to what computing afresh gives, and kept only for as-of dates near today."""
 
 import datetime as dt
 import json
@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from crm.extensions import db
 from crm.leads import services
 from crm.leads.models import Lead
-from crm.stats import cache
+from crm.stats import cache, versions
 from crm.stats.models import StatsCache, StatsVersion
-from crm.stats.queries import district_stats, yellow_margin
+from crm.stats.queries import district_stats
+from crm.stats.results import yellow_margin
 from crm.targets.models import Target
 from crm.targets.services import set_targets
 from crm.visits.services import log_visit
@@ -26,6 +27,12 @@ AS_OF = dt.date(2025, 6, 30)
 
 def d(month, day):
     return dt.date(2025, month, day)
+
+
+@pytest.fixture(autouse=True)
+def _business_day(cache_today):
+    """The cache stores rows for as-of dates near today: the tests' today is AS_OF."""
+    cache_today(AS_OF)
 
 
 @pytest.fixture
@@ -155,25 +162,29 @@ def test_a_lead_moved_to_another_unit_changes_both(two_units):
 def test_numbers_stored_while_a_write_committed_are_never_read(two_units):
     """The race: versions are read, a write commits, then the (older) numbers are stored."""
     w = two_units
-    current = cache.versions([w.a.id, w.b.id])
+    current = versions.current([w.a.id, w.b.id])
     stale = district_stats(w.admin, 2025, AS_OF, industry="")
     write_move(w)  # commits between the read and the store
     db.session.commit()
     margin = yellow_margin()
     cache.store(stale.units, 2025, AS_OF, current, margin)
     db.session.commit()
-    now = cache.versions([w.a.id, w.b.id])
+    now = versions.current([w.a.id, w.b.id])
     assert set(cache.load(now, 2025, AS_OF, margin)) == {w.b.id}  # unit A's row is stale
     assert district_stats(w.admin, 2025, AS_OF).unit(w.a.id).snapshot["started"] == 1
 
 
-def test_another_as_of_date_or_year_or_margin_is_another_row(app, two_units):
+def test_another_as_of_date_or_year_or_margin_is_another_row(app, two_units, cache_today):
     w = two_units
-    district_stats(w.admin, 2025, AS_OF)
+    cache_today(d(3, 3))  # both dates in the kept window
+    district_stats(w.admin, 2025, d(3, 3))
     earlier = district_stats(w.admin, 2025, d(2, 28))
     db.session.commit()
     assert earlier.unit(w.a.id).entered["signed"] == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(StatsCache)) == 4
+    cache_today(AS_OF)
+    district_stats(w.admin, 2025, AS_OF)  # stored with the margin 0.10
+    db.session.commit()
     app.config["CRM_TARGET_YELLOW_MARGIN"] = 0.5
     colour = district_stats(w.admin, 2025, AS_OF).unit(w.a.id).targets[0].color
     assert colour == "yellow"  # 1/4 ≥ 181/365 − 0.5: recomputed with the new margin
@@ -273,13 +284,14 @@ def test_the_overview_shows_one_page_and_the_totals_of_all(client, auth, two_uni
     assert '<td class="num">1</td>' in totals(second)  # A1 signed, B1 in contact
 
 
-def test_the_nightly_job_fills_the_cache_and_prunes_old_rows(app, two_units):
+def test_the_nightly_job_fills_the_cache_and_prunes_old_rows(app, two_units, cache_today):
     from crm.db import today, utcnow
     from crm.reminders.scheduler import stats_warm_job
 
     w = two_units
     district_stats(w.admin, 2025, AS_OF)
     db.session.commit()
+    cache_today(today())  # the job runs on the real clock
     db.session.execute(sa.update(StatsCache).values(computed_at=utcnow() - dt.timedelta(days=8)))
     db.session.commit()
     stats_warm_job(app)
@@ -305,3 +317,45 @@ def test_a_failed_savepoint_keeps_the_transactions_pending_bumps(two_units):
             db.session.execute(sa.insert(StatsVersion).values(township_id=w.a.id, version=0))
     db.session.commit()
     assert version(w.a) > before
+
+
+def test_only_as_of_dates_in_the_kept_window_are_stored(two_units, cache_today):
+    """Today and the KEEP days before it are stored; any other as-of date (older, or in the
+    future) is computed and answered the same, and leaves no row behind."""
+    w = two_units
+    cache_today(AS_OF)
+    outside = [AS_OF - cache.KEEP - dt.timedelta(days=1), AS_OF + dt.timedelta(days=1),
+               d(1, 31), dt.date(2024, 6, 30)]
+    for as_of in outside:
+        answered = district_stats(w.admin, as_of.year, as_of)
+        db.session.commit()
+        assert answered == district_stats(w.admin, as_of.year, as_of, industry="")
+        assert cached_rows() == {}, as_of
+    inside = [AS_OF, AS_OF - dt.timedelta(days=3), AS_OF - cache.KEEP]
+    for as_of in inside:
+        district_stats(w.admin, 2025, as_of)
+        db.session.commit()
+    stored = db.session.execute(sa.select(StatsCache.township_id, StatsCache.as_of)).all()
+    assert sorted(stored) == sorted((t, on) for t in (w.a.id, w.b.id) for on in inside)
+
+
+def test_a_crawl_through_the_calendar_stores_nothing(client, auth, two_units, cache_today):
+    """Issue 13: 50 requests of the stats API for 50 different dates stored 800 rows."""
+    from crm.auth.services import issue_token
+
+    w = two_units
+    cache_today(AS_OF)
+    token = issue_token(w.admin)
+    db.session.commit()
+    for n in range(50):
+        as_of = d(1, 1) + dt.timedelta(days=n)
+        r = client.get(f"/api/v1/stats/townships?year=2025&as_of={as_of}",
+                       headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 200
+    db.session.rollback()
+    assert cached_rows() == {}
+    r = client.get(f"/api/v1/stats/townships?year=2025&as_of={AS_OF}",
+                   headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200
+    db.session.rollback()
+    assert set(cached_rows()) == {w.a.id, w.b.id}
