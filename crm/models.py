@@ -13,7 +13,8 @@ from crm.townships.models import Township
 from crm.visits.models import Visit
 
 __all__ = [
-    "ApiToken", "Attachment", "AuditEntry", "Blocker", "Claim", "ClaimEvidence", "ClaimReview", "Contact", "FundEntry", "Lead", "LeadOfficer",
+    "ApiToken", "Attachment", "AuditEntry", "Blocker", "Claim", "ClaimEvidence", "ClaimReview",
+    "Contact", "FundEntry", "Lead", "LeadOfficer",
     "ReminderDispatch", "ScreenLink", "StageChange", "StatsCache", "StatsVersion", "Target",
     "Township", "User", "Visit",
 ]
