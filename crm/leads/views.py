@@ -156,10 +156,9 @@ def show(lead_id):
         selectinload(Lead.blockers), joinedload(Lead.township), selectinload(Lead.stage_changes),
     ])
     colour, reasons = lead_colour(lead, today())
-    from crm.visits.forms import VisitForm
-
     from crm.claims.forms import UploadForm
     from crm.claims.queries import claims_of_lead
+    from crm.visits.forms import VisitForm
 
     visit_form = VisitForm(visited_on=today())
     move_form = MoveForm(version=lead.version, on=today())
