@@ -28,4 +28,6 @@ class ReviewForm(FlaskForm):
 class ResubmitForm(FlaskForm):
     file = FileField(_l("补充材料"))
     photo = FileField(_l("拍照上传"))
-    kind = SelectField(_l("材料类型"), choices=[(k, ATTACHMENT_KIND_LABELS[k]) for k in ATTACHMENT_KINDS])
+    #: Used only with a file; a resubmission without one (evidence added before) needs none.
+    kind = SelectField(_l("材料类型"), choices=[(k, ATTACHMENT_KIND_LABELS[k]) for k in ATTACHMENT_KINDS],
+                       default="other")
