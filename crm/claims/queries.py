@@ -130,3 +130,12 @@ def workdays_back(as_of: dt.date, n: int) -> dt.date:
                 return day
         day -= dt.timedelta(days=1)
     return day
+
+
+def overdue_pending(as_of: dt.date, workdays: int = 5) -> list[Claim]:
+    """Pending claims that have waited more than ``workdays`` workdays by ``as_of`` (every unit)."""
+    cutoff = submitted_before(workdays_back(as_of, workdays))
+    return list(db.session.scalars(
+        sa.select(Claim).where(Claim.status == "pending", Claim.submitted_at < cutoff)
+        .options(joinedload(Claim.lead).joinedload(Lead.township))
+        .order_by(Claim.submitted_at, Claim.id)))
