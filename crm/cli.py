@@ -116,7 +116,7 @@ def users():
 @users.command("create")
 @click.argument("username")
 @click.option("--role", required=True,
-              type=click.Choice(["officer", "township_head", "district_admin", "viewer"]))
+              type=click.Choice(["officer", "township_head", "district_admin", "viewer", "reviewer"]))
 @click.option("--email", required=True)
 @click.option("--township", "township_name", default=None, help="Unit name (officers, heads).")
 @click.option("--password", default=None, help="Prompted for when not given.")

@@ -3,6 +3,7 @@
 from crm.audit.models import AuditEntry
 from crm.auth.models import ApiToken, User
 from crm.bulletin.models import ScreenLink
+from crm.claims.models import Attachment, Claim, ClaimEvidence, ClaimReview
 from crm.leads.models import Blocker, Contact, FundEntry, Lead, LeadOfficer, StageChange
 from crm.reminders.models import ReminderDispatch
 from crm.stats import cache as _stats_cache  # noqa: F401  (its write listener, with the models)
@@ -12,7 +13,8 @@ from crm.townships.models import Township
 from crm.visits.models import Visit
 
 __all__ = [
-    "ApiToken", "AuditEntry", "Blocker", "Contact", "FundEntry", "Lead", "LeadOfficer",
+    "ApiToken", "Attachment", "AuditEntry", "Blocker", "Claim", "ClaimEvidence", "ClaimReview",
+    "Contact", "FundEntry", "Lead", "LeadOfficer",
     "ReminderDispatch", "ScreenLink", "StageChange", "StatsCache", "StatsVersion", "Target",
     "Township", "User", "Visit",
 ]

@@ -41,6 +41,7 @@ UNITS = (
 USERS = (
     ("admin", "district_admin", None, "区商务和投资促进局管理员"),
     ("viewer", "viewer", None, "区领导"),
+    ("reviewer", "reviewer", None, "区投促局审核员"),
     ("mengzhuang-head", "township_head", "孟庄镇", "宋晓娜"),
     ("mengzhuang-1", "officer", "孟庄镇", "王振华"),
     ("mengzhuang-2", "officer", "孟庄镇", "李婷婷"),
@@ -371,6 +372,9 @@ def seed_demo(today: dt.date) -> dict:
                 db.session.add(Target(township_id=units[unit_name].id, year=today.year,
                                       metric=metric, value=Decimal(value)))
     db.session.flush()
+    from crm.claims.demo import build_queue
+
+    build_queue(db.session.scalar(sa.select(User).where(User.username == "reviewer")))
     return {"created": True, "password": DEMO_PASSWORD, "logins": _logins()}
 
 

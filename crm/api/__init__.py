@@ -21,14 +21,17 @@ class Api(_Api):
 
 def require_body():
     """POST, PUT and PATCH carry a JSON body (required in the spec); none at all is malformed."""
+    from crm.api.claims import BODYLESS_ENDPOINTS
+
     if (request.path.startswith("/api/") and request.routing_exception is None
+            and request.endpoint not in BODYLESS_ENDPOINTS
             and request.method in {"POST", "PUT", "PATCH"} and not request.get_data(cache=True)):
         abort(400)
 
 
 class _Registrar:
     def register(self, app):
-        from crm.api import me, resources, stats, targets
+        from crm.api import claims, me, resources, stats, targets
         from crm.api.schemas import ErrorSchema, Wan
 
         app.config.update(
@@ -50,7 +53,7 @@ class _Registrar:
         api = Api(app)
         api.register_field(Wan, "number", None)
         api.spec.components.schema("ErrorSchema", schema=ErrorSchema)
-        for module in (me, resources, stats, targets):
+        for module in (me, resources, stats, targets, claims):
             for bp in module.blueprints():
                 csrf.exempt(bp)
                 api.register_blueprint(bp, url_prefix="/api/v1")

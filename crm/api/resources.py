@@ -6,6 +6,7 @@ from flask_smorest import Blueprint
 from sqlalchemy.orm import selectinload
 
 from crm.api.auth import api_user, token_required
+from crm.api.claims import attach_claims
 from crm.api.docs import errors
 from crm.api.schemas import (
     ID,
@@ -38,6 +39,7 @@ def blueprints():
 
 def _with_colour(lead: Lead) -> Lead:
     lead.colour = lead_colour(lead, today())[0]
+    attach_claims([lead])
     return lead
 
 
@@ -61,6 +63,7 @@ class LeadCollection(MethodView):
         )
         result = queries.list_leads(api_user(), flt, today(), page=args["page"],
                                     per_page=args["per_page"])
+        attach_claims(result.items)
         return {"items": result.items, "total": result.total, "page": result.page,
                 "per_page": result.per_page}
 

@@ -215,6 +215,8 @@ class LeadSchema(Schema):
     version = fields.Integer()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+    #: Its milestone claims (crm/api/claims.py defines the schema).
+    claims = fields.List(fields.Nested("ClaimSchema"))
 
 
 class LeadQuerySchema(Schema):

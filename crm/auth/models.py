@@ -14,12 +14,13 @@ from crm.db import UTCDateTime, utcnow
 from crm.extensions import db
 from crm.townships.models import Township
 
-ROLES = ("officer", "township_head", "district_admin", "viewer")
+ROLES = ("officer", "township_head", "district_admin", "viewer", "reviewer")
 ROLE_LABELS = {
     "officer": _l("招商专员"),
     "township_head": _l("镇街负责人"),
     "district_admin": _l("区招商局管理员"),
     "viewer": _l("区领导（只读）"),
+    "reviewer": _l("区投促局审核员"),
 }
 #: Roles bound to one unit.
 UNIT_ROLES = ("officer", "township_head")

@@ -14,6 +14,10 @@ from crm.townships.models import Township
 
 #: Actions on a lead, by role. A callable refines the answer for one lead.
 OFFICER, HEAD, ADMIN, VIEWER = "officer", "township_head", "district_admin", "viewer"
+#: 区投促局 审核员: sees everything like a viewer; changes nothing but reviews claims.
+REVIEWER = "reviewer"
+#: Roles that see every unit.
+DISTRICT_ROLES = (ADMIN, VIEWER, REVIEWER)
 
 
 def _same_unit(user: User, lead: Lead) -> bool:
@@ -33,7 +37,7 @@ def _admin(user: User, _obj=None) -> bool:
 
 
 def _may_see_lead(user: User, lead: Lead) -> bool:
-    return user.role in (ADMIN, VIEWER) or _same_unit(user, lead)
+    return user.role in DISTRICT_ROLES or _same_unit(user, lead)
 
 
 def _may_edit_lead(user: User, lead: Lead) -> bool:
@@ -63,9 +67,24 @@ def _may_edit_visit(user: User, visit) -> bool:
 
 
 def _may_view_unit(user: User, township_id: int | None) -> bool:
-    return user.role in (ADMIN, VIEWER) or (
+    return user.role in DISTRICT_ROLES or (
         township_id is not None and township_id == user.township_id
     )
+
+
+def _may_review_claim(user: User, claim) -> bool:
+    """Reviewers and admins; never one's own claim nor a claim with evidence one uploaded
+    (四眼原则: the four-eyes rule)."""
+    if user.role not in (ADMIN, REVIEWER) or claim is None:
+        return False
+    if claim.submitted_by_id == user.id:
+        return False
+    return all(a.uploaded_by_id != user.id for a in claim.evidence)
+
+
+def _may_submit_claim(user: User, claim) -> bool:
+    """Evidence and resubmission: the lead's editors."""
+    return _may_edit_lead(user, claim.lead)
 
 
 RULES = {
@@ -83,18 +102,24 @@ RULES = {
     "unit.view": _may_view_unit,  # obj: the township id
     "unit.stats": lambda user, township_id: user.role != OFFICER and _may_view_unit(user, township_id),
     "targets.edit": _admin,
-    "targets.view": lambda user, _obj=None: user.role in (ADMIN, VIEWER, HEAD),
+    "targets.view": lambda user, _obj=None: user.role in (*DISTRICT_ROLES, HEAD),
     "targets.history": lambda user, township_id: user.role == ADMIN or (
         user.role == HEAD and township_id == user.township_id),
     "townships.manage": _admin,
     "users.manage": _admin,
     "tokens.own": lambda user, _obj=None: True,  # every signed-in user may hold API tokens
     "tokens.manage_all": _admin,
-    "bulletin.view": lambda user, _obj=None: user.role in (ADMIN, VIEWER, HEAD),
+    "bulletin.view": lambda user, _obj=None: user.role in (*DISTRICT_ROLES, HEAD),
     "screens.manage": _admin,
-    "district.view": lambda user, _obj=None: user.role in (ADMIN, VIEWER),
+    "district.view": lambda user, _obj=None: user.role in DISTRICT_ROLES,
     "reminders.admin": _admin,
     "signins.view": _admin,
+    "claim.view": lambda user, claim: _may_see_lead(user, claim.lead),
+    "claim.submit": _may_submit_claim,
+    "claim.review": _may_review_claim,
+    "claims.queue": lambda user, _obj=None: user.role in (ADMIN, REVIEWER),
+    "attachment.upload": _may_edit_lead,  # obj: the lead
+    "attachment.view": lambda user, attachment: _may_see_lead(user, attachment.lead),
 }
 
 
@@ -115,7 +140,7 @@ def visible_leads(user: User) -> sa.Select:
 
 def scope_leads(stmt: sa.Select, user: User) -> sa.Select:
     """Restrict any statement over ``Lead`` to what ``user`` may see."""
-    if user.role in (ADMIN, VIEWER):
+    if user.role in DISTRICT_ROLES:
         return stmt
     if user.township_id is None:
         return stmt.where(sa.false())
@@ -124,7 +149,7 @@ def scope_leads(stmt: sa.Select, user: User) -> sa.Select:
 
 def visible_townships(user: User) -> sa.Select:
     stmt = sa.select(Township).order_by(Township.id)
-    if user.role in (ADMIN, VIEWER):
+    if user.role in DISTRICT_ROLES:
         return stmt
     return stmt.where(Township.id == user.township_id)
 

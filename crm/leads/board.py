@@ -118,8 +118,11 @@ def my_work():
     per_officer = []
     if current_user.role == "township_head":
         per_officer = _per_officer(current_user.township_id, as_of)
+    from crm.claims.queries import returned_for
+
     return render_template("leads/my_work.html", sections=sections, flagged=flagged,
-                           per_officer=per_officer, week_end=week_end)
+                           per_officer=per_officer, week_end=week_end,
+                           returned_claims=returned_for(current_user))
 
 
 def _per_officer(township_id, as_of):

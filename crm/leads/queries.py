@@ -146,6 +146,8 @@ def timeline(lead: Lead) -> list[TimelineItem]:
     for e in entries:
         kind = {"lead.funds": "funds", "blocker.add": "blocker", "blocker.resolve": "blocker",
                 "lead.assign": "assign", "visit.edit": "visit_edit"}.get(e.action, "edit")
+        if e.action.startswith(("claim.", "attachment.")):
+            kind = "claim"
         items.append(TimelineItem(local_time(e.created_at).date(), e.created_at, kind, e.user, e,
                                   e.changes))
     items.sort(key=lambda i: (i.on, i.at), reverse=True)

@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from crm import audit
 from crm.auth.models import User
 from crm.auth.permissions import can
+from crm.claims import services as claims
 from crm.db import today
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
@@ -158,6 +159,9 @@ def create_lead(user: User, data: dict) -> Lead:
     db.session.add(lead)
     db.session.flush()
     audit.record(user, "lead.create", lead, lead_id=lead.id, changes={"stage": [None, stage]})
+    claims.stages_entered(user, lead, pipeline.stages_up_to(stage), stage, created_on)
+    if lead.stats_included_on:
+        claims.stats_included_changed(user, lead, None, lead.stats_included_on)
     return lead
 
 
@@ -197,6 +201,8 @@ def update_lead(user: User, lead: Lead, data: dict, version: int | None) -> Lead
     if changes:
         bump(lead)
         audit.record(user, "lead.edit", lead, lead_id=lead.id, changes=changes)
+    if "stats_included_on" in changes:
+        claims.stats_included_changed(user, lead, *changes["stats_included_on"])
     db.session.flush()
     return lead
 
@@ -301,6 +307,7 @@ def move_stage(
     lead.lost_reason = lost_reason if to == pipeline.LOST else None
     bump(lead)
     db.session.flush()
+    claims.stages_entered(user, lead, move.entered, to, on)
     return written
 
 
@@ -348,6 +355,7 @@ def add_funds(user: User, lead: Lead, arrived_on: dt.date, amount_wan: Decimal) 
     db.session.flush()
     audit.record(user, "lead.funds", entry, lead_id=lead.id,
                  changes={"amount_wan": [None, amount_wan], "arrived_on": [None, arrived_on]})
+    claims.funds_added(user, lead, entry)
     return entry
 
 

@@ -160,12 +160,15 @@ def show(lead_id):
         selectinload(Lead.blockers), joinedload(Lead.township), selectinload(Lead.stage_changes),
     ])
     colour, reasons = lead_colour(lead, today())
+    from crm.claims.forms import UploadForm
+    from crm.claims.queries import claims_of_lead
     from crm.visits.forms import VisitForm
 
     visit_form = VisitForm(visited_on=today())
     move_form = MoveForm(version=lead.version, on=today())
     return render_template(
         "leads/show.html", lead=lead, colour=colour, reasons=reasons,
+        claims=claims_of_lead(lead), upload_form=UploadForm(),
         timeline=queries.timeline(lead), funds=queries.fund_entries(lead),
         visit_form=visit_form, move_form=move_form, fund_form=FundForm(arrived_on=today()),
         blocker_form=BlockerForm(), resolve_form=ResolveForm(), contact_form=ContactForm(),

@@ -22,7 +22,7 @@ def reminders():
 
 
 @reminders.command("send")
-@click.argument("kind", type=click.Choice(["daily", "weekly"]))
+@click.argument("kind", type=click.Choice(["daily", "weekly", "review"]))
 @click.option("--as-of", "as_of", callback=_date, help="As on this date (YYYY-MM-DD).")
 @click.option("--dry-run", is_flag=True, help="Print who would get what; change nothing.")
 @with_appcontext

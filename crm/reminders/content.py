@@ -167,3 +167,18 @@ def _head_week(user, as_of, last_monday, last_sunday):
 
 
 __all__ = ["Digest", "daily_digests", "weekly_digests"]
+
+
+def review_digests(as_of: dt.date) -> list[Digest]:
+    """Reviewers: the claims pending more than 5 workdays (DOMAIN.md, verified milestones)."""
+    from crm.claims.queries import overdue_pending
+
+    claims = overdue_pending(as_of)
+    if not claims:
+        return []
+    users = db.session.scalars(_recipients(User.reminder_daily).where(
+        User.role == "reviewer").order_by(User.id)).all()
+    base = current_app.config["CRM_BASE_URL"].rstrip("/")
+    return [Digest(user, "review", daily_period(as_of), "review", {
+        "as_of": as_of, "claims": claims,
+        "claim_url": lambda claim_id: f"{base}/claims/{claim_id}"}) for user in users]

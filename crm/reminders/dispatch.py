@@ -42,6 +42,8 @@ class RunResult:
 def digests_for(kind: str, as_of: dt.date):
     if kind == "daily":
         return content.daily_digests(as_of)
+    if kind == "review":
+        return content.review_digests(as_of)
     return content.weekly_digests(as_of)
 
 
@@ -49,7 +51,7 @@ def run(kind: str, as_of: dt.date, *, dry_run: bool = False) -> RunResult:
     """Decide who gets the ``kind`` reminder as of ``as_of``, claim and send; then retry what
     is still pending from earlier runs."""
     result = RunResult()
-    if kind == "daily" and not is_workday(as_of):
+    if kind in ("daily", "review") and not is_workday(as_of):
         result.not_workday = True
         return result
     digests = digests_for(kind, as_of)

@@ -45,13 +45,16 @@ def render(digest) -> EmailMessage:
     """The digest as a multipart (text + HTML) message in the reader's language."""
     user = digest.user
     base = current_app.config["CRM_BASE_URL"].rstrip("/")
-    unsubscribe = f"{base}/reminders/unsubscribe/{unsubscribe_token(user, digest.kind)}"
+    # The reviewers' list is a daily mail: the daily preference turns it off.
+    pref = "daily" if digest.kind == "review" else digest.kind
+    unsubscribe = f"{base}/reminders/unsubscribe/{unsubscribe_token(user, pref)}"
     context = dict(digest.context, user=user, base_url=base, unsubscribe_url=unsubscribe,
                    METRIC_LABELS=METRIC_LABELS)
     with force_locale(user.locale):
         subject = {
             "daily": _("【招商 CRM】今日跟进提醒 %(d)s", d=digest.period),
             "weekly": _("【招商 CRM】每周提醒 %(w)s", w=digest.period),
+            "review": _("【招商 CRM】待核验超过5个工作日 %(d)s", d=digest.period),
         }[digest.kind]
         text = render_template(f"email/{digest.template}.txt", subject=subject, **context)
         html = render_template(f"email/{digest.template}.html", subject=subject, **context)

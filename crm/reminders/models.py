@@ -9,7 +9,8 @@ from crm.auth.models import User
 from crm.db import UTCDateTime, utcnow
 from crm.extensions import db
 
-KINDS = ("daily", "weekly")
+#: ``review``: a reviewer's daily list of claims pending more than 5 workdays.
+KINDS = ("daily", "weekly", "review")
 STATUSES = ("pending", "sent", "skipped")
 
 

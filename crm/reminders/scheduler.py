@@ -106,6 +106,7 @@ def _run(app, kind):
 
 def daily_job(app):
     _run(app, "daily")  # skips holidays itself; 调休 Saturdays are workdays
+    _run(app, "review")  # reviewers: claims pending more than 5 workdays
 
 
 def weekly_job(app):

@@ -147,7 +147,7 @@ def _name_officers(rows: dict, user: User, township_id: int | None) -> None:
     of_unit = sa.and_(User.active, User.role.in_(("officer", "township_head")))
     if township_id is not None:
         of_unit = sa.and_(of_unit, User.township_id == township_id)
-    if user.role not in ("district_admin", "viewer"):
+    if user.role not in ("district_admin", "viewer", "reviewer"):
         of_unit = sa.and_(of_unit, User.township_id == user.township_id)
     ids = [i for i in rows if i is not None]
     people = db.session.execute(

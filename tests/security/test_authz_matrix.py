@@ -52,6 +52,7 @@ from itsdangerous import URLSafeSerializer
 from crm.auth.models import ApiToken
 from crm.auth.services import issue_token
 from crm.bulletin.models import ScreenLink
+from crm.claims import services as claim_services
 from crm.db import today, utcnow
 from crm.extensions import db
 from crm.leads import services as lead_services
@@ -64,11 +65,13 @@ from tests.conftest import FreshContextClient, make_app
 
 # --- principals and outcomes -------------------------------------------------------------------
 
-#: Who asks: the order of the columns of ``expect``; ``gone`` is added and mirrors ``anon``.
+#: Who asks: the order of the columns of ``expect``; ``gone`` is added and mirrors ``anon``;
+#: ``reviewer`` (区投促局 审核员) is a tenth column, which mirrors ``viewer`` when left out.
 COLUMNS = ("anon", "a1", "a3", "a2", "ahead", "b1", "bhead", "viewer", "admin")
-PRINCIPALS = (*COLUMNS, "gone")
+PRINCIPALS = (*COLUMNS, "reviewer", "gone")
 USERNAMES = {"a1": "a-1", "a3": "a-3", "a2": "a-2", "ahead": "a-head", "b1": "b-1",
-             "bhead": "b-head", "viewer": "viewer", "admin": "admin", "gone": "a-9"}
+             "bhead": "b-head", "viewer": "viewer", "admin": "admin", "gone": "a-9",
+             "reviewer": "reviewer"}
 #: What a principal must never read: the other unit's marker, someone else's reminder.
 A_SECRET, B_SECRET, A1_PRIVATE = "甲机密", "乙机密", "甲一私人提醒"
 FORBIDDEN_TEXT = {
@@ -76,6 +79,7 @@ FORBIDDEN_TEXT = {
     "a1": (B_SECRET,), "a3": (B_SECRET, A1_PRIVATE), "a2": (B_SECRET, A1_PRIVATE),
     "ahead": (B_SECRET, A1_PRIVATE), "b1": (A_SECRET, A1_PRIVATE),
     "bhead": (A_SECRET, A1_PRIVATE), "viewer": (A1_PRIVATE,), "admin": (),
+    "reviewer": (A1_PRIVATE,),
 }
 #: Columns never compared by the write check (bookkeeping a read may touch).
 VOLATILE_COLUMNS = {("api_tokens", "last_used_at"), ("users", "last_seen_at"),
@@ -88,8 +92,9 @@ VOLATILE_TABLES = {"signin_events", "sign_ins", "login_attempts", "signin_attemp
 
 def _expect(text: str) -> dict:
     tokens = text.split()
-    assert len(tokens) == len(COLUMNS), text
-    out = dict(zip(COLUMNS, tokens, strict=True))
+    assert len(tokens) in (len(COLUMNS), len(COLUMNS) + 1), text
+    out = dict(zip(COLUMNS, tokens, strict=False))
+    out["reviewer"] = tokens[len(COLUMNS)] if len(tokens) > len(COLUMNS) else out["viewer"]
     out["gone"] = out["anon"]
     return out
 
@@ -132,6 +137,11 @@ def json(**fields) -> Body:
 
 def upload(csv_text: str) -> Body:
     return Body("upload", {"csv": csv_text})
+
+
+def evidence(kind: str = "site_photo") -> Body:
+    """A multipart evidence upload: a small real JPEG (unique per request) and its kind."""
+    return Body("evidence", {"kind": kind})
 
 
 TODAY = "{today}"
@@ -309,10 +319,37 @@ ROUTES = [
     R("api_targets.TargetCollection", "GET", "/api/v1/targets?year={year}", api(HEADS_UP)),
     R("api_targets.UnitTargets", "PUT", "/api/v1/targets/{unit_a}/{year}",
       "401 403 403 403 403 404 404 403 ok", json(visits="{n}")),
+    # claims (核验): evidence files, the queue, a claim, review (four-eyes), resubmission
+    # columns: anon a1 a3 a2 ahead b1 bhead viewer admin reviewer
+    R("claims.upload", "POST", "/leads/{new_lead}/attachments",
+      "login ok ok 403 ok 404 404 403 ok 403", evidence()),
+    R("claims.download", "GET", "/claims/files/{att_a}", LEAD_READ),
+    R("claims.preview", "GET", "/claims/files/{att_a}/view", LEAD_READ),
+    R("claims.thumbnail", "GET", "/claims/files/{att_a}/thumb", LEAD_READ),
+    R("claims.queue", "GET", "/claims/", "login 403 403 403 403 403 403 403 ok ok"),
+    R("claims.show", "GET", "/claims/{claim_a}", LEAD_READ),
+    R("claims.review", "POST", "/claims/{new_claim}/review",
+      "login 403 403 403 403 404 404 403 ok ok", form(decision="return", opinion="矩阵退回")),
+    R("claims.add_evidence", "POST", "/claims/{new_claim}/evidence",
+      "login ok ok 403 ok 404 404 403 ok 403", form(attachment_id="{new_claim_att}")),
+    R("claims.resubmit", "POST", "/claims/{returned_claim}/resubmit",
+      "login ok ok 403 ok 404 404 403 ok 403", form()),
+    R("api_claims.LeadAttachments", "POST", "/api/v1/leads/{new_lead}/attachments",
+      "401 201 201 403 201 404 404 403 201 403", evidence()),
+    R("api_claims.AttachmentFile", "GET", "/api/v1/attachments/{att_a}", api(LEAD_READ)),
+    R("api_claims.ClaimCollection", "GET", "/api/v1/claims", api(SIGNED_IN)),
+    R("api_claims.ClaimCollection", "GET", "/api/v1/claims?township_id={unit_a}", api(SIGNED_IN)),
+    R("api_claims.ClaimEvidenceCall", "POST", "/api/v1/claims/{new_claim}/evidence",
+      "401 ok ok 403 ok 404 404 403 ok 403", json(attachment_id="{new_claim_att}")),
+    R("api_claims.ClaimReviewCall", "POST", "/api/v1/claims/{new_claim}/review",
+      "401 403 403 403 403 404 404 403 ok ok", json(decision="return", opinion="矩阵退回")),
+    R("api_claims.ClaimResubmit", "POST", "/api/v1/claims/{returned_claim}/resubmit",
+      "401 ok ok 403 ok 404 404 403 ok 403", json()),
 ]
 
 #: Placeholders whose object belongs to unit a's lead (for the cross-unit test).
-LEAD_A_OBJECTS = ("lead_a", "new_lead", "new_lead_neg", "visit_a", "new_blocker")
+LEAD_A_OBJECTS = ("lead_a", "new_lead", "new_lead_neg", "visit_a", "new_blocker", "att_a",
+                  "claim_a", "new_claim", "returned_claim")
 
 
 # --- the world ---------------------------------------------------------------------------------
@@ -344,8 +381,13 @@ def build_world(app, instance_path: Path):
     revoked, w.revoked_token = ScreenLink.issue(w.admin, "旧屏")
     revoked.revoked_at = utcnow()
     db.session.add_all([link, revoked])
+    w.reviewer = factories.user("reviewer", "reviewer")
+    w.att_a = claim_services.upload_attachment(w.off_a1, w.lead_a, _jpeg(0), "甲现场.jpg",
+                                               "site_photo")
+    w.claim_a = w.lead_a.claims[0]  # its capital entry's claim
     w.users = {"a1": w.off_a1, "a3": w.a3, "a2": w.off_a2, "ahead": w.head_a, "b1": w.off_b1,
-               "bhead": w.head_b, "viewer": w.viewer, "admin": w.admin, "gone": w.gone}
+               "bhead": w.head_b, "viewer": w.viewer, "admin": w.admin, "gone": w.gone,
+               "reviewer": w.reviewer}
     w.tokens = {p: issue_token(u, "matrix") for p, u in w.users.items()}
     w.instance_path = instance_path
     w.counter = 0
@@ -390,7 +432,7 @@ class Cell:
                   "visit_a": w.visit_a, "visit_b": w.visit_b, "blocker_b": w.blocker_b,
                   "a1": w.off_a1, "a2": w.off_a2, "a3": w.a3, "year": today().year,
                   "today": today().isoformat(), "screen_token": w.screen_token,
-                  "revoked_token": w.revoked_token}
+                  "revoked_token": w.revoked_token, "att_a": w.att_a, "claim_a": w.claim_a}
         if name in static:
             return static[name]
         if name == "n":
@@ -405,6 +447,18 @@ class Cell:
                                   stage="negotiation" if name == "new_lead_neg" else "contact",
                                   created_on=today() - dt.timedelta(days=3))
             return lead
+        if name in ("new_claim", "returned_claim"):
+            lead = factories.lead(w.head_a, w.a, name=f"{A_SECRET}矩阵申报{self['n']}",
+                                  company=f"矩阵申报公司{self['n']}", primary_officer_id=w.off_a1.id,
+                                  helper_ids=[w.a3.id], stage="signed")
+            claim = lead.claims[0]
+            if name == "returned_claim":
+                claim_services.review(w.reviewer, claim, "return", "矩阵意见")
+            return claim
+        if name == "new_claim_att":
+            claim = self["new_claim"]
+            return claim_services.upload_attachment(w.off_a1, claim.lead, _jpeg(self["n"]),
+                                                    "矩阵.jpg", "contract")
         if name == "new_blocker":
             return lead_services.add_blocker(w.head_a, self["new_lead"], "power", "矩阵用电")
         if name == "new_link":
@@ -445,6 +499,15 @@ class Cell:
             owner = w.off_a1 if name == "import_a1" else self.user
             return _import_token(w, owner, self)
         raise KeyError(f"unknown name {{{name}}} in the matrix")
+
+
+def _jpeg(n: int) -> bytes:
+    """A small real JPEG, different for each ``n``."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (n % 256, (n // 256) % 256, 90)).save(out, "JPEG")
+    return out.getvalue()
 
 
 def _message(to: str) -> str:
@@ -507,6 +570,10 @@ def request_kwargs(route: R, cell: Cell) -> dict:
         kwargs["data"] = {fill(k, cell): fill(v, cell) for k, v in body.fields.items()}
     elif body.kind == "json":
         kwargs["json"] = {k: fill_raw(v, cell) for k, v in body.fields.items()}
+    elif body.kind == "evidence":
+        kwargs["data"] = {"file": (io.BytesIO(_jpeg(cell["n"])), "矩阵.jpg"),
+                          "kind": body.fields["kind"]}
+        kwargs["content_type"] = "multipart/form-data"
     else:
         data = fill(body.fields["csv"], cell).encode("utf-8")
         kwargs["data"] = {"file": (io.BytesIO(data), "matrix.csv")}
