@@ -163,9 +163,9 @@ def tokens():
 def tokens_create(username, name, expires_days):
     """Print a new API token for USERNAME, and nothing else."""
     from crm.account.services import create_token
-    from crm.auth.models import User
+    from crm.auth.services import find_by_username
 
-    user = db.session.scalar(sa.select(User).where(User.username == username))
+    user = find_by_username(username)
     if user is None:
         fail(f"用户不存在：{username}")
     if not user.active:

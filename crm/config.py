@@ -29,6 +29,8 @@ DEFAULTS = {
     "CRM_LOGIN_MAX_FAILURES_ADDRESS": 30,
     "CRM_LOGIN_WINDOW_MINUTES": 15,
     "CRM_PASSWORD_MIN_LENGTH": 8,
+    #: Days the sign-in log (/admin/signins) keeps an attempt; older ones are deleted hourly.
+    "CRM_SIGNIN_LOG_RETENTION_DAYS": 180,
     # Production server (crm/gunicorn_conf.py) and its PostgreSQL pool; SQLite ignores the pool.
     "CRM_DB_POOL_SIZE": None,  # the threads of one gunicorn worker (CRM_THREADS or computed)
     "CRM_DB_MAX_OVERFLOW": 4,
@@ -42,7 +44,7 @@ DEFAULTS = {
     #: Largest request body in bytes (imports are the largest uploads).
     "CRM_MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     #: API requests allowed per token (or per address without one), e.g. "300/minute"; "0" disables.
-    #: Counted in each process's memory: with several workers each counts on its own.
+    #: Counted in the database: every worker and server shares the count.
     "CRM_API_RATE_LIMIT": "300/minute",
     # Rule parameters of DOMAIN.md that are settings.
     "CRM_RED_OVERDUE_DAYS": 30,
@@ -53,7 +55,7 @@ DEFAULTS = {
 _INT_SETTINGS = {
     "CRM_SMTP_PORT", "CRM_SMTP_TIMEOUT", "CRM_RED_OVERDUE_DAYS", "CRM_IDLE_VISIT_DAYS",
     "CRM_REMEMBER_DAYS", "CRM_LOGIN_MAX_FAILURES_ACCOUNT", "CRM_LOGIN_MAX_FAILURES_ADDRESS",
-    "CRM_LOGIN_WINDOW_MINUTES", "CRM_PASSWORD_MIN_LENGTH",
+    "CRM_LOGIN_WINDOW_MINUTES", "CRM_PASSWORD_MIN_LENGTH", "CRM_SIGNIN_LOG_RETENTION_DAYS",
     "CRM_DB_POOL_SIZE", "CRM_DB_MAX_OVERFLOW", "CRM_PROXY_FIX", "CRM_MAX_CONTENT_LENGTH",
 }
 _FLOAT_SETTINGS = {"CRM_TARGET_YELLOW_MARGIN"}

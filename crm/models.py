@@ -1,7 +1,7 @@
 """Every model, imported in one place so the metadata is complete (Alembic, tests)."""
 
 from crm.audit.models import AuditEntry
-from crm.auth.models import ApiToken, User
+from crm.auth.models import ApiToken, LoginAttempt, RateWindow, User
 from crm.bulletin.models import ScreenLink
 from crm.leads.models import Blocker, Contact, FundEntry, Lead, LeadOfficer, StageChange
 from crm.reminders.models import ReminderDispatch
@@ -13,6 +13,6 @@ from crm.visits.models import Visit
 
 __all__ = [
     "ApiToken", "AuditEntry", "Blocker", "Contact", "FundEntry", "Lead", "LeadOfficer",
-    "ReminderDispatch", "ScreenLink", "StageChange", "StatsCache", "StatsVersion", "Target",
-    "Township", "User", "Visit",
+    "LoginAttempt", "RateWindow", "ReminderDispatch", "ScreenLink", "StageChange", "StatsCache",
+    "StatsVersion", "Target", "Township", "User", "Visit",
 ]

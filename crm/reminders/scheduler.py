@@ -33,6 +33,9 @@ JOBS = [
     # Not a reminder: the day's statistics computed before anyone asks (crm/stats/cache.py).
     ("stats-warm", "stats_warm_job",
      lambda tz, cfg: CronTrigger(hour=0, minute=5, timezone=tz)),
+    # Not a reminder: the sign-in log's retention and the API rate limit's ended windows.
+    ("prune-auth-logs", "prune_auth_job",
+     lambda tz, cfg: IntervalTrigger(hours=1, timezone=tz)),
 ]
 
 #: "HH:MM" (or "HH:MM:SS"), 00:00 to 23:59; ASCII digits only.
@@ -122,6 +125,16 @@ def stats_warm_job(app):
         units = cache.warm(today())
         db.session.commit()
         log.info("statistics cache: %d units ready for %s", units, today())
+
+
+def prune_auth_job(app):
+    from crm.auth import ratecount, throttle
+    from crm.extensions import db
+
+    with app.app_context():
+        attempts, windows = throttle.prune_log(), ratecount.prune()
+        db.session.commit()
+        log.info("pruned %d sign-in attempts and %d rate-limit windows", attempts, windows)
 
 
 def build(app, *, blocking: bool):
