@@ -205,6 +205,7 @@ def serve(host, port):
     """Run the web app (development server, no reloader) as `make run` does."""
     from flask import current_app
 
+    from crm.logs import dev_request_handler
     from crm.seed import DEMO_PASSWORD
 
     click.echo(f"招商 CRM: http://{host}:{port}/")
@@ -217,4 +218,6 @@ def serve(host, port):
 
         build_scheduler(app, blocking=False).start()  # once: this server runs without a reloader
         click.echo("提醒调度已启动（CRM_SCHEDULER=on）")
-    run_simple(host, port, app, use_reloader=False, threaded=True)
+    # The access log as gunicorn's: paths without query strings, secret links redacted.
+    run_simple(host, port, app, use_reloader=False, threaded=True,
+               request_handler=dev_request_handler())
