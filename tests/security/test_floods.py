@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 from werkzeug.security import check_password_hash as real_check_password_hash
+from werkzeug.serving import make_server
 
 from crm.auth import services
 from crm.auth.models import LoginAttempt, RateWindow
