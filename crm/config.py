@@ -31,6 +31,8 @@ DEFAULTS = {
     "CRM_PASSWORD_MIN_LENGTH": 8,
     #: Days the sign-in log (/admin/signins) keeps an attempt; older ones are deleted hourly.
     "CRM_SIGNIN_LOG_RETENTION_DAYS": 180,
+    #: Passwords hashed at once per server process; more sign-ins at once are asked to retry.
+    "CRM_LOGIN_HASH_SLOTS": 2,
     # Production server (crm/gunicorn_conf.py) and its PostgreSQL pool; SQLite ignores the pool.
     "CRM_DB_POOL_SIZE": None,  # the threads of one gunicorn worker (CRM_THREADS or computed)
     "CRM_DB_MAX_OVERFLOW": 4,
@@ -56,6 +58,7 @@ _INT_SETTINGS = {
     "CRM_SMTP_PORT", "CRM_SMTP_TIMEOUT", "CRM_RED_OVERDUE_DAYS", "CRM_IDLE_VISIT_DAYS",
     "CRM_REMEMBER_DAYS", "CRM_LOGIN_MAX_FAILURES_ACCOUNT", "CRM_LOGIN_MAX_FAILURES_ADDRESS",
     "CRM_LOGIN_WINDOW_MINUTES", "CRM_PASSWORD_MIN_LENGTH", "CRM_SIGNIN_LOG_RETENTION_DAYS",
+    "CRM_LOGIN_HASH_SLOTS",
     "CRM_DB_POOL_SIZE", "CRM_DB_MAX_OVERFLOW", "CRM_PROXY_FIX", "CRM_MAX_CONTENT_LENGTH",
 }
 _FLOAT_SETTINGS = {"CRM_TARGET_YELLOW_MARGIN"}

@@ -30,6 +30,7 @@ writer wait behind each sign-in.)
 
 import datetime as dt
 import math
+import threading
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -40,10 +41,26 @@ from crm.auth.models import LOGIN_FAILURES, LoginAttempt, User
 from crm.db import utcnow
 from crm.extensions import db
 
+#: Passwords hashed at once in this process (CRM_LOGIN_HASH_SLOTS, default 2). A hash is CPU
+#: work: a flood of sign-ins that all hashed would take every server thread and the CPU, and a
+#: colleague's visit would wait behind them. An attempt that finds no free slot is refused at once
+#: (scope ``busy``, retry in a few seconds) without a hash; it is logged as ``throttled`` and does
+#: not count as a failure.
+_hash_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+BUSY_RETRY = dt.timedelta(seconds=5)
+
+
+def _slots() -> threading.BoundedSemaphore:
+    size = max(1, int(current_app.config.get("CRM_LOGIN_HASH_SLOTS", 2)))
+    with _slots_lock:
+        return _hash_slots.setdefault(size, threading.BoundedSemaphore(size))
+
 
 @dataclass(frozen=True)
 class Refusal:
-    """A limit is reached: ``scope`` is ``account`` or ``address``; retry from ``retry_at``."""
+    """A limit is reached: ``scope`` is ``account``, ``address`` or ``busy`` (too many sign-ins
+    being checked at once); retry from ``retry_at``."""
 
     scope: str
     retry_at: dt.datetime
@@ -148,10 +165,16 @@ def sign_in(username: str, password: str, address: str = "", user_agent: str = "
     db.session.commit()  # ends the reading transaction: nothing is held while the hash runs
 
     account_id = account.id if account is not None else None
+    slots = _slots()
+    if refusal is None and not slots.acquire(blocking=False):
+        refusal = Refusal("busy", now + BUSY_RETRY)
     if refusal is not None:
         outcome = "throttled"  # not hashed: refused guesses must stay cheap
     else:
-        outcome = services.check_account_password(account, password)
+        try:
+            outcome = services.check_account_password(account, password)
+        finally:
+            slots.release()
     db.session.execute(
         sa.update(LoginAttempt).where(LoginAttempt.id == attempt_id)
         .values(outcome=outcome, user_id=account_id)
