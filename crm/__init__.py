@@ -184,6 +184,8 @@ def register_limits(app: Flask) -> None:
                                 x_port=proxies)
     ratelimit.init_app(app)
 
+    app.request_class = _limited_request_class(app.request_class)
+
     @app.before_request
     def limit_plain_bodies():
         # Only uploads (multipart) may come near MAX_CONTENT_LENGTH; a form or JSON body is small.
@@ -192,3 +194,51 @@ def register_limits(app: Flask) -> None:
         if (length is not None and request.mimetype != "multipart/form-data"
                 and length > app.config["MAX_FORM_MEMORY_SIZE"]):
             abort(413)
+
+
+def _limited_request_class(base):
+    """``base`` whose body limit is MAX_FORM_MEMORY_SIZE (1 MB) unless it is an upload (multipart).
+
+    Werkzeug applies ``max_content_length`` while the body is read, to a chunked body too (the
+    servers we run, gunicorn and `crm serve`, set ``wsgi.input_terminated``): a body without a
+    Content-Length is cut off and answered 413 at the limit instead of being read whole. Set on
+    the request class, so it holds for whatever reads the body first (the CSRF check does, before
+    any hook of ours).
+    """
+    from werkzeug.exceptions import RequestEntityTooLarge
+    from werkzeug.utils import cached_property
+    from werkzeug.wsgi import LimitedStream, get_input_stream
+
+    class StrictLimit(LimitedStream):
+        """Werkzeug's limit on a streamed body, but 413 when more was sent: its ``read()`` of the
+        whole body stops quietly at the limit, which would parse a cut-off form or JSON."""
+
+        def readall(self) -> bytes:
+            data = super().readall()
+            if self.is_exhausted and self._stream.read(1):
+                raise RequestEntityTooLarge()
+            return data
+
+    class LimitedRequest(base):
+        @cached_property
+        def stream(self):
+            stream = get_input_stream(self.environ, max_content_length=self.max_content_length)
+            if isinstance(stream, LimitedStream) and stream._limit_is_max:
+                return StrictLimit(stream._stream, stream.limit, is_max=True)
+            return stream
+
+        @property
+        def max_content_length(self):
+            limit = super().max_content_length
+            if self._max_content_length is not None or self.mimetype == "multipart/form-data":
+                return limit
+            from flask import current_app
+
+            small = current_app.config.get("MAX_FORM_MEMORY_SIZE") if current_app else None
+            return small if limit is None else min(limit, small or limit)
+
+        @max_content_length.setter
+        def max_content_length(self, value):
+            self._max_content_length = value
+
+    return LimitedRequest

@@ -164,9 +164,9 @@ def tokens():
 def tokens_create(username, name, expires_days):
     """Print a new API token for USERNAME, and nothing else."""
     from crm.account.services import create_token
-    from crm.auth.models import User
+    from crm.auth.services import find_by_username
 
-    user = db.session.scalar(sa.select(User).where(User.username == username))
+    user = find_by_username(username)
     if user is None:
         fail(f"用户不存在：{username}")
     if not user.active:
@@ -206,6 +206,7 @@ def serve(host, port):
     """Run the web app (development server, no reloader) as `make run` does."""
     from flask import current_app
 
+    from crm.logs import dev_request_handler
     from crm.seed import DEMO_PASSWORD
 
     click.echo(f"招商 CRM: http://{host}:{port}/")
@@ -218,4 +219,6 @@ def serve(host, port):
 
         build_scheduler(app, blocking=False).start()  # once: this server runs without a reloader
         click.echo("提醒调度已启动（CRM_SCHEDULER=on）")
-    run_simple(host, port, app, use_reloader=False, threaded=True)
+    # The access log as gunicorn's: paths without query strings, secret links redacted.
+    run_simple(host, port, app, use_reloader=False, threaded=True,
+               request_handler=dev_request_handler())

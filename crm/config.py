@@ -29,6 +29,10 @@ DEFAULTS = {
     "CRM_LOGIN_MAX_FAILURES_ADDRESS": 30,
     "CRM_LOGIN_WINDOW_MINUTES": 15,
     "CRM_PASSWORD_MIN_LENGTH": 8,
+    #: Days the sign-in log (/admin/signins) keeps an attempt; older ones are deleted hourly.
+    "CRM_SIGNIN_LOG_RETENTION_DAYS": 180,
+    #: Passwords hashed at once per server process; more sign-ins at once are asked to retry.
+    "CRM_LOGIN_HASH_SLOTS": 2,
     # Production server (crm/gunicorn_conf.py) and its PostgreSQL pool; SQLite ignores the pool.
     "CRM_DB_POOL_SIZE": None,  # the threads of one gunicorn worker (CRM_THREADS or computed)
     "CRM_DB_MAX_OVERFLOW": 4,
@@ -42,7 +46,7 @@ DEFAULTS = {
     #: Largest request body in bytes (imports are the largest uploads).
     "CRM_MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
     #: API requests allowed per token (or per address without one), e.g. "300/minute"; "0" disables.
-    #: Counted in each process's memory: with several workers each counts on its own.
+    #: Counted in the database: every worker and server shares the count.
     "CRM_API_RATE_LIMIT": "300/minute",
     #: Import uploads waiting for confirmation: deleted after this many hours (hourly job), and
     #: at most this many per user (a new upload drops the user's oldest).
@@ -72,7 +76,8 @@ DEFAULTS = {
 _INT_SETTINGS = {
     "CRM_SMTP_PORT", "CRM_SMTP_TIMEOUT", "CRM_RED_OVERDUE_DAYS", "CRM_IDLE_VISIT_DAYS",
     "CRM_REMEMBER_DAYS", "CRM_LOGIN_MAX_FAILURES_ACCOUNT", "CRM_LOGIN_MAX_FAILURES_ADDRESS",
-    "CRM_LOGIN_WINDOW_MINUTES", "CRM_PASSWORD_MIN_LENGTH",
+    "CRM_LOGIN_WINDOW_MINUTES", "CRM_PASSWORD_MIN_LENGTH", "CRM_SIGNIN_LOG_RETENTION_DAYS",
+    "CRM_LOGIN_HASH_SLOTS",
     "CRM_DB_POOL_SIZE", "CRM_DB_MAX_OVERFLOW", "CRM_PROXY_FIX", "CRM_MAX_CONTENT_LENGTH",
     "CRM_MAX_ATTACHMENT_BYTES",
     "CRM_UPLOAD_MAX_PENDING", "CRM_IMPORT_MAX_CELLS", "CRM_IMPORT_MAX_SHARED_STRINGS",

@@ -1,7 +1,7 @@
 """Every model, imported in one place so the metadata is complete (Alembic, tests)."""
 
 from crm.audit.models import AuditEntry
-from crm.auth.models import ApiToken, User
+from crm.auth.models import ApiToken, LoginAttempt, RateWindow, User
 from crm.bulletin.models import ScreenLink
 from crm.claims.models import Attachment, Claim, ClaimEvidence, ClaimReview
 from crm.leads.models import Blocker, Contact, FundEntry, Lead, LeadOfficer, StageChange
@@ -14,7 +14,7 @@ from crm.visits.models import Visit
 
 __all__ = [
     "ApiToken", "Attachment", "AuditEntry", "Blocker", "Claim", "ClaimEvidence", "ClaimReview",
-    "Contact", "FundEntry", "Lead", "LeadOfficer",
+    "Contact", "FundEntry", "Lead", "LeadOfficer", "LoginAttempt", "RateWindow",
     "ReminderDispatch", "ScreenLink", "StageChange", "StatsCache", "StatsVersion", "Target",
     "Township", "User", "Visit",
 ]

@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 from crm.account.services import revoke_all
 from crm.audit.services import record
 from crm.auth.models import ROLES, UNIT_ROLES, User
+from crm.auth.names import normalise_email, normalise_username
 from crm.auth.services import check_password_strength, create_user
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
@@ -31,16 +32,16 @@ def _unit_name(township: Township | None) -> str | None:
     return township.name if township is not None else None
 
 
-def _validate(role: str, township: Township | None, email: str, display_name: str) -> None:
+def _validate(role: str, township: Township | None, email: str, display_name: str) -> str:
+    """Check the profile fields; the e-mail address normalised (exactly one address)."""
     if role not in ROLES:
         raise _fail("role", _l("未知角色"))
     if role in UNIT_ROLES and township is None:
         raise _fail("township_id", _l("招商专员和镇街负责人须指定所属单位"))
-    email = (email or "").strip()
-    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
-        raise _fail("email", _l("邮箱地址无效"))
+    email = normalise_email(email)
     if not (display_name or "").strip() or len(display_name.strip()) > 64:
         raise _fail("display_name", _l("请填写姓名（不超过64个字符）"))
+    return email
 
 
 def _active_admin_ids() -> set[int]:
@@ -71,7 +72,7 @@ def add_user(actor: User | None, *, username: str, display_name: str, email: str
     """A new user; audited with every field but the password. ``actor`` None: `crm users create`
     (the audit row has no user: the system)."""
     _validate(role, township, email, display_name)
-    check_password_strength(password=password, username=(username or "").strip())
+    check_password_strength(password=password, username=normalise_username(username))
     user = create_user(username, role=role, email=email, password=password,
                        township=township, display_name=display_name.strip())
     record(actor, "user.create", user, changes={
@@ -88,12 +89,12 @@ def update_user(actor: User, user: User, *, display_name: str, email: str, role:
 
     The user's open sessions stay: they read the new role and unit on their next request.
     """
-    _validate(role, township, email, display_name)
+    email = _validate(role, township, email, display_name)
     if role not in UNIT_ROLES:
         township = None
     if user.role == ADMIN and role != ADMIN and user.active:
         _guard_admin_loss(actor, user, deactivating=False)
-    new = {"display_name": display_name.strip(), "email": email.strip(), "role": role,
+    new = {"display_name": display_name.strip(), "email": email, "role": role,
            "township": _unit_name(township)}
     old = {"display_name": user.display_name, "email": user.email, "role": user.role,
            "township": _unit_name(user.township)}

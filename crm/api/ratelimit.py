@@ -1,18 +1,15 @@
 """API rate limits: a fixed window per token (per address for calls without a valid token).
 
-Counted in this process's memory: behind several workers each one counts on its own, so the
-effective limit is the setting times the number of workers. Good enough to stop a runaway script;
-a shared counter (e.g. redis) would be needed for an exact district-wide limit.
+Counted in the database (crm/auth/ratecount.py), so n workers or servers together allow the
+limit once, not n times.
 """
 
 import hashlib
-import math
-import threading
-import time
 
 from flask import Flask, g, request
 from werkzeug.exceptions import TooManyRequests
 
+from crm.auth import ratecount
 from crm.auth.services import user_for_token
 
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
@@ -30,30 +27,6 @@ def parse_limit(text) -> tuple[int, int] | None:
     if int(count) == 0:
         return None
     return int(count), _PERIODS[unit]
-
-
-class FixedWindow:
-    """At most ``limit`` hits per key in each window of ``period`` seconds."""
-
-    def __init__(self, limit: int, period: int, clock=time.monotonic):
-        self.limit, self.period, self.clock = limit, period, clock
-        self._lock = threading.Lock()
-        self._counts: dict[str, tuple[int, int]] = {}
-
-    def hit(self, key: str) -> int | None:
-        """Count a hit; None when allowed, else the whole seconds until the window ends."""
-        now = self.clock()
-        window = int(now // self.period)
-        with self._lock:
-            seen, count = self._counts.get(key, (window, 0))
-            if seen != window:
-                count = 0
-            if count >= self.limit:
-                return max(1, math.ceil((window + 1) * self.period - now))
-            self._counts[key] = (window, count + 1)
-            if len(self._counts) > 50_000:  # forget the keys of past windows
-                self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
-        return None
 
 
 class TooManyApiRequests(TooManyRequests):
@@ -81,13 +54,13 @@ def init_app(app: Flask) -> None:
     limit = parse_limit(app.config.get("CRM_API_RATE_LIMIT"))
     if limit is None:
         return
-    window = FixedWindow(*limit)
-    app.extensions["crm_rate_limit"] = window
+    count, period = limit
+    app.extensions["crm_rate_limit"] = limit
 
     @app.before_request
     def limit_api_calls():
         if not request.path.startswith("/api/"):
             return
-        retry_after = window.hit(rate_limit_key())
+        retry_after = ratecount.hit(rate_limit_key(), count, period)
         if retry_after is not None:
             raise TooManyApiRequests(retry_after)

@@ -36,10 +36,17 @@ class User(UserMixin, db.Model):
             name="unit_role_has_township",
         ),
         sa.CheckConstraint(sa.column("locale").in_(LOCALES), name="locale"),
+        sa.Index("ix_users_username_key", "username_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    #: What sign-in and uniqueness compare: the username NFKC-normalised and case-folded
+    #: (crm/auth/names.py). NULL only for an old account whose name collided with an older one's
+    #: when the column was added: it can no longer be signed in to by name.
+    #: The username NFKC-normalised and case-folded: unique (a unique index, so adding it never
+    #: rebuilds the users table on SQLite, which would cascade into the rows that refer to users).
+    username_key: Mapped[str | None] = mapped_column(sa.String(64))
     display_name: Mapped[str] = mapped_column(sa.String(64))
     email: Mapped[str] = mapped_column(sa.String(254))
     role: Mapped[str] = mapped_column(sa.String(20))
@@ -143,7 +150,7 @@ class LoginAttempt(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    #: As typed, stripped and lower-cased (the throttle's key), cut to 64 characters.
+    #: The typed name's key (crm/auth/names.py: NFKC, case-folded), the throttle's key.
     username: Mapped[str] = mapped_column(sa.String(64))
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     #: The client's IP address (IPv6 fits in 45 characters).
@@ -156,3 +163,19 @@ class LoginAttempt(db.Model):
     @property
     def outcome_label(self):
         return LOGIN_OUTCOME_LABELS.get(self.outcome, self.outcome)
+
+
+class RateWindow(db.Model):
+    """One caller's request count in one fixed window of the API rate limit (crm/auth/ratecount.py).
+
+    Kept in the database so that every worker and server counts together; a window's row is
+    deleted by the hourly pruning job once it has ended.
+    """
+
+    __tablename__ = "rate_windows"
+
+    #: ``token:<sha256>`` or ``addr:<address>``.
+    key: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    #: When the window ends, in whole seconds since the epoch (UTC).
+    ends_at: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(default=0)

@@ -2,12 +2,15 @@
 
 import datetime as dt
 import secrets
+from dataclasses import dataclass
 
 import sqlalchemy as sa
+from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm import audit
-from crm.auth import passwords
+from crm.auth import names, passwords
 from crm.auth.models import ROLES, ApiToken, User
 from crm.db import utcnow
 from crm.errors import DomainError
@@ -28,22 +31,68 @@ def load_user_from_session(session_id: str) -> User | None:
     return user
 
 
+@dataclass(frozen=True)
+class Account:
+    """What a password check needs of a user, read before the transaction ends (no lazy loads)."""
+
+    id: int
+    password_hash: str
+    active: bool
+
+
+def find_by_username(username: str | None) -> User | None:
+    """The user whose name compares equal to ``username`` (crm/auth/names.py: NFKC, case-folded)."""
+    key = names.username_key(username)
+    if not key:
+        return None
+    return db.session.scalar(sa.select(User).where(User.username_key == key))
+
+
+def find_account(username: str | None) -> Account | None:
+    """The account ``username`` names, as plain values (safe to use after a commit)."""
+    user = find_by_username(username)
+    return None if user is None else Account(user.id, user.password_hash, user.active)
+
+
+def check_account_password(account: Account | None, password: str) -> str:
+    """The outcome for the sign-in log: ``success``, ``bad_password``, ``unknown_user``, ``inactive``.
+
+    Hashes the password in every case (a made-up hash when there is no such account), so every
+    answer takes as long. Touches no database: call it with no transaction open, since a hash
+    takes long (scrypt: tens of milliseconds) and an open SQLite write transaction would block
+    every other writer meanwhile.
+    """
+    if account is None:
+        check_password_hash(_dummy_hash(), password or "")
+        return "unknown_user"
+    if not check_password_hash(account.password_hash, password or ""):
+        return "bad_password"
+    return "success" if account.active else "inactive"
+
+
+def _dummy_hash() -> str:
+    """A hash made with the configured method, once per method, to check unknown users against."""
+    method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt") if has_app_context() \
+        else "scrypt"
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = generate_password_hash(secrets.token_hex(16), method=method)
+    return _DUMMY_HASHES[method]
+
+
+_DUMMY_HASHES: dict[str, str] = {}
+
+
 def verify_credentials(username: str, password: str) -> tuple[User | None, str]:
     """The account ``username`` names (None if none) and the outcome for the sign-in log.
 
     Only the outcome ``success`` signs in; the others are ``bad_password``, ``unknown_user`` and
     ``inactive``, and the page never says which. A password is hashed in every case, so every
-    answer takes as long.
+    answer takes as long. (The sign-in page uses crm/auth/throttle.py, which hashes with no
+    transaction open.)
     """
-    user = db.session.scalar(sa.select(User).where(User.username == (username or "").strip()))
-    if user is None:
-        User(password_hash="").set_password(password or "")
-        return None, "unknown_user"
-    if not user.check_password(password or ""):
-        return user, "bad_password"
-    if not user.active:
-        return user, "inactive"
-    return user, "success"
+    user = find_by_username(username)
+    account = None if user is None else Account(user.id, user.password_hash, user.active)
+    return user, check_account_password(account, password)
 
 
 def authenticate(username: str, password: str) -> User | None:
@@ -86,22 +135,22 @@ def create_user(
     township: Township | None = None,
     display_name: str | None = None,
 ) -> User:
-    username = (username or "").strip()
-    if not username or len(username) > 64 or any(c.isspace() for c in username):
-        raise DomainError(_l("用户名不能为空，不能含空格"))
+    username = names.check_username(username)
     if role not in ROLES:
         raise DomainError(_l("未知角色：%(role)s（可选：%(roles)s）", role=role, roles=", ".join(ROLES)))
     if role in ("officer", "township_head") and township is None:
         raise DomainError(_l("该角色须指定所属单位（--township）"))
-    if "@" not in (email or "") or len(email) > 254:
-        raise DomainError(_l("邮箱地址无效：%(email)s", email=email))
-    if db.session.scalar(sa.select(User.id).where(User.username == username)):
-        raise DomainError(_l("用户名已存在：%(name)s", name=username))
+    email = names.normalise_email(email)
+    key = names.username_key(username)
+    if db.session.scalar(sa.select(User.id).where(User.username_key == key)):
+        message = _l("用户名已存在：%(name)s", name=username)
+        raise DomainError(message, {"username": [message]})
     check_password_strength(password, username=username)
     user = User(
         username=username,
+        username_key=key,
         display_name=display_name or username,
-        email=email.strip(),
+        email=email,
         role=role,
         township=township if role in ("officer", "township_head") else None,
     )

@@ -11,30 +11,56 @@ The rule (settings in brackets, defaults after them):
 - a failure is a wrong password, an unknown username or a disabled account. Refused attempts
   (``throttled``) do not count, so the limit lifts when the oldest counted failure leaves the
   window, even while someone keeps trying.
-- while a limit is reached, every attempt is refused, with the right password too. The password
-  is still checked (and its result thrown away) so that a refusal takes as long as an answer.
+- while a limit is reached, every attempt is refused, with the right password too, and the
+  password is not hashed at all: a flood of refused guesses costs the server two short queries
+  each, not a scrypt hash. A refusal reveals nothing a hash would hide: it depends only on the
+  counts (the same for a known and an unknown username), and the answer says it is a refusal.
+- usernames are keyed as crm/auth/names.py compares them (NFKC, case-folded, invisible
+  characters dropped): ``Admin`` and ``admin\u200b`` count for ``admin``.
 
 Each attempt is logged as ``pending`` and committed before the counting, and pending rows count
 as failures: two workers checking the same account at once each see the other's attempt, so
 concurrent guesses cannot get past the limit (at the edge both may be refused instead).
+
+No transaction is open while a password is hashed: the count and the account are read in one
+short transaction, which ends; the hash runs; the outcome is written in another. (A write request
+on SQLite begins IMMEDIATE, holding the district's write lock: a hash inside it made every other
+writer wait behind each sign-in.)
 """
 
 import datetime as dt
 import math
+import threading
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
 
-from crm.auth import services
+from crm.auth import names, services
 from crm.auth.models import LOGIN_FAILURES, LoginAttempt, User
 from crm.db import utcnow
 from crm.extensions import db
 
+#: Passwords hashed at once in this process (CRM_LOGIN_HASH_SLOTS, default 2). A hash is CPU
+#: work: a flood of sign-ins that all hashed would take every server thread and the CPU, and a
+#: colleague's visit would wait behind them. An attempt that finds no free slot is refused at once
+#: (scope ``busy``, retry in a few seconds) without a hash; it is logged as ``throttled`` and does
+#: not count as a failure.
+_hash_slots: dict[int, threading.BoundedSemaphore] = {}
+_slots_lock = threading.Lock()
+BUSY_RETRY = dt.timedelta(seconds=5)
+
+
+def _slots() -> threading.BoundedSemaphore:
+    size = max(1, int(current_app.config.get("CRM_LOGIN_HASH_SLOTS", 2)))
+    with _slots_lock:
+        return _hash_slots.setdefault(size, threading.BoundedSemaphore(size))
+
 
 @dataclass(frozen=True)
 class Refusal:
-    """A limit is reached: ``scope`` is ``account`` or ``address``; retry from ``retry_at``."""
+    """A limit is reached: ``scope`` is ``account``, ``address`` or ``busy`` (too many sign-ins
+    being checked at once); retry from ``retry_at``."""
 
     scope: str
     retry_at: dt.datetime
@@ -67,8 +93,8 @@ def limits() -> tuple[int, int, dt.timedelta]:
 
 
 def normalise_username(raw: str | None) -> str:
-    """The throttle's key: as typed, stripped and lower-cased (``Admin`` counts for ``admin``)."""
-    return (raw or "").strip().lower()[:64]
+    """The throttle's key: the typed name as usernames compare (``Admin`` counts for ``admin``)."""
+    return names.username_key(raw)
 
 
 def _account_failures(username: str, since: dt.datetime, exclude_id: int) -> sa.Select:
@@ -135,19 +161,37 @@ def sign_in(username: str, password: str, address: str = "", user_agent: str = "
     db.session.commit()
 
     refusal, account_failures = check(key, address, now, exclude_id=attempt_id)
-    account, outcome = services.verify_credentials(username, password)  # hashed in every case
+    account = services.find_account(username)  # for the log; one indexed query either way
+    db.session.commit()  # ends the reading transaction: nothing is held while the hash runs
+
     account_id = account.id if account is not None else None
+    slots = _slots()
+    if refusal is None and not slots.acquire(blocking=False):
+        refusal = Refusal("busy", now + BUSY_RETRY)
     if refusal is not None:
-        outcome = "throttled"
-    # End the reading transaction before writing: SQLite refuses to let a transaction that
-    # read a snapshot write once another connection has committed since.
-    db.session.commit()
+        outcome = "throttled"  # not hashed: refused guesses must stay cheap
+    else:
+        try:
+            outcome = services.check_account_password(account, password)
+        finally:
+            slots.release()
     db.session.execute(
         sa.update(LoginAttempt).where(LoginAttempt.id == attempt_id)
         .values(outcome=outcome, user_id=account_id)
     )
     db.session.commit()
     if outcome == "success":
-        return SignIn(outcome, user=account)
+        return SignIn(outcome, user=db.session.get(User, account_id))
     left = max(0, max_account - account_failures - 1) if outcome != "throttled" else None
     return SignIn(outcome, refusal=refusal, failures_left=left)
+
+
+def prune_log(now: dt.datetime | None = None) -> int:
+    """Delete sign-in attempts older than CRM_SIGNIN_LOG_RETENTION_DAYS (180); the number deleted.
+
+    Far older than the throttle's window, so no count changes. Flushes, does not commit.
+    """
+    days = int(current_app.config.get("CRM_SIGNIN_LOG_RETENTION_DAYS", 180))
+    cutoff = (now or utcnow()) - dt.timedelta(days=max(days, 1))
+    result = db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.at < cutoff))
+    return result.rowcount or 0

@@ -76,7 +76,9 @@ def login():
 
 def _throttled(form, refusal):
     minutes = refusal.minutes_left()
-    if refusal.scope == "account":
+    if refusal.scope == "busy":
+        message = _("登录请求过多，请 %(n)s 秒后再试。", n=refusal.seconds_left())
+    elif refusal.scope == "account":
         message = _("该账号登录失败次数过多，已暂停登录。请 %(n)s 分钟后再试；忘记密码请联系管理员。",
                     n=minutes)
     else:

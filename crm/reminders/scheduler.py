@@ -36,6 +36,9 @@ JOBS = [
     # Not a reminder: import uploads never confirmed (crm/imports/uploads.py).
     ("uploads-prune", "uploads_prune_job",
      lambda tz, cfg: IntervalTrigger(hours=1, timezone=tz)),
+    # Not a reminder: the sign-in log's retention and the API rate limit's ended windows.
+    ("prune-auth-logs", "prune_auth_job",
+     lambda tz, cfg: IntervalTrigger(hours=1, timezone=tz)),
 ]
 
 #: "HH:MM" (or "HH:MM:SS"), 00:00 to 23:59; ASCII digits only.
@@ -133,6 +136,16 @@ def uploads_prune_job(app):
 
     with app.app_context():
         uploads.prune()
+
+
+def prune_auth_job(app):
+    from crm.auth import ratecount, throttle
+    from crm.extensions import db
+
+    with app.app_context():
+        attempts, windows = throttle.prune_log(), ratecount.prune()
+        db.session.commit()
+        log.info("pruned %d sign-in attempts and %d rate-limit windows", attempts, windows)
 
 
 def build(app, *, blocking: bool):
