@@ -16,6 +16,7 @@ from crm.auth.permissions import can
 from crm.db import today
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
+from crm.inputs import DATE_MIN, DATE_RANGE, clean_text, has_visible
 from crm.leads import pipeline
 from crm.leads.models import (
     BLOCKER_KINDS,
@@ -64,7 +65,8 @@ def validate_lead_fields(data: dict, *, creating: bool) -> None:
         value = data.get(field)
         if value is None:
             continue
-        if not isinstance(value, Decimal | int) or Decimal(value) < 0:
+        if (not isinstance(value, Decimal | int) or not Decimal(value).is_finite()
+                or Decimal(value) < 0):
             err(field, _l("金额须为不小于0的数字"))
         elif Decimal(value).as_tuple().exponent < -_PLACES.get(field, 4):
             err(field, _l("最多保留%(n)s位小数", n=_PLACES.get(field, 4)))
@@ -269,7 +271,7 @@ def move_stage(
     if version is not None:
         check_version(lead, version)
     on = on or today()
-    reason = (reason or "").strip()
+    reason = clean_text(reason or "").strip()
     try:
         move = pipeline.classify_move(lead.stage, to, reopen_from=furthest_stage(lead))
         pipeline.check_effective_date(on, today(), lead.stage_changed_on)
@@ -279,7 +281,7 @@ def move_stage(
         raise Forbidden(_l("退回上一阶段须由镇街负责人或区招商局操作"))
     if move.kind == "reopen" and not can(user, "lead.reopen", lead):
         raise Forbidden(_l("重新启动已终止项目须由镇街负责人或区招商局操作"))
-    if move.needs_reason and not reason:
+    if move.needs_reason and not has_visible(reason):
         raise DomainError(_l("请填写原因"), {"reason": [_l("退回或重新启动须填写原因")]})
     if move.kind == "lose" and lost_reason not in pipeline.LOST_REASONS:
         raise DomainError(
@@ -334,7 +336,9 @@ def add_funds(user: User, lead: Lead, arrived_on: dt.date, amount_wan: Decimal) 
     errors = {}
     if arrived_on is None or arrived_on > today():
         errors["arrived_on"] = [_l("到位日期不能为空，也不能晚于今天")]
-    if amount_wan is None or Decimal(amount_wan) <= 0:
+    elif arrived_on < DATE_MIN:
+        errors["arrived_on"] = [DATE_RANGE]
+    if amount_wan is None or not Decimal(amount_wan).is_finite() or Decimal(amount_wan) <= 0:
         errors["amount_wan"] = [_l("金额须大于0")]
     elif Decimal(amount_wan).as_tuple().exponent < -4 or Decimal(amount_wan) >= Decimal("1e12"):
         errors["amount_wan"] = [_l("金额格式不正确")]
