@@ -37,7 +37,7 @@ MAX_JSON_DEPTH = 32
 
 NOT_A_NUMBER = _l("须为数字")
 NOT_AN_INTEGER = _l("须为整数")
-NEGATIVE = _l("不能为负数")
+NEGATIVE = _l("须为不小于0的数字")
 TOO_LARGE = _l("数值过大")
 BAD_DATE = _l("日期格式应为 YYYY-MM-DD")
 DATE_RANGE = _l("日期须在2000-01-01至2100-12-31之间")
@@ -46,6 +46,8 @@ INVISIBLE = _l("须含有可见的文字")
 
 class Invalid(ValueError):
     """A value the input layer refuses; ``message`` says why (translated, lazy)."""
+
+    kind = "invalid"
 
     def __init__(self, message):
         super().__init__(str(message))
@@ -94,7 +96,7 @@ def to_int(value, *, minimum: int | None = 0, maximum: int = INT64_MAX) -> int:
     if not isinstance(value, int):
         raise Invalid(NOT_AN_INTEGER)
     if minimum is not None and value < minimum:
-        raise Invalid(NEGATIVE if minimum == 0 else _l("须不小于%(n)s", n=minimum))
+        raise Invalid(_l("须为不小于0的整数") if minimum == 0 else _l("须不小于%(n)s", n=minimum))
     if value > min(maximum, INT64_MAX):
         raise Invalid(TOO_LARGE)
     return value
@@ -128,7 +130,8 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 def to_date(value, *, earliest: dt.date = DATE_MIN, latest: dt.date = DATE_MAX) -> dt.date:
-    """A ``YYYY-MM-DD`` date (or a date) within [earliest, latest] and 2000..2100; else Invalid."""
+    """A ``YYYY-MM-DD`` date (or a date) within [earliest, latest] and 2000..2100; else Invalid
+    (``kind`` "late" when after ``latest``)."""
     if isinstance(value, str):
         text = unicodedata.normalize("NFKC", value).strip()
         if not _DATE.fullmatch(text):
@@ -139,11 +142,12 @@ def to_date(value, *, earliest: dt.date = DATE_MIN, latest: dt.date = DATE_MAX) 
             raise Invalid(BAD_DATE) from exc
     if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
         raise Invalid(BAD_DATE)
-    if not max(earliest, DATE_MIN) <= value <= min(latest, DATE_MAX):
-        if DATE_MIN <= value <= DATE_MAX:
-            raise Invalid(_l("日期须在%(lo)s至%(hi)s之间", lo=earliest.isoformat(),
-                             hi=latest.isoformat()))
-        raise Invalid(DATE_RANGE)
+    earliest, latest = max(earliest, DATE_MIN), min(latest, DATE_MAX)
+    if not earliest <= value <= latest:
+        problem = Invalid(DATE_RANGE if (earliest, latest) == (DATE_MIN, DATE_MAX) else _l(
+            "日期须在%(lo)s至%(hi)s之间", lo=earliest.isoformat(), hi=latest.isoformat()))
+        problem.kind = "late" if value > latest else "early"
+        raise problem
     return value
 
 
@@ -271,20 +275,24 @@ class WholeField(IntegerField):
 
 
 class DayField(DateField):
-    """A ``YYYY-MM-DD`` date within 2000..2100 (or narrower bounds)."""
+    """A ``YYYY-MM-DD`` date within 2000..2100, or narrower bounds (dates, or callables such as
+    ``today``); ``too_late`` names the rule of a date after ``latest``."""
 
-    def __init__(self, label=None, validators=None, *, earliest: dt.date = DATE_MIN,
-                 latest: dt.date = DATE_MAX, **kwargs):
+    def __init__(self, label=None, validators=None, *, earliest=DATE_MIN, latest=DATE_MAX,
+                 too_late=None, **kwargs):
         super().__init__(label, validators, format="%Y-%m-%d", **kwargs)
-        self.bounds = {"earliest": earliest, "latest": latest}
+        self.earliest, self.latest, self.too_late = earliest, latest, too_late
 
     def process_formdata(self, valuelist):
         self.data = None
         if valuelist and valuelist[0].strip():
+            bounds = {name: bound() if callable(bound) else bound
+                      for name, bound in (("earliest", self.earliest), ("latest", self.latest))}
             try:
-                self.data = to_date(valuelist[0], **self.bounds)
+                self.data = to_date(valuelist[0], **bounds)
             except Invalid as exc:
-                raise ValueError(exc.message) from exc
+                late = exc.kind == "late" and self.too_late
+                raise ValueError(self.too_late if late else exc.message) from exc
 
 
 # --- URL converters ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
+from crm.db import today
 from crm.inputs import AmountField, DayField, InputForm, Required, WholeField
 from crm.leads.models import BLOCKER_KINDS, BLOCKER_LABELS, SOURCE_LABELS, SOURCES
 from crm.leads.pipeline import ACTIVE_STAGES, LOST_REASON_LABELS, LOST_REASONS, STAGE_LABELS, STAGES
@@ -35,8 +36,9 @@ def _amount(label, places=4):
     return AmountField(label, places=places, validators=[Optional()])
 
 
-def _date(label, required=False):
-    return DayField(label, validators=[Required(_DATE_MSG)] if required else [Optional()])
+def _date(label, required=False, **bounds):
+    validators = [Required(_DATE_MSG)] if required else [Optional()]
+    return DayField(label, validators=validators, **bounds)
 
 
 class LeadForm(InputForm):
@@ -57,7 +59,7 @@ class LeadForm(InputForm):
     township_id = SelectField(_l("所属单位"), coerce=int)
     stage = SelectField(_l("阶段"), choices=[(s, STAGE_LABELS[s]) for s in ACTIVE_STAGES],
                         default="contact")
-    created_on = _date(_l("录入日期"))
+    created_on = _date(_l("录入日期"), latest=today, too_late=_l("录入日期不能晚于今天"))
     primary_officer_id = SelectField(_l("负责人"), coerce=int, validate_choice=False)
     sponsor = StringField(_l("帮包领导"), validators=[Length(max=64)])
     contact_name = StringField(_l("联系人"), validators=[Length(max=64)])
@@ -66,7 +68,7 @@ class LeadForm(InputForm):
     planned_sign_date = _date(_l("计划签约"))
     planned_start_date = _date(_l("计划开工"))
     planned_production_date = _date(_l("计划投产"))
-    stats_included_on = _date(_l("纳统日期"))
+    stats_included_on = _date(_l("纳统日期"), latest=today, too_late=_l("纳统日期不能晚于今天"))
     notes = TextAreaField(_l("备注"), validators=[Length(max=5000)])
     version = HiddenField()
 
@@ -90,7 +92,8 @@ class AssignForm(InputForm):
 
 
 class FundForm(InputForm):
-    arrived_on = _date(_l("到位日期"), required=True)
+    arrived_on = _date(_l("到位日期"), required=True, latest=today,
+                       too_late=_l("到位日期不能为空，也不能晚于今天"))
     amount_wan = AmountField(_l("金额（万元）"), places=4, positive=True, validators=[
         InputRequired(_l("请填写金额"))])
 
