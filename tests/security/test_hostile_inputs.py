@@ -20,7 +20,8 @@ from tests.security.test_authz_matrix import changed_tables, fingerprint
 
 HUGE = "99999999999999999999"
 NOT_FINITE = ["Infinity", "-Infinity", "NaN", "sNaN", "1e400", "inf"]
-CHINESE = ("须为数字", "须为整数", "数值过大", "须为不小于0的整数", "日期须在", "日期格式", "请填写", "须含有可见")
+CHINESE = ("须为数字", "须为整数", "数值过大", "须为不小于0的整数", "日期须在", "日期格式", "请填写",
+           "须含有可见")
 
 
 def _lead_form(lead, **changes):
@@ -113,7 +114,7 @@ def test_huge_integers_in_paths_are_not_found(client, auth, world):
         ("a-1", [f"/leads/{HUGE}", f"/leads/{HUGE}/edit", f"/leads/{lid}/visits/{HUGE}/edit",
                  f"/leads/{HUGE}/visits", f"/leads/{lid}/blockers/{HUGE}/resolve"]),
         ("admin", [f"/admin/users/{HUGE}", f"/admin/users/{HUGE}/edit", f"/targets/history/{HUGE}",
-                   f"/stats/unit/{HUGE}", f"/leads/2147483648", "/admin/users/" + "9" * 5000]),
+                   f"/stats/unit/{HUGE}", "/leads/2147483648", "/admin/users/" + "9" * 5000]),
     ):
         auth.login(user)
         for path in paths:
