@@ -195,25 +195,12 @@ def clean_text(value):
 
 def _invisible(char: str) -> bool:
     return (char.isspace() or char in _BLANK_LETTERS
-            or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"))
+            or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zs", "Zl", "Zp"))
 
 
 def has_visible(text) -> bool:
     """Whether ``text`` has a character that shows (not space, control, format or a blank)."""
     return isinstance(text, str) and any(not _invisible(c) for c in text)
-
-
-def visible_pattern() -> str:
-    """A JSON Schema pattern matching text with a visible character (BMP ranges)."""
-    ranges, start = [], None
-    for cp in range(0x10000):
-        if _invisible(chr(cp)):
-            start = cp if start is None else start
-        elif start is not None:
-            ranges.append((start, cp - 1))
-            start = None
-    body = "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
-    return f"[^{body}]"
 
 
 # --- forms -------------------------------------------------------------------------------------

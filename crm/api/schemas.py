@@ -1,6 +1,5 @@
 """Marshmallow schemas: they validate requests and generate the OpenAPI document."""
 
-import functools
 from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -95,32 +94,18 @@ class WanIn(Wan):
                          places=places, **kwargs)
 
 
-@functools.cache
-def _visible_pattern() -> str:
-    return inputs.visible_pattern()
-
-
 class Text(fields.String):
     """A string as the input layer cleans it (crm/inputs.py): NUL, control and format
-    characters removed. ``visible`` text must keep a character that shows. Lengths are
-    checked on the text as sent, so what the spec calls too long is refused."""
-
-    default_error_messages = {"invisible": str(inputs.INVISIBLE)}
-
-    def __init__(self, *, visible: bool = False, **kwargs):
-        self.visible = visible
-        extra = {"pattern": _visible_pattern()} if visible else {}
-        super().__init__(metadata={**extra, **kwargs.pop("metadata", {})}, **kwargs)
+    characters removed, the same as on the pages. Lengths are checked on the text as sent (so
+    what the spec calls too long is refused); a required text that shows nothing is refused by
+    the service, as for a form."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         for validator in self.validators:
             if isinstance(validator, validate.Length):
                 validator(text)
-        text = inputs.clean_text(text)
-        if self.visible and not inputs.has_visible(text):
-            raise self.make_error("invisible")
-        return text
+        return inputs.clean_text(text)
 
 
 class Day(fields.Date):
@@ -151,7 +136,7 @@ COLOURS = ("red", "yellow", "blue")
 
 
 def _text(max_len, min_len=0, **kw):
-    return Text(validate=validate.Length(min=min_len, max=max_len), visible=min_len > 0, **kw)
+    return Text(validate=validate.Length(min=min_len, max=max_len), **kw)
 
 
 class LeadFieldsSchema(Schema):

@@ -52,10 +52,10 @@ def validate_lead_fields(data: dict, *, creating: bool) -> None:
         errors.setdefault(field, []).append(message)
 
     if creating or "name" in data:
-        if not (data.get("name") or "").strip():
+        if not has_visible(data.get("name")):
             err("name", _l("请填写项目名称"))
     if creating or "company" in data:
-        if not (data.get("company") or "").strip():
+        if not has_visible(data.get("company")):
             err("company", _l("请填写投资方"))
     if data.get("credit_code") and not credit_code_valid(data["credit_code"]):
         err("credit_code", _l("统一社会信用代码无效（应为18位，校验位须正确）"))
@@ -361,7 +361,7 @@ def add_contact(user: User, lead: Lead, name: str, title: str = "", phone: str =
         raise Forbidden(_l("您无权修改该项目"))
     name, title, phone = (name or "").strip(), (title or "").strip(), (phone or "").strip()
     errors = {}
-    if not name:
+    if not has_visible(name):
         errors["name"] = [_l("请填写联系人姓名")]
     if phone and not phone_valid(phone):
         errors["phone"] = [_l("电话号码格式不正确")]
@@ -382,7 +382,7 @@ def add_blocker(user: User, lead: Lead, kind: str, description: str, owner: str 
     errors = {}
     if kind not in BLOCKER_KINDS:
         errors["kind"] = [_l("请选择问题类型")]
-    if not (description or "").strip():
+    if not has_visible(description):
         errors["description"] = [_l("请描述问题")]
     opened_on = opened_on or today()
     if opened_on > today():
