@@ -102,6 +102,12 @@ def to_int(value, *, minimum: int | None = 0, maximum: int = INT64_MAX) -> int:
     return value
 
 
+def to_id(value) -> int:
+    """A select's id (0 for none): what the database's INTEGER holds; else Invalid (a
+    ValueError, so a WTForms ``coerce`` refuses it as a choice)."""
+    return 0 if value in (None, "") else to_int(value, minimum=0, maximum=DB_INT_MAX)
+
+
 def to_year(value) -> int:
     """A year within 2000..2100."""
     try:

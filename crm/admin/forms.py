@@ -5,7 +5,7 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField
 from wtforms.validators import Length, Regexp, ValidationError
 
 from crm.auth.models import ROLE_LABELS, ROLES
-from crm.inputs import InputForm, Required
+from crm.inputs import InputForm, Required, to_id
 
 
 def _password_or_generate(form, field):
@@ -15,7 +15,7 @@ def _password_or_generate(form, field):
 
 def _unit_id(value) -> int:
     """The unit select's value; empty is "no unit" (0), anything not a number is refused."""
-    return int(value or 0)
+    return to_id(value)
 
 
 class _ProfileFields(InputForm):

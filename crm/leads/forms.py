@@ -11,7 +11,7 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from crm.db import today
-from crm.inputs import AmountField, DayField, InputForm, Required, WholeField
+from crm.inputs import AmountField, DayField, InputForm, Required, WholeField, to_id
 from crm.leads.models import BLOCKER_KINDS, BLOCKER_LABELS, SOURCE_LABELS, SOURCES
 from crm.leads.pipeline import ACTIVE_STAGES, LOST_REASON_LABELS, LOST_REASONS, STAGE_LABELS, STAGES
 from crm.leads.validation import credit_code_valid, phone_valid
@@ -56,11 +56,11 @@ class LeadForm(InputForm):
     expected_output_wan = _amount(_l("预计年产值（万元）"))
     expected_tax_wan = _amount(_l("预计年税收（万元）"))
     jobs = WholeField(_l("预计就业（人）"), minimum=0, maximum=JOBS_MAX, validators=[Optional()])
-    township_id = SelectField(_l("所属单位"), coerce=int)
+    township_id = SelectField(_l("所属单位"), coerce=to_id)
     stage = SelectField(_l("阶段"), choices=[(s, STAGE_LABELS[s]) for s in ACTIVE_STAGES],
                         default="contact")
     created_on = _date(_l("录入日期"), latest=today, too_late=_l("录入日期不能晚于今天"))
-    primary_officer_id = SelectField(_l("负责人"), coerce=int, validate_choice=False)
+    primary_officer_id = SelectField(_l("负责人"), coerce=to_id, validate_choice=False)
     sponsor = StringField(_l("帮包领导"), validators=[Length(max=64)])
     contact_name = StringField(_l("联系人"), validators=[Length(max=64)])
     contact_phone = StringField(_l("联系电话"), validators=[Length(max=32), _phone])
@@ -85,9 +85,9 @@ class MoveForm(InputForm):
 
 
 class AssignForm(InputForm):
-    primary_officer_id = SelectField(_l("负责人"), coerce=int, validate_choice=False,
+    primary_officer_id = SelectField(_l("负责人"), coerce=to_id, validate_choice=False,
                                      validators=[InputRequired(_l("请选择负责人"))])
-    helper_ids = SelectMultipleField(_l("协助人员"), coerce=int, validate_choice=False)
+    helper_ids = SelectMultipleField(_l("协助人员"), coerce=to_id, validate_choice=False)
     sponsor = StringField(_l("帮包领导"), validators=[Length(max=64)])
 
 
