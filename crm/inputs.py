@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from flask.json.provider import DefaultJSONProvider
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.routing import IntegerConverter
 from wtforms import DateField, DecimalField, IntegerField, PasswordField, StringField
 from wtforms.validators import DataRequired, StopValidation
@@ -364,6 +365,15 @@ def register(app) -> None:
 
     app.url_map.converters["int"] = BoundedIntConverter
     app.json = CheckedJSONProvider(app)
+
+    @app.before_request
+    def clean_query_string():
+        """Query parameters are text like any other: cleaned before any view reads them (a
+        NUL would otherwise reach the database, which refuses it)."""
+        args = request.args
+        if any(clean_text(k) != k or clean_text(v) != v for k, v in args.items(multi=True)):
+            request.args = ImmutableMultiDict(
+                [(clean_text(k), clean_text(v)) for k, v in args.items(multi=True)])
 
     @app.before_request
     def check_json_body():
