@@ -24,6 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     register_extensions(app)
+    register_inputs(app)
     register_blueprints(app)
     register_errorhandlers(app)
     register_template_helpers(app)
@@ -93,6 +94,13 @@ def register_extensions(app: Flask) -> None:
 
     login_manager.user_loader(load_user_from_session)
     import crm.models  # noqa: F401  (every model registered)
+
+
+def register_inputs(app: Flask) -> None:
+    """One input layer (crm/inputs.py): bounded ``<int:…>`` in paths, JSON within limits."""
+    from crm import inputs
+
+    inputs.register(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -5,6 +5,7 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from crm import inputs
 from crm.account import services
 from crm.account.forms import RevokeForm, TokenForm
 from crm.auth.models import ApiToken
@@ -48,7 +49,7 @@ def tokens():
             db.session.commit()
             created = {"name": token.name, "raw": raw, "expires_at": token.expires_at}
             form = TokenForm(formdata=None)
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = inputs.page_arg(request.args)
     rows = db.paginate(
         sa.select(ApiToken).where(ApiToken.user_id == current_user.id)
         .order_by(ApiToken.created_at.desc(), ApiToken.id.desc()),

@@ -1,11 +1,11 @@
 """Forms for managing users and their tokens."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, Regexp, ValidationError
+from wtforms.validators import Length, Regexp, ValidationError
 
 from crm.auth.models import ROLE_LABELS, ROLES
+from crm.inputs import InputForm, Required, to_id
 
 
 def _password_or_generate(form, field):
@@ -15,14 +15,14 @@ def _password_or_generate(form, field):
 
 def _unit_id(value) -> int:
     """The unit select's value; empty is "no unit" (0), anything not a number is refused."""
-    return int(value or 0)
+    return to_id(value)
 
 
-class _ProfileFields(FlaskForm):
+class _ProfileFields(InputForm):
     display_name = StringField(_l("姓名"), validators=[
-        DataRequired(_l("请填写姓名")), Length(max=64, message=_l("不超过64个字符"))])
+        Required(_l("请填写姓名")), Length(max=64, message=_l("不超过64个字符"))])
     email = StringField(_l("邮箱"), validators=[
-        DataRequired(_l("请填写邮箱")), Length(max=254, message=_l("不超过254个字符"))])
+        Required(_l("请填写邮箱")), Length(max=254, message=_l("不超过254个字符"))])
     role = SelectField(_l("角色"), choices=[(r, ROLE_LABELS[r]) for r in ROLES], default="officer")
     #: 0 is "no unit" (district admins, viewers).
     township_id = SelectField(_l("所属单位"), coerce=_unit_id, default=0)
@@ -31,7 +31,7 @@ class _ProfileFields(FlaskForm):
         self.township_id.choices = [(0, _l("无（区级）"))] + [(t.id, t.name) for t in townships]
 
 
-class _NewPassword(FlaskForm):
+class _NewPassword(InputForm):
     generate = BooleanField(_l("自动生成随机密码（仅显示一次）"))
     password = PasswordField(_l("密码"), validators=[_password_or_generate])
     confirm = PasswordField(_l("确认密码"))
@@ -43,7 +43,7 @@ class _NewPassword(FlaskForm):
 
 class UserCreateForm(_ProfileFields, _NewPassword):
     username = StringField(_l("用户名"), validators=[
-        DataRequired(_l("请填写用户名")), Length(max=64, message=_l("不超过64个字符")),
+        Required(_l("请填写用户名")), Length(max=64, message=_l("不超过64个字符")),
         Regexp(r"^\S+$", message=_l("用户名不能含空格"))])
 
 
@@ -55,6 +55,6 @@ class PasswordResetForm(_NewPassword):
     pass
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(InputForm):
     """Only the CSRF token: deactivate, reactivate, revoke (the URL names the object)."""
 

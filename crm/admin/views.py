@@ -9,6 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user
 from sqlalchemy.orm import joinedload
 
+from crm import inputs
 from crm.account import services as token_services
 from crm.account.views import form_errors, no_store
 from crm.admin import services
@@ -40,7 +41,7 @@ ACTIVE_FILTERS = {"1": _l("在用"), "0": _l("已停用")}
 
 
 def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
+    return inputs.page_arg(request.args)
 
 
 def _townships() -> list[Township]:
@@ -66,7 +67,7 @@ def _user_filters(args) -> dict:
     q = (args.get("q") or "").strip()[:100]
     if q:
         found["q"] = q
-    township_id = args.get("township_id", type=int)
+    township_id = inputs.int_arg(args, "township_id")
     if township_id:
         found["township_id"] = township_id
     if args.get("role") in ROLES:

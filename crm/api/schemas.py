@@ -1,8 +1,10 @@
 """Marshmallow schemas: they validate requests and generate the OpenAPI document."""
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
+
+from crm import inputs
 
 #: Ids are 32-bit (the database's INTEGER); larger ones name nothing.
 ID_MAX = 2**31 - 1
@@ -76,20 +78,10 @@ class Wan(fields.Field):
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise self.make_error("invalid")
         try:
-            amount = Decimal(str(value).strip())
-        except InvalidOperation as exc:
-            raise self.make_error("invalid") from exc
-        if not amount.is_finite():
-            raise self.make_error("invalid")
-        if amount < 0:
-            raise self.make_error("negative")
-        if self.positive and amount == 0:
-            raise self.make_error("positive")
-        if amount > WAN_MAX:
-            raise self.make_error("too_large")
-        if amount.as_tuple().exponent < -self.places:
-            raise self.make_error("places", places=self.places)
-        return amount
+            return inputs.to_decimal(value, places=self.places, positive=self.positive,
+                                     below=WAN_MAX + PLACES)
+        except inputs.Invalid as exc:
+            raise ValidationError(str(exc.message)) from exc
 
 
 class WanIn(Wan):
@@ -103,23 +95,31 @@ class WanIn(Wan):
 
 
 class Text(fields.String):
-    """A string the database can store: no NUL character, no lone surrogate."""
-
-    def __init__(self, **kwargs):
-        metadata = {"pattern": "^[^\\u0000]*$", **kwargs.pop("metadata", {})}
-        super().__init__(metadata=metadata, **kwargs)
-
-    default_error_messages = {"characters": "含有无法保存的字符"}
+    """A string as the input layer cleans it (crm/inputs.py): NUL, control and format
+    characters removed, the same as on the pages. Lengths are checked on the text as sent (so
+    what the spec calls too long is refused); a required text that shows nothing is refused by
+    the service, as for a form."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in text:
-            raise self.make_error("characters")
+        for validator in self.validators:
+            if isinstance(validator, validate.Length):
+                validator(text)
+        return inputs.clean_text(text)
+
+
+class Day(fields.Date):
+    """A date ``YYYY-MM-DD`` within 2000-01-01..2100-12-31 (the input layer's range)."""
+
+    def __init__(self, **kwargs):
+        metadata = {"pattern": inputs.DATE_PATTERN, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
         try:
-            text.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise self.make_error("characters") from exc
-        return text
+            return inputs.to_date(value)
+        except inputs.Invalid as exc:
+            raise ValidationError(str(exc.message)) from exc
 
 
 def _id(**kw):
@@ -158,11 +158,11 @@ class LeadFieldsSchema(Schema):
     sponsor = _text(64)
     contact_name = _text(64)
     contact_phone = _text(32)
-    next_follow_up = fields.Date(allow_none=True)
-    planned_sign_date = fields.Date(allow_none=True)
-    planned_start_date = fields.Date(allow_none=True)
-    planned_production_date = fields.Date(allow_none=True)
-    stats_included_on = fields.Date(allow_none=True)
+    next_follow_up = Day(allow_none=True)
+    planned_sign_date = Day(allow_none=True)
+    planned_start_date = Day(allow_none=True)
+    planned_production_date = Day(allow_none=True)
+    stats_included_on = Day(allow_none=True)
     notes = _text(5000)
 
 
@@ -171,7 +171,7 @@ class LeadCreateSchema(LeadFieldsSchema):
     company = _text(200, 1, required=True)
     investment_wan = WanIn(required=True)
     stage = fields.String(load_default="contact", validate=validate.OneOf(ACTIVE_CODES))
-    created_on = fields.Date()
+    created_on = Day()
     township_id = _id()
     primary_officer_id = _id(allow_none=True)
     officer_ids = fields.List(_id(), validate=validate.Length(max=50), metadata={
@@ -238,18 +238,18 @@ class LeadPageSchema(Schema):
 
 class TransitionSchema(Schema):
     to = fields.String(required=True, validate=validate.OneOf(STAGE_CODES))
-    on = fields.Date()
+    on = Day()
     reason = _text(2000)
     lost_reason = fields.String(allow_none=True, validate=validate.OneOf(LOST_CODES))
     version = _id()
 
 
 class VisitInSchema(Schema):
-    visited_on = fields.Date()
+    visited_on = Day()
     kind = fields.String(required=True, validate=validate.OneOf(VISIT_KINDS))
-    summary = Text(required=True, validate=validate.Length(min=1, max=5000))
+    summary = _text(5000, 1, required=True)
     next_step = _text(2000)
-    next_follow_up = fields.Date(allow_none=True)
+    next_follow_up = Day(allow_none=True)
 
 
 class VisitSchema(VisitInSchema):
@@ -260,7 +260,7 @@ class VisitSchema(VisitInSchema):
 
 
 class FundInSchema(Schema):
-    arrived_on = fields.Date(required=True)
+    arrived_on = Day(required=True)
     amount_wan = WanIn(required=True, positive=True)
 
 

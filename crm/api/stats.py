@@ -24,7 +24,7 @@ from marshmallow import Schema, fields, validate
 
 from crm.api.auth import api_user, token_required
 from crm.api.docs import errors
-from crm.api.schemas import Wan, wan_json
+from crm.api.schemas import Day, Wan, wan_json
 from crm.auth.models import User
 from crm.auth.permissions import can
 from crm.db import today
@@ -53,7 +53,7 @@ def blueprints():
 
 class StatsQuerySchema(Schema):
     year = fields.Integer(validate=validate.Range(min=2000, max=2100))
-    as_of = fields.Date()
+    as_of = Day()
 
 
 class TargetStatSchema(Schema):

@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy.orm import joinedload
 
+from crm import inputs
 from crm.auth import passwords, services, throttle
 from crm.auth.forms import LanguageForm, LoginForm, PasswordForm
 from crm.auth.models import LOGIN_OUTCOME_LABELS, LoginAttempt
@@ -138,8 +139,7 @@ def signins():
         flt["outcome"] = outcome
         stmt = stmt.where(LoginAttempt.outcome == outcome)
     stmt = stmt.order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc())
-    page = request.args.get("page", "")
-    page = int(page) if page.isdigit() and 0 < int(page) < 10**6 else 1
+    page = inputs.page_arg(request.args, maximum=10**6 - 1)
     rows = db.paginate(stmt, page=page, per_page=SIGNINS_PER_PAGE, error_out=False)
     return render_template("auth/signins.html", rows=rows, flt=flt, OUTCOMES=LOGIN_OUTCOME_LABELS)
 

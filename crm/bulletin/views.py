@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
-from crm import audit
+from crm import audit, inputs
 from crm.auth.permissions import can
 from crm.bulletin.models import ScreenLink
 from crm.bulletin.report import (
@@ -135,8 +135,8 @@ def links():
     _require_link_admin()
     new_url, error, name = None, None, ""
     if request.method == "POST":
-        name = (request.form.get("name") or "").strip()
-        if not name or len(name) > 64:
+        name = inputs.clean_text(request.form.get("name") or "").strip()
+        if not inputs.has_visible(name) or len(name) > 64:
             error = _("请填写屏幕名称（不超过64个字）")
         else:
             link, raw = ScreenLink.issue(current_user, name)

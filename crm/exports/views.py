@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, request, send_file
 from flask_login import current_user, login_required
 
+from crm import inputs
 from crm.auth.permissions import can
 from crm.backup import BackupError, backup
 from crm.db import local_time, today, utcnow
@@ -42,20 +43,16 @@ def leads():
 
 
 def _date_arg(name) -> dt.date | None:
-    value = request.args.get(name, "").strip()
-    if not value:
-        return None
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
+        return inputs.date_arg(request.args, name)
+    except inputs.Invalid:
         abort(400)
 
 
 @blueprint.route("/exports/visits.xlsx")
 @login_required
 def visits():
-    raw = request.args.get("township_id", "")
-    township_id = int(raw) if raw.isdigit() else None
+    township_id = inputs.int_arg(request.args, "township_id")
     start, end = _date_arg("from"), _date_arg("to")
     return _send_spooled(
         lambda s: write_visits_xlsx(current_user, township_id, start, end, s), XLSX_MIMETYPE,

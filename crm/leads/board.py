@@ -7,6 +7,7 @@ from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
+from crm import inputs
 from crm.auth.models import User
 from crm.auth.permissions import editable_leads, scope_leads, visible_townships
 from crm.db import today
@@ -26,7 +27,7 @@ def _board_unit():
     townships = db.session.scalars(visible_townships(current_user)).all()
     if current_user.role in ("officer", "township_head"):
         return current_user.township_id, townships
-    chosen = request.args.get("township_id", type=int)
+    chosen = inputs.int_arg(request.args, "township_id")
     if chosen and chosen not in {t.id for t in townships}:
         abort(404)
     return chosen, townships
@@ -52,7 +53,7 @@ def board():
     limits = {s: COLUMN_SIZE for s in STAGES}
     more = request.args.get("more")
     if more in limits:
-        limits[more] = min(request.args.get("limit", COLUMN_SIZE * 2, type=int) or COLUMN_SIZE, 1000)
+        limits[more] = inputs.int_arg(request.args, "limit", maximum=1000) or COLUMN_SIZE * 2
     # One query for every column's first cards: rank within each stage.
     colour = colour_expr(as_of).label("colour")
     position = sa.func.row_number().over(

@@ -1,26 +1,17 @@
 """WTForms for leads: create/edit, stage move, assignment, funds, blockers."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
-    DateField,
-    DecimalField,
     HiddenField,
-    IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import (
-    DataRequired,
-    InputRequired,
-    Length,
-    NumberRange,
-    Optional,
-    ValidationError,
-)
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
+from crm.db import today
+from crm.inputs import AmountField, DayField, InputForm, Required, WholeField, to_id
 from crm.leads.models import BLOCKER_KINDS, BLOCKER_LABELS, SOURCE_LABELS, SOURCES
 from crm.leads.pipeline import ACTIVE_STAGES, LOST_REASON_LABELS, LOST_REASONS, STAGE_LABELS, STAGES
 from crm.leads.validation import credit_code_valid, phone_valid
@@ -36,36 +27,40 @@ def _phone(form, field):
         raise ValidationError(_l("电话号码格式不正确"))
 
 
-_MONEY = dict(places=4, validators=[Optional(), NumberRange(min=0, message=_l("须为不小于0的数字"))])
+#: The most jobs a project may promise (the API's bound too).
+JOBS_MAX = 10_000_000
 _DATE_MSG = _l("日期格式应为 YYYY-MM-DD")
 
 
-def _date(label, required=False):
-    validators = [DataRequired(_DATE_MSG)] if required else [Optional()]
-    return DateField(label, validators=validators, format="%Y-%m-%d")
+def _amount(label, places=4):
+    return AmountField(label, places=places, validators=[Optional()])
 
 
-class LeadForm(FlaskForm):
-    name = StringField(_l("项目名称"), validators=[DataRequired(_l("请填写项目名称")), Length(max=200)])
-    company = StringField(_l("投资方"), validators=[DataRequired(_l("请填写投资方")), Length(max=200)])
+def _date(label, required=False, **bounds):
+    validators = [Required(_DATE_MSG)] if required else [Optional()]
+    return DayField(label, validators=validators, **bounds)
+
+
+class LeadForm(InputForm):
+    name = StringField(_l("项目名称"), validators=[Required(_l("请填写项目名称")), Length(max=200)])
+    company = StringField(_l("投资方"), validators=[Required(_l("请填写投资方")), Length(max=200)])
     credit_code = StringField(_l("统一社会信用代码"), validators=[Optional(), _credit_code])
     origin = StringField(_l("来源地"), validators=[Length(max=64)])
     industry = StringField(_l("产业"), validators=[Length(max=64)])
     chain = StringField(_l("产业链"), validators=[Length(max=64)])
     source = SelectField(_l("招商方式"), choices=[(s, SOURCE_LABELS[s]) for s in SOURCES],
                          default="other")
-    investment_wan = DecimalField(_l("计划投资（万元）"), places=4, validators=[
-        InputRequired(_l("请填写计划投资")), NumberRange(min=0, message=_l("须为不小于0的数字"))])
-    land_mu = DecimalField(_l("用地（亩）"), **_MONEY)
-    expected_output_wan = DecimalField(_l("预计年产值（万元）"), **_MONEY)
-    expected_tax_wan = DecimalField(_l("预计年税收（万元）"), **_MONEY)
-    jobs = IntegerField(_l("预计就业（人）"), validators=[
-        Optional(), NumberRange(min=0, message=_l("须为不小于0的整数"))])
-    township_id = SelectField(_l("所属单位"), coerce=int)
+    investment_wan = AmountField(_l("计划投资（万元）"), places=4, validators=[
+        InputRequired(_l("请填写计划投资"))])
+    land_mu = _amount(_l("用地（亩）"), places=2)
+    expected_output_wan = _amount(_l("预计年产值（万元）"))
+    expected_tax_wan = _amount(_l("预计年税收（万元）"))
+    jobs = WholeField(_l("预计就业（人）"), minimum=0, maximum=JOBS_MAX, validators=[Optional()])
+    township_id = SelectField(_l("所属单位"), coerce=to_id)
     stage = SelectField(_l("阶段"), choices=[(s, STAGE_LABELS[s]) for s in ACTIVE_STAGES],
                         default="contact")
-    created_on = _date(_l("录入日期"))
-    primary_officer_id = SelectField(_l("负责人"), coerce=int, validate_choice=False)
+    created_on = _date(_l("录入日期"), latest=today, too_late=_l("录入日期不能晚于今天"))
+    primary_officer_id = SelectField(_l("负责人"), coerce=to_id, validate_choice=False)
     sponsor = StringField(_l("帮包领导"), validators=[Length(max=64)])
     contact_name = StringField(_l("联系人"), validators=[Length(max=64)])
     contact_phone = StringField(_l("联系电话"), validators=[Length(max=32), _phone])
@@ -73,12 +68,12 @@ class LeadForm(FlaskForm):
     planned_sign_date = _date(_l("计划签约"))
     planned_start_date = _date(_l("计划开工"))
     planned_production_date = _date(_l("计划投产"))
-    stats_included_on = _date(_l("纳统日期"))
+    stats_included_on = _date(_l("纳统日期"), latest=today, too_late=_l("纳统日期不能晚于今天"))
     notes = TextAreaField(_l("备注"), validators=[Length(max=5000)])
     version = HiddenField()
 
 
-class MoveForm(FlaskForm):
+class MoveForm(InputForm):
     to = SelectField(_l("变更为"), choices=[(s, STAGE_LABELS[s]) for s in STAGES])
     on = _date(_l("生效日期"))
     reason = TextAreaField(_l("原因"), validators=[Length(max=2000)])
@@ -89,31 +84,32 @@ class MoveForm(FlaskForm):
     version = HiddenField()
 
 
-class AssignForm(FlaskForm):
-    primary_officer_id = SelectField(_l("负责人"), coerce=int, validate_choice=False,
+class AssignForm(InputForm):
+    primary_officer_id = SelectField(_l("负责人"), coerce=to_id, validate_choice=False,
                                      validators=[InputRequired(_l("请选择负责人"))])
-    helper_ids = SelectMultipleField(_l("协助人员"), coerce=int, validate_choice=False)
+    helper_ids = SelectMultipleField(_l("协助人员"), coerce=to_id, validate_choice=False)
     sponsor = StringField(_l("帮包领导"), validators=[Length(max=64)])
 
 
-class FundForm(FlaskForm):
-    arrived_on = _date(_l("到位日期"), required=True)
-    amount_wan = DecimalField(_l("金额（万元）"), places=4, validators=[
-        InputRequired(_l("请填写金额")), NumberRange(min=0.0001, message=_l("金额须大于0"))])
+class FundForm(InputForm):
+    arrived_on = _date(_l("到位日期"), required=True, latest=today,
+                       too_late=_l("到位日期不能为空，也不能晚于今天"))
+    amount_wan = AmountField(_l("金额（万元）"), places=4, positive=True, validators=[
+        InputRequired(_l("请填写金额"))])
 
 
-class BlockerForm(FlaskForm):
+class BlockerForm(InputForm):
     kind = SelectField(_l("问题类型"), choices=[(k, BLOCKER_LABELS[k]) for k in BLOCKER_KINDS])
     description = TextAreaField(_l("问题描述"), validators=[
-        DataRequired(_l("请描述问题")), Length(max=2000)])
+        Required(_l("请描述问题")), Length(max=2000)])
     owner = StringField(_l("责任单位/人"), validators=[Length(max=64)])
 
 
-class ResolveForm(FlaskForm):
+class ResolveForm(InputForm):
     resolution = TextAreaField(_l("解决情况"), validators=[Length(max=2000)])
 
 
-class ContactForm(FlaskForm):
-    name = StringField(_l("姓名"), validators=[DataRequired(_l("请填写联系人姓名")), Length(max=64)])
+class ContactForm(InputForm):
+    name = StringField(_l("姓名"), validators=[Required(_l("请填写联系人姓名")), Length(max=64)])
     title = StringField(_l("职务"), validators=[Length(max=64)])
     phone = StringField(_l("电话"), validators=[Length(max=32), _phone])

@@ -17,6 +17,7 @@ from crm.claims import services as claims
 from crm.db import today
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
+from crm.inputs import DATE_MIN, DATE_RANGE, clean_text, has_visible
 from crm.leads import pipeline
 from crm.leads.models import (
     BLOCKER_KINDS,
@@ -52,10 +53,10 @@ def validate_lead_fields(data: dict, *, creating: bool) -> None:
         errors.setdefault(field, []).append(message)
 
     if creating or "name" in data:
-        if not (data.get("name") or "").strip():
+        if not has_visible(data.get("name")):
             err("name", _l("请填写项目名称"))
     if creating or "company" in data:
-        if not (data.get("company") or "").strip():
+        if not has_visible(data.get("company")):
             err("company", _l("请填写投资方"))
     if data.get("credit_code") and not credit_code_valid(data["credit_code"]):
         err("credit_code", _l("统一社会信用代码无效（应为18位，校验位须正确）"))
@@ -65,7 +66,8 @@ def validate_lead_fields(data: dict, *, creating: bool) -> None:
         value = data.get(field)
         if value is None:
             continue
-        if not isinstance(value, Decimal | int) or Decimal(value) < 0:
+        if (not isinstance(value, Decimal | int) or not Decimal(value).is_finite()
+                or Decimal(value) < 0):
             err(field, _l("金额须为不小于0的数字"))
         elif Decimal(value).as_tuple().exponent < -_PLACES.get(field, 4):
             err(field, _l("最多保留%(n)s位小数", n=_PLACES.get(field, 4)))
@@ -275,7 +277,7 @@ def move_stage(
     if version is not None:
         check_version(lead, version)
     on = on or today()
-    reason = (reason or "").strip()
+    reason = clean_text(reason or "").strip()
     try:
         move = pipeline.classify_move(lead.stage, to, reopen_from=furthest_stage(lead))
         pipeline.check_effective_date(on, today(), lead.stage_changed_on)
@@ -285,7 +287,7 @@ def move_stage(
         raise Forbidden(_l("退回上一阶段须由镇街负责人或区招商局操作"))
     if move.kind == "reopen" and not can(user, "lead.reopen", lead):
         raise Forbidden(_l("重新启动已终止项目须由镇街负责人或区招商局操作"))
-    if move.needs_reason and not reason:
+    if move.needs_reason and not has_visible(reason):
         raise DomainError(_l("请填写原因"), {"reason": [_l("退回或重新启动须填写原因")]})
     if move.kind == "lose" and lost_reason not in pipeline.LOST_REASONS:
         raise DomainError(
@@ -341,7 +343,9 @@ def add_funds(user: User, lead: Lead, arrived_on: dt.date, amount_wan: Decimal) 
     errors = {}
     if arrived_on is None or arrived_on > today():
         errors["arrived_on"] = [_l("到位日期不能为空，也不能晚于今天")]
-    if amount_wan is None or Decimal(amount_wan) <= 0:
+    elif arrived_on < DATE_MIN:
+        errors["arrived_on"] = [DATE_RANGE]
+    if amount_wan is None or not Decimal(amount_wan).is_finite() or Decimal(amount_wan) <= 0:
         errors["amount_wan"] = [_l("金额须大于0")]
     elif Decimal(amount_wan).as_tuple().exponent < -4 or Decimal(amount_wan) >= Decimal("1e12"):
         errors["amount_wan"] = [_l("金额格式不正确")]
@@ -365,7 +369,7 @@ def add_contact(user: User, lead: Lead, name: str, title: str = "", phone: str =
         raise Forbidden(_l("您无权修改该项目"))
     name, title, phone = (name or "").strip(), (title or "").strip(), (phone or "").strip()
     errors = {}
-    if not name:
+    if not has_visible(name):
         errors["name"] = [_l("请填写联系人姓名")]
     if phone and not phone_valid(phone):
         errors["phone"] = [_l("电话号码格式不正确")]
@@ -386,7 +390,7 @@ def add_blocker(user: User, lead: Lead, kind: str, description: str, owner: str 
     errors = {}
     if kind not in BLOCKER_KINDS:
         errors["kind"] = [_l("请选择问题类型")]
-    if not (description or "").strip():
+    if not has_visible(description):
         errors["description"] = [_l("请描述问题")]
     opened_on = opened_on or today()
     if opened_on > today():

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
+from crm import inputs
 from crm.auth.permissions import get_lead_or_404, require, visible_townships
 from crm.auth.views import safe_next
 from crm.db import today
@@ -45,10 +46,11 @@ def form_errors(form, exc: DomainError) -> None:
         flash(str(exc.message), "error")
 
 
-def parse_filter(args) -> queries.LeadFilter:
+def parse_filter(args, problems: list | None = None) -> queries.LeadFilter:
+    """The list's filters from a query string; a malformed or out-of-range value is dropped
+    (and, for a drill-down, its reason added to ``problems``)."""
     def int_or_none(name):
-        value = args.get(name, "")
-        return int(value) if value.isdigit() else None
+        return inputs.int_arg(args, name)
 
     stage = args.get("stage") or None
     township_id = int_or_none("township_id")
@@ -63,29 +65,35 @@ def parse_filter(args) -> queries.LeadFilter:
         scale=args.get("scale") or None,
         q=(args.get("q") or "").strip()[:100] or None,
         sort=args.get("sort") or "updated",
-        lead_ids=_behind(args, township_id),
+        lead_ids=_behind(args, township_id, problems if problems is not None else []),
     )
 
 
-def _behind(args, township_id: int | None) -> sa.Select | None:
+def _behind(args, township_id: int | None, problems: list) -> sa.Select | None:
     """?township_id=3&metric=signed_100m&year=2026&as_of=2026-06-30: a SELECT of the ids of
-    the unit's leads behind a statistic (none for a metric without a drill-down)."""
-    metric, year = args.get("metric"), args.get("year", "")
-    if not metric or not year.isdigit() or not township_id:
+    the unit's leads behind a statistic (none for a metric without a drill-down); a bad year or
+    date is added to ``problems``."""
+    metric = inputs.clean_text(args.get("metric") or "")[:40]
+    if not metric or not township_id:
         return None
     try:
-        as_of = dt.date.fromisoformat(args.get("as_of", ""))
-    except ValueError:
-        as_of = today()
-    ids = lead_ids_behind(current_user, metric[:40], township_id, int(year), as_of)
+        year = inputs.to_year(args.get("year", ""))
+        as_of = inputs.date_arg(args, "as_of") or today()
+    except inputs.Invalid as exc:
+        problems.append(exc.message)
+        return None
+    ids = lead_ids_behind(current_user, metric, township_id, year, as_of)
     return ids if ids is not None else sa.select(Lead.id).where(sa.false())
 
 
 @blueprint.route("/")
 @login_required
 def index():
-    flt = parse_filter(request.args)
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    problems: list = []
+    flt = parse_filter(request.args, problems)
+    for problem in problems:
+        flash(_("统计明细的参数无效：%(why)s", why=problem), "warning")
+    page = inputs.page_arg(request.args)
     result = queries.list_leads(current_user, flt, today(), page=page, per_page=50)
     townships = db.session.scalars(visible_townships(current_user)).all()
     return render_template("leads/index.html", result=result, flt=flt, townships=townships)

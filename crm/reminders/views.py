@@ -8,6 +8,7 @@ from flask_babel import refresh
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
+from crm import inputs
 from crm.audit.services import record
 from crm.auth.models import User
 from crm.auth.permissions import require
@@ -32,7 +33,7 @@ def _labels() -> dict:
 
 
 def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
+    return inputs.page_arg(request.args)
 
 
 @blueprint.route("/preferences", methods=["GET", "POST"])

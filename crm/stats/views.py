@@ -13,6 +13,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from crm import inputs
 from crm.auth.permissions import can, scope_leads
 from crm.db import today
 from crm.extensions import db
@@ -75,21 +76,19 @@ class StatsQuery:
 def parse_query(args) -> StatsQuery:
     """?year=2025&as_of=2025-06-30&industry=…; a bad date or year falls back, with a flash."""
     as_of = today()
-    text = (args.get("as_of") or "").strip()
+    text = inputs.clean_text(args.get("as_of") or "").strip()
     if text:
         try:
-            as_of = dt.date.fromisoformat(text)
-            if not 2000 <= as_of.year <= 2100:
-                raise ValueError(text)
-        except ValueError:
+            as_of = inputs.to_date(text)
+        except inputs.Invalid:
             as_of = today()
             flash(_("截至日期“%(v)s”无效，已按今天统计（格式：2025-06-30）", v=text[:20]), "warning")
     year = as_of.year
-    text = (args.get("year") or "").strip()
+    text = inputs.clean_text(args.get("year") or "").strip()
     if text:
-        if text.isdigit() and 2000 <= int(text) <= 2100:
-            year = int(text)
-        else:
+        try:
+            year = inputs.to_year(text)
+        except inputs.Invalid:
             flash(_("年份“%(v)s”无效，已按 %(y)s 年统计", v=text[:20], y=year), "warning")
     industry = (args.get("industry") or "").strip()[:64] or None
     return StatsQuery(year, as_of, industry)
@@ -110,7 +109,7 @@ def overview():
         abort(403)
     query = parse_query(request.args)
     ranking = district_ranking(current_user, query.year, query.as_of,
-                               request.args.get("page", type=int), RANKING_ROWS,
+                               inputs.page_arg(request.args), RANKING_ROWS,
                                industry=query.industry)
     rows = [{"unit": u, "targets": {t.metric: t for t in u.targets}} for u in ranking.units]
     margin = yellow_margin()

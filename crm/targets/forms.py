@@ -4,11 +4,11 @@ import unicodedata
 from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, IntegerField, StringField
-from wtforms.validators import InputRequired, NumberRange, ValidationError
+from wtforms import BooleanField, HiddenField, StringField
+from wtforms.validators import InputRequired, ValidationError
 from wtforms.widgets import HiddenInput
 
+from crm.inputs import InputForm, WholeField
 from crm.targets.models import METRICS
 from crm.targets.services import YEAR_MAX, YEAR_MIN, value_problem
 
@@ -29,7 +29,7 @@ def _valid_cell(form, field):
         raise ValidationError(problem)
 
 
-class TargetGridForm(FlaskForm):
+class TargetGridForm(InputForm):
     """Built per request by ``grid_form``: one text cell per visible unit and metric."""
 
     year = HiddenField()
@@ -67,9 +67,9 @@ def grid_form(townships, year: int, targets) -> TargetGridForm:
     return form_class(data={**data, "year": year})
 
 
-class CopyForm(FlaskForm):
+class CopyForm(InputForm):
     """Copy last year's targets into ``year``."""
 
-    year = IntegerField(widget=HiddenInput(), validators=[
-        InputRequired(), NumberRange(min=YEAR_MIN + 1, max=YEAR_MAX)])
+    year = WholeField(widget=HiddenInput(), minimum=YEAR_MIN + 1, maximum=YEAR_MAX,
+                      validators=[InputRequired()])
     overwrite = BooleanField(_l("覆盖本年已设置的目标"))

@@ -1,19 +1,19 @@
 """The visit form: three taps on a phone (date defaults to today)."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import DateField, RadioField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import RadioField, StringField, TextAreaField
+from wtforms.validators import Length, Optional
 
+from crm.inputs import DayField, InputForm, Required
 from crm.visits.models import KIND_LABELS, KINDS
 
 
-class VisitForm(FlaskForm):
-    visited_on = DateField(_l("走访日期"), validators=[DataRequired(_l("日期格式应为 YYYY-MM-DD"))])
+class VisitForm(InputForm):
+    visited_on = DayField(_l("走访日期"), validators=[Required(_l("日期格式应为 YYYY-MM-DD"))])
     kind = RadioField(_l("方式"), choices=[(k, KIND_LABELS[k]) for k in KINDS], default="visit",
-                      validators=[DataRequired(_l("请选择走访方式"))])
+                      validators=[Required(_l("请选择走访方式"))])
     summary = TextAreaField(_l("走访情况"), validators=[
-        DataRequired(_l("请填写走访情况")), Length(max=5000)])
+        Required(_l("请填写走访情况")), Length(max=5000)])
     next_step = TextAreaField(_l("下一步"), validators=[Length(max=2000)])
-    next_follow_up = DateField(_l("下次跟进"), validators=[Optional()])
+    next_follow_up = DayField(_l("下次跟进"), validators=[Optional()])
     participants = StringField(_l("参与人员"), validators=[Length(max=200)])

@@ -11,6 +11,7 @@ from crm.auth.permissions import can
 from crm.db import today
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
+from crm.inputs import has_visible
 from crm.leads.models import Lead
 from crm.leads.services import bump, lock
 from crm.visits.models import KINDS, Visit
@@ -28,7 +29,7 @@ def _validate(data: dict) -> dict:
     if data.get("kind") not in KINDS:
         errors["kind"] = [_l("请选择走访方式")]
     summary = (data.get("summary") or "").strip()
-    if not summary:
+    if not has_visible(summary):
         errors["summary"] = [_l("请填写走访情况")]
     elif len(summary) > 5000:
         errors["summary"] = [_l("内容过长（最多5000字）")]
