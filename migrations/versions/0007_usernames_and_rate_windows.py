@@ -64,5 +64,5 @@ def upgrade():
 def downgrade():
     op.drop_table('rate_windows')
     op.drop_index('ix_users_username_key', table_name='users')
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('username_key')
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35+) rather than batch's rebuild of the users table.
+    op.execute("ALTER TABLE users DROP COLUMN username_key")
