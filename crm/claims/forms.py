@@ -1,15 +1,15 @@
 """Forms of the claim pages: an evidence upload, a review, a resubmission."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from crm.claims.models import ATTACHMENT_KIND_LABELS, ATTACHMENT_KINDS
+from crm.inputs import InputForm
 
 
-class UploadForm(FlaskForm):
+class UploadForm(InputForm):
     #: One of two inputs is used: a file chosen, or a photo taken with the phone's camera.
     file = FileField(_l("选择文件"))
     photo = FileField(_l("拍照上传"))
@@ -19,13 +19,13 @@ class UploadForm(FlaskForm):
     claim_id = HiddenField()
 
 
-class ReviewForm(FlaskForm):
+class ReviewForm(InputForm):
     #: The button pressed: ``verify`` (通过) or ``return`` (退回).
     decision = StringField()
     opinion = TextAreaField(_l("审核意见"), validators=[Optional(), Length(max=2000)])
 
 
-class ResubmitForm(FlaskForm):
+class ResubmitForm(InputForm):
     file = FileField(_l("补充材料"))
     photo = FileField(_l("拍照上传"))
     #: Used only with a file; a resubmission without one (evidence added before) needs none.

@@ -7,6 +7,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from crm import inputs
 from crm.auth.permissions import get_lead_or_404, require, visible_townships
 from crm.claims import queries, services
 from crm.claims.forms import ResubmitForm, ReviewForm, UploadForm
@@ -82,8 +83,9 @@ def upload(lead_id):
         flash(_("请选择文件和材料类型"), "error")
         return redirect(back)
     claim = None
-    if (form.claim_id.data or "").isdigit():
-        claim = queries.get_claim_or_404(int(form.claim_id.data), current_user)
+    claim_id = inputs.int_arg({"claim_id": form.claim_id.data}, "claim_id")
+    if claim_id is not None:
+        claim = queries.get_claim_or_404(claim_id, current_user)
         if claim.lead_id != lead.id:
             abort(404)
     data, name = _uploaded(form)
@@ -129,11 +131,11 @@ def thumbnail(attachment_id):
 def queue():
     """待核验: pending claims, oldest first, by unit, kind and waiting time."""
     require(current_user, "claims.queue")
-    township_id = request.args.get("township_id", type=int)
+    township_id = inputs.int_arg(request.args, "township_id")
     kind = request.args.get("kind") if request.args.get("kind") in CLAIM_KINDS else None
-    age = request.args.get("age", type=int)
+    age = inputs.int_arg(request.args, "age")
     age = age if age in AGES else None
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = inputs.page_arg(request.args)
     as_of = today()
     older_than = queries.workdays_back(as_of, age) if age else None
     result = queries.list_claims(current_user, status="pending", kind=kind,
@@ -188,8 +190,8 @@ def add_evidence(claim_id):
     """One of the lead's files already uploaded, as this claim's evidence."""
     claim = queries.get_claim_or_404(claim_id, current_user)
     require(current_user, "claim.submit", claim)
-    attachment_id = request.form.get("attachment_id", "")
-    attachment = db.session.get(Attachment, int(attachment_id)) if attachment_id.isdigit() else None
+    attachment_id = inputs.int_arg(request.form, "attachment_id")
+    attachment = db.session.get(Attachment, attachment_id) if attachment_id is not None else None
     if attachment is None or attachment.lead_id != claim.lead_id:
         abort(404)
     try:

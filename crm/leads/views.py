@@ -1,6 +1,5 @@
 """Lead pages: list, detail, create, edit, stage moves, assignment, funds, blockers."""
 
-import datetime as dt
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for

@@ -92,7 +92,7 @@ def form_names() -> list[str]:
     cell of the targets grid."""
     import crm.models  # noqa: F401
 
-    for module in ("leads", "visits", "targets", "admin", "account", "reminders", "auth"):
+    for module in ("leads", "visits", "targets", "admin", "account", "reminders", "auth", "claims"):
         __import__(f"crm.{module}.forms")
     names = {name for cls in _form_classes() for name in dir(cls)
              if isinstance(getattr(cls, name, None), UnboundField)}
@@ -200,7 +200,7 @@ class Walk:
 
     def path(self, rule, hostile: dict | None = None) -> str:
         hostile = hostile or {}
-        parts = {name: quote(str(hostile.get(name, self.values[name])), safe="")
+        parts = {name: quote(str(hostile.get(name, self.values.get(name, 1))), safe="")
                  for name in rule.arguments}
         out = rule.rule
         for name, value in parts.items():
