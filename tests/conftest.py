@@ -1,6 +1,7 @@
 """Fixtures: an app on a real SQLite file and on a real PostgreSQL server, clients, a small world."""
 
 import contextlib
+import datetime as dt
 import fcntl
 import os
 import shutil
@@ -16,9 +17,26 @@ from flask.testing import FlaskClient
 from crm import create_app
 from crm.extensions import db
 from tests import factories
+from tests.mailserver import TUESDAY, Smtp
 
 PG_DIR = Path("/tmp/crm-test-pg")
 PG_PORT = 54329
+TESTS = Path(__file__).parent
+
+# Tiers (registered in pyproject.toml). Set here at collection from the fixtures a test uses and
+# the folder it is in, so a new test gets its markers without writing any:
+#   db       it goes through a database (the app fixture, a database URL, a served database);
+#   pg       it needs the PostgreSQL server (the "postgresql" parametrisation or a pg fixture);
+#   browser  it drives Chromium;
+#   slow     it starts servers or injects faults (gunicorn, faults, concurrency, scale).
+# `make check` runs `-m "not slow and not browser and not pg"`; `make test` runs everything.
+DB_FIXTURES = {"app", "database_url", "db_kind", "pg_database", "pg_server_url", "world", "client",
+               "runner", "served", "live"}
+PG_FIXTURES = {"pg_database", "pg_server_url"}
+BROWSER_FIXTURES = {"browser", "phone", "desktop"}
+SLOW_FIXTURES = {"served", "proxy", "pg_url"}
+SLOW_FOLDERS = {"concurrency", "faults", "scale"}
+BROWSER_FOLDERS = {"browser"}
 
 
 def _pg_bin() -> Path | None:
@@ -49,6 +67,33 @@ def _start_own_cluster() -> str | None:
                             f"'-p {PG_PORT} -k /tmp -c listen_addresses=127.0.0.1 "
                             f"-c fsync=off' start"], check=True, capture_output=True)
     return f"postgresql+psycopg://postgres@127.0.0.1:{PG_PORT}/postgres"
+
+
+def tiers(item) -> set[str]:
+    """The markers of ``item`` by its fixtures, its parameters and its folder."""
+    names = set(item.fixturenames)
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    try:
+        folder = Path(item.path).resolve().relative_to(TESTS).parts[0]
+    except (ValueError, IndexError):
+        folder = ""
+    marks = set()
+    if names & DB_FIXTURES:
+        marks.add("db")
+    if names & PG_FIXTURES or any(isinstance(v, str) and v == "postgresql" for v in params.values()):
+        marks |= {"db", "pg"}
+    if names & BROWSER_FIXTURES or folder in BROWSER_FOLDERS:
+        marks.add("browser")
+    if names & SLOW_FIXTURES or folder in SLOW_FOLDERS:
+        marks.add("slow")
+    return marks
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        have = {mark.name for mark in item.iter_markers()}
+        for name in sorted(tiers(item) - have):
+            item.add_marker(name)
 
 
 @pytest.fixture(scope="session")
@@ -180,6 +225,27 @@ def world(app):
     w = factories.build_world()
     db.session.commit()
     return w
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on a free loopback port; its inbox is ``smtp.inbox``."""
+    server = Smtp()
+    server.start()
+    yield server
+    if server.controller is not None:
+        with contextlib.suppress(Exception):  # already stopped by the test
+            server.stop()
+
+
+@pytest.fixture
+def due(world):
+    """The world with reminders due on TUESDAY: a-1 one follow-up overdue, a-2 one due that day,
+    b-1 nothing due."""
+    world.lead_a.next_follow_up = TUESDAY - dt.timedelta(days=4)
+    world.lead_a2.next_follow_up = TUESDAY
+    db.session.commit()
+    return world
 
 
 class AuthActions:

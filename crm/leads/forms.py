@@ -7,6 +7,7 @@ from wtforms import (
     DecimalField,
     HiddenField,
     IntegerField,
+    SelectChoice,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -52,7 +53,7 @@ class LeadForm(FlaskForm):
     origin = StringField(_l("来源地"), validators=[Length(max=64)])
     industry = StringField(_l("产业"), validators=[Length(max=64)])
     chain = StringField(_l("产业链"), validators=[Length(max=64)])
-    source = SelectField(_l("招商方式"), choices=[(s, SOURCE_LABELS[s]) for s in SOURCES],
+    source = SelectField(_l("招商方式"), choices=[SelectChoice(s, SOURCE_LABELS[s]) for s in SOURCES],
                          default="other")
     investment_wan = DecimalField(_l("计划投资（万元）"), places=4, validators=[
         InputRequired(_l("请填写计划投资")), NumberRange(min=0, message=_l("须为不小于0的数字"))])
@@ -62,7 +63,7 @@ class LeadForm(FlaskForm):
     jobs = IntegerField(_l("预计就业（人）"), validators=[
         Optional(), NumberRange(min=0, message=_l("须为不小于0的整数"))])
     township_id = SelectField(_l("所属单位"), coerce=int)
-    stage = SelectField(_l("阶段"), choices=[(s, STAGE_LABELS[s]) for s in ACTIVE_STAGES],
+    stage = SelectField(_l("阶段"), choices=[SelectChoice(s, STAGE_LABELS[s]) for s in ACTIVE_STAGES],
                         default="contact")
     created_on = _date(_l("录入日期"))
     primary_officer_id = SelectField(_l("负责人"), coerce=int, validate_choice=False)
@@ -79,11 +80,12 @@ class LeadForm(FlaskForm):
 
 
 class MoveForm(FlaskForm):
-    to = SelectField(_l("变更为"), choices=[(s, STAGE_LABELS[s]) for s in STAGES])
+    to = SelectField(_l("变更为"), choices=[SelectChoice(s, STAGE_LABELS[s]) for s in STAGES])
     on = _date(_l("生效日期"))
     reason = TextAreaField(_l("原因"), validators=[Length(max=2000)])
     lost_reason = SelectField(
-        _l("终止原因"), choices=[("", "—")] + [(r, LOST_REASON_LABELS[r]) for r in LOST_REASONS],
+        _l("终止原因"),
+        choices=[SelectChoice("", "—")] + [SelectChoice(r, LOST_REASON_LABELS[r]) for r in LOST_REASONS],
         default="",
     )
     version = HiddenField()
@@ -103,7 +105,7 @@ class FundForm(FlaskForm):
 
 
 class BlockerForm(FlaskForm):
-    kind = SelectField(_l("问题类型"), choices=[(k, BLOCKER_LABELS[k]) for k in BLOCKER_KINDS])
+    kind = SelectField(_l("问题类型"), choices=[SelectChoice(k, BLOCKER_LABELS[k]) for k in BLOCKER_KINDS])
     description = TextAreaField(_l("问题描述"), validators=[
         DataRequired(_l("请描述问题")), Length(max=2000)])
     owner = StringField(_l("责任单位/人"), validators=[Length(max=64)])

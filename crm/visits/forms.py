@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, RadioField, StringField, TextAreaField
+from wtforms import DateField, RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from crm.visits.models import KIND_LABELS, KINDS
@@ -10,7 +10,7 @@ from crm.visits.models import KIND_LABELS, KINDS
 
 class VisitForm(FlaskForm):
     visited_on = DateField(_l("走访日期"), validators=[DataRequired(_l("日期格式应为 YYYY-MM-DD"))])
-    kind = RadioField(_l("方式"), choices=[(k, KIND_LABELS[k]) for k in KINDS], default="visit",
+    kind = RadioField(_l("方式"), choices=[SelectChoice(k, KIND_LABELS[k]) for k in KINDS], default="visit",
                       validators=[DataRequired(_l("请选择走访方式"))])
     summary = TextAreaField(_l("走访情况"), validators=[
         DataRequired(_l("请填写走访情况")), Length(max=5000)])
