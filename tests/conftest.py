@@ -188,8 +188,23 @@ class FreshContextClient(FlaskClient):
         return response
 
 
+@pytest.fixture(scope="session")
+def sqlite_schema(tmp_path_factory) -> Path:
+    """An SQLite file with the full schema, made once per test process: each test's database
+    starts as a copy of it (a file copy instead of creating every table again)."""
+    folder = tmp_path_factory.mktemp("schema")
+    path = folder / "schema.sqlite3"
+    app = make_app(folder, f"sqlite:///{path}")
+    with app.app_context():
+        db.create_all()
+        db.session.remove()
+        db.engine.dispose()  # the last connection checkpoints the WAL into the file
+    assert not Path(f"{path}-wal").exists()
+    return path
+
+
 @pytest.fixture
-def app(database_url, tmp_path, app_config):
+def app(database_url, tmp_path, app_config, request):
     app = make_app(tmp_path, database_url, **app_config)
     app.test_client_class = FreshContextClient
     with app.app_context():
@@ -202,11 +217,30 @@ def app(database_url, tmp_path, app_config):
                 names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
                 db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
                 db.session.commit()
+        elif (file := sa.engine.make_url(database_url).database) not in (None, "", ":memory:") \
+                and not Path(file).exists():
+            db.engine.dispose()  # nothing opened yet: the copy is the file the engine will open
+            shutil.copyfile(request.getfixturevalue("sqlite_schema"), file)
         else:
             db.create_all()
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _rules_app(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("rules")
+    return make_app(folder, f"sqlite:///{folder / 'never-opened.sqlite3'}")
+
+
+@pytest.fixture
+def rules_app(_rules_app):
+    """An app context with the default settings and no database behind it, for pure rules that
+    read a setting or a translated label (colours, parsing, workdays). Made once per process:
+    a test must not change its config."""
+    with _rules_app.app_context():
+        yield _rules_app
 
 
 @pytest.fixture
