@@ -28,13 +28,14 @@ TESTS = Path(__file__).parent
 #   db       it goes through a database (the app fixture, a database URL, a served database);
 #   pg       it needs the PostgreSQL server (the "postgresql" parametrisation or a pg fixture);
 #   browser  it drives Chromium;
-#   slow     it starts servers or injects faults (gunicorn, faults, concurrency, scale).
+#   slow     it starts servers, fuzzes them or injects faults (gunicorn, a live server, faults,
+#            concurrency, scale); a long property test says so itself (pytest.mark.slow).
 # `make check` runs `-m "not slow and not browser and not pg"`; `make test` runs everything.
 DB_FIXTURES = {"app", "database_url", "db_kind", "pg_database", "pg_server_url", "world", "client",
                "runner", "served", "live"}
 PG_FIXTURES = {"pg_database", "pg_server_url"}
 BROWSER_FIXTURES = {"browser", "phone", "desktop"}
-SLOW_FIXTURES = {"served", "proxy", "pg_url"}
+SLOW_FIXTURES = {"served", "proxy", "pg_url", "live_server"}
 SLOW_FOLDERS = {"concurrency", "faults", "scale"}
 BROWSER_FOLDERS = {"browser"}
 
