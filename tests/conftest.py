@@ -1,6 +1,7 @@
 """Fixtures: an app on a real SQLite file and on a real PostgreSQL server, clients, a small world."""
 
 import contextlib
+import datetime as dt
 import fcntl
 import os
 import shutil
@@ -16,9 +17,27 @@ from flask.testing import FlaskClient
 from crm import create_app
 from crm.extensions import db
 from tests import factories
+from tests.mailserver import TUESDAY, Smtp
 
 PG_DIR = Path("/tmp/crm-test-pg")
 PG_PORT = 54329
+TESTS = Path(__file__).parent
+
+# Tiers (registered in pyproject.toml). Set here at collection from the fixtures a test uses and
+# the folder it is in, so a new test gets its markers without writing any:
+#   db       it goes through a database (the app fixture, a database URL, a served database);
+#   pg       it needs the PostgreSQL server (the "postgresql" parametrisation or a pg fixture);
+#   browser  it drives Chromium;
+#   slow     it starts servers, fuzzes them or injects faults (gunicorn, a live server, faults,
+#            concurrency, scale); a long property test says so itself (pytest.mark.slow).
+# `make check` runs `-m "not slow and not browser and not pg"`; `make test` runs everything.
+DB_FIXTURES = {"app", "database_url", "db_kind", "pg_database", "pg_server_url", "world", "client",
+               "runner", "served", "live"}
+PG_FIXTURES = {"pg_database", "pg_server_url"}
+BROWSER_FIXTURES = {"browser", "phone", "desktop"}
+SLOW_FIXTURES = {"served", "proxy", "pg_url", "live_server"}
+SLOW_FOLDERS = {"concurrency", "faults", "scale"}
+BROWSER_FOLDERS = {"browser"}
 
 
 def _pg_bin() -> Path | None:
@@ -49,6 +68,33 @@ def _start_own_cluster() -> str | None:
                             f"'-p {PG_PORT} -k /tmp -c listen_addresses=127.0.0.1 "
                             f"-c fsync=off' start"], check=True, capture_output=True)
     return f"postgresql+psycopg://postgres@127.0.0.1:{PG_PORT}/postgres"
+
+
+def tiers(item) -> set[str]:
+    """The markers of ``item`` by its fixtures, its parameters and its folder."""
+    names = set(item.fixturenames)
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    try:
+        folder = Path(item.path).resolve().relative_to(TESTS).parts[0]
+    except (ValueError, IndexError):
+        folder = ""
+    marks = set()
+    if names & DB_FIXTURES:
+        marks.add("db")
+    if names & PG_FIXTURES or any(isinstance(v, str) and v == "postgresql" for v in params.values()):
+        marks |= {"db", "pg"}
+    if names & BROWSER_FIXTURES or folder in BROWSER_FOLDERS:
+        marks.add("browser")
+    if names & SLOW_FIXTURES or folder in SLOW_FOLDERS:
+        marks.add("slow")
+    return marks
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        have = {mark.name for mark in item.iter_markers()}
+        for name in sorted(tiers(item) - have):
+            item.add_marker(name)
 
 
 @pytest.fixture(scope="session")
@@ -143,8 +189,23 @@ class FreshContextClient(FlaskClient):
         return response
 
 
+@pytest.fixture(scope="session")
+def sqlite_schema(tmp_path_factory) -> Path:
+    """An SQLite file with the full schema, made once per test process: each test's database
+    starts as a copy of it (a file copy instead of creating every table again)."""
+    folder = tmp_path_factory.mktemp("schema")
+    path = folder / "schema.sqlite3"
+    app = make_app(folder, f"sqlite:///{path}")
+    with app.app_context():
+        db.create_all()
+        db.session.remove()
+        db.engine.dispose()  # the last connection checkpoints the WAL into the file
+    assert not Path(f"{path}-wal").exists()
+    return path
+
+
 @pytest.fixture
-def app(database_url, tmp_path, app_config):
+def app(database_url, tmp_path, app_config, request):
     app = make_app(tmp_path, database_url, **app_config)
     app.test_client_class = FreshContextClient
     with app.app_context():
@@ -157,11 +218,30 @@ def app(database_url, tmp_path, app_config):
                 names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
                 db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
                 db.session.commit()
+        elif (file := sa.engine.make_url(database_url).database) not in (None, "", ":memory:") \
+                and not Path(file).exists():
+            db.engine.dispose()  # nothing opened yet: the copy is the file the engine will open
+            shutil.copyfile(request.getfixturevalue("sqlite_schema"), file)
         else:
             db.create_all()
         yield app
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def _rules_app(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("rules")
+    return make_app(folder, f"sqlite:///{folder / 'never-opened.sqlite3'}")
+
+
+@pytest.fixture
+def rules_app(_rules_app):
+    """An app context with the default settings and no database behind it, for pure rules that
+    read a setting or a translated label (colours, parsing, workdays). Made once per process:
+    a test must not change its config."""
+    with _rules_app.app_context():
+        yield _rules_app
 
 
 @pytest.fixture
@@ -180,6 +260,27 @@ def world(app):
     w = factories.build_world()
     db.session.commit()
     return w
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on a free loopback port; its inbox is ``smtp.inbox``."""
+    server = Smtp()
+    server.start()
+    yield server
+    if server.controller is not None:
+        with contextlib.suppress(Exception):  # already stopped by the test
+            server.stop()
+
+
+@pytest.fixture
+def due(world):
+    """The world with reminders due on TUESDAY: a-1 one follow-up overdue, a-2 one due that day,
+    b-1 nothing due."""
+    world.lead_a.next_follow_up = TUESDAY - dt.timedelta(days=4)
+    world.lead_a2.next_follow_up = TUESDAY
+    db.session.commit()
+    return world
 
 
 class AuthActions:

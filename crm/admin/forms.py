@@ -1,7 +1,7 @@
 """Forms for managing users and their tokens."""
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Regexp, ValidationError
 
 from crm.auth.models import ROLE_LABELS, ROLES
@@ -23,7 +23,8 @@ class _ProfileFields(InputForm):
         Required(_l("请填写姓名")), Length(max=64, message=_l("不超过64个字符"))])
     email = StringField(_l("邮箱"), validators=[
         Required(_l("请填写邮箱")), Length(max=254, message=_l("不超过254个字符"))])
-    role = SelectField(_l("角色"), choices=[(r, ROLE_LABELS[r]) for r in ROLES], default="officer")
+    role = SelectField(_l("角色"), choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES],
+                       default="officer")
     #: 0 is "no unit" (district admins, viewers).
     township_id = SelectField(_l("所属单位"), coerce=_unit_id, default=0)
 

@@ -2,7 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo
 
 
@@ -23,5 +23,5 @@ class PasswordForm(FlaskForm):
 
 
 class LanguageForm(FlaskForm):
-    lang = SelectField(choices=[("zh_CN", "中文"), ("en", "English")])
+    lang = SelectField(choices=[SelectChoice("zh_CN", "中文"), SelectChoice("en", "English")])
     next = HiddenField()

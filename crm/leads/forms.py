@@ -3,6 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     HiddenField,
+    SelectChoice,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -48,7 +49,7 @@ class LeadForm(InputForm):
     origin = StringField(_l("来源地"), validators=[Length(max=64)])
     industry = StringField(_l("产业"), validators=[Length(max=64)])
     chain = StringField(_l("产业链"), validators=[Length(max=64)])
-    source = SelectField(_l("招商方式"), choices=[(s, SOURCE_LABELS[s]) for s in SOURCES],
+    source = SelectField(_l("招商方式"), choices=[SelectChoice(s, SOURCE_LABELS[s]) for s in SOURCES],
                          default="other")
     investment_wan = AmountField(_l("计划投资（万元）"), places=4, validators=[
         InputRequired(_l("请填写计划投资"))])
@@ -57,7 +58,7 @@ class LeadForm(InputForm):
     expected_tax_wan = _amount(_l("预计年税收（万元）"))
     jobs = WholeField(_l("预计就业（人）"), minimum=0, maximum=JOBS_MAX, validators=[Optional()])
     township_id = SelectField(_l("所属单位"), coerce=to_id)
-    stage = SelectField(_l("阶段"), choices=[(s, STAGE_LABELS[s]) for s in ACTIVE_STAGES],
+    stage = SelectField(_l("阶段"), choices=[SelectChoice(s, STAGE_LABELS[s]) for s in ACTIVE_STAGES],
                         default="contact")
     created_on = _date(_l("录入日期"), latest=today, too_late=_l("录入日期不能晚于今天"))
     primary_officer_id = SelectField(_l("负责人"), coerce=to_id, validate_choice=False)
@@ -74,11 +75,12 @@ class LeadForm(InputForm):
 
 
 class MoveForm(InputForm):
-    to = SelectField(_l("变更为"), choices=[(s, STAGE_LABELS[s]) for s in STAGES])
+    to = SelectField(_l("变更为"), choices=[SelectChoice(s, STAGE_LABELS[s]) for s in STAGES])
     on = _date(_l("生效日期"))
     reason = TextAreaField(_l("原因"), validators=[Length(max=2000)])
     lost_reason = SelectField(
-        _l("终止原因"), choices=[("", "—")] + [(r, LOST_REASON_LABELS[r]) for r in LOST_REASONS],
+        _l("终止原因"),
+        choices=[SelectChoice("", "—")] + [SelectChoice(r, LOST_REASON_LABELS[r]) for r in LOST_REASONS],
         default="",
     )
     version = HiddenField()
@@ -99,7 +101,7 @@ class FundForm(InputForm):
 
 
 class BlockerForm(InputForm):
-    kind = SelectField(_l("问题类型"), choices=[(k, BLOCKER_LABELS[k]) for k in BLOCKER_KINDS])
+    kind = SelectField(_l("问题类型"), choices=[SelectChoice(k, BLOCKER_LABELS[k]) for k in BLOCKER_KINDS])
     description = TextAreaField(_l("问题描述"), validators=[
         Required(_l("请描述问题")), Length(max=2000)])
     owner = StringField(_l("责任单位/人"), validators=[Length(max=64)])

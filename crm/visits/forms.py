@@ -1,7 +1,7 @@
 """The visit form: three taps on a phone (date defaults to today)."""
 
 from flask_babel import lazy_gettext as _l
-from wtforms import RadioField, StringField, TextAreaField
+from wtforms import RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from crm.inputs import DayField, InputForm, Required
@@ -10,7 +10,7 @@ from crm.visits.models import KIND_LABELS, KINDS
 
 class VisitForm(InputForm):
     visited_on = DayField(_l("走访日期"), validators=[Required(_l("日期格式应为 YYYY-MM-DD"))])
-    kind = RadioField(_l("方式"), choices=[(k, KIND_LABELS[k]) for k in KINDS], default="visit",
+    kind = RadioField(_l("方式"), choices=[SelectChoice(k, KIND_LABELS[k]) for k in KINDS], default="visit",
                       validators=[Required(_l("请选择走访方式"))])
     summary = TextAreaField(_l("走访情况"), validators=[
         Required(_l("请填写走访情况")), Length(max=5000)])

@@ -6,7 +6,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +20,7 @@ from crm.extensions import db
 from crm.leads.models import Lead
 from crm.visits.models import Visit
 from tests import factories
+from tests.conftest import wait_for
 from tests.querycount import count_queries
 
 CRM = str(Path(sys.executable).with_name("crm"))
@@ -291,6 +291,15 @@ print(n, flush=True)
 """
 
 
+def _written(path) -> int:
+    """The audit rows the writer has committed to the SQLite file at ``path``."""
+    con = sqlite3.connect(path, timeout=30)
+    try:
+        return con.execute("SELECT count(*) FROM audit_log WHERE action = 'test.write'").fetchone()[0]
+    finally:
+        con.close()
+
+
 def _counts(con, tables):
     return {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]  # noqa: S608
             for t in tables}
@@ -310,12 +319,13 @@ def test_sqlite_backup_while_another_process_writes(tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert writer.stdout.readline().strip() == "ready", writer.stderr.read()
-        time.sleep(1.0)
+        assert wait_for(lambda: _written(src) >= 200, timeout=60)  # ten transactions in
         out = tmp_path / "backup.sqlite3"
         result = _crm(url, "backup", "--out", str(out), cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert "备份已写入" in result.stdout
-        time.sleep(0.5)  # the writer goes on after the backup
+        in_backup = _written(out)
+        assert wait_for(lambda: _written(src) > in_backup, timeout=60)  # it goes on after the backup
         still_writing = writer.poll() is None
     finally:
         stop.touch()

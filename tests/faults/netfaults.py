@@ -4,11 +4,7 @@ import contextlib
 import socket
 import threading
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.mailserver import free_port  # noqa: F401 (the fault tests import it from here)
 
 
 def _listen(port: int) -> socket.socket:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from crm.auth.services import issue_token
 from crm.extensions import db
 from tests import factories
-from tests.conftest import make_app
+from tests.conftest import make_app, wait_for
 from tests.faults.netfaults import TcpProxy
 
 UNAVAILABLE = "数据库暂时无法连接"
@@ -139,8 +139,21 @@ def test_postgresql_down_when_the_app_starts(app, world, proxy, tmp_path, databa
     print("\ndatabase faults: app started with PostgreSQL down: 503 page and API, 200 once it is up")
 
 
+def sleeping_on_the_server(url) -> bool:
+    """Whether the request's ``pg_sleep`` is running on the server (seen past the proxy)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.scalar(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                "AND datname = current_database() AND query LIKE 'SELECT pg\\_sleep(3)%' "
+                "AND pid <> pg_backend_pid()")))
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.parametrize("when", ["between-queries", "during-query"])
-def test_postgresql_lost_in_the_middle_of_a_request(app, client, world, proxy, when):
+def test_postgresql_lost_in_the_middle_of_a_request(app, client, world, proxy, pg_database, when):
     reached, severed = threading.Event(), threading.Event()
 
     @app.route("/_faults/two-queries")
@@ -168,7 +181,8 @@ def test_postgresql_lost_in_the_middle_of_a_request(app, client, world, proxy, w
     thread.start()
     try:
         assert reached.wait(10)
-        time.sleep(0.3)  # during-query: pg_sleep is running on the server
+        if when == "during-query":
+            assert wait_for(lambda: sleeping_on_the_server(pg_database))
         proxy.sever()
         severed.set()
         thread.join(15)

@@ -20,7 +20,7 @@ from crm.reminders import dispatch
 from crm.reminders.cli import reminders
 from crm.reminders.models import ReminderDispatch
 from tests import factories
-from tests.reminders.test_dispatch import TUESDAY
+from tests.mailserver import TUESDAY
 
 PAGE = 4096
 RECIPIENTS = ["a-1@example.test", "a-2@example.test"]

@@ -12,7 +12,7 @@ from crm.extensions import db
 from crm.reminders import dispatch
 from crm.reminders.models import ReminderDispatch
 from tests.faults.netfaults import ScriptedSmtp, SilentServer, free_port
-from tests.reminders.test_dispatch import TUESDAY, Smtp
+from tests.mailserver import TUESDAY, Smtp
 
 TIMEOUT = 1  # CRM_SMTP_TIMEOUT in these tests (the default is 20 s)
 RECIPIENTS = ["a-1@example.test", "a-2@example.test"]  # whom `due` gives a daily reminder

@@ -25,7 +25,7 @@ def make(stage, **dates):
                                          ("started", "planned_production_date")])
 @pytest.mark.parametrize("overdue,expected", [(-5, "blue"), (0, "blue"), (1, "yellow"),
                                               (30, "yellow"), (31, "red"), (200, "red")])
-def test_overdue_milestone_boundaries(app, stage, field, overdue, expected):
+def test_overdue_milestone_boundaries(rules_app, stage, field, overdue, expected):
     lead = make(stage, **{field: D - dt.timedelta(days=overdue)})
     colour, reasons = lead_colour(lead, D)
     assert colour == expected
@@ -33,20 +33,20 @@ def test_overdue_milestone_boundaries(app, stage, field, overdue, expected):
         assert f"已过 {overdue} 天" in reasons[0]
 
 
-def test_contact_has_no_milestone_and_done_leads_no_colour(app):
+def test_contact_has_no_milestone_and_done_leads_no_colour(rules_app):
     assert lead_colour(make("contact", planned_sign_date=D - dt.timedelta(days=90)), D)[0] == "blue"
     assert lead_colour(make("producing"), D) == (None, [])
     assert lead_colour(make("lost"), D) == (None, [])
 
 
 @pytest.mark.parametrize("days,expected", [(60, "blue"), (61, "yellow")])
-def test_no_visit_for_more_than_60_days(app, days, expected):
+def test_no_visit_for_more_than_60_days(rules_app, days, expected):
     assert lead_colour(make("contact", last_visit_on=D - dt.timedelta(days=days)), D)[0] == expected
     never = make("contact", last_visit_on=None, created_on=D - dt.timedelta(days=days))
     assert lead_colour(never, D)[0] == expected
 
 
-def test_follow_up_passed_is_yellow(app):
+def test_follow_up_passed_is_yellow(rules_app):
     assert lead_colour(make("contact", next_follow_up=D), D)[0] == "blue"
     assert lead_colour(make("contact", next_follow_up=D - dt.timedelta(days=1)), D)[0] == "yellow"
 

@@ -173,6 +173,7 @@ class StageMachine(RuleBasedStateMachine):
         self.previous_entered = dict(unit.entered)
 
 
+@pytest.mark.slow  # 50 random workflows of 20 moves each: minutes on 2 cores
 def test_stage_workflow_keeps_its_invariants(app):
     for key in FIGURES:
         FIGURES[key] = 0

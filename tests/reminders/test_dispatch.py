@@ -1,84 +1,27 @@
 """Reminders against a real SMTP server (aiosmtpd on loopback): who, what, exactly once."""
 
 import datetime as dt
-import email
 import os
-import socket
 import subprocess
 import sys
-from email import policy
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from crm.extensions import db
 from crm.reminders import dispatch
 from crm.reminders.models import ReminderDispatch
 from crm.visits.services import log_visit
+from tests.mailserver import TUESDAY, Smtp, free_port  # noqa: F401 (Smtp: other modules import it from here)
 
-TUESDAY = dt.date(2026, 11, 24)  # a workday
 CRM = str(Path(sys.executable).with_name("crm"))
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-    def to(self, address):
-        return [m for m in self.messages if m["To"] == address]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Smtp:
-    def __init__(self):
-        self.port = free_port()
-        self.inbox = Inbox()
-        self.controller = None
-
-    def start(self):
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self):
-        self.controller.stop()
-
-
-@pytest.fixture
-def smtp():
-    server = Smtp()
-    server.start()
-    yield server
-    if server.controller is not None:
-        try:
-            server.stop()
-        except Exception:  # noqa: BLE001, S110 (already stopped)
-            pass
 
 
 @pytest.fixture
 def app_config(smtp):
     return {"CRM_MAIL_BACKEND": "smtp", "CRM_SMTP_HOST": "127.0.0.1", "CRM_SMTP_PORT": smtp.port,
             "CRM_SMTP_TIMEOUT": 5, "CRM_BASE_URL": "https://crm.example.gov.cn"}
-
-
-@pytest.fixture
-def due(world):
-    """a-1: one follow-up overdue; a-2: one due on TUESDAY; b-1: nothing due."""
-    world.lead_a.next_follow_up = TUESDAY - dt.timedelta(days=4)
-    world.lead_a2.next_follow_up = TUESDAY
-    db.session.commit()
-    return world
 
 
 def test_daily_goes_to_officers_with_follow_ups_due(app, smtp, due):

@@ -93,7 +93,7 @@ def test_time_progress_and_leap_year():
     assert time_progress(2025, dt.date(2026, 3, 1)) == 1  # a past year is complete
 
 
-def test_target_colour_boundaries(app):
+def test_target_colour_boundaries(rules_app):
     p = time_progress(2026, dt.date(2026, 3, 14))
     assert p == Fraction(1, 5)
     assert target_colour(Fraction(1, 5), p) == "blue"  # a = p
