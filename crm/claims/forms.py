@@ -8,7 +8,6 @@ from wtforms.validators import Length, Optional
 from crm.claims.models import ATTACHMENT_KIND_LABELS, ATTACHMENT_KINDS
 from crm.inputs import InputForm
 
-
 KIND_CHOICES = [SelectChoice(k, ATTACHMENT_KIND_LABELS[k]) for k in ATTACHMENT_KINDS]
 
 
