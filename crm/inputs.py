@@ -213,12 +213,20 @@ def has_visible(text) -> bool:
 # --- forms -------------------------------------------------------------------------------------
 
 class InputForm(FlaskForm):
-    """Every form's base: the text of each string field (not passwords) is cleaned."""
+    """Every form's base: the text of each string field (not passwords) is cleaned.
+
+    ``raw_fields`` names fields left as typed, because their own validation refuses what
+    cleaning would hide (a username or e-mail with an invisible character is refused, not
+    silently made to look like another).
+    """
+
+    raw_fields: tuple[str, ...] = ()
 
     class Meta:
         def bind_field(self, form, unbound_field, options):
             field_class = unbound_field.field_class
-            if issubclass(field_class, StringField) and not issubclass(field_class, PasswordField):
+            if (issubclass(field_class, StringField) and not issubclass(field_class, PasswordField)
+                    and options.get("name") not in form.raw_fields):
                 filters = unbound_field.kwargs.get("filters") or ()
                 unbound_field.kwargs["filters"] = (clean_text, *filters)
             return unbound_field.bind(form=form, **options)

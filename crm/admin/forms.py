@@ -19,6 +19,7 @@ def _unit_id(value) -> int:
 
 
 class _ProfileFields(InputForm):
+    raw_fields = ("username", "email")  # checked by crm.auth.names, which refuses invisibles
     display_name = StringField(_l("姓名"), validators=[
         Required(_l("请填写姓名")), Length(max=64, message=_l("不超过64个字符"))])
     email = StringField(_l("邮箱"), validators=[
