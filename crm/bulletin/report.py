@@ -20,6 +20,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import joinedload
 
+from crm.auth.models import VIEWER
 from crm.auth.permissions import scope_leads
 from crm.db import plain_decimal
 from crm.extensions import db
@@ -63,7 +64,7 @@ class DistrictReader:
     Not a user: it cannot sign in, change anything, or lose its role when a person does.
     """
 
-    role: str = "viewer"
+    role: str = VIEWER
     township_id: None = None
     id: None = None
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from crm.audit.models import AuditEntry
-from crm.auth.models import User
+from crm.auth.models import UNIT_ROLES, User
 from crm.auth.permissions import scope_leads
 from crm.extensions import db
 from crm.leads.colour import colour_expr
@@ -163,6 +163,6 @@ def fund_entries(lead: Lead):
 def unit_officers(township_id: int) -> list[User]:
     return list(db.session.scalars(
         sa.select(User).where(User.township_id == township_id, User.active,
-                              User.role.in_(("officer", "township_head")))
+                              User.role.in_(UNIT_ROLES))
         .order_by(User.role.desc(), User.display_name)
     ))

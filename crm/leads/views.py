@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm import inputs
-from crm.auth.permissions import get_lead_or_404, require, visible_townships
+from crm.auth.permissions import can, get_lead_or_404, require, visible_townships
 from crm.auth.views import safe_next
 from crm.db import today
 from crm.errors import Conflict, DomainError, Forbidden
@@ -100,8 +100,7 @@ def index():
 
 def _township_choices(form):
     townships = db.session.scalars(visible_townships(current_user)).all()
-    allowed = [t for t in townships if current_user.role == "district_admin"
-               or t.id == current_user.township_id]
+    allowed = [t for t in townships if can(current_user, "lead.create", t.id)]
     form.township_id.choices = [(t.id, t.name) for t in allowed]
     return allowed
 
@@ -125,17 +124,18 @@ def _lead_data(form, *, include_unit=False) -> dict:
 @blueprint.route("/new", methods=["GET", "POST"])
 @login_required
 def create():
-    if current_user.role not in ("officer", "township_head", "district_admin"):
+    if not can(current_user, "lead.new"):
         abort(403)
     form = LeadForm()
     if request.method == "GET":
         form.created_on.data = today()
         if current_user.township_id:
             form.township_id.data = current_user.township_id
-            form.primary_officer_id.data = current_user.id if current_user.role == "officer" else 0
+            form.primary_officer_id.data = (
+                current_user.id if can(current_user, "lead.assigned_to_me") else 0)
     if not _township_choices(form):
         abort(403)
-    if current_user.role != "district_admin":
+    if not can(current_user, "lead.any_unit"):
         form.township_id.data = current_user.township_id  # officers and heads: their own unit
     _officer_choices(form, form.township_id.data or current_user.township_id
                      or form.township_id.choices[0][0])

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from crm.auth.permissions import editable_leads, scope_leads, visible_townships
+from crm.auth.permissions import can, editable_leads, scope_leads, visible_townships
 from crm.db import today
 from crm.extensions import db
 from crm.leads.colour import colour_expr
@@ -44,7 +44,7 @@ def home():
     townships = db.session.scalars(visible_townships(current_user)).all()
     counts = pipeline_counts(current_user, as_of)
     context = {"townships": townships, "counts": counts, "as_of": as_of}
-    if current_user.role == "officer":
+    if can(current_user, "lead.assigned_to_me"):
         mine = editable_leads(current_user).with_only_columns(Lead.id)
         due = db.session.execute(
             sa.select(
@@ -57,7 +57,7 @@ def home():
             current_user, LeadFilter(officer_id=current_user.id, stage="active", sort="follow_up"),
             as_of, per_page=10,
         )
-    elif current_user.role == "township_head":
+    elif can(current_user, "work.unit"):
         context["attention"] = list_leads(
             current_user, LeadFilter(stage="active", color="red", sort="investment"),
             as_of, per_page=10,

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import joinedload, selectinload
 
-from crm.auth.models import User
+from crm.auth.models import DISTRICT_ADMIN, OFFICER, REVIEWER, TOWNSHIP_HEAD, UNIT_ROLES, User
 from crm.auth.permissions import editable_leads, scope_leads
 from crm.extensions import db
 from crm.leads.colour import colour_expr
@@ -68,7 +68,7 @@ def daily_digests(as_of: dt.date) -> list[Digest]:
     if not by_user:
         return []
     users = db.session.scalars(_recipients(User.reminder_daily).where(
-        User.id.in_(list(by_user)), User.role.in_(("officer", "township_head")))).all()
+        User.id.in_(list(by_user)), User.role.in_(UNIT_ROLES))).all()
     period = daily_period(as_of)
     digests = []
     for user in sorted(users, key=lambda u: u.id):
@@ -91,13 +91,13 @@ def weekly_digests(as_of: dt.date) -> list[Digest]:
     district = None
     digests = []
     for user in users:
-        if user.role == "officer":
+        if user.role == OFFICER:
             context = _officer_week(user, as_of, sunday, last_monday, last_sunday)
             template = "weekly_officer"
-        elif user.role == "township_head":
+        elif user.role == TOWNSHIP_HEAD:
             context = _head_week(user, as_of, last_monday, last_sunday)
             template = "weekly_head"
-        elif user.role == "district_admin":
+        elif user.role == DISTRICT_ADMIN:
             district = district or district_stats(user, as_of.year, as_of)
             context = {"stats": district} if district.units else None
             template = "weekly_admin"
@@ -158,7 +158,7 @@ def _head_week(user, as_of, last_monday, last_sunday):
                                              Visit.visited_on.between(last_monday, last_sunday))
     idle = db.session.scalars(
         sa.select(User).where(User.township_id == user.township_id, User.active,
-                              User.role == "officer", User.id.not_in(visited))
+                              User.role == OFFICER, User.id.not_in(visited))
         .order_by(User.display_name)
     ).all()
     if not (sum(unit.snapshot.values()) or unit.targets or moves):
@@ -177,7 +177,7 @@ def review_digests(as_of: dt.date) -> list[Digest]:
     if not claims:
         return []
     users = db.session.scalars(_recipients(User.reminder_daily).where(
-        User.role == "reviewer").order_by(User.id)).all()
+        User.role == REVIEWER).order_by(User.id)).all()
     base = current_app.config["CRM_BASE_URL"].rstrip("/")
     return [Digest(user, "review", daily_period(as_of), "review", {
         "as_of": as_of, "claims": claims,

@@ -12,7 +12,7 @@ from fractions import Fraction
 
 import sqlalchemy as sa
 
-from crm.auth.models import User
+from crm.auth.models import DISTRICT_ADMIN, User
 from crm.auth.permissions import scope_leads, visible_townships
 from crm.extensions import db
 from crm.leads.models import FundEntry, Lead, StageChange
@@ -419,7 +419,7 @@ def warm(as_of: dt.date) -> int:
     The scheduler runs it just after midnight, so the first statistics request of the day does
     not compute a whole province's year (seconds) while someone waits.
     """
-    everyone = User(role="district_admin", active=True)  # sees every unit; never saved
+    everyone = User(role=DISTRICT_ADMIN, active=True)  # sees every unit; never saved
     stats = district_stats(everyone, as_of.year, as_of)
     cache.prune()
     return len(stats.units)

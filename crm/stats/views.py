@@ -102,7 +102,7 @@ def stats_helpers():
 @blueprint.route("/")
 @login_required
 def overview():
-    if current_user.role == "township_head" and current_user.township_id:
+    if can(current_user, "stats.unit_home") and current_user.township_id:
         keep = {k: request.args[k] for k in ("year", "as_of") if request.args.get(k)}
         return redirect(url_for("stats.unit", township_id=current_user.township_id, **keep))
     if not can(current_user, "district.view"):
