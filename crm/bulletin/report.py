@@ -140,7 +140,7 @@ def bulletin_data(user, as_of: dt.date) -> Bulletin:
     order = sa.case((colour == "red", 0), (colour == "yellow", 1), else_=2)
     stmt = scope_leads(
         sa.select(Lead, colour.label("colour"))
-        .where(Lead.stage.not_in(("producing", "lost")), Lead.created_on <= as_of)
+        .where(Lead.in_progress, Lead.created_on <= as_of)
         .options(joinedload(Lead.primary_officer), joinedload(Lead.township))
         .order_by(order, Lead.township_id, Lead.investment_wan.desc(), Lead.id),
         user,

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from flask_babel import lazy_gettext as _l
 
 from crm.leads.models import SOURCE_LABELS, SOURCES
-from crm.leads.pipeline import ACTIVE_STAGES, STAGE_LABELS
+from crm.leads.pipeline import ORDERED_STAGES, STAGE_LABELS
 from crm.spreadsheets import unguarded
 
 #: The field naming a lead's officer (a column of the spreadsheet, not the role).
@@ -211,7 +211,7 @@ def parse_stage(value) -> str | None:
     code = by_label.get(text) or (text.lower() if text.lower() in STAGE_LABELS else None)
     if code is None:
         raise ValueError(_l("未知的阶段（应为接触、洽谈、签约、开工或投产）"))
-    if code not in ACTIVE_STAGES:
+    if code not in ORDERED_STAGES:
         raise ValueError(_l("导入的项目阶段须为接触、洽谈、签约、开工或投产"))
     return code
 

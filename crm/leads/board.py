@@ -16,7 +16,7 @@ from crm.leads.colour import colour_expr
 from crm.leads.forms import MoveForm
 from crm.leads.models import Lead
 from crm.leads.pipeline import STAGES
-from crm.leads.queries import LeadFilter, list_leads
+from crm.leads.queries import IN_PROGRESS, LeadFilter, list_leads
 
 blueprint = Blueprint("board", __name__)
 COLUMN_SIZE = 20
@@ -87,7 +87,7 @@ def my_work():
     if not can(current_user, "work.view"):
         abort(404)
     scope = editable_leads(current_user)  # an officer's own leads; a head's whole unit
-    active = scope.where(Lead.stage.not_in(("producing", "lost")))
+    active = scope.where(Lead.in_progress)
     colour = colour_expr(as_of).label("colour")
 
     def fetch(stmt, limit=100):
@@ -109,7 +109,7 @@ def my_work():
     flagged = list_leads(
         current_user,
         LeadFilter(officer_id=None if can(current_user, "work.unit") else current_user.id,
-                   stage="active", sort="follow_up"),
+                   stage=IN_PROGRESS, sort="follow_up"),
         as_of, per_page=200,
     ).items
     flagged = [lead for lead in flagged if lead.colour in ("red", "yellow")]
@@ -133,7 +133,7 @@ def _per_officer(township_id, as_of):
             sa.func.count(Lead.id),
         )
         .outerjoin(Lead, sa.and_(Lead.primary_officer_id == User.id,
-                                 Lead.stage.not_in(("producing", "lost"))))
+                                 Lead.in_progress))
         .where(User.township_id == township_id, User.active)
         .group_by(User.id)
         .order_by(User.display_name)

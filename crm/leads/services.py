@@ -128,7 +128,7 @@ def create_lead(user: User, data: dict) -> Lead:
     stage = data.get("stage") or "contact"
     created_on = data.get("created_on") or today()
     errors = {}
-    if stage not in pipeline.ACTIVE_STAGES:
+    if stage not in pipeline.ORDERED_STAGES:
         errors["stage"] = [_l("新项目的阶段须为接触、洽谈、签约、开工或投产")]
     if created_on > today():
         errors["created_on"] = [_l("录入日期不能晚于今天")]

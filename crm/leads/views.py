@@ -14,7 +14,7 @@ from crm.db import today
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.leads import queries, services
-from crm.leads.colour import lead_colour
+from crm.leads.colour import COLOURS, lead_colour
 from crm.leads.forms import (
     AssignForm,
     BlockerForm,
@@ -55,11 +55,11 @@ def parse_filter(args, problems: list | None = None) -> queries.LeadFilter:
     township_id = int_or_none("township_id")
     return queries.LeadFilter(
         township_id=township_id,
-        stage=stage if stage in (*STAGES, "active") else None,
+        stage=stage if stage in (*STAGES, queries.IN_PROGRESS) else None,
         officer_id=int_or_none("officer_id"),
         industry=args.get("industry") or None,
         source=args.get("source") or None,
-        color=args.get("color") if args.get("color") in ("red", "yellow", "blue") else None,
+        color=args.get("color") if args.get("color") in COLOURS else None,
         overdue=args.get("overdue") == "1",
         scale=args.get("scale") or None,
         q=(args.get("q") or "").strip()[:100] or None,

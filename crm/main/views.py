@@ -9,7 +9,7 @@ from crm.db import today
 from crm.extensions import db
 from crm.leads.colour import colour_expr
 from crm.leads.models import Lead
-from crm.leads.queries import LeadFilter, list_leads
+from crm.leads.queries import IN_PROGRESS, LeadFilter, list_leads
 
 blueprint = Blueprint("main", __name__)
 
@@ -50,16 +50,16 @@ def home():
             sa.select(
                 sa.func.sum(sa.case((Lead.next_follow_up < as_of, 1), else_=0)),
                 sa.func.sum(sa.case((Lead.next_follow_up == as_of, 1), else_=0)),
-            ).where(Lead.id.in_(mine), Lead.stage.not_in(("producing", "lost")))
+            ).where(Lead.id.in_(mine), Lead.in_progress)
         ).one()
         context["overdue"], context["due_today"] = (due[0] or 0, due[1] or 0)
         context["my_leads"] = list_leads(
-            current_user, LeadFilter(officer_id=current_user.id, stage="active", sort="follow_up"),
+            current_user, LeadFilter(officer_id=current_user.id, stage=IN_PROGRESS, sort="follow_up"),
             as_of, per_page=10,
         )
     elif can(current_user, "work.unit"):
         context["attention"] = list_leads(
-            current_user, LeadFilter(stage="active", color="red", sort="investment"),
+            current_user, LeadFilter(stage=IN_PROGRESS, color="red", sort="investment"),
             as_of, per_page=10,
         )
     return render_template("main/home.html", **context)

@@ -15,8 +15,6 @@ from crm.leads.models import Lead, StageChange
 from crm.stats.queries import district_stats
 from crm.visits.models import Visit
 
-ACTIVE = ("contact", "negotiation", "signed", "started")
-
 
 @dataclass
 class Digest:
@@ -57,7 +55,7 @@ def daily_digests(as_of: dt.date) -> list[Digest]:
     """Officers (anyone assigned to a lead) with follow-ups due today or overdue."""
     due = db.session.scalars(
         sa.select(Lead)
-        .where(Lead.stage.in_(ACTIVE), Lead.next_follow_up <= as_of)
+        .where(Lead.in_progress, Lead.next_follow_up <= as_of)
         .options(selectinload(Lead.helpers), joinedload(Lead.township))
         .order_by(Lead.next_follow_up, Lead.id)
     ).unique().all()
@@ -121,7 +119,7 @@ def _with_colour(stmt, as_of):
 
 
 def _officer_week(user, as_of, sunday, last_monday, last_sunday):
-    mine = editable_leads(user).where(Lead.stage.in_(ACTIVE)).order_by(Lead.next_follow_up,
+    mine = editable_leads(user).where(Lead.in_progress).order_by(Lead.next_follow_up,
                                                                         Lead.id)
     leads = _with_colour(mine, as_of)
     overdue = [lead for lead in leads if lead.next_follow_up and lead.next_follow_up < as_of]
@@ -151,7 +149,7 @@ def _head_week(user, as_of, last_monday, last_sunday):
         .order_by(StageChange.effective_on, StageChange.id)
     ).all()
     red = [lead for lead in _with_colour(
-        scope_leads(sa.select(Lead), user).where(Lead.stage.in_(ACTIVE))
+        scope_leads(sa.select(Lead), user).where(Lead.in_progress)
         .options(joinedload(Lead.primary_officer)).order_by(Lead.id), as_of)
         if lead.colour == "red"]
     visited = sa.select(Visit.user_id).where(Visit.township_id == user.township_id,
