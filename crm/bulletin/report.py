@@ -24,14 +24,13 @@ from crm.auth.models import VIEWER
 from crm.auth.permissions import scope_leads
 from crm.db import plain_decimal
 from crm.extensions import db
-from crm.leads.colour import COLOUR_LABELS, MILESTONE_LABELS, colour_expr, lead_colour
+from crm.leads.colour import COLOUR_LABELS, COLOURS, MILESTONE_LABELS, colour_expr, lead_colour
 from crm.leads.models import Lead
 from crm.leads.pipeline import NEXT_MILESTONE, STAGE_LABELS
 from crm.spreadsheets import safe_text
 from crm.stats.queries import DistrictStats, UnitStats, district_stats
 from crm.targets.models import METRIC_LABELS, METRICS
 
-COLOUR_ORDER = ("red", "yellow", "blue")
 #: Cell fill and font colour (ARGB) of each colour in the workbook: Excel's own "light red fill
 #: with dark red text", "yellow fill with dark yellow text" and a light blue, so a printed
 #: black-and-white copy still reads.
@@ -119,7 +118,7 @@ class Bulletin:
 
     @property
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(COLOUR_ORDER, 0)
+        counts = dict.fromkeys(COLOURS, 0)
         for item in self.leads:
             counts[item.colour] += 1
         return counts
