@@ -6,6 +6,7 @@ import click
 import sqlalchemy as sa
 from flask.cli import FlaskGroup, with_appcontext
 
+from crm.auth.models import ROLES
 from crm.errors import DomainError
 from crm.extensions import db
 
@@ -115,8 +116,7 @@ def users():
 
 @users.command("create")
 @click.argument("username")
-@click.option("--role", required=True,
-              type=click.Choice(["officer", "township_head", "district_admin", "viewer", "reviewer"]))
+@click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--email", required=True)
 @click.option("--township", "township_name", default=None, help="Unit name (officers, heads).")
 @click.option("--password", default=None, help="Prompted for when not given.")

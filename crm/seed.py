@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from crm.auth.models import User
+from crm.auth.models import DISTRICT_ADMIN, OFFICER, REVIEWER, TOWNSHIP_HEAD, VIEWER, User
 from crm.auth.services import create_user
 from crm.extensions import db
 from crm.leads.models import Contact
@@ -39,22 +39,22 @@ UNITS = (
 
 # (username, role, unit, display name); per unit: head first, then officers -1, -2.
 USERS = (
-    ("admin", "district_admin", None, "区商务和投资促进局管理员"),
-    ("viewer", "viewer", None, "区领导"),
-    ("reviewer", "reviewer", None, "区投促局审核员"),
-    ("mengzhuang-head", "township_head", "孟庄镇", "宋晓娜"),
-    ("mengzhuang-1", "officer", "孟庄镇", "王振华"),
-    ("mengzhuang-2", "officer", "孟庄镇", "李婷婷"),
-    ("shuiguo-head", "township_head", "税郭镇", "刘昊"),
-    ("shuiguo-1", "officer", "税郭镇", "张立新"),
-    ("shuiguo-2", "officer", "税郭镇", "陈晓燕"),
-    ("xiwangzhuang-head", "township_head", "西王庄镇", "刘杰"),
-    ("xiwangzhuang-1", "officer", "西王庄镇", "孙浩"),
-    ("xiwangzhuang-2", "officer", "西王庄镇", "周雪梅"),
-    ("kaifaqu-head", "township_head", "枣庄经济开发区", "陈刚"),
-    ("kaifaqu-1", "officer", "枣庄经济开发区", "吴楠"),
-    ("fagaiju-head", "township_head", "区发改局", "郑国强"),
-    ("fagaiju-1", "officer", "区发改局", "马晓丽"),
+    ("admin", DISTRICT_ADMIN, None, "区商务和投资促进局管理员"),
+    ("viewer", VIEWER, None, "区领导"),  # the username is not a role
+    ("reviewer", REVIEWER, None, "区投促局审核员"),  # the username is not a role
+    ("mengzhuang-head", TOWNSHIP_HEAD, "孟庄镇", "宋晓娜"),
+    ("mengzhuang-1", OFFICER, "孟庄镇", "王振华"),
+    ("mengzhuang-2", OFFICER, "孟庄镇", "李婷婷"),
+    ("shuiguo-head", TOWNSHIP_HEAD, "税郭镇", "刘昊"),
+    ("shuiguo-1", OFFICER, "税郭镇", "张立新"),
+    ("shuiguo-2", OFFICER, "税郭镇", "陈晓燕"),
+    ("xiwangzhuang-head", TOWNSHIP_HEAD, "西王庄镇", "刘杰"),
+    ("xiwangzhuang-1", OFFICER, "西王庄镇", "孙浩"),
+    ("xiwangzhuang-2", OFFICER, "西王庄镇", "周雪梅"),
+    ("kaifaqu-head", TOWNSHIP_HEAD, "枣庄经济开发区", "陈刚"),
+    ("kaifaqu-1", OFFICER, "枣庄经济开发区", "吴楠"),
+    ("fagaiju-head", TOWNSHIP_HEAD, "区发改局", "郑国强"),
+    ("fagaiju-1", OFFICER, "区发改局", "马晓丽"),
 )
 
 SPONSORS = {
@@ -374,7 +374,8 @@ def seed_demo(today: dt.date) -> dict:
     db.session.flush()
     from crm.claims.demo import build_queue
 
-    build_queue(db.session.scalar(sa.select(User).where(User.username == "reviewer")))
+    reviewer = sa.select(User).where(User.username == "reviewer")  # the username is not a role
+    build_queue(db.session.scalar(reviewer))
     return {"created": True, "password": DEMO_PASSWORD, "logins": _logins()}
 
 

@@ -4,7 +4,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import Length, Regexp, ValidationError
 
-from crm.auth.models import ROLE_LABELS, ROLES
+from crm.auth.models import OFFICER, ROLE_LABELS, ROLES
 from crm.inputs import InputForm, Required, to_id
 
 
@@ -25,7 +25,7 @@ class _ProfileFields(InputForm):
     email = StringField(_l("邮箱"), validators=[
         Required(_l("请填写邮箱")), Length(max=254, message=_l("不超过254个字符"))])
     role = SelectField(_l("角色"), choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES],
-                       default="officer")
+                       default=OFFICER)
     #: 0 is "no unit" (district admins, viewers).
     township_id = SelectField(_l("所属单位"), coerce=_unit_id, default=0)
 

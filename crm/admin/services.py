@@ -7,14 +7,13 @@ from flask_babel import lazy_gettext as _l
 
 from crm.account.services import revoke_all
 from crm.audit.services import record
-from crm.auth.models import ROLES, UNIT_ROLES, User
+from crm.auth.models import DISTRICT_ADMIN, ROLES, UNIT_ROLES, User
 from crm.auth.names import normalise_email, normalise_username
 from crm.auth.services import check_password_strength, create_user
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.townships.models import Township
 
-ADMIN = "district_admin"
 #: No look-alike characters (0/O, 1/l/I), for passwords read out over the phone.
 _ALPHABET = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -51,7 +50,7 @@ def _active_admin_ids() -> set[int]:
     waits for the first, then sees the first's change.
     """
     return set(db.session.scalars(
-        sa.select(User.id).where(User.role == ADMIN, User.active.is_(True))
+        sa.select(User.id).where(User.role == DISTRICT_ADMIN, User.active.is_(True))
         .order_by(User.id).with_for_update()
     ))
 
@@ -92,7 +91,7 @@ def update_user(actor: User, user: User, *, display_name: str, email: str, role:
     email = _validate(role, township, email, display_name)
     if role not in UNIT_ROLES:
         township = None
-    if user.role == ADMIN and role != ADMIN and user.active:
+    if user.role == DISTRICT_ADMIN and role != DISTRICT_ADMIN and user.active:
         _guard_admin_loss(actor, user, deactivating=False)
     new = {"display_name": display_name.strip(), "email": email, "role": role,
            "township": _unit_name(township)}
@@ -111,7 +110,7 @@ def deactivate_user(actor: User, user: User) -> bool:
     """Deactivate: sessions end now and the user's API tokens are revoked. False if already so."""
     if not user.active:
         return False
-    if user.role == ADMIN or (actor is not None and actor.id == user.id):
+    if user.role == DISTRICT_ADMIN or (actor is not None and actor.id == user.id):
         _guard_admin_loss(actor, user, deactivating=True)
     user.active = False
     user.session_nonce = secrets.token_hex(8)

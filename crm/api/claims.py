@@ -14,7 +14,14 @@ from crm.api.docs import errors
 from crm.api.schemas import ID, ID_MAX, Text, Wan
 from crm.auth.permissions import get_lead_or_404
 from crm.claims import queries, services
-from crm.claims.models import ATTACHMENT_KINDS, CLAIM_KINDS, STATUSES, Claim, ClaimEvidence
+from crm.claims.models import (
+    ATTACHMENT_KINDS,
+    CLAIM_KINDS,
+    DECISIONS,
+    STATUSES,
+    Claim,
+    ClaimEvidence,
+)
 from crm.claims.views import file_response
 from crm.errors import DomainError
 from crm.extensions import db
@@ -103,7 +110,7 @@ class EvidenceInSchema(Schema):
 
 
 class ReviewInSchema(Schema):
-    decision = fields.String(required=True, validate=validate.OneOf(("verify", "return")))
+    decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
     opinion = Text(load_default="", validate=validate.Length(max=services.OPINION_MAX))
 
 

@@ -5,6 +5,10 @@ from decimal import Decimal
 from marshmallow import Schema, ValidationError, fields, validate
 
 from crm import inputs
+from crm.leads.colour import COLOURS
+from crm.leads.models import SOURCES
+from crm.leads.pipeline import LOST_REASONS, ORDERED_STAGES, STAGES
+from crm.visits.models import KINDS as VISIT_KINDS
 
 #: Ids are 32-bit (the database's INTEGER); larger ones name nothing.
 ID_MAX = 2**31 - 1
@@ -126,13 +130,6 @@ def _id(**kw):
     return fields.Integer(strict=True, validate=validate.Range(min=1, max=ID_MAX), **kw)
 
 
-STAGE_CODES = ("contact", "negotiation", "signed", "started", "producing", "lost")
-ACTIVE_CODES = ("contact", "negotiation", "signed", "started", "producing")
-SOURCE_CODES = ("referral", "enterprise", "industry_chain", "capital", "resident", "fair", "agent",
-                "other")
-LOST_CODES = ("investor_withdrew", "relocated", "terms_failed", "policy", "other")
-VISIT_KINDS = ("visit", "reception", "meeting", "call", "inspection", "online")
-COLOURS = ("red", "yellow", "blue")
 
 
 def _text(max_len, min_len=0, **kw):
@@ -148,7 +145,7 @@ class LeadFieldsSchema(Schema):
     origin = _text(64)
     industry = _text(64)
     chain = _text(64)
-    source = fields.String(validate=validate.OneOf(SOURCE_CODES))
+    source = fields.String(validate=validate.OneOf(SOURCES))
     investment_wan = WanIn()
     land_mu = WanIn(allow_none=True, places=2)
     expected_output_wan = WanIn(allow_none=True)
@@ -170,7 +167,7 @@ class LeadCreateSchema(LeadFieldsSchema):
     name = _text(200, 1, required=True)
     company = _text(200, 1, required=True)
     investment_wan = WanIn(required=True)
-    stage = fields.String(load_default="contact", validate=validate.OneOf(ACTIVE_CODES))
+    stage = fields.String(load_default=ORDERED_STAGES[0], validate=validate.OneOf(ORDERED_STAGES))
     created_on = Day()
     township_id = _id()
     primary_officer_id = _id(allow_none=True)
@@ -221,7 +218,7 @@ class LeadSchema(Schema):
 
 class LeadQuerySchema(Schema):
     township_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
-    stage = fields.String(validate=validate.OneOf(STAGE_CODES))
+    stage = fields.String(validate=validate.OneOf(STAGES))
     officer_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
     color = fields.String(validate=validate.OneOf(COLOURS))
     q = Text(validate=validate.Length(max=100))
@@ -237,10 +234,10 @@ class LeadPageSchema(Schema):
 
 
 class TransitionSchema(Schema):
-    to = fields.String(required=True, validate=validate.OneOf(STAGE_CODES))
+    to = fields.String(required=True, validate=validate.OneOf(STAGES))
     on = Day()
     reason = _text(2000)
-    lost_reason = fields.String(allow_none=True, validate=validate.OneOf(LOST_CODES))
+    lost_reason = fields.String(allow_none=True, validate=validate.OneOf(LOST_REASONS))
     version = _id()
 
 

@@ -14,16 +14,27 @@ from crm.db import UTCDateTime, utcnow
 from crm.extensions import db
 from crm.townships.models import Township
 
-ROLES = ("officer", "township_head", "district_admin", "viewer", "reviewer")
+#: The roles: the only place their codes are spelled. What each may do is decided in
+#: crm/auth/permissions.py (``can``); everything else imports these names.
+OFFICER = "officer"
+TOWNSHIP_HEAD = "township_head"
+DISTRICT_ADMIN = "district_admin"
+VIEWER = "viewer"
+#: 区投促局 审核员: sees everything like a viewer; changes nothing but reviews claims.
+REVIEWER = "reviewer"
+ROLES = (OFFICER, TOWNSHIP_HEAD, DISTRICT_ADMIN, VIEWER, REVIEWER)
 ROLE_LABELS = {
-    "officer": _l("招商专员"),
-    "township_head": _l("镇街负责人"),
-    "district_admin": _l("区招商局管理员"),
-    "viewer": _l("区领导（只读）"),
-    "reviewer": _l("区投促局审核员"),
+    OFFICER: _l("招商专员"),
+    TOWNSHIP_HEAD: _l("镇街负责人"),
+    DISTRICT_ADMIN: _l("区招商局管理员"),
+    VIEWER: _l("区领导（只读）"),
+    REVIEWER: _l("区投促局审核员"),
 }
-#: Roles bound to one unit.
-UNIT_ROLES = ("officer", "township_head")
+#: Roles bound to one unit (a user of these roles has a township): the people who can be a
+#: lead's officers.
+UNIT_ROLES = (OFFICER, TOWNSHIP_HEAD)
+#: Roles that see every unit.
+DISTRICT_ROLES = (DISTRICT_ADMIN, VIEWER, REVIEWER)
 LOCALES = ("zh_CN", "en")
 
 

@@ -7,17 +7,29 @@ count, ``can(user, action, obj)`` for every change. Nothing else decides access.
 import sqlalchemy as sa
 from flask import abort
 
-from crm.auth.models import User
+from crm.auth.models import (
+    DISTRICT_ADMIN,
+    DISTRICT_ROLES,
+    OFFICER,
+    REVIEWER,
+    TOWNSHIP_HEAD,
+    UNIT_ROLES,
+    User,
+)
 from crm.extensions import db
 from crm.leads.models import Lead, LeadOfficer
 from crm.townships.models import Township
 
-#: Actions on a lead, by role. A callable refines the answer for one lead.
-OFFICER, HEAD, ADMIN, VIEWER = "officer", "township_head", "district_admin", "viewer"
-#: 区投促局 审核员: sees everything like a viewer; changes nothing but reviews claims.
-REVIEWER = "reviewer"
-#: Roles that see every unit.
-DISTRICT_ROLES = (ADMIN, VIEWER, REVIEWER)
+HEAD, ADMIN = TOWNSHIP_HEAD, DISTRICT_ADMIN
+#: Roles that may create leads (in their own unit; admins in any).
+CREATOR_ROLES = (OFFICER, HEAD, ADMIN)
+
+
+def _role_in(*roles):
+    """A rule that needs no object: the user's role is one of ``roles``."""
+    def rule(user: User, _obj=None) -> bool:
+        return user.role in roles
+    return rule
 
 
 def _same_unit(user: User, lead: Lead) -> bool:
@@ -52,7 +64,7 @@ def _may_manage_lead(user: User, lead: Lead) -> bool:
 def _may_create_in(user: User, township_id: int | None) -> bool:
     if user.role == ADMIN:
         return True
-    return user.role in (OFFICER, HEAD) and township_id == user.township_id
+    return user.role in UNIT_ROLES and township_id == user.township_id
 
 
 def _may_edit_visit(user: User, visit) -> bool:
@@ -87,9 +99,14 @@ def _may_submit_claim(user: User, claim) -> bool:
     return _may_edit_lead(user, claim.lead)
 
 
+#: Actions by name. A callable refines the answer for one object; actions without an object
+#: (pages, menu entries, whole features) answer for the user alone.
 RULES = {
     "lead.view": _may_see_lead,
     "lead.create": _may_create_in,  # obj: the township id
+    "lead.new": _role_in(*CREATOR_ROLES),  # the new-lead page and button: in some unit
+    "lead.any_unit": _admin,  # a new lead's unit is chosen, not the creator's own
+    "lead.assigned_to_me": _role_in(OFFICER),  # officers work on the leads assigned to them
     "lead.edit": _may_edit_lead,
     "lead.move": _may_edit_lead,
     "lead.move_back": _may_manage_lead,
@@ -111,13 +128,21 @@ RULES = {
     "tokens.manage_all": _admin,
     "bulletin.view": lambda user, _obj=None: user.role in (*DISTRICT_ROLES, HEAD),
     "screens.manage": _admin,
-    "district.view": lambda user, _obj=None: user.role in DISTRICT_ROLES,
+    "district.view": _role_in(*DISTRICT_ROLES),
+    #: "My work" (我的工作 / 本单位工作) and "only mine" filters: people bound to one unit, who
+    #: carry leads.
+    "work.view": _role_in(*UNIT_ROLES),
+    #: The whole unit's work: heads (per-officer table, officers' names, what needs attention).
+    "work.unit": _role_in(HEAD),
+    #: Statistics open on the user's own unit rather than the district overview.
+    "stats.unit_home": _role_in(HEAD),
+    "imports.use": _role_in(*CREATOR_ROLES),
     "reminders.admin": _admin,
     "signins.view": _admin,
     "claim.view": lambda user, claim: _may_see_lead(user, claim.lead),
     "claim.submit": _may_submit_claim,
     "claim.review": _may_review_claim,
-    "claims.queue": lambda user, _obj=None: user.role in (ADMIN, REVIEWER),
+    "claims.queue": _role_in(ADMIN, REVIEWER),
     "attachment.upload": _may_edit_lead,  # obj: the lead
     "attachment.view": lambda user, attachment: _may_see_lead(user, attachment.lead),
 }

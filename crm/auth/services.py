@@ -11,7 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from crm import audit
 from crm.auth import names, passwords
-from crm.auth.models import ROLES, ApiToken, User
+from crm.auth.models import ROLES, UNIT_ROLES, ApiToken, User
 from crm.db import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
@@ -138,7 +138,7 @@ def create_user(
     username = names.check_username(username)
     if role not in ROLES:
         raise DomainError(_l("未知角色：%(role)s（可选：%(roles)s）", role=role, roles=", ".join(ROLES)))
-    if role in ("officer", "township_head") and township is None:
+    if role in UNIT_ROLES and township is None:
         raise DomainError(_l("该角色须指定所属单位（--township）"))
     email = names.normalise_email(email)
     key = names.username_key(username)
@@ -152,7 +152,7 @@ def create_user(
         display_name=display_name or username,
         email=email,
         role=role,
-        township=township if role in ("officer", "township_head") else None,
+        township=township if role in UNIT_ROLES else None,
     )
     user.set_password(password)
     db.session.add(user)

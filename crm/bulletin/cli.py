@@ -17,10 +17,10 @@ def export():
 
 def first_district_admin():
     """The first active district admin (by id): the bulletin covers what the district sees."""
-    from crm.auth.models import User
+    from crm.auth.models import DISTRICT_ADMIN, User
 
     user = db.session.scalar(
-        sa.select(User).where(User.role == "district_admin", User.active).order_by(User.id)
+        sa.select(User).where(User.role == DISTRICT_ADMIN, User.active).order_by(User.id)
     )
     if user is None:
         raise click.ClickException("没有区招商局管理员账号")

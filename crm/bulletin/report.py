@@ -20,17 +20,17 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import joinedload
 
+from crm.auth.models import VIEWER
 from crm.auth.permissions import scope_leads
 from crm.db import plain_decimal
 from crm.extensions import db
-from crm.leads.colour import COLOUR_LABELS, MILESTONE_LABELS, colour_expr, lead_colour
+from crm.leads.colour import COLOUR_LABELS, COLOURS, MILESTONE_LABELS, colour_expr, lead_colour
 from crm.leads.models import Lead
 from crm.leads.pipeline import NEXT_MILESTONE, STAGE_LABELS
 from crm.spreadsheets import safe_text
 from crm.stats.queries import DistrictStats, UnitStats, district_stats
 from crm.targets.models import METRIC_LABELS, METRICS
 
-COLOUR_ORDER = ("red", "yellow", "blue")
 #: Cell fill and font colour (ARGB) of each colour in the workbook: Excel's own "light red fill
 #: with dark red text", "yellow fill with dark yellow text" and a light blue, so a printed
 #: black-and-white copy still reads.
@@ -63,7 +63,7 @@ class DistrictReader:
     Not a user: it cannot sign in, change anything, or lose its role when a person does.
     """
 
-    role: str = "viewer"
+    role: str = VIEWER
     township_id: None = None
     id: None = None
 
@@ -118,7 +118,7 @@ class Bulletin:
 
     @property
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(COLOUR_ORDER, 0)
+        counts = dict.fromkeys(COLOURS, 0)
         for item in self.leads:
             counts[item.colour] += 1
         return counts
@@ -139,7 +139,7 @@ def bulletin_data(user, as_of: dt.date) -> Bulletin:
     order = sa.case((colour == "red", 0), (colour == "yellow", 1), else_=2)
     stmt = scope_leads(
         sa.select(Lead, colour.label("colour"))
-        .where(Lead.stage.not_in(("producing", "lost")), Lead.created_on <= as_of)
+        .where(Lead.in_progress, Lead.created_on <= as_of)
         .options(joinedload(Lead.primary_officer), joinedload(Lead.township))
         .order_by(order, Lead.township_id, Lead.investment_wan.desc(), Lead.id),
         user,

@@ -21,14 +21,14 @@ def import_():
 @with_appcontext
 def import_leads(file: Path, dry_run: bool):
     """Import leads from FILE (.xlsx or .csv, UTF-8 or GBK) as the first district admin."""
-    from crm.auth.models import User
+    from crm.auth.models import DISTRICT_ADMIN, User
     from crm.imports.reader import ImportRefused, read_table
     from crm.imports.service import import_rows, preview
 
     if not file.exists():
         raise click.ClickException(f"文件不存在：{file}")
     user = db.session.scalar(
-        sa.select(User).where(User.role == "district_admin", User.active).order_by(User.id)
+        sa.select(User).where(User.role == DISTRICT_ADMIN, User.active).order_by(User.id)
     )
     if user is None:
         raise click.ClickException("没有在岗的区招商局管理员账号，无法导入")

@@ -12,9 +12,11 @@ from decimal import Decimal, InvalidOperation
 from flask_babel import lazy_gettext as _l
 
 from crm.leads.models import SOURCE_LABELS, SOURCES
-from crm.leads.pipeline import ACTIVE_STAGES, STAGE_LABELS
+from crm.leads.pipeline import ORDERED_STAGES, STAGE_LABELS
 from crm.spreadsheets import unguarded
 
+#: The field naming a lead's officer (a column of the spreadsheet, not the role).
+OFFICER_FIELD = "officer"  # not a role
 #: The template's columns, in order: (field, header). Also the canonical header of each field.
 TEMPLATE_COLUMNS = (
     ("name", "项目名称"),
@@ -26,7 +28,7 @@ TEMPLATE_COLUMNS = (
     ("source", "招商方式"),
     ("investment_wan", "计划投资(万元)"),
     ("township", "所属镇街"),
-    ("officer", "负责人"),
+    (OFFICER_FIELD, "负责人"),
     ("sponsor", "帮包领导"),
     ("stage", "阶段"),
     ("created_on", "录入日期"),
@@ -57,7 +59,7 @@ _ALIASES = {
     "investment_wan": ("计划投资", "计划总投资", "总投资", "投资额", "投资总额", "计划投资额",
                        "投资规模"),
     "township": ("所属镇街", "镇街", "所属单位", "单位", "镇街名称", "责任单位", "镇街部门"),
-    "officer": ("负责人", "招商专员", "帮包干部", "服务专员", "责任人", "项目负责人"),
+    OFFICER_FIELD: ("负责人", "招商专员", "帮包干部", "服务专员", "责任人", "项目负责人"),
     "sponsor": ("帮包领导", "包保领导", "分包领导"),
     "stage": ("阶段", "项目阶段", "进展阶段", "当前阶段", "项目进展"),
     "created_on": ("录入日期", "登记日期", "建档日期", "接触日期", "首次接触"),
@@ -209,7 +211,7 @@ def parse_stage(value) -> str | None:
     code = by_label.get(text) or (text.lower() if text.lower() in STAGE_LABELS else None)
     if code is None:
         raise ValueError(_l("未知的阶段（应为接触、洽谈、签约、开工或投产）"))
-    if code not in ACTIVE_STAGES:
+    if code not in ORDERED_STAGES:
         raise ValueError(_l("导入的项目阶段须为接触、洽谈、签约、开工或投产"))
     return code
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from crm import audit
-from crm.auth.models import User
+from crm.auth.models import UNIT_ROLES, User
 from crm.auth.permissions import can
 from crm.db import today
 from crm.errors import DomainError
@@ -62,7 +62,7 @@ def preview(user: User, table: Table, filename: str = "") -> list[RowResult]:
     units_by_id = {t.id: t for t in units.values()}
     officers: dict[int, list[User]] = {}  # by unit: a row looks only at its unit's people
     for officer in db.session.scalars(sa.select(User).where(
-            User.active, User.role.in_(("officer", "township_head"))).order_by(User.id)):
+            User.active, User.role.in_(UNIT_ROLES)).order_by(User.id)):
         officers.setdefault(officer.township_id, []).append(officer)
     results = []
     for number, values in table.rows:
@@ -138,7 +138,8 @@ def _check_row(user, table, number, values, units, units_by_id, officers) -> Row
         if not can(user, "lead.create", unit.id):
             err("township", _l("无权导入到该单位"))
 
-    officer_name = mapping.cell_text(raw("officer")) if "officer" in cols else ""
+    officer_field = mapping.OFFICER_FIELD
+    officer_name = mapping.cell_text(raw(officer_field)) if officer_field in cols else ""
     if officer_name and unit is not None:
         found = [u for u in officers.get(unit.id, ())
                  if officer_name in (u.display_name, u.username)]
@@ -146,11 +147,11 @@ def _check_row(user, table, number, values, units, units_by_id, officers) -> Row
             data["primary_officer_id"] = found[0].id
             result.officer_name = found[0].display_name
         elif found:
-            err("officer", _l("“%(name)s”对应多名人员，请填写用户名", name=officer_name))
+            err(officer_field, _l("“%(name)s”对应多名人员，请填写用户名", name=officer_name))
         else:
-            err("officer", _l("“%(name)s”不是%(unit)s的在岗人员", name=officer_name,
+            err(officer_field, _l("“%(name)s”不是%(unit)s的在岗人员", name=officer_name,
                               unit=unit.name))
-    elif user.role == "officer":
+    elif can(user, "lead.assigned_to_me"):
         result.officer_name = user.display_name
 
     if data.get("created_on") and data["created_on"] > today():

@@ -18,21 +18,19 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from crm.auth.permissions import can
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.imports import uploads
-from crm.imports.mapping import TEMPLATE_COLUMNS
+from crm.imports.mapping import OFFICER_FIELD, TEMPLATE_COLUMNS
 from crm.imports.reader import EXTENSIONS, ImportRefused, limits, read_table
 from crm.imports.service import import_rows, preview
 from crm.leads.pipeline import STAGE_LABELS
 
 blueprint = Blueprint("imports", __name__, url_prefix="/imports")
 
-IMPORT_ROLES = ("officer", "township_head", "district_admin")
-
-
 def _require_importer() -> None:
-    if current_user.role not in IMPORT_ROLES or not current_user.active:
+    if not can(current_user, "imports.use"):
         abort(403)
 
 
@@ -74,7 +72,8 @@ def template():
         "name": "宠物食品生产基地", "company": "烟台中宠食品股份有限公司", "origin": "烟台",
         "industry": "健康食品", "source": "以企招商", "investment_wan": "1.5亿",
         "township": current_user.township.name if current_user.township else "孟庄镇",
-        "officer": current_user.display_name if current_user.role == "officer" else "",
+        OFFICER_FIELD: current_user.display_name
+        if can(current_user, "lead.assigned_to_me") else "",
         "stage": "洽谈", "planned_sign_date": "2026-06-30", "notes": "示例行，导入前请删除",
     }
     sheet.append([example.get(f, "") for f, _h in TEMPLATE_COLUMNS])

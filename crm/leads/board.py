@@ -9,14 +9,14 @@ from sqlalchemy.orm import joinedload
 
 from crm import inputs
 from crm.auth.models import User
-from crm.auth.permissions import editable_leads, scope_leads, visible_townships
+from crm.auth.permissions import can, editable_leads, scope_leads, visible_townships
 from crm.db import today
 from crm.extensions import db
 from crm.leads.colour import colour_expr
 from crm.leads.forms import MoveForm
 from crm.leads.models import Lead
 from crm.leads.pipeline import STAGES
-from crm.leads.queries import LeadFilter, list_leads
+from crm.leads.queries import IN_PROGRESS, LeadFilter, list_leads
 
 blueprint = Blueprint("board", __name__)
 COLUMN_SIZE = 20
@@ -25,7 +25,7 @@ COLUMN_SIZE = 20
 def _board_unit():
     """The unit shown: officers and heads see their own; admins and viewers pick one or all."""
     townships = db.session.scalars(visible_townships(current_user)).all()
-    if current_user.role in ("officer", "township_head"):
+    if not can(current_user, "district.view"):
         return current_user.township_id, townships
     chosen = inputs.int_arg(request.args, "township_id")
     if chosen and chosen not in {t.id for t in townships}:
@@ -84,13 +84,10 @@ def my_work():
     """Follow-ups overdue, due today, due this week; my red and yellow leads."""
     as_of = today()
     week_end = as_of + dt.timedelta(days=6 - as_of.weekday())
-    if current_user.role == "officer":
-        scope = editable_leads(current_user)
-    elif current_user.role == "township_head":
-        scope = scope_leads(sa.select(Lead), current_user)
-    else:
+    if not can(current_user, "work.view"):
         abort(404)
-    active = scope.where(Lead.stage.not_in(("producing", "lost")))
+    scope = editable_leads(current_user)  # an officer's own leads; a head's whole unit
+    active = scope.where(Lead.in_progress)
     colour = colour_expr(as_of).label("colour")
 
     def fetch(stmt, limit=100):
@@ -111,13 +108,13 @@ def my_work():
     }
     flagged = list_leads(
         current_user,
-        LeadFilter(officer_id=current_user.id if current_user.role == "officer" else None,
-                   stage="active", sort="follow_up"),
+        LeadFilter(officer_id=None if can(current_user, "work.unit") else current_user.id,
+                   stage=IN_PROGRESS, sort="follow_up"),
         as_of, per_page=200,
     ).items
     flagged = [lead for lead in flagged if lead.colour in ("red", "yellow")]
     per_officer = []
-    if current_user.role == "township_head":
+    if can(current_user, "work.unit"):
         per_officer = _per_officer(current_user.township_id, as_of)
     from crm.claims.queries import returned_for
 
@@ -136,7 +133,7 @@ def _per_officer(township_id, as_of):
             sa.func.count(Lead.id),
         )
         .outerjoin(Lead, sa.and_(Lead.primary_officer_id == User.id,
-                                 Lead.stage.not_in(("producing", "lost"))))
+                                 Lead.in_progress))
         .where(User.township_id == township_id, User.active)
         .group_by(User.id)
         .order_by(User.display_name)

@@ -10,7 +10,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from crm.leads.models import Lead
-from crm.leads.pipeline import NEXT_MILESTONE
+from crm.leads.pipeline import CLOSED_STAGES, NEXT_MILESTONE
 
 COLOURS = ("red", "yellow", "blue")
 COLOUR_LABELS = {"red": _l("红"), "yellow": _l("黄"), "blue": _l("蓝")}
@@ -66,7 +66,7 @@ def colour_expr(as_of: dt.date):
     red_before = as_of - dt.timedelta(days=red_days)
     idle_before = as_of - dt.timedelta(days=idle_days)
     return sa.case(
-        (Lead.stage.in_(("producing", "lost")), sa.null()),
+        (Lead.stage.in_(CLOSED_STAGES), sa.null()),
         (milestone < red_before, "red"),
         (
             sa.or_(

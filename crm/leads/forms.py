@@ -14,7 +14,7 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from crm.db import today
 from crm.inputs import AmountField, DayField, InputForm, Required, WholeField, to_id
 from crm.leads.models import BLOCKER_KINDS, BLOCKER_LABELS, SOURCE_LABELS, SOURCES
-from crm.leads.pipeline import ACTIVE_STAGES, LOST_REASON_LABELS, LOST_REASONS, STAGE_LABELS, STAGES
+from crm.leads.pipeline import LOST_REASON_LABELS, LOST_REASONS, ORDERED_STAGES, STAGE_LABELS, STAGES
 from crm.leads.validation import credit_code_valid, phone_valid
 
 
@@ -58,7 +58,7 @@ class LeadForm(InputForm):
     expected_tax_wan = _amount(_l("预计年税收（万元）"))
     jobs = WholeField(_l("预计就业（人）"), minimum=0, maximum=JOBS_MAX, validators=[Optional()])
     township_id = SelectField(_l("所属单位"), coerce=to_id)
-    stage = SelectField(_l("阶段"), choices=[SelectChoice(s, STAGE_LABELS[s]) for s in ACTIVE_STAGES],
+    stage = SelectField(_l("阶段"), choices=[SelectChoice(s, STAGE_LABELS[s]) for s in ORDERED_STAGES],
                         default="contact")
     created_on = _date(_l("录入日期"), latest=today, too_late=_l("录入日期不能晚于今天"))
     primary_officer_id = SelectField(_l("负责人"), coerce=to_id, validate_choice=False)

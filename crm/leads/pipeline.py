@@ -8,13 +8,14 @@ from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 
-#: Active stages in order; ``lost`` stands outside the order.
-ACTIVE_STAGES = ("contact", "negotiation", "signed", "started", "producing")
+#: The stages in their order, ``producing`` last (the goal); ``lost`` stands outside the order.
+#: Not "in progress": that is every stage but the ``CLOSED_STAGES`` (``Lead.in_progress``).
+ORDERED_STAGES = ("contact", "negotiation", "signed", "started", "producing")
 LOST = "lost"
-STAGES = (*ACTIVE_STAGES, LOST)
-STAGE_RANK = {code: i for i, code in enumerate(ACTIVE_STAGES)}
+STAGES = (*ORDERED_STAGES, LOST)
+STAGE_RANK = {code: i for i, code in enumerate(ORDERED_STAGES)}
 #: The stages a project's work is over in: producing (the goal reached) or lost. A lead in any
-#: other stage is "in progress" (``Lead.stage.not_in(CLOSED_STAGES)``).
+#: other stage is in progress (在办), tested by ``Lead.in_progress`` in Python and SQL.
 CLOSED_STAGES = ("producing", LOST)
 
 STAGE_LABELS = {
@@ -73,14 +74,14 @@ class Move:
 
 def stages_up_to(stage: str) -> tuple[str, ...]:
     """The active stages a lead created at ``stage`` counts as having entered."""
-    return ACTIVE_STAGES[: STAGE_RANK[stage] + 1]
+    return ORDERED_STAGES[: STAGE_RANK[stage] + 1]
 
 
 def next_stage(stage: str) -> str:
     """The usual next step: the following active stage (a lost lead reopens at contact)."""
     if stage not in STAGE_RANK:
         return "contact"
-    return ACTIVE_STAGES[min(STAGE_RANK[stage] + 1, len(ACTIVE_STAGES) - 1)]
+    return ORDERED_STAGES[min(STAGE_RANK[stage] + 1, len(ORDERED_STAGES) - 1)]
 
 
 def classify_move(current: str, target: str, reopen_from: str | None = None) -> Move:
@@ -97,10 +98,10 @@ def classify_move(current: str, target: str, reopen_from: str | None = None) -> 
         return Move(current, target, "lose", (LOST,))
     if current == LOST:
         start = STAGE_RANK.get(reopen_from or "contact", 0)
-        entered = ACTIVE_STAGES[start + 1 : STAGE_RANK[target] + 1]
+        entered = ORDERED_STAGES[start + 1 : STAGE_RANK[target] + 1]
         return Move(current, target, "reopen", entered or (target,))
     if STAGE_RANK[target] > STAGE_RANK[current]:
-        entered = ACTIVE_STAGES[STAGE_RANK[current] + 1 : STAGE_RANK[target] + 1]
+        entered = ORDERED_STAGES[STAGE_RANK[current] + 1 : STAGE_RANK[target] + 1]
         return Move(current, target, "forward", entered)
     return Move(current, target, "back", (target,))
 

@@ -8,12 +8,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from crm.audit.models import AuditEntry
-from crm.auth.models import User
+from crm.auth.models import UNIT_ROLES, User
 from crm.auth.permissions import scope_leads
 from crm.extensions import db
 from crm.leads.colour import colour_expr
 from crm.leads.models import FundEntry, Lead, LeadOfficer, StageChange
-from crm.leads.pipeline import CLOSED_STAGES, SCALE_CLASSES
+from crm.leads.pipeline import SCALE_CLASSES
 from crm.visits.models import Visit
 
 SORTS = {
@@ -23,6 +23,10 @@ SORTS = {
     "created": (Lead.created_on.desc(), Lead.id.desc()),
     "name": (Lead.name, Lead.id),
 }
+
+#: The stage filter's value for the leads in progress (在办: ``Lead.in_progress``), as URLs spell
+#: it (``?stage=active``); any other value is one stage's code.
+IN_PROGRESS = "active"
 
 
 @dataclass
@@ -44,8 +48,8 @@ class LeadFilter:
     def apply(self, stmt: sa.Select, as_of: dt.date) -> sa.Select:
         if self.township_id:
             stmt = stmt.where(Lead.township_id == self.township_id)
-        if self.stage == "active":
-            stmt = stmt.where(Lead.stage.not_in(CLOSED_STAGES))
+        if self.stage == IN_PROGRESS:
+            stmt = stmt.where(Lead.in_progress)
         elif self.stage:
             stmt = stmt.where(Lead.stage == self.stage)
         if self.officer_id:
@@ -163,6 +167,6 @@ def fund_entries(lead: Lead):
 def unit_officers(township_id: int) -> list[User]:
     return list(db.session.scalars(
         sa.select(User).where(User.township_id == township_id, User.active,
-                              User.role.in_(("officer", "township_head")))
+                              User.role.in_(UNIT_ROLES))
         .order_by(User.role.desc(), User.display_name)
     ))

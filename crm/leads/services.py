@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from crm import audit
-from crm.auth.models import User
+from crm.auth.models import UNIT_ROLES, User
 from crm.auth.permissions import can
 from crm.claims import services as claims
 from crm.db import today
@@ -128,14 +128,15 @@ def create_lead(user: User, data: dict) -> Lead:
     stage = data.get("stage") or "contact"
     created_on = data.get("created_on") or today()
     errors = {}
-    if stage not in pipeline.ACTIVE_STAGES:
+    if stage not in pipeline.ORDERED_STAGES:
         errors["stage"] = [_l("新项目的阶段须为接触、洽谈、签约、开工或投产")]
     if created_on > today():
         errors["created_on"] = [_l("录入日期不能晚于今天")]
     if errors:
         raise DomainError(_l("请检查填写的内容"), errors)
     validate_lead_fields(data, creating=True)
-    primary_id = data.get("primary_officer_id") or (user.id if user.role == "officer" else None)
+    primary_id = data.get("primary_officer_id") or (
+        user.id if can(user, "lead.assigned_to_me") else None)
     _check_officers(township_id, [primary_id, *data.get("helper_ids", [])])
 
     lead = Lead(
@@ -174,7 +175,7 @@ def _check_officers(township_id: int, user_ids) -> None:
     found = set(db.session.scalars(
         sa.select(User.id).where(
             User.id.in_(ids), User.township_id == township_id, User.active,
-            User.role.in_(("officer", "township_head")),
+            User.role.in_(UNIT_ROLES),
         )
     ))
     if found != ids:

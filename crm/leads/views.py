@@ -8,13 +8,13 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm import inputs
-from crm.auth.permissions import get_lead_or_404, require, visible_townships
+from crm.auth.permissions import can, get_lead_or_404, require, visible_townships
 from crm.auth.views import safe_next
 from crm.db import today
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.leads import queries, services
-from crm.leads.colour import lead_colour
+from crm.leads.colour import COLOURS, lead_colour
 from crm.leads.forms import (
     AssignForm,
     BlockerForm,
@@ -55,11 +55,11 @@ def parse_filter(args, problems: list | None = None) -> queries.LeadFilter:
     township_id = int_or_none("township_id")
     return queries.LeadFilter(
         township_id=township_id,
-        stage=stage if stage in (*STAGES, "active") else None,
+        stage=stage if stage in (*STAGES, queries.IN_PROGRESS) else None,
         officer_id=int_or_none("officer_id"),
         industry=args.get("industry") or None,
         source=args.get("source") or None,
-        color=args.get("color") if args.get("color") in ("red", "yellow", "blue") else None,
+        color=args.get("color") if args.get("color") in COLOURS else None,
         overdue=args.get("overdue") == "1",
         scale=args.get("scale") or None,
         q=(args.get("q") or "").strip()[:100] or None,
@@ -100,8 +100,7 @@ def index():
 
 def _township_choices(form):
     townships = db.session.scalars(visible_townships(current_user)).all()
-    allowed = [t for t in townships if current_user.role == "district_admin"
-               or t.id == current_user.township_id]
+    allowed = [t for t in townships if can(current_user, "lead.create", t.id)]
     form.township_id.choices = [(t.id, t.name) for t in allowed]
     return allowed
 
@@ -125,17 +124,18 @@ def _lead_data(form, *, include_unit=False) -> dict:
 @blueprint.route("/new", methods=["GET", "POST"])
 @login_required
 def create():
-    if current_user.role not in ("officer", "township_head", "district_admin"):
+    if not can(current_user, "lead.new"):
         abort(403)
     form = LeadForm()
     if request.method == "GET":
         form.created_on.data = today()
         if current_user.township_id:
             form.township_id.data = current_user.township_id
-            form.primary_officer_id.data = current_user.id if current_user.role == "officer" else 0
+            form.primary_officer_id.data = (
+                current_user.id if can(current_user, "lead.assigned_to_me") else 0)
     if not _township_choices(form):
         abort(403)
-    if current_user.role != "district_admin":
+    if not can(current_user, "lead.any_unit"):
         form.township_id.data = current_user.township_id  # officers and heads: their own unit
     _officer_choices(form, form.township_id.data or current_user.township_id
                      or form.township_id.choices[0][0])

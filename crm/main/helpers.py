@@ -10,7 +10,7 @@ from crm.auth.models import ROLE_LABELS
 from crm.auth.permissions import can
 from crm.db import local_time, today, wan_to_yi
 from crm.leads.models import BLOCKER_LABELS, SOURCE_LABELS
-from crm.leads.pipeline import ACTIVE_STAGES, LOST_REASON_LABELS, STAGE_LABELS
+from crm.leads.pipeline import LOST_REASON_LABELS, ORDERED_STAGES, STAGE_LABELS, STAGES
 from crm.visits.models import KIND_LABELS as VISIT_KIND_LABELS
 
 
@@ -20,7 +20,8 @@ def register(app):
         return {
             "can": _can,
             "STAGE_LABELS": STAGE_LABELS,
-            "ACTIVE_STAGES": ACTIVE_STAGES,
+            "ORDERED_STAGES": ORDERED_STAGES,
+            "STAGES": STAGES,
             "LOST_REASON_LABELS": LOST_REASON_LABELS,
             "SOURCE_LABELS": SOURCE_LABELS,
             "BLOCKER_LABELS": BLOCKER_LABELS,

@@ -4,12 +4,12 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from crm.auth.permissions import editable_leads, scope_leads, visible_townships
+from crm.auth.permissions import can, editable_leads, scope_leads, visible_townships
 from crm.db import today
 from crm.extensions import db
 from crm.leads.colour import colour_expr
 from crm.leads.models import Lead
-from crm.leads.queries import LeadFilter, list_leads
+from crm.leads.queries import IN_PROGRESS, LeadFilter, list_leads
 
 blueprint = Blueprint("main", __name__)
 
@@ -44,22 +44,22 @@ def home():
     townships = db.session.scalars(visible_townships(current_user)).all()
     counts = pipeline_counts(current_user, as_of)
     context = {"townships": townships, "counts": counts, "as_of": as_of}
-    if current_user.role == "officer":
+    if can(current_user, "lead.assigned_to_me"):
         mine = editable_leads(current_user).with_only_columns(Lead.id)
         due = db.session.execute(
             sa.select(
                 sa.func.sum(sa.case((Lead.next_follow_up < as_of, 1), else_=0)),
                 sa.func.sum(sa.case((Lead.next_follow_up == as_of, 1), else_=0)),
-            ).where(Lead.id.in_(mine), Lead.stage.not_in(("producing", "lost")))
+            ).where(Lead.id.in_(mine), Lead.in_progress)
         ).one()
         context["overdue"], context["due_today"] = (due[0] or 0, due[1] or 0)
         context["my_leads"] = list_leads(
-            current_user, LeadFilter(officer_id=current_user.id, stage="active", sort="follow_up"),
+            current_user, LeadFilter(officer_id=current_user.id, stage=IN_PROGRESS, sort="follow_up"),
             as_of, per_page=10,
         )
-    elif current_user.role == "township_head":
+    elif can(current_user, "work.unit"):
         context["attention"] = list_leads(
-            current_user, LeadFilter(stage="active", color="red", sort="investment"),
+            current_user, LeadFilter(stage=IN_PROGRESS, color="red", sort="investment"),
             as_of, per_page=10,
         )
     return render_template("main/home.html", **context)

@@ -7,15 +7,13 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import joinedload, selectinload
 
-from crm.auth.models import User
+from crm.auth.models import DISTRICT_ADMIN, OFFICER, REVIEWER, TOWNSHIP_HEAD, UNIT_ROLES, User
 from crm.auth.permissions import editable_leads, scope_leads
 from crm.extensions import db
 from crm.leads.colour import colour_expr
 from crm.leads.models import Lead, StageChange
 from crm.stats.queries import district_stats
 from crm.visits.models import Visit
-
-ACTIVE = ("contact", "negotiation", "signed", "started")
 
 
 @dataclass
@@ -57,7 +55,7 @@ def daily_digests(as_of: dt.date) -> list[Digest]:
     """Officers (anyone assigned to a lead) with follow-ups due today or overdue."""
     due = db.session.scalars(
         sa.select(Lead)
-        .where(Lead.stage.in_(ACTIVE), Lead.next_follow_up <= as_of)
+        .where(Lead.in_progress, Lead.next_follow_up <= as_of)
         .options(selectinload(Lead.helpers), joinedload(Lead.township))
         .order_by(Lead.next_follow_up, Lead.id)
     ).unique().all()
@@ -68,7 +66,7 @@ def daily_digests(as_of: dt.date) -> list[Digest]:
     if not by_user:
         return []
     users = db.session.scalars(_recipients(User.reminder_daily).where(
-        User.id.in_(list(by_user)), User.role.in_(("officer", "township_head")))).all()
+        User.id.in_(list(by_user)), User.role.in_(UNIT_ROLES))).all()
     period = daily_period(as_of)
     digests = []
     for user in sorted(users, key=lambda u: u.id):
@@ -91,13 +89,13 @@ def weekly_digests(as_of: dt.date) -> list[Digest]:
     district = None
     digests = []
     for user in users:
-        if user.role == "officer":
+        if user.role == OFFICER:
             context = _officer_week(user, as_of, sunday, last_monday, last_sunday)
             template = "weekly_officer"
-        elif user.role == "township_head":
+        elif user.role == TOWNSHIP_HEAD:
             context = _head_week(user, as_of, last_monday, last_sunday)
             template = "weekly_head"
-        elif user.role == "district_admin":
+        elif user.role == DISTRICT_ADMIN:
             district = district or district_stats(user, as_of.year, as_of)
             context = {"stats": district} if district.units else None
             template = "weekly_admin"
@@ -121,7 +119,7 @@ def _with_colour(stmt, as_of):
 
 
 def _officer_week(user, as_of, sunday, last_monday, last_sunday):
-    mine = editable_leads(user).where(Lead.stage.in_(ACTIVE)).order_by(Lead.next_follow_up,
+    mine = editable_leads(user).where(Lead.in_progress).order_by(Lead.next_follow_up,
                                                                         Lead.id)
     leads = _with_colour(mine, as_of)
     overdue = [lead for lead in leads if lead.next_follow_up and lead.next_follow_up < as_of]
@@ -151,14 +149,14 @@ def _head_week(user, as_of, last_monday, last_sunday):
         .order_by(StageChange.effective_on, StageChange.id)
     ).all()
     red = [lead for lead in _with_colour(
-        scope_leads(sa.select(Lead), user).where(Lead.stage.in_(ACTIVE))
+        scope_leads(sa.select(Lead), user).where(Lead.in_progress)
         .options(joinedload(Lead.primary_officer)).order_by(Lead.id), as_of)
         if lead.colour == "red"]
     visited = sa.select(Visit.user_id).where(Visit.township_id == user.township_id,
                                              Visit.visited_on.between(last_monday, last_sunday))
     idle = db.session.scalars(
         sa.select(User).where(User.township_id == user.township_id, User.active,
-                              User.role == "officer", User.id.not_in(visited))
+                              User.role == OFFICER, User.id.not_in(visited))
         .order_by(User.display_name)
     ).all()
     if not (sum(unit.snapshot.values()) or unit.targets or moves):
@@ -177,7 +175,7 @@ def review_digests(as_of: dt.date) -> list[Digest]:
     if not claims:
         return []
     users = db.session.scalars(_recipients(User.reminder_daily).where(
-        User.role == "reviewer").order_by(User.id)).all()
+        User.role == REVIEWER).order_by(User.id)).all()
     base = current_app.config["CRM_BASE_URL"].rstrip("/")
     return [Digest(user, "review", daily_period(as_of), "review", {
         "as_of": as_of, "claims": claims,

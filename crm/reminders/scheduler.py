@@ -14,12 +14,14 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from flask_babel import lazy_gettext as _l
 
+from crm.config import DEFAULTS
+
 log = logging.getLogger(__name__)
 
-#: The settings of the reminder times and their defaults (config.py has the same).
-DAILY_TIME = ("CRM_DAILY_REMINDER_TIME", "08:30")
-WEEKLY_TIME = ("CRM_WEEKLY_REMINDER_TIME", "08:00")
-WEEKLY_DAY = ("CRM_WEEKLY_REMINDER_DAY", "mon")
+#: The settings of the reminder times, with their defaults from crm/config.py.
+DAILY_TIME = ("CRM_DAILY_REMINDER_TIME", DEFAULTS["CRM_DAILY_REMINDER_TIME"])
+WEEKLY_TIME = ("CRM_WEEKLY_REMINDER_TIME", DEFAULTS["CRM_WEEKLY_REMINDER_TIME"])
+WEEKLY_DAY = ("CRM_WEEKLY_REMINDER_DAY", DEFAULTS["CRM_WEEKLY_REMINDER_DAY"])
 
 #: (id, function name in this module, trigger factory taking the timezone and the settings)
 JOBS = [

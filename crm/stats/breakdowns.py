@@ -10,12 +10,13 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from crm.auth.models import User
-from crm.auth.permissions import scope_leads
+from crm.auth.models import UNIT_ROLES, User
+from crm.auth.permissions import scope_leads, visible_townships
 from crm.extensions import db
 from crm.leads.models import Lead, StageChange
 from crm.leads.pipeline import STAGES
 from crm.stats.queries import first_entries
+from crm.townships.models import Township
 from crm.visits.models import Visit
 
 
@@ -144,11 +145,10 @@ def _by_officer(user, township_id, start, end, as_of) -> list[OfficerRow]:
 
 def _name_officers(rows: dict, user: User, township_id: int | None) -> None:
     """Names for the officers counted, and a zero row for each idle officer of the unit(s)."""
-    of_unit = sa.and_(User.active, User.role.in_(("officer", "township_head")))
+    visible = visible_townships(user).with_only_columns(Township.id).order_by(None)
+    of_unit = sa.and_(User.active, User.role.in_(UNIT_ROLES), User.township_id.in_(visible))
     if township_id is not None:
         of_unit = sa.and_(of_unit, User.township_id == township_id)
-    if user.role not in ("district_admin", "viewer", "reviewer"):
-        of_unit = sa.and_(of_unit, User.township_id == user.township_id)
     ids = [i for i in rows if i is not None]
     people = db.session.execute(
         sa.select(User.id, User.display_name, of_unit).where(sa.or_(of_unit, User.id.in_(ids)))

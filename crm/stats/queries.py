@@ -12,11 +12,11 @@ from fractions import Fraction
 
 import sqlalchemy as sa
 
-from crm.auth.models import User
+from crm.auth.models import DISTRICT_ADMIN, User
 from crm.auth.permissions import scope_leads, visible_townships
 from crm.extensions import db
 from crm.leads.models import FundEntry, Lead, StageChange
-from crm.leads.pipeline import ACTIVE_STAGES, SCALE_CLASSES
+from crm.leads.pipeline import ORDERED_STAGES, SCALE_CLASSES
 from crm.stats import cache, versions
 from crm.stats.results import (
     STEPS,
@@ -118,7 +118,7 @@ class _Scope:
 
 
 def first_entries(as_of: dt.date, lead_ids: sa.Select | None = None,
-                  stages=ACTIVE_STAGES) -> sa.Subquery:
+                  stages=ORDERED_STAGES) -> sa.Subquery:
     """(lead_id, stage, first_on): each lead's first entry into each of ``stages`` by ``as_of``,
     for the leads ``lead_ids`` selects (all leads when None: name them, one unit's page must not
     group a whole province's history)."""
@@ -211,7 +211,7 @@ def _compute(units: dict[int, UnitStats], scope: _Scope, year: int, as_of: dt.da
 
 def _apply_per_unit(unit: UnitStats, row) -> None:
     """One unit's row of ``_per_unit`` into its numbers."""
-    for stage in ACTIVE_STAGES:
+    for stage in ORDERED_STAGES:
         unit.entered[stage] = int(row[f"entered_{stage}"] or 0)
         unit.reached[stage] = int(row[f"reached_{stage}"] or 0)
     if unit.entered["signed"]:
@@ -245,7 +245,7 @@ def lead_facts(scope, as_of) -> sa.Select:
             (sa.and_(StageChange.to_stage == stage, StageChange.effective_on <= as_of),
              StageChange.effective_on),
         )).label(f"{stage}_on")
-        for stage in ACTIVE_STAGES
+        for stage in ORDERED_STAGES
     ]
     return scope(
         sa.select(Lead.id.label("lead_id"), Lead.township_id, Lead.investment_wan,
@@ -286,17 +286,17 @@ def _per_unit(scope, start, end, as_of):
     created and the capital arrived in the period."""
     facts = lead_facts(scope, as_of).subquery("facts")
     f = facts.c
-    on = {stage: f[f"{stage}_on"] for stage in ACTIVE_STAGES}
-    in_period = {stage: on[stage].between(start, end) for stage in ACTIVE_STAGES}
+    on = {stage: f[f"{stage}_on"] for stage in ORDERED_STAGES}
+    in_period = {stage: on[stage].between(start, end) for stage in ORDERED_STAGES}
     created = f.created_on.between(start, end)
 
     def count(condition):
         return sa.func.sum(sa.case((condition, 1), else_=0))
 
-    columns = [count(in_period[s]).label(f"entered_{s}") for s in ACTIVE_STAGES]
-    for rank_, stage in enumerate(ACTIVE_STAGES):
+    columns = [count(in_period[s]).label(f"entered_{s}") for s in ORDERED_STAGES]
+    for rank_, stage in enumerate(ORDERED_STAGES):
         # furthest active stage ≥ this one: any of it and the stages after it was entered
-        further = [on[s] for s in ACTIVE_STAGES[rank_:]]
+        further = [on[s] for s in ORDERED_STAGES[rank_:]]
         reached = (further[0] if len(further) == 1 else sa.func.coalesce(*further)).is_not(None)
         columns.append(count(sa.and_(created, reached)).label(f"reached_{stage}"))
     signed = on["signed"].is_not(None)
@@ -376,7 +376,7 @@ def lead_ids_behind(user: User, metric: str, township_id: int, year: int, as_of:
                "signed_5b": ("signed", SCALE_CLASSES["5b"]),
                "started_100m": ("started", SCALE_CLASSES["100m"]),
                "producing": ("producing", 0), "signed_investment_wan": ("signed", 0)}
-    entered.update({f"entered_{s}": (s, 0) for s in ACTIVE_STAGES})
+    entered.update({f"entered_{s}": (s, 0) for s in ORDERED_STAGES})
     if metric in entered:
         stage, threshold = entered[metric]
         return scope(sa.select(Lead.id).join(fe, fe.c.lead_id == Lead.id).where(
@@ -419,7 +419,7 @@ def warm(as_of: dt.date) -> int:
     The scheduler runs it just after midnight, so the first statistics request of the day does
     not compute a whole province's year (seconds) while someone waits.
     """
-    everyone = User(role="district_admin", active=True)  # sees every unit; never saved
+    everyone = User(role=DISTRICT_ADMIN, active=True)  # sees every unit; never saved
     stats = district_stats(everyone, as_of.year, as_of)
     cache.prune()
     return len(stats.units)

@@ -12,11 +12,11 @@ from fractions import Fraction
 
 from flask import current_app
 
-from crm.leads.pipeline import ACTIVE_STAGES, STAGES
+from crm.leads.pipeline import ORDERED_STAGES, STAGES
 from crm.targets.models import METRICS
 
 #: Consecutive active stages: the conversion and velocity steps.
-STEPS = tuple(zip(ACTIVE_STAGES, ACTIVE_STAGES[1:], strict=False))
+STEPS = tuple(zip(ORDERED_STAGES, ORDERED_STAGES[1:], strict=False))
 
 #: The dicts of numbers a ``UnitStats`` holds: counts are ints and velocities floats; the
 #: actuals are ints or Decimals (kept as they are).
@@ -82,8 +82,8 @@ class UnitStats:
     name: str
     kind: str
     snapshot: dict = field(default_factory=lambda: dict.fromkeys(STAGES, 0))
-    entered: dict = field(default_factory=lambda: dict.fromkeys(ACTIVE_STAGES, 0))
-    reached: dict = field(default_factory=lambda: dict.fromkeys(ACTIVE_STAGES, 0))
+    entered: dict = field(default_factory=lambda: dict.fromkeys(ORDERED_STAGES, 0))
+    reached: dict = field(default_factory=lambda: dict.fromkeys(ORDERED_STAGES, 0))
     velocity: dict = field(default_factory=lambda: {f"{a}_{b}": None for a, b in STEPS})
     actuals: dict = field(default_factory=lambda: dict.fromkeys(METRICS, Decimal(0)))
     start_rate: Fraction | None = None

@@ -19,8 +19,8 @@ from crm.db import today
 from crm.extensions import db
 from crm.leads.colour import lead_colour
 from crm.leads.models import INDUSTRIES, SOURCE_LABELS, Lead
-from crm.leads.pipeline import ACTIVE_STAGES, STAGE_LABELS, STAGES
-from crm.leads.queries import LeadFilter, list_leads
+from crm.leads.pipeline import ORDERED_STAGES, STAGE_LABELS, STAGES
+from crm.leads.queries import IN_PROGRESS, LeadFilter, list_leads
 from crm.main.helpers import format_wan
 from crm.stats.breakdowns import breakdowns, weekly_moves
 from crm.stats.charts import (
@@ -102,7 +102,7 @@ def stats_helpers():
 @blueprint.route("/")
 @login_required
 def overview():
-    if current_user.role == "township_head" and current_user.township_id:
+    if can(current_user, "stats.unit_home") and current_user.township_id:
         keep = {k: request.args[k] for k in ("year", "as_of") if request.args.get(k)}
         return redirect(url_for("stats.unit", township_id=current_user.township_id, **keep))
     if not can(current_user, "district.view"):
@@ -164,7 +164,7 @@ def _funnel_rows(u, query: StatsQuery) -> list[dict]:
     the conversion and median days to the next stage."""
     conversion, rows = u.conversion, []
     steps = dict(STEPS)
-    for stage in ACTIVE_STAGES:
+    for stage in ORDERED_STAGES:
         step = f"{stage}_{steps[stage]}" if stage in steps else None
         velocity = u.velocity.get(step) if step else None
         rows.append({
@@ -191,7 +191,7 @@ def _unit_charts(u, progress, weeks, query: StatsQuery) -> dict:
     funnel = funnel_chart(
         "chart-funnel", _("%(y)s 年各阶段进入项目数", y=query.year),
         [Bar(str(STAGE_LABELS[s]), u.entered[s], STAGE_COLOURS[s], str(u.entered[s]),
-             query.drill(u.township_id, f"entered_{s}")) for s in ACTIVE_STAGES],
+             query.drill(u.township_id, f"entered_{s}")) for s in ORDERED_STAGES],
     )
     attainment = attainment_chart(
         "chart-targets", _("目标完成率与时序进度"),
@@ -211,13 +211,13 @@ def _attention(township_id: int, as_of: dt.date) -> list[dict]:
     """The unit's red and yellow active projects as of the date, each with its reasons."""
     groups = []
     for colour in ("red", "yellow"):
-        page = list_leads(current_user, LeadFilter(township_id=township_id, stage="active",
+        page = list_leads(current_user, LeadFilter(township_id=township_id, stage=IN_PROGRESS,
                                                    color=colour, sort="investment"),
                           as_of, per_page=ATTENTION_ROWS)
         items = [(lead, lead_colour(lead, as_of)[1]) for lead in page.items]
         groups.append({
             "colour": colour, "total": page.total, "rows": items,
-            "href": url_for("leads.index", township_id=township_id, stage="active",
+            "href": url_for("leads.index", township_id=township_id, stage=IN_PROGRESS,
                             color=colour, sort="investment"),
         })
     return groups

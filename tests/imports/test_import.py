@@ -17,7 +17,7 @@ from crm.imports.cli import import_
 from crm.imports.reader import ImportRefused, read_table
 from crm.imports.service import import_rows, preview
 from crm.leads.models import Lead, StageChange
-from crm.leads.pipeline import ACTIVE_STAGES
+from crm.leads.pipeline import ORDERED_STAGES
 from crm.stats.queries import district_stats
 from tests import factories
 
@@ -46,7 +46,7 @@ def make_rows(n=32):
             i + 1, f"导入测试项目{i + 1}", f"导入测试企业{i + 1}有限公司", amount, unit,
             officers[i % len(officers)], stage, "以商招商" if i % 4 else "产业链招商",
             sign, "2027-01-15", dt.date(2027, 12, 1), f"备注{i}",
-        ], (unit, ACTIVE_STAGES[i % 5], wan)))
+        ], (unit, ORDERED_STAGES[i % 5], wan)))
     return rows
 
 
@@ -233,7 +233,7 @@ def test_page_preview_then_confirm_imports_all(app, client, auth, world, tmp_pat
         assert lead.planned_start_date == dt.date(2027, 1, 15)
         changes = db.session.scalars(sa.select(StageChange).where(
             StageChange.lead_id == lead.id).order_by(StageChange.id)).all()
-        assert [c.to_stage for c in changes] == list(ACTIVE_STAGES[: i % 5 + 1])
+        assert [c.to_stage for c in changes] == list(ORDERED_STAGES[: i % 5 + 1])
         assert all(c.effective_on == today() for c in changes)
     assert leads["导入测试项目1"].planned_sign_date == dt.date(2026, 3, 1)
     assert leads["导入测试项目2"].planned_sign_date == dt.date(2026, 4, 2)  # "2026/4/2"
@@ -249,9 +249,9 @@ def test_page_preview_then_confirm_imports_all(app, client, auth, world, tmp_pat
 
     after = entered(world.admin)
     for unit in UNITS:
-        for k, stage in enumerate(ACTIVE_STAGES):
+        for k, stage in enumerate(ORDERED_STAGES):
             added = sum(1 for _v, (u, s, _w) in rows
-                        if u == unit and ACTIVE_STAGES.index(s) >= k)
+                        if u == unit and ORDERED_STAGES.index(s) >= k)
             assert after[unit][stage] == before_stats[unit][stage] + added, (unit, stage)
     # the token is spent: the upload is gone
     again = client.post("/imports/leads/confirm", data={"token": token})

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from crm.leads.pipeline import (
-    ACTIVE_STAGES,
+    ORDERED_STAGES,
     StageRuleError,
     check_effective_date,
     classify_move,
@@ -19,11 +19,11 @@ D = dt.date(2026, 6, 30)
 def test_a_lead_created_at_a_stage_has_entered_the_ones_before():
     assert stages_up_to("contact") == ("contact",)
     assert stages_up_to("signed") == ("contact", "negotiation", "signed")
-    assert stages_up_to("producing") == ACTIVE_STAGES
+    assert stages_up_to("producing") == ORDERED_STAGES
 
 
 def test_the_usual_next_step():
-    assert [next_stage(s) for s in ACTIVE_STAGES] == [
+    assert [next_stage(s) for s in ORDERED_STAGES] == [
         "negotiation", "signed", "started", "producing", "producing"]
     assert next_stage("lost") == "contact"
 

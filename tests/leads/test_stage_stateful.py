@@ -33,7 +33,7 @@ from crm.leads.models import Lead, StageChange
 from crm.stats.queries import district_stats, first_entries
 from tests import factories
 
-ACTIVE = pipeline.ACTIVE_STAGES
+ACTIVE = pipeline.ORDERED_STAGES
 RANK = pipeline.STAGE_RANK
 #: Frozen "now": noon in Shanghai, so every effective date below lies in one year.
 NOW = dt.datetime(2026, 11, 20, 4, 0, tzinfo=dt.UTC)
