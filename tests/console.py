@@ -4,9 +4,11 @@ stderr, environment and working folder, without starting a Python interpreter pe
 subprocess costs about a second of CPU: the imports and the app). What only a real process shows
 (the script is installed, its exit status) is checked once, in tests marked slow."""
 
+import contextlib
 import contextvars
 import os
 import subprocess
+import sys
 
 from click.testing import CliRunner
 
@@ -28,11 +30,32 @@ def run_crm(*args, env: dict, cwd=None, input: str | None = None) -> subprocess.
     try:
         if cwd is not None:
             os.chdir(cwd)
-        with CliRunner().isolation(input=input, env=env) as (out, err, _):
+        with CliRunner().isolation(input=input, env=env) as (out, err, _), _alembic_to_stdout():
             # main() sets context variables (write intent): they stay in this copy
             contextvars.copy_context().run(call)
+            sys.stdout.flush()  # what was written without click.echo (which flushes)
+            sys.stderr.flush()
             stdout, stderr = out.getvalue(), err.getvalue()
     finally:
         os.chdir(here)
     return subprocess.CompletedProcess(["crm", *args], code, stdout.decode("utf-8", "replace"),
                                        stderr.decode("utf-8", "replace"))
+
+
+@contextlib.contextmanager
+def _alembic_to_stdout():
+    """Alembic's Config writes to the ``sys.stdout`` of when it was imported (a default argument):
+    here it writes to the command's stdout, as in a process of its own."""
+    from alembic.config import Config
+
+    init = Config.__init__
+
+    def with_stdout(self, *args, **kwargs):
+        kwargs.setdefault("stdout", sys.stdout)
+        init(self, *args, **kwargs)
+
+    Config.__init__ = with_stdout
+    try:
+        yield
+    finally:
+        Config.__init__ = init
