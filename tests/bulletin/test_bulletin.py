@@ -20,9 +20,7 @@ B new_leads 4 (actual 1: 25% red). Ranking: A (45%), B (25%), C 西王庄镇 (no
 
 import datetime as dt
 import io
-import os
 import re
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -45,6 +43,7 @@ from crm.leads import services
 from crm.targets.models import Target
 from crm.visits.services import log_visit
 from tests import factories
+from tests.console import run_crm
 from tests.querycount import count_queries
 
 AS_OF = dt.date(2025, 6, 30)
@@ -286,16 +285,15 @@ def test_screen_links_create_use_revoke(app, client, auth, scenario):
     assert link.revoked_at is not None
 
 
-# The command line (the console script, as users run it).
+# The command line (the console script's entry point, in this process: tests/console.py).
 
 @pytest.fixture(scope="module")
 def cli_db(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bulletin-cli")
-    env = {**os.environ, "CRM_DATABASE_URL": f"sqlite:///{tmp / 'cli.sqlite3'}", "CRM_SECRET_KEY": "x"}
+    env = {"CRM_DATABASE_URL": f"sqlite:///{tmp / 'cli.sqlite3'}", "CRM_SECRET_KEY": "x"}
 
     def run(*args):
-        return subprocess.run([CRM, *args], env=env, capture_output=True, text=True, timeout=120,
-                              cwd=tmp)
+        return run_crm(*args, env=env, cwd=tmp)
 
     assert run("db", "upgrade").returncode == 0
     run.tmp = tmp

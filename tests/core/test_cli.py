@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.console import run_crm
+
 CRM = str(Path(sys.executable).with_name("crm"))
 
 
@@ -15,11 +17,10 @@ CRM = str(Path(sys.executable).with_name("crm"))
 def cli_db(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
     url = f"sqlite:///{tmp / 'cli.sqlite3'}"
-    env = {**os.environ, "CRM_DATABASE_URL": url, "CRM_SECRET_KEY": "x"}
+    env = {"CRM_DATABASE_URL": url, "CRM_SECRET_KEY": "x"}
 
     def run(*args, input=None):
-        return subprocess.run([CRM, *args], env=env, capture_output=True, text=True,
-                              timeout=120, cwd=tmp, input=input)
+        return run_crm(*args, env=env, cwd=tmp, input=input)
 
     assert run("db", "upgrade").returncode == 0
     run.url = url
@@ -98,3 +99,21 @@ def test_seed_demo_is_idempotent(cli_db):
     engine.dispose()
     assert mengzhuang == 15
     assert users >= 11
+
+
+@pytest.mark.slow
+def test_the_installed_script_runs_and_fails_in_one_line(tmp_path):
+    """The real console script (a process): it is installed, a command works, and an error is
+    one line on stderr with a non-zero exit status."""
+    env = {**os.environ, "CRM_DATABASE_URL": f"sqlite:///{tmp_path / 'script.sqlite3'}",
+           "CRM_SECRET_KEY": "x"}
+
+    def run(*args):
+        return subprocess.run([CRM, *args], env=env, capture_output=True, text=True,
+                              timeout=120, cwd=tmp_path)
+
+    assert run("db", "upgrade").returncode == 0
+    created = run("townships", "create", "齐村镇")
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip().isdigit()
+    assert "已存在" in one_line_error(run("townships", "create", "齐村镇"))

@@ -1,6 +1,5 @@
 """The migrations build exactly the models' schema, and go back down to nothing."""
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -10,13 +9,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.console import run_crm
+
 CRM = str(Path(sys.executable).with_name("crm"))
 
 
 def crm(url, *args, tmp_path):
-    env = {**os.environ, "CRM_DATABASE_URL": url, "CRM_SECRET_KEY": "x"}
-    return subprocess.run([CRM, *args], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)
+    """``crm *args`` on ``url``, in this process (tests/console.py)."""
+    return run_crm(*args, env={"CRM_DATABASE_URL": url, "CRM_SECRET_KEY": "x"}, cwd=tmp_path)
 
 
 def check_upgrade_check_downgrade(url, tmp_path):
@@ -76,6 +76,7 @@ UPGRADE_IN_PROCESS = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a process of its own: the loggers must exist before the migrations run
 def test_upgrade_in_process_leaves_existing_loggers_enabled(tmp_path):
     """Alembic's fileConfig() disabled every logger that existed (crm.* went silent)."""
     url = f"sqlite:///{tmp_path / 'in-process.sqlite3'}"

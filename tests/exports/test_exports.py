@@ -21,6 +21,7 @@ from crm.leads.models import Lead
 from crm.visits.models import Visit
 from tests import factories
 from tests.conftest import wait_for
+from tests.console import run_crm
 from tests.querycount import count_queries
 
 CRM = str(Path(sys.executable).with_name("crm"))
@@ -266,9 +267,8 @@ def test_libpq_url_drops_driver_and_password():
 
 
 def _crm(url, *args, cwd):
-    env = {**os.environ, "CRM_DATABASE_URL": url, "CRM_SECRET_KEY": "x"}
-    return subprocess.run([CRM, *args], env=env, capture_output=True, text=True, timeout=180,
-                          cwd=cwd)
+    """``crm *args`` on ``url``, in this process (tests/console.py)."""
+    return run_crm(*args, env={"CRM_DATABASE_URL": url, "CRM_SECRET_KEY": "x"}, cwd=cwd)
 
 
 WRITER = """

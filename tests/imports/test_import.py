@@ -433,19 +433,14 @@ def test_refused_files_on_the_command_line(app, runner, world, tmp_path):
 
 
 def test_console_script(tmp_path):
-    """The real `crm import leads`: progress, count, and one-line errors."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    """`crm import leads` (the console script's entry point, in this process): progress, count,
+    and one-line errors."""
+    from tests.console import run_crm
 
-    crm = str(Path(sys.executable).with_name("crm"))
-    env = {**os.environ, "CRM_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
-           "CRM_SECRET_KEY": "x"}
+    env = {"CRM_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}", "CRM_SECRET_KEY": "x"}
 
     def run(*args):
-        return subprocess.run([crm, *args], env=env, capture_output=True, text=True,
-                              timeout=120, cwd=tmp_path)
+        return run_crm(*args, env=env, cwd=tmp_path)
 
     assert run("db", "upgrade").returncode == 0
     assert "管理员" in run("import", "leads", str(xlsm(tmp_path / "m.xlsm"))).stderr

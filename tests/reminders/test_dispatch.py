@@ -13,6 +13,7 @@ from crm.extensions import db
 from crm.reminders import dispatch
 from crm.reminders.models import ReminderDispatch
 from crm.visits.services import log_visit
+from tests.console import run_crm
 from tests.mailserver import TUESDAY, Smtp, free_port  # noqa: F401 (Smtp: other modules import it from here)
 
 CRM = str(Path(sys.executable).with_name("crm"))
@@ -136,6 +137,7 @@ def test_dry_run_changes_nothing(app, smtp, due):
     assert db.session.scalar(sa.select(sa.func.count(ReminderDispatch.id))) == 0
 
 
+@pytest.mark.slow  # two `crm` processes
 def test_two_processes_send_each_mail_once(tmp_path, smtp, database_url, app, due):
     """Two real `crm reminders send` processes at once on the same database."""
     env = {**os.environ, "CRM_DATABASE_URL": database_url, "CRM_SECRET_KEY": "test-secret",
@@ -174,11 +176,10 @@ def test_scheduler_jobs_and_next_runs_in_shanghai(app):
 
 def test_cli_send_and_bad_input(tmp_path, smtp):
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
-    env = {**os.environ, "CRM_DATABASE_URL": url, "CRM_SECRET_KEY": "x"}
+    env = {"CRM_DATABASE_URL": url, "CRM_SECRET_KEY": "x"}
 
     def crm(*args):
-        return subprocess.run([CRM, *args], env=env, cwd=tmp_path, capture_output=True, text=True,
-                              timeout=120)
+        return run_crm(*args, env=env, cwd=tmp_path)
 
     assert crm("db", "upgrade").returncode == 0
     ok = crm("reminders", "send", "weekly", "--as-of", "2026-11-23", "--dry-run")
@@ -211,6 +212,7 @@ def _first_lines(args, env, cwd, until, timeout=60):
     return "".join(lines)
 
 
+@pytest.mark.slow  # a `crm scheduler` process
 def test_crm_scheduler_runs_the_jobs_alone(tmp_path):
     env = {**os.environ, "CRM_DATABASE_URL": f"sqlite:///{tmp_path / 's.sqlite3'}",
            "CRM_SECRET_KEY": "x"}
@@ -218,6 +220,7 @@ def test_crm_scheduler_runs_the_jobs_alone(tmp_path):
     assert "Asia/Shanghai" in out and "daily-follow-ups" in out and "weekly-digest" in out
 
 
+@pytest.mark.slow  # a `crm serve` process
 def test_serve_starts_the_scheduler_once_when_on(tmp_path):
     env = {**os.environ, "CRM_DATABASE_URL": f"sqlite:///{tmp_path / 's.sqlite3'}",
            "CRM_SECRET_KEY": "x", "CRM_SCHEDULER": "on"}

@@ -13,6 +13,7 @@ from crm.reminders.cli import scheduler
 CRM = str(Path(sys.executable).with_name("crm"))
 
 
+@pytest.mark.slow  # a `crm scheduler` process each: in this one, a regression would not stop
 @pytest.mark.parametrize("name, value", [
     ("CRM_DAILY_REMINDER_TIME", "25:00"),
     ("CRM_WEEKLY_REMINDER_TIME", "8h30"),

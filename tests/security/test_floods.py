@@ -332,6 +332,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # a `crm serve` process
 def test_crm_serve_logs_no_secret_links(tmp_path):
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("CRM_")},
            "CRM_DATABASE_URL": f"sqlite:///{tmp_path / 'crm.sqlite3'}", "CRM_SECRET_KEY": "x",

@@ -269,6 +269,7 @@ def walk(app):
     return Walk(app, w, clients, path_values(w))
 
 
+@pytest.mark.slow  # ~2,000 requests (about a minute of CPU): make test; the mixed walk below is fast
 def test_every_input_of_the_url_map_with_hostile_values(walk):
     """Deterministic: each hostile value in every path argument, in every query parameter at
     once, in every form field at once and in every API body field at once; each role."""
