@@ -76,7 +76,6 @@ class LeadCollection(MethodView):
         helper_ids = data.pop("officer_ids", None) or []
         data["helper_ids"] = [i for i in helper_ids if i != data.get("primary_officer_id")]
         lead = services.create_lead(user, data)
-        db.session.commit()
         return _with_colour(lead)
 
 
@@ -98,7 +97,6 @@ class LeadItem(MethodView):
         lead = _load(lead_id)
         version = data.pop("version")
         services.update_lead(api_user(), lead, data, version)
-        db.session.commit()
         return _with_colour(lead)
 
 
@@ -116,7 +114,6 @@ class LeadTransitions(MethodView):
             api_user(), lead, data["to"], on=data.get("on"), reason=data.get("reason", ""),
             lost_reason=data.get("lost_reason"), version=data.get("version"),
         )
-        db.session.commit()
         return _with_colour(lead)
 
 
@@ -141,7 +138,6 @@ class LeadVisits(MethodView):
         """Log a visit; its next follow-up becomes the lead's."""
         lead = _load(lead_id)
         visit = visit_services.log_visit(api_user(), lead, data)
-        db.session.commit()
         return visit
 
 
@@ -156,5 +152,4 @@ class LeadFunds(MethodView):
         """Record capital arrived (万元) on a date."""
         lead = _load(lead_id)
         entry = services.add_funds(api_user(), lead, data["arrived_on"], data["amount_wan"])
-        db.session.commit()
         return entry

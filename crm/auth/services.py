@@ -164,8 +164,10 @@ def create_user(
 TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 
 
-def user_for_token(raw: str) -> User | None:
-    """The active owner of a usable (not revoked, not expired) token, else None."""
+def user_for_token_and_commit(raw: str) -> User | None:
+    """The active owner of a usable (not revoked, not expired) token, else None. Commits the
+    request's session when it notes the token's use (at most once a minute per token), so the
+    caller's transaction so far is committed too: call it before any change."""
     if not raw or len(raw) > 256:
         return None
     token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(raw)))
@@ -173,11 +175,11 @@ def user_for_token(raw: str) -> User | None:
     if token is None or not token.usable(now) or not token.user.active:
         return None
     if token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL:
-        _touch_token(token.id, now)
+        _touch_token_and_commit(token.id, now)
     return token.user
 
 
-def _touch_token(token_id: int, now: dt.datetime) -> None:
+def _touch_token_and_commit(token_id: int, now: dt.datetime) -> None:
     """Note a token's use in a transaction of its own (GET requests never commit); best effort."""
     stale = now - TOKEN_TOUCH_INTERVAL
     try:

@@ -143,7 +143,6 @@ def links():
             db.session.add(link)
             db.session.flush()
             audit.record(current_user, "screen.create", link, changes={"name": [None, name]})
-            db.session.commit()
             new_url = url_for("bulletin.screen_by_token", token=raw, _external=True)
             name = ""
     return render_template("bulletin/links.html", links=_links(), new_url=new_url, error=error,
@@ -160,6 +159,5 @@ def revoke(link_id: int):
     if link.is_active:
         link.revoked_at = utcnow()
         audit.record(current_user, "screen.revoke", link, changes={"name": [link.name, None]})
-        db.session.commit()
         flash(_("已停用屏幕链接“%(name)s”", name=link.name), "success")
     return redirect(url_for("bulletin.links"))

@@ -5,6 +5,9 @@ so two schedulers (or a scheduler and `crm reminders send`) never both claim it.
 rendered and stored with the claim; it goes out only after that transaction commits. Sending
 takes a lease (a conditional UPDATE of ``next_attempt_at``), so two processes never send the
 same row at once; a failed send stays pending with its error and is retried with back-off.
+
+These functions commit as they go (they run outside requests, in `crm reminders` and the
+scheduler), except ``retry_now_and_commit``, which an admin's request calls and which says so.
 """
 
 import datetime as dt
@@ -195,7 +198,7 @@ def _mark_failed(dispatch_id: int, error: str, result: RunResult) -> None:
     result.errors.append(f"{username}: {error}")
 
 
-def retry_now(dispatch_ids) -> RunResult:
+def retry_now_and_commit(dispatch_ids) -> RunResult:
     """An admin's "retry": make the rows due now and send them."""
     db.session.execute(
         sa.update(ReminderDispatch)
