@@ -103,10 +103,6 @@ def plain_decimal(value: Decimal) -> Decimal:
     return value.normalize()
 
 
-def quantize_wan(value: Decimal) -> Decimal:
-    return Decimal(value).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
-
-
 def wan_to_yi(value) -> str:
     """万元 → 亿元 with two decimals, as reports show it (15.00)."""
     value = Decimal(value or 0) / Decimal(10000)

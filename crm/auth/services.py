@@ -17,8 +17,6 @@ from crm.errors import DomainError
 from crm.extensions import db
 from crm.townships.models import Township
 
-MIN_PASSWORD_LENGTH = passwords.DEFAULT_MIN_LENGTH  # the setting CRM_PASSWORD_MIN_LENGTH rules
-
 
 def load_user_from_session(session_id: str) -> User | None:
     """Flask-Login's loader: ``id:nonce``; a changed nonce ends old sessions."""
@@ -80,25 +78,6 @@ def _dummy_hash() -> str:
 
 
 _DUMMY_HASHES: dict[str, str] = {}
-
-
-def verify_credentials(username: str, password: str) -> tuple[User | None, str]:
-    """The account ``username`` names (None if none) and the outcome for the sign-in log.
-
-    Only the outcome ``success`` signs in; the others are ``bad_password``, ``unknown_user`` and
-    ``inactive``, and the page never says which. A password is hashed in every case, so every
-    answer takes as long. (The sign-in page uses crm/auth/throttle.py, which hashes with no
-    transaction open.)
-    """
-    user = find_by_username(username)
-    account = None if user is None else Account(user.id, user.password_hash, user.active)
-    return user, check_account_password(account, password)
-
-
-def authenticate(username: str, password: str) -> User | None:
-    """The active user with these credentials, else None (never saying which part was wrong)."""
-    user, outcome = verify_credentials(username, password)
-    return user if outcome == "success" else None
 
 
 def check_password_strength(password: str, username: str | None = None) -> None:

@@ -116,7 +116,7 @@ def leads():
     table = _read_outside_transaction(stored, filename)
     if table is None:
         return render_template("imports/upload.html", **context), 400
-    results = preview(current_user, table, filename)
+    results = preview(current_user, table)
     discard()  # a preview writes nothing
     return render_template(
         "imports/preview.html", table=table, results=results, filename=filename,
@@ -152,7 +152,7 @@ def confirm():
     table = _read_outside_transaction(stored, filename)
     if table is None:
         return redirect(url_for("imports.leads"))
-    results = preview(current_user, table, filename)
+    results = preview(current_user, table)
     bad = [r for r in results if r.errors]
     if bad:
         discard()
