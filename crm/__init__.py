@@ -74,7 +74,7 @@ def engine_options(url: str, settings: dict | None = None) -> dict:
 
 def register_extensions(app: Flask) -> None:
     from crm import db_events
-    from crm.db import render_migration_type
+    from crm.columns import render_migration_type
     from crm.extensions import babel, csrf, db, login_manager, migrate
     from crm.i18n import select_locale
 

@@ -64,7 +64,7 @@ _register_groups()
 @with_appcontext
 def seed_demo_command():
     """Load the demo district if absent (idempotent); print the logins."""
-    from crm.db import today
+    from crm.clock import today
     from crm.seed import seed_demo
 
     try:

@@ -10,7 +10,7 @@ from crm.account import services
 from crm.account.forms import RevokeForm, TokenForm
 from crm.auth.models import ApiToken
 from crm.auth.permissions import require
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.unit_of_work import discard

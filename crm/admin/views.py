@@ -18,7 +18,7 @@ from crm.audit.models import AuditEntry
 from crm.auth.models import ROLE_LABELS, ROLES, ApiToken, User
 from crm.auth.permissions import require
 from crm.auth.views import safe_next
-from crm.db import local_time, utcnow
+from crm.clock import local_time, utcnow
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.townships.models import Township

@@ -22,7 +22,7 @@ from crm.api.schemas import (
     VisitSchema,
 )
 from crm.auth.permissions import get_lead_or_404
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
 from crm.leads import queries, services
 from crm.leads.colour import lead_colour

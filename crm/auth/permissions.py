@@ -57,7 +57,7 @@ def _may_create_in(user: User, township_id: int | None) -> bool:
 
 def _may_edit_visit(user: User, visit) -> bool:
     """Own visit, the same day it was logged (business date)."""
-    from crm.db import local_time, today
+    from crm.clock import local_time, today
 
     return (
         visit.user_id == user.id

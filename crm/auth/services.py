@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from crm import audit
 from crm.auth import names, passwords
 from crm.auth.models import ROLES, ApiToken, User
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.townships.models import Township

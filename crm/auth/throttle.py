@@ -38,7 +38,7 @@ from flask import current_app
 
 from crm.auth import names, services
 from crm.auth.models import LOGIN_FAILURES, LoginAttempt, User
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.extensions import db
 
 #: Passwords hashed at once in this process (CRM_LOGIN_HASH_SLOTS, default 2). A hash is CPU

@@ -31,7 +31,7 @@ from crm.bulletin.report import (
     target_text,
     write_bulletin_xlsx,
 )
-from crm.db import local_time, today, utcnow
+from crm.clock import local_time, today, utcnow
 from crm.extensions import db
 from crm.leads.colour import COLOUR_LABELS
 from crm.targets.models import METRIC_LABELS

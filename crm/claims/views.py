@@ -18,7 +18,7 @@ from crm.claims.models import (
     REQUIRED_EVIDENCE,
     Attachment,
 )
-from crm.db import today
+from crm.clock import today
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.storage import get_storage

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 from crm import inputs
 from crm.auth.models import User
 from crm.auth.permissions import editable_leads, scope_leads, visible_townships
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
 from crm.leads.colour import colour_expr
 from crm.leads.forms import MoveForm

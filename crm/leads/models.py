@@ -8,7 +8,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.auth.models import User
-from crm.db import Fixed, UTCDateTime, utcnow
+from crm.clock import utcnow
+from crm.columns import Fixed, UTCDateTime
 from crm.extensions import db
 from crm.leads.pipeline import ACTIVE_STAGES, LOST_REASONS, STAGES
 from crm.townships.models import Township

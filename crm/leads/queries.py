@@ -124,7 +124,7 @@ class TimelineItem:
 
 def timeline(lead: Lead) -> list[TimelineItem]:
     """Visits, stage changes and edits of a lead, newest first (a fixed number of queries)."""
-    from crm.db import local_time
+    from crm.clock import local_time
 
     items: list[TimelineItem] = []
     visits = db.session.scalars(

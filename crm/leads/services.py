@@ -14,7 +14,7 @@ from crm import audit
 from crm.auth.models import User
 from crm.auth.permissions import can
 from crm.claims import services as claims
-from crm.db import today
+from crm.clock import today
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.inputs import DATE_MIN, DATE_RANGE, clean_text, has_visible

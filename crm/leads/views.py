@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from crm import inputs
 from crm.auth.permissions import get_lead_or_404, require, visible_townships
 from crm.auth.views import safe_next
-from crm.db import today
+from crm.clock import today
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.leads import queries, services

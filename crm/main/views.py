@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, jsonify, redirect, render_template, ur
 from flask_login import current_user, login_required
 
 from crm.auth.permissions import editable_leads, scope_leads, visible_townships
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
 from crm.leads.colour import colour_expr
 from crm.leads.models import Lead

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from crm.auth.models import User
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.extensions import db
 from crm.reminders import content, mail
 from crm.reminders.models import ReminderDispatch

@@ -12,7 +12,7 @@ from crm import inputs
 from crm.audit.services import record
 from crm.auth.models import User
 from crm.auth.permissions import require
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.extensions import db
 from crm.reminders import dispatch, mail
 from crm.reminders.forms import PreferencesForm, RetryForm, UnsubscribeForm

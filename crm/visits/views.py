@@ -34,7 +34,7 @@ def log(lead_id):
             return redirect(safe_next(request.form.get("back")) if request.form.get("back")
                             else url_for("leads.show", lead_id=lead.id))
     if request.method == "GET":
-        from crm.db import today
+        from crm.clock import today
 
         form.visited_on.data = today()
     status = 422 if request.method == "POST" else 200

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
-from crm.db import today
+from crm.clock import today
 from crm.exports.xlsx import LEAD_HEADERS, LEAD_IMPORT_HEADERS, VISIT_HEADERS
 from crm.extensions import db
 from crm.leads.models import Lead

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from crm.audit.models import AuditEntry
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
 from crm.imports import mapping
 from crm.imports.cli import import_

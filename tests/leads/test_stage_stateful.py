@@ -25,7 +25,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from crm.db import today
+from crm.clock import today
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.leads import pipeline, services
