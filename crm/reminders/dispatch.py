@@ -11,6 +11,7 @@ scheduler), except ``retry_now_and_commit``, which an admin's request calls and 
 """
 
 import datetime as dt
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -131,14 +132,14 @@ def deliver(result: RunResult, only_ids=None, force_ids=frozenset()) -> None:
         ids = list(conn.scalars(due))
     if not ids:
         return
-    try:
-        connection = mail.sender().__enter__()
-    except mail.MailError as exc:
-        for dispatch_id in ids:
-            if _lease(dispatch_id, True):
-                _mark_failed(dispatch_id, str(exc), result)
-        return
-    try:
+    with ExitStack() as stack:
+        try:
+            connection = stack.enter_context(mail.sender())
+        except mail.MailError as exc:
+            for dispatch_id in ids:
+                if _lease(dispatch_id, True):
+                    _mark_failed(dispatch_id, str(exc), result)
+            return
         for dispatch_id in ids:
             if not _lease(dispatch_id, dispatch_id in force_ids):
                 continue
@@ -156,8 +157,6 @@ def deliver(result: RunResult, only_ids=None, force_ids=frozenset()) -> None:
                 _write(dispatch_id, status="sent", sent_at=utcnow(), last_error="",
                        next_attempt_at=None)
                 result.sent += 1
-    finally:
-        connection.__exit__(None, None, None)
 
 
 def _write(dispatch_id: int, **values) -> None:
