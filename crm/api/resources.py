@@ -25,7 +25,7 @@ from crm.auth.permissions import get_lead_or_404
 from crm.clock import today
 from crm.extensions import db
 from crm.leads import queries, services
-from crm.leads.colour import lead_colour
+from crm.leads.colour import ColouredLead, lead_colour
 from crm.leads.models import Lead
 from crm.visits import services as visit_services
 from crm.visits.models import Visit
@@ -37,10 +37,9 @@ def blueprints():
     return [bp]
 
 
-def _with_colour(lead: Lead) -> Lead:
-    lead.colour = lead_colour(lead, today())[0]
+def _with_colour(lead: Lead) -> ColouredLead:
     attach_claims([lead])
-    return lead
+    return ColouredLead(lead, lead_colour(lead, today())[0])
 
 
 def _load(lead_id: int) -> Lead:
@@ -63,7 +62,7 @@ class LeadCollection(MethodView):
         )
         result = queries.list_leads(api_user(), flt, today(), page=args["page"],
                                     per_page=args["per_page"])
-        attach_claims(result.items)
+        attach_claims([item.lead for item in result.items])
         return {"items": result.items, "total": result.total, "page": result.page,
                 "per_page": result.per_page}
 

@@ -11,7 +11,7 @@ from crm.audit.models import AuditEntry
 from crm.auth.models import User
 from crm.auth.permissions import scope_leads
 from crm.extensions import db
-from crm.leads.colour import colour_expr
+from crm.leads.colour import ColouredLead, colour_expr
 from crm.leads.models import FundEntry, Lead, LeadOfficer, StageChange
 from crm.leads.pipeline import CLOSED_STAGES, SCALE_CLASSES
 from crm.visits.models import Visit
@@ -74,7 +74,7 @@ class LeadFilter:
 
 @dataclass
 class LeadPage:
-    items: list
+    items: list[ColouredLead]
     total: int
     investment_wan: Decimal
     page: int
@@ -105,10 +105,7 @@ def list_leads(user: User, flt: LeadFilter, as_of: dt.date, page: int = 1, per_p
         .offset((page - 1) * per_page)
     )
     rows = db.session.execute(stmt).unique().all()
-    items = []
-    for lead, lead_colour in rows:
-        lead.colour = lead_colour
-        items.append(lead)
+    items = [ColouredLead(lead, lead_colour) for lead, lead_colour in rows]
     return LeadPage(items, total, Decimal(invest or 0), page, per_page)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from crm.auth.models import User
 from crm.auth.permissions import editable_leads, scope_leads
 from crm.extensions import db
-from crm.leads.colour import colour_expr
+from crm.leads.colour import ColouredLead, colour_expr
 from crm.leads.models import Lead, StageChange
 from crm.stats.queries import district_stats
 from crm.visits.models import Visit
@@ -113,11 +113,7 @@ def weekly_digests(as_of: dt.date) -> list[Digest]:
 def _with_colour(stmt, as_of):
     colour = colour_expr(as_of).label("colour")
     rows = db.session.execute(stmt.add_columns(colour)).unique().all()
-    out = []
-    for lead, lead_colour in rows:
-        lead.colour = lead_colour
-        out.append(lead)
-    return out
+    return [ColouredLead(lead, lead_colour) for lead, lead_colour in rows]
 
 
 def _officer_week(user, as_of, sunday, last_monday, last_sunday):
