@@ -1,4 +1,4 @@
-"""The `crm` command line (CONTRACT.md, "The command line")."""
+"""The `crm` command line: serve, db, seed-demo, users, reminders, backups and the rest."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""The demo district (DOMAIN.md, "The district in the seed"): units, users, leads, visits, targets.
+"""The demo district (its units as in the seed newsletter): units, users, leads, visits, targets.
 
 Built from the facts of the seed newsletter; every amount, date and person not in it is invented
 and each lead says so in its notes (（演示数据）). Dates are relative to ``today``: history is

@@ -107,7 +107,7 @@ class LeadTransitions(MethodView):
     @bp.response(200, LeadSchema)
     @errors(bp, 400, 403, 404, 409, 413, 422)
     def post(self, data, lead_id):
-        """Move the lead to another stage (DOMAIN.md's rules)."""
+        """Move the lead to another stage (the stage rules of crm/leads/pipeline.py)."""
         lead = _load(lead_id)
         services.move_stage(
             api_user(), lead, data["to"], on=data.get("on"), reason=data.get("reason", ""),

@@ -1,4 +1,4 @@
-"""The one policy module: who may see and do what (DOMAIN.md, "Who uses it").
+"""The one policy module: who may see and do what (district admins, township heads, officers and reviewers).
 
 Views, the API, queries and templates all ask here: ``visible_leads(user)`` for every list and
 count, ``can(user, action, obj)`` for every change. Nothing else decides access.

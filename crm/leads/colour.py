@@ -1,4 +1,4 @@
-"""The project colour (红黄蓝, DOMAIN.md "Project colour"): in SQL for lists, in Python with reason.
+"""The project colour (红黄蓝): in SQL for lists, in Python with reason.
 
 Both forms live here and a test checks they agree.
 """

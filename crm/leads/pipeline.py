@@ -1,4 +1,5 @@
-"""The stages of a lead and the rules for moving between them (DOMAIN.md, "The stages").
+"""The stages of a lead (contact → negotiation → signed → started → producing, or lost) and
+the rules for moving between them.
 
 Pure rules only: no database. ``crm.leads.services`` applies them.
 """

@@ -270,7 +270,8 @@ def move_stage(
     lost_reason: str | None = None,
     version: int | None = None,
 ) -> list[StageChange]:
-    """Move ``lead`` to stage ``to`` by DOMAIN.md's rules; returns the stage changes written."""
+    """Move ``lead`` to stage ``to`` by the stage rules (crm/leads/pipeline.py); returns the
+    stage changes written."""
     if not can(user, "lead.move", lead):
         raise Forbidden(_l("您无权变更该项目的阶段"))
     lock(lead)

@@ -1,4 +1,4 @@
-"""What each reminder says, and to whom (DOMAIN.md "Reminders"). No content, no mail."""
+"""What each reminder says, and to whom (daily follow-ups, weekly digests). No content, no mail."""
 
 import datetime as dt
 from dataclasses import dataclass, field
@@ -166,7 +166,7 @@ __all__ = ["Digest", "daily_digests", "weekly_digests"]
 
 
 def review_digests(as_of: dt.date) -> list[Digest]:
-    """Reviewers: the claims pending more than 5 workdays (DOMAIN.md, verified milestones)."""
+    """Reviewers: the claims pending more than 5 workdays (a milestone counts once its claim is verified)."""
     from crm.claims.queries import overdue_pending
 
     claims = overdue_pending(as_of)

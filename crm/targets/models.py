@@ -1,4 +1,4 @@
-"""The target model and the metric codes of DOMAIN.md."""
+"""The target model and its metric codes (a unit's yearly goal for each metric)."""
 
 from decimal import Decimal
 

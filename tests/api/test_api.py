@@ -1,4 +1,4 @@
-"""The JSON API of CONTRACT.md: every call, its errors, and the OpenAPI document."""
+"""The JSON API: every call, its errors, and the OpenAPI document."""
 
 import datetime as dt
 import re

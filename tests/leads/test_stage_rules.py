@@ -1,4 +1,4 @@
-"""Every stage rule of DOMAIN.md, through the service the pages and the API share."""
+"""Every stage rule, through the service the pages and the API share."""
 
 import datetime as dt
 

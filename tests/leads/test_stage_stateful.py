@@ -1,4 +1,4 @@
-"""A hypothesis state machine over the stage services, checking DOMAIN.md's invariants each step.
+"""A hypothesis state machine over the stage services, checking the stage invariants each step.
 
 Leads are created at any active stage and moved forward (with skips), back and reopened (by the
 head, with a reason), lost (with a reason), on effective dates that only move forward. After every
