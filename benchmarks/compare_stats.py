@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     import run
 
     from crm.auth.models import User
-    from crm.db import today
+    from crm.clock import today
     from crm.extensions import db
     from crm.leads.models import Lead
     from crm.stats import queries

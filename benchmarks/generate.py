@@ -10,7 +10,7 @@ database. SQLite goes to ``benchmarks/.data/bench_<N>.sqlite3``; PostgreSQL to a
 ``crm_bench_<N>`` on the server of ``--url`` (dropped and created anew).
 
 Rows are written with explicit ids in batches (SQLite: executemany; PostgreSQL: COPY), as the
-database stores them (dates, naive UTC timestamps, amounts as scaled integers; see crm.db).
+database stores them (dates, naive UTC timestamps, amounts as scaled integers; see crm.columns).
 """
 
 import argparse

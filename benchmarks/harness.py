@@ -278,7 +278,7 @@ async def move_stage(api: httpx.AsyncClient, lead_id: int, may_move_back: bool) 
 
 
 def today() -> dt.date:
-    from crm.db import today as business_today
+    from crm.clock import today as business_today
 
     return business_today()
 

@@ -222,7 +222,7 @@ def reminder_run(app, seed: int):
     import random
 
     from crm.auth.models import User
-    from crm.db import today
+    from crm.clock import today
     from crm.extensions import db
     from crm.reminders import dispatch
     from crm.reminders.models import ReminderDispatch

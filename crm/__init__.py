@@ -9,8 +9,10 @@ from crm.config import INSTANCE_PATH, PROJECT_ROOT, load_settings, read_instance
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app. It never migrates, seeds or sends: those are `crm` commands."""
+    from crm.unit_of_work import App
+
     instance_path = Path((test_config or {}).get("INSTANCE_PATH", INSTANCE_PATH))
-    app = Flask(
+    app = App(
         __name__,
         instance_path=str(instance_path),
         template_folder=str(PROJECT_ROOT / "templates"),
@@ -27,6 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_inputs(app)
     register_blueprints(app)
     register_errorhandlers(app)
+    register_unit_of_work(app)
     register_template_helpers(app)
     register_security_headers(app)
     register_limits(app)
@@ -71,7 +74,7 @@ def engine_options(url: str, settings: dict | None = None) -> dict:
 
 def register_extensions(app: Flask) -> None:
     from crm import db_events
-    from crm.db import render_migration_type
+    from crm.columns import render_migration_type
     from crm.extensions import babel, csrf, db, login_manager, migrate
     from crm.i18n import select_locale
 
@@ -141,6 +144,13 @@ def register_errorhandlers(app: Flask) -> None:
     from crm.main.errors import register
 
     register(app)
+
+
+def register_unit_of_work(app: Flask) -> None:
+    """One transaction per request, committed when the view succeeded (crm/unit_of_work.py)."""
+    from crm import unit_of_work
+
+    unit_of_work.register(app)
 
 
 def register_template_helpers(app: Flask) -> None:

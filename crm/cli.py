@@ -1,4 +1,4 @@
-"""The `crm` command line (CONTRACT.md, "The command line")."""
+"""The `crm` command line: serve, db, seed-demo, users, reminders, backups and the rest."""
 
 import sys
 
@@ -65,7 +65,7 @@ _register_groups()
 @with_appcontext
 def seed_demo_command():
     """Load the demo district if absent (idempotent); print the logins."""
-    from crm.db import today
+    from crm.clock import today
     from crm.seed import seed_demo
 
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_PATH = PROJECT_ROOT / "instance"
 
-#: Every public setting (CONTRACT.md) and its default. ``None`` means "computed".
+#: Every public setting (docs/deploy.md) and its default. ``None`` means "computed".
 DEFAULTS = {
     "CRM_DATABASE_URL": None,  # sqlite:///instance/crm.sqlite3
     "CRM_SECRET_KEY": None,  # generated once into instance/secret_key
@@ -57,7 +57,7 @@ DEFAULTS = {
     "CRM_IMPORT_MAX_CELLS": 200_000,
     "CRM_IMPORT_MAX_SHARED_STRINGS": 16 * 1024 * 1024,
     "CRM_IMPORT_MAX_SECONDS": 10,
-    # Rule parameters of DOMAIN.md that are settings.
+    # Parameters of the domain rules (colours, reminders, stats) that are settings.
     "CRM_RED_OVERDUE_DAYS": 30,
     "CRM_IDLE_VISIT_DAYS": 60,
     "CRM_TARGET_YELLOW_MARGIN": 0.10,
@@ -99,7 +99,7 @@ def _coerce(name, value):
 
 
 def load_settings(instance_path: Path, file_settings: dict, environ=None) -> dict:
-    """Resolve every setting by the precedence of CONTRACT.md."""
+    """Resolve every setting: the environment first, then the instance file, then the default."""
     environ = os.environ if environ is None else environ
     settings = {}
     for name, default in DEFAULTS.items():

@@ -1,4 +1,4 @@
-"""The demo district (DOMAIN.md, "The district in the seed"): units, users, leads, visits, targets.
+"""The demo district (its units as in the seed newsletter): units, users, leads, visits, targets.
 
 Built from the facts of the seed newsletter; every amount, date and person not in it is invented
 and each lead says so in its notes (（演示数据）). Dates are relative to ``today``: history is
@@ -11,6 +11,7 @@ import datetime as dt
 import random
 import re
 from decimal import Decimal
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -70,7 +71,30 @@ STAGE_CODES = {"n": "negotiation", "s": "signed", "t": "started", "p": "producin
 #  moves "n200 s150 t90 p30 x40:reason" (days ago, same rule), planned (sign, start, production)
 #  in days from today, next follow-up in days from today, visits, last visit (days ago), extras).
 KEY = {"key": True}
-LEADS = (
+
+
+class DemoLead(NamedTuple):
+    """One demo lead (the columns of ``_LEAD_ROWS``, described above)."""
+
+    unit: str
+    officer: int | None  # 0 the unit's head, 1 / 2 its officers, None nobody
+    project: str
+    investor: str
+    origin: str
+    industry: str
+    chain: str
+    source: str
+    investment_wan: int
+    created: int
+    moves: str
+    planned: tuple | None
+    follow_up: int | None
+    visits: int
+    last_visit: int
+    extras: dict
+
+
+_LEAD_ROWS = (
     # 孟庄镇: exactly 15 active leads; the 7 key projects total 150000 万元 (15亿元).
     ("孟庄镇", 1, "三维汉界智能机器人生产基地", "三维汉界（山东）智能机器人有限公司", "青岛",
      "智能机器人", "工业机器人", "referral", 45000, -40, "n250 s200 t120", (-200, -125, 150),
@@ -197,6 +221,7 @@ LEADS = (
     ("垎塔埠街道", None, "智慧物流分拨中心项目", "徐州通衢物流有限公司", "徐州", "现代服务业",
      "物流", "referral", 9000, 110, "", None, 1, 3, 20, {}),
 )
+LEADS = tuple(DemoLead(*row) for row in _LEAD_ROWS)
 
 # (project, kind, description, owner, opened days ago, resolved days ago or None, resolution)
 BLOCKERS = (
@@ -311,40 +336,39 @@ def seed_demo(today: dt.date) -> dict:
             staff.setdefault(unit_name, []).append(users[username])
 
     leads = {}
-    for row in LEADS:
-        (unit_name, off, name, company, origin, industry, chain, source, inv, created, path,
-         plan, follow_up, n_visits, last, extra) = row
-        officer = staff[unit_name][off] if off is not None else None
-        helpers = [u.id for u in staff.get(unit_name, [])[1:]
-                   if extra.get("key") and officer is not None and u is not officer]
+    for d in LEADS:
+        officer = staff[d.unit][d.officer] if d.officer is not None else None
+        helpers = [u.id for u in staff.get(d.unit, [])[1:]
+                   if d.extras.get("key") and officer is not None and u is not officer]
         moves = [(STAGE_CODES[c], when(int(n)), reason or None)
-                 for c, n, reason in re.findall(r"([nstpx])(-?\d+)(?::(\w+))?", path)]
-        created_on = when(created)
+                 for c, n, reason in re.findall(r"([nstpx])(-?\d+)(?::(\w+))?", d.moves)]
+        created_on = when(d.created)
         contact = rng.choice(SURNAMES) + rng.choice(GIVEN)
-        title = rng.choice(TITLES) if company.endswith("公司") else "科技成果转化办公室主任"
-        sign, start, production = plan or (None, None, None)
-        output = inv * rng.randint(10, 22) // 10
-        if extra.get("key"):
+        title = rng.choice(TITLES) if d.investor.endswith("公司") else "科技成果转化办公室主任"
+        sign, start, production = d.planned or (None, None, None)
+        output = d.investment_wan * rng.randint(10, 22) // 10
+        if d.extras.get("key"):
             sponsor = rng.choice(KEY_SPONSORS)
         else:
-            sponsor = SPONSORS.get(unit_name, "") if inv >= 10000 else ""
+            sponsor = SPONSORS.get(d.unit, "") if d.investment_wan >= 10000 else ""
         lead = create_lead(admin, {
-            "name": name, "company": company, "origin": origin, "industry": industry,
-            "chain": chain, "source": source, "investment_wan": Decimal(inv),
-            "credit_code": _credit_code(rng) if company.endswith("公司") and not any(
-                s in company for s in SEED_NAMED) else None,
-            "land_mu": Decimal(max(5, inv // rng.randint(150, 300))),
+            "name": d.project, "company": d.investor, "origin": d.origin, "industry": d.industry,
+            "chain": d.chain, "source": d.source, "investment_wan": Decimal(d.investment_wan),
+            "credit_code": _credit_code(rng) if d.investor.endswith("公司") and not any(
+                s in d.investor for s in SEED_NAMED) else None,
+            "land_mu": Decimal(max(5, d.investment_wan // rng.randint(150, 300))),
             "expected_output_wan": Decimal(output), "expected_tax_wan": Decimal(output * 6 // 100),
-            "jobs": 20 + inv // rng.randint(60, 150), "stage": "contact", "created_on": created_on,
-            "township_id": units[unit_name].id,
+            "jobs": 20 + d.investment_wan // rng.randint(60, 150), "stage": "contact",
+            "created_on": created_on,
+            "township_id": units[d.unit].id,
             "primary_officer_id": officer.id if officer else None, "helper_ids": helpers,
             "sponsor": sponsor, "contact_name": contact,
             "contact_phone": f"1{rng.choice('3578')}{rng.randint(0, 999999999):09d}",
             "planned_sign_date": ahead(sign), "planned_start_date": ahead(start),
             "planned_production_date": ahead(production),
-            "stats_included_on": when(extra["stats"]) if "stats" in extra else None,
-            "notes": DEMO_NOTE + ("省市区重点项目。" if extra.get("key") else "")
-            + extra.get("note", ""),
+            "stats_included_on": when(d.extras["stats"]) if "stats" in d.extras else None,
+            "notes": DEMO_NOTE + ("省市区重点项目。" if d.extras.get("key") else "")
+            + d.extras.get("note", ""),
         })
         # A second person at the investor (the first is the lead's own contact fields).
         lead.contacts.append(Contact(
@@ -352,11 +376,11 @@ def seed_demo(today: dt.date) -> dict:
             phone=f"1{rng.choice('3578')}{rng.randint(0, 999999999):09d}"))
         for stage, on, lost_reason in moves:
             move_stage(admin, lead, stage, on=on, lost_reason=lost_reason)
-        _visits(rng, lead, officer or admin, created_on, when(last), n_visits, moves, unit_name)
-        lead.next_follow_up = max(ahead(follow_up), lead.last_visit_on) if (
-            follow_up is not None) else None
-        _funds(rng, admin, lead, inv, moves, today)
-        leads[name] = lead
+        _visits(rng, lead, officer or admin, created_on, when(d.last_visit), d.visits, moves, d.unit)
+        lead.next_follow_up = max(ahead(d.follow_up), lead.last_visit_on) if (
+            d.follow_up is not None) else None
+        _funds(rng, admin, lead, d.investment_wan, moves, today)
+        leads[d.project] = lead
 
     for name, kind, description, owner, opened, resolved, resolution in BLOCKERS:
         blocker = add_blocker(admin, leads[name], kind, description, owner, when(opened))

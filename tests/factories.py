@@ -5,7 +5,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 from crm.auth.services import create_user
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
 from crm.leads import services as lead_services
 from crm.townships.models import Township

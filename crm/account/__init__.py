@@ -1,1 +1,1 @@
-"""A user's own account: API tokens (the profile page CONTRACT.md mentions)."""
+"""A user's own account: API tokens (the profile page)."""

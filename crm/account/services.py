@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 from crm.audit.services import record
 from crm.auth.models import ApiToken, User
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
 

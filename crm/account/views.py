@@ -10,9 +10,10 @@ from crm.account import services
 from crm.account.forms import RevokeForm, TokenForm
 from crm.auth.models import ApiToken
 from crm.auth.permissions import require
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
+from crm.unit_of_work import discard
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")
 
@@ -27,7 +28,9 @@ def no_store(html):
 
 
 def form_errors(form, exc: DomainError, default: str) -> None:
-    """A service's field errors on the form's fields; the rest on ``default``."""
+    """A service's field errors on the form's fields; the rest on ``default``. The refused change
+    is discarded: the request commits nothing."""
+    discard()
     fields = exc.fields or {default: [exc.message]}
     for name, messages in fields.items():
         getattr(form, name, getattr(form, default)).errors.extend(messages)
@@ -46,7 +49,6 @@ def tokens():
         except DomainError as exc:
             form_errors(form, exc, "name")
         else:
-            db.session.commit()
             created = {"name": token.name, "raw": raw, "expires_at": token.expires_at}
             form = TokenForm(formdata=None)
     page = inputs.page_arg(request.args)
@@ -73,7 +75,6 @@ def token_revoke(token_id):
     if not RevokeForm().validate_on_submit():
         flash(_("页面已过期，请刷新后重试"), "error")
     elif services.revoke_token(current_user, token):
-        db.session.commit()
         flash(_("令牌“%(name)s”已吊销，使用它的程序将无法再访问", name=token.name), "success")
     else:
         flash(_("该令牌此前已吊销"), "info")

@@ -18,10 +18,11 @@ from crm.audit.models import AuditEntry
 from crm.auth.models import ROLE_LABELS, ROLES, ApiToken, User
 from crm.auth.permissions import require
 from crm.auth.views import safe_next
-from crm.db import local_time, utcnow
+from crm.clock import local_time, utcnow
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.townships.models import Township
+from crm.unit_of_work import discard
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -168,10 +169,8 @@ def user_create():
                 email=form.email.data, role=form.role.data,
                 township=_township(form.township_id.data), password=password)
         except DomainError as exc:
-            db.session.rollback()
             form_errors(form, exc, "username")
         else:
-            db.session.commit()
             if form.generate.data:
                 return _secret_page(user, password, _("账号已创建"))
             flash(_("账号“%(name)s”已创建", name=user.username), "success")
@@ -192,10 +191,8 @@ def user_edit(user_id):
                 current_user, user, display_name=form.display_name.data, email=form.email.data,
                 role=form.role.data, township=_township(form.township_id.data))
         except DomainError as exc:
-            db.session.rollback()
             form_errors(form, exc, "role")
         else:
-            db.session.commit()
             flash(_("已保存") if changes else _("没有改动"), "success" if changes else "info")
             return redirect(url_for("admin.user_show", user_id=user.id))
     return render_template("admin/user_form.html", form=form, user=user)
@@ -210,10 +207,9 @@ def _confirmed_action(user_id: int, action, done_message, noop_message):
         try:
             changed = action(current_user, user)
         except DomainError as exc:
-            db.session.rollback()
+            discard()
             flash(str(exc.message), "error")
         else:
-            db.session.commit()
             flash(done_message if changed else noop_message, "success" if changed else "info")
     return redirect(url_for("admin.user_show", user_id=user.id))
 
@@ -243,10 +239,8 @@ def user_password(user_id):
         try:
             services.reset_password(current_user, user, password)
         except DomainError as exc:
-            db.session.rollback()
             form_errors(form, exc, "password")
         else:
-            db.session.commit()
             if user.id == current_user.id:
                 login_user(user)  # an admin resetting their own password keeps this session
             if form.generate.data:
@@ -303,7 +297,6 @@ def token_revoke(token_id):
     if not ConfirmForm().validate_on_submit():
         flash(_("页面已过期，请刷新后重试"), "error")
     elif token_services.revoke_token(current_user, token):
-        db.session.commit()
         flash(_("已吊销 %(user)s 的令牌“%(name)s”", user=token.user.username, name=token.name),
               "success")
     else:

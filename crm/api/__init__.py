@@ -1,4 +1,4 @@
-"""The JSON API, /api/v1 (CONTRACT.md): token auth, JSON errors, an OpenAPI 3 document."""
+"""The JSON API, /api/v1: token auth, JSON errors, an OpenAPI 3 document."""
 
 from flask import abort, request
 from flask_smorest import Api as _Api

@@ -4,7 +4,7 @@ from functools import wraps
 
 from flask import abort, g, request
 
-from crm.auth.services import user_for_token
+from crm.auth.services import user_for_token_and_commit
 
 
 def api_user():
@@ -18,7 +18,7 @@ def authenticate() -> None:
     if scheme.lower() != "bearer" or not raw.strip():
         abort(401)
     # The rate limiter may have looked the token up already in this request.
-    user = g.api_token_user if "api_token_user" in g else user_for_token(raw.strip())
+    user = g.api_token_user if "api_token_user" in g else user_for_token_and_commit(raw.strip())
     if user is None:
         abort(401)
     g.api_user = user

@@ -152,7 +152,6 @@ def _claim(claim_id: int) -> Claim:
 
 
 def _answer(claim: Claim) -> Claim:
-    db.session.commit()
     claim = queries.get_claim_or_404(claim.id, api_user())
     annotate([claim])
     return claim
@@ -180,7 +179,6 @@ class LeadAttachments(MethodView):
             raise DomainError(message, {"file": [message]})
         attachment = services.upload_attachment(api_user(), lead, upload.read(),
                                                 upload.filename or "", request.form.get("kind", ""))
-        db.session.commit()
         attachment.reused_on = services.reused_on([attachment]).get(attachment.id, [])
         return attachment
 

@@ -10,7 +10,7 @@ from flask import Flask, g, request
 from werkzeug.exceptions import TooManyRequests
 
 from crm.auth import ratecount
-from crm.auth.services import user_for_token
+from crm.auth.services import user_for_token_and_commit
 
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -43,7 +43,7 @@ def rate_limit_key() -> str:
     """The caller: its token when valid (found once and kept for the request), else its address."""
     raw = _bearer_token()
     if raw is not None:
-        user = user_for_token(raw)
+        user = user_for_token_and_commit(raw)
         g.api_token_user = user
         if user is not None:
             return "token:" + hashlib.sha256(raw.encode()).hexdigest()
@@ -61,6 +61,6 @@ def init_app(app: Flask) -> None:
     def limit_api_calls():
         if not request.path.startswith("/api/"):
             return
-        retry_after = ratecount.hit(rate_limit_key(), count, period)
+        retry_after = ratecount.hit_and_commit(rate_limit_key(), count, period)
         if retry_after is not None:
             raise TooManyApiRequests(retry_after)

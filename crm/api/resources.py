@@ -22,10 +22,10 @@ from crm.api.schemas import (
     VisitSchema,
 )
 from crm.auth.permissions import get_lead_or_404
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
 from crm.leads import queries, services
-from crm.leads.colour import lead_colour
+from crm.leads.colour import ColouredLead, lead_colour
 from crm.leads.models import Lead
 from crm.visits import services as visit_services
 from crm.visits.models import Visit
@@ -37,10 +37,9 @@ def blueprints():
     return [bp]
 
 
-def _with_colour(lead: Lead) -> Lead:
-    lead.colour = lead_colour(lead, today())[0]
+def _with_colour(lead: Lead) -> ColouredLead:
     attach_claims([lead])
-    return lead
+    return ColouredLead(lead, lead_colour(lead, today())[0])
 
 
 def _load(lead_id: int) -> Lead:
@@ -63,7 +62,7 @@ class LeadCollection(MethodView):
         )
         result = queries.list_leads(api_user(), flt, today(), page=args["page"],
                                     per_page=args["per_page"])
-        attach_claims(result.items)
+        attach_claims([item.lead for item in result.items])
         return {"items": result.items, "total": result.total, "page": result.page,
                 "per_page": result.per_page}
 
@@ -76,7 +75,6 @@ class LeadCollection(MethodView):
         helper_ids = data.pop("officer_ids", None) or []
         data["helper_ids"] = [i for i in helper_ids if i != data.get("primary_officer_id")]
         lead = services.create_lead(user, data)
-        db.session.commit()
         return _with_colour(lead)
 
 
@@ -98,7 +96,6 @@ class LeadItem(MethodView):
         lead = _load(lead_id)
         version = data.pop("version")
         services.update_lead(api_user(), lead, data, version)
-        db.session.commit()
         return _with_colour(lead)
 
 
@@ -110,13 +107,12 @@ class LeadTransitions(MethodView):
     @bp.response(200, LeadSchema)
     @errors(bp, 400, 403, 404, 409, 413, 422)
     def post(self, data, lead_id):
-        """Move the lead to another stage (DOMAIN.md's rules)."""
+        """Move the lead to another stage (the stage rules of crm/leads/pipeline.py)."""
         lead = _load(lead_id)
         services.move_stage(
             api_user(), lead, data["to"], on=data.get("on"), reason=data.get("reason", ""),
             lost_reason=data.get("lost_reason"), version=data.get("version"),
         )
-        db.session.commit()
         return _with_colour(lead)
 
 
@@ -141,7 +137,6 @@ class LeadVisits(MethodView):
         """Log a visit; its next follow-up becomes the lead's."""
         lead = _load(lead_id)
         visit = visit_services.log_visit(api_user(), lead, data)
-        db.session.commit()
         return visit
 
 
@@ -156,5 +151,4 @@ class LeadFunds(MethodView):
         """Record capital arrived (万元) on a date."""
         lead = _load(lead_id)
         entry = services.add_funds(api_user(), lead, data["arrived_on"], data["amount_wan"])
-        db.session.commit()
         return entry

@@ -27,7 +27,7 @@ from crm.api.docs import errors
 from crm.api.schemas import Day, Wan, wan_json
 from crm.auth.models import User
 from crm.auth.permissions import can
-from crm.db import today
+from crm.clock import today
 from crm.stats import cache, versions
 from crm.stats.queries import district_stats, visible_units
 from crm.stats.results import (

@@ -76,5 +76,4 @@ class UnitTargets(MethodView):
         """
         township = _visible_township(township_id)
         targets = services.set_targets(api_user(), township.id, year, values)
-        db.session.commit()
         return targets

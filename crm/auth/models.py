@@ -10,7 +10,8 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from crm.db import UTCDateTime, utcnow
+from crm.clock import utcnow
+from crm.columns import UTCDateTime
 from crm.extensions import db
 from crm.townships.models import Township
 

@@ -1,4 +1,4 @@
-"""The one policy module: who may see and do what (DOMAIN.md, "Who uses it").
+"""The one policy module: who may see and do what (district admins, township heads, officers and reviewers).
 
 Views, the API, queries and templates all ask here: ``visible_leads(user)`` for every list and
 count, ``can(user, action, obj)`` for every change. Nothing else decides access.
@@ -69,7 +69,7 @@ def _may_create_in(user: User, township_id: int | None) -> bool:
 
 def _may_edit_visit(user: User, visit) -> bool:
     """Own visit, the same day it was logged (business date)."""
-    from crm.db import local_time, today
+    from crm.clock import local_time, today
 
     return (
         visit.user_id == user.id

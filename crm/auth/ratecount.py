@@ -24,7 +24,7 @@ def window_end(now: float, period: int) -> int:
     return (int(now // period) + 1) * period
 
 
-def hit(key: str, limit: int, period: int, now: float | None = None) -> int | None:
+def hit_and_commit(key: str, limit: int, period: int, now: float | None = None) -> int | None:
     """Count one request of ``key``; None when allowed, else the whole seconds until the window ends.
 
     Ends the session's transaction first (so the count is written in a transaction of its own,

@@ -12,12 +12,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from crm import audit
 from crm.auth import names, passwords
 from crm.auth.models import ROLES, UNIT_ROLES, ApiToken, User
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.townships.models import Township
-
-MIN_PASSWORD_LENGTH = passwords.DEFAULT_MIN_LENGTH  # the setting CRM_PASSWORD_MIN_LENGTH rules
 
 
 def load_user_from_session(session_id: str) -> User | None:
@@ -80,25 +78,6 @@ def _dummy_hash() -> str:
 
 
 _DUMMY_HASHES: dict[str, str] = {}
-
-
-def verify_credentials(username: str, password: str) -> tuple[User | None, str]:
-    """The account ``username`` names (None if none) and the outcome for the sign-in log.
-
-    Only the outcome ``success`` signs in; the others are ``bad_password``, ``unknown_user`` and
-    ``inactive``, and the page never says which. A password is hashed in every case, so every
-    answer takes as long. (The sign-in page uses crm/auth/throttle.py, which hashes with no
-    transaction open.)
-    """
-    user = find_by_username(username)
-    account = None if user is None else Account(user.id, user.password_hash, user.active)
-    return user, check_account_password(account, password)
-
-
-def authenticate(username: str, password: str) -> User | None:
-    """The active user with these credentials, else None (never saying which part was wrong)."""
-    user, outcome = verify_credentials(username, password)
-    return user if outcome == "success" else None
 
 
 def check_password_strength(password: str, username: str | None = None) -> None:
@@ -164,8 +143,10 @@ def create_user(
 TOKEN_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 
 
-def user_for_token(raw: str) -> User | None:
-    """The active owner of a usable (not revoked, not expired) token, else None."""
+def user_for_token_and_commit(raw: str) -> User | None:
+    """The active owner of a usable (not revoked, not expired) token, else None. Commits the
+    request's session when it notes the token's use (at most once a minute per token), so the
+    caller's transaction so far is committed too: call it before any change."""
     if not raw or len(raw) > 256:
         return None
     token = db.session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(raw)))
@@ -173,11 +154,11 @@ def user_for_token(raw: str) -> User | None:
     if token is None or not token.usable(now) or not token.user.active:
         return None
     if token.last_used_at is None or now - token.last_used_at >= TOKEN_TOUCH_INTERVAL:
-        _touch_token(token.id, now)
+        _touch_token_and_commit(token.id, now)
     return token.user
 
 
-def _touch_token(token_id: int, now: dt.datetime) -> None:
+def _touch_token_and_commit(token_id: int, now: dt.datetime) -> None:
     """Note a token's use in a transaction of its own (GET requests never commit); best effort."""
     stale = now - TOKEN_TOUCH_INTERVAL
     try:

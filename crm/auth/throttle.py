@@ -38,7 +38,7 @@ from flask import current_app
 
 from crm.auth import names, services
 from crm.auth.models import LOGIN_FAILURES, LoginAttempt, User
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.extensions import db
 
 #: Passwords hashed at once in this process (CRM_LOGIN_HASH_SLOTS, default 2). A hash is CPU
@@ -144,7 +144,7 @@ def check(username: str, address: str, now: dt.datetime, exclude_id: int = 0) ->
     return refusal, account_failures
 
 
-def sign_in(username: str, password: str, address: str = "", user_agent: str = "") -> SignIn:
+def sign_in_and_commit(username: str, password: str, address: str = "", user_agent: str = "") -> SignIn:
     """Check one sign-in against the limits and the credentials, and log it.
 
     This commits, unlike other services: the pending row must be visible to the other workers

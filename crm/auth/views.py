@@ -26,6 +26,7 @@ from crm.auth.models import LOGIN_OUTCOME_LABELS, LoginAttempt
 from crm.auth.permissions import require
 from crm.errors import DomainError
 from crm.extensions import db
+from crm.unit_of_work import discard
 
 blueprint = Blueprint("auth", __name__)
 SIGNINS_PER_PAGE = 50
@@ -54,8 +55,8 @@ def login():
         return redirect(safe_next(request.args.get("next")))
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        result = throttle.sign_in(form.username.data, form.password.data, request.remote_addr or "",
-                                  request.user_agent.string)
+        result = throttle.sign_in_and_commit(form.username.data, form.password.data,
+                                             request.remote_addr or "", request.user_agent.string)
         if result.refusal is not None:
             return _throttled(form, result.refusal)
         if result.user is None:
@@ -69,7 +70,6 @@ def login():
             user = result.user
             if session.get("lang") and session["lang"] != user.locale:
                 user.locale = session["lang"]
-                db.session.commit()
             _sign_in_session(user, remember=form.remember.data)
             return redirect(safe_next(form.next.data))
     return render_template("auth/login.html", form=form)
@@ -93,7 +93,6 @@ def _throttled(form, refusal):
 def logout():
     if current_user.is_authenticated:
         services.sign_out(current_user._get_current_object())
-        db.session.commit()
     logout_user()
     flash(_("您已退出登录，其他设备上的登录也已失效"), "info")
     return redirect(url_for("auth.login"))
@@ -107,10 +106,10 @@ def password():
         try:
             services.change_password(current_user, form.current.data, form.password.data)
         except DomainError as exc:
+            discard()
             for field, messages in exc.fields.items():
                 getattr(form, field, form.password).errors.extend(messages)
         else:
-            db.session.commit()
             # This browser stays signed in (and remembered if it was); the others are signed out.
             cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
             _sign_in_session(current_user._get_current_object(), remember=cookie in request.cookies)
@@ -151,5 +150,4 @@ def language():
         session["lang"] = form.lang.data
         if current_user.is_authenticated:
             current_user.locale = form.lang.data
-            db.session.commit()
     return redirect(safe_next(form.next.data or request.referrer and urlsplit(request.referrer).path))

@@ -36,7 +36,7 @@ def first_district_admin():
 def export_bulletin(out: Path, as_of: str | None):
     """Write the weekly 红黄蓝 bulletin (unit ranking, project colours) to an .xlsx file."""
     from crm.bulletin.report import bulletin_data, parse_as_of, write_bulletin_xlsx
-    from crm.db import today
+    from crm.clock import today
 
     try:
         day = parse_as_of(as_of, today())

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.auth.models import User
-from crm.db import UTCDateTime, utcnow
+from crm.clock import utcnow
+from crm.columns import UTCDateTime
 from crm.extensions import db
 
 TOKEN_PREFIX = "scr_"  # noqa: S105 (a recognisable prefix, not a secret)

@@ -22,11 +22,11 @@ from sqlalchemy.orm import joinedload
 
 from crm.auth.models import VIEWER
 from crm.auth.permissions import scope_leads
-from crm.db import plain_decimal
 from crm.extensions import db
 from crm.leads.colour import COLOUR_LABELS, COLOURS, MILESTONE_LABELS, colour_expr, lead_colour
 from crm.leads.models import Lead
 from crm.leads.pipeline import NEXT_MILESTONE, STAGE_LABELS
+from crm.money import plain_decimal, yi
 from crm.spreadsheets import safe_text
 from crm.stats.queries import DistrictStats, UnitStats, district_stats
 from crm.targets.models import METRIC_LABELS, METRICS
@@ -180,11 +180,6 @@ def number(value) -> str:
 def target_text(target) -> str:
     """A target as the bulletin writes it: "实际/目标 (完成率)", e.g. "2/10 (20.0%)"."""
     return f"{number(target.actual)}/{number(target.target)} ({percent(target.attainment)})"
-
-
-def yi(value_wan) -> Decimal:
-    """万元 → 亿元, exact (the cell's format shows two decimals)."""
-    return plain_decimal(Decimal(value_wan or 0) / Decimal(10000))
 
 
 def margin_points() -> str:

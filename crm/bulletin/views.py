@@ -31,7 +31,7 @@ from crm.bulletin.report import (
     target_text,
     write_bulletin_xlsx,
 )
-from crm.db import local_time, today, utcnow
+from crm.clock import local_time, today, utcnow
 from crm.extensions import db
 from crm.leads.colour import COLOUR_LABELS
 from crm.targets.models import METRIC_LABELS
@@ -143,7 +143,6 @@ def links():
             db.session.add(link)
             db.session.flush()
             audit.record(current_user, "screen.create", link, changes={"name": [None, name]})
-            db.session.commit()
             new_url = url_for("bulletin.screen_by_token", token=raw, _external=True)
             name = ""
     return render_template("bulletin/links.html", links=_links(), new_url=new_url, error=error,
@@ -160,6 +159,5 @@ def revoke(link_id: int):
     if link.is_active:
         link.revoked_at = utcnow()
         audit.record(current_user, "screen.revoke", link, changes={"name": [link.name, None]})
-        db.session.commit()
         flash(_("已停用屏幕链接“%(name)s”", name=link.name), "success")
     return redirect(url_for("bulletin.links"))

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from crm.claims import services
 from crm.claims.models import STAGE_CLAIMS, Claim, ClaimReview
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.extensions import db
 
 HISTORY = "历史数据"

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from crm.auth.models import User
 from crm.auth.permissions import can, editable_leads, scope_leads
 from crm.claims.models import Attachment, Claim, ClaimEvidence, ClaimReview
-from crm.db import business_tz
+from crm.clock import business_tz
 from crm.extensions import db
 from crm.leads.models import Lead
 

@@ -26,7 +26,7 @@ from crm.claims.models import (
     ClaimEvidence,
     ClaimReview,
 )
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.leads.models import FundEntry, Lead

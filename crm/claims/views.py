@@ -18,10 +18,11 @@ from crm.claims.models import (
     REQUIRED_EVIDENCE,
     Attachment,
 )
-from crm.db import today
+from crm.clock import today
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.storage import get_storage
+from crm.unit_of_work import discard
 
 blueprint = Blueprint("claims", __name__)
 
@@ -94,10 +95,9 @@ def upload(lead_id):
         if claim is not None:
             services.add_evidence(current_user, claim, attachment)
     except DomainError as exc:
-        db.session.rollback()
+        discard()
         _flash_error(exc)
     else:
-        db.session.commit()
         flash(_("材料已上传"), "success")
     return redirect(back)
 
@@ -172,10 +172,9 @@ def review(claim_id):
         try:
             services.review(current_user, claim, form.decision.data or "", form.opinion.data or "")
         except DomainError as exc:
-            db.session.rollback()
+            discard()
             _flash_error(exc)
             return redirect(url_for("claims.show", claim_id=claim_id))
-        db.session.commit()
         flash(_("已通过核验") if form.decision.data == "verify" else _("已退回"), "success")
         nxt = queries.list_claims(current_user, status="pending", per_page=1).items
         return redirect(url_for("claims.show", claim_id=nxt[0].id) if nxt
@@ -197,10 +196,9 @@ def add_evidence(claim_id):
     try:
         services.add_evidence(current_user, claim, attachment)
     except DomainError as exc:
-        db.session.rollback()
+        discard()
         _flash_error(exc)
     else:
-        db.session.commit()
         flash(_("已添加为佐证材料"), "success")
     return redirect(url_for("claims.show", claim_id=claim_id))
 
@@ -223,10 +221,9 @@ def resubmit(claim_id):
             services.add_evidence(current_user, claim, attachment)
         services.resubmit(current_user, claim)
     except DomainError as exc:
-        db.session.rollback()
+        discard()
         _flash_error(exc)
         return redirect(url_for("claims.show", claim_id=claim_id))
-    db.session.commit()
     flash(_("已重新提交核验"), "success")
     return redirect(url_for("claims.show", claim_id=claim_id))
 

@@ -11,7 +11,7 @@ from flask_login import current_user, login_required
 from crm import inputs
 from crm.auth.permissions import can
 from crm.backup import BackupError, backup
-from crm.db import local_time, today, utcnow
+from crm.clock import local_time, today, utcnow
 from crm.exports.xlsx import write_leads_xlsx, write_visits_xlsx
 from crm.leads.views import parse_filter
 

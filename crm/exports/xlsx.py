@@ -19,13 +19,12 @@ from sqlalchemy.orm import contains_eager, joinedload
 
 from crm.auth.models import User
 from crm.auth.permissions import scope_leads
-from crm.bulletin.report import yi
-from crm.db import plain_decimal
 from crm.extensions import db
 from crm.leads.colour import COLOUR_LABELS, colour_expr
 from crm.leads.models import SOURCE_LABELS, Lead
 from crm.leads.pipeline import STAGE_LABELS
 from crm.leads.queries import SORTS, LeadFilter
+from crm.money import plain_decimal, yi
 from crm.spreadsheets import safe_text
 from crm.townships.models import Township
 from crm.visits.models import KIND_LABELS, Visit

@@ -36,7 +36,7 @@ def import_leads(file: Path, dry_run: bool):
         table = read_table(file)
     except ImportRefused as exc:
         raise click.ClickException(str(exc.message)) from None
-    results = preview(user, table, file.name)
+    results = preview(user, table)
     bad = [r for r in results if r.errors]
     for result in bad:
         for line in result.error_lines():

@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from crm import audit
 from crm.auth.models import UNIT_ROLES, User
 from crm.auth.permissions import can
-from crm.db import today
+from crm.clock import today
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.imports import mapping
@@ -56,22 +56,34 @@ def _header(table: Table, fld: str) -> str:
     return column.header if column else mapping.FIELD_HEADERS.get(fld, fld)
 
 
-def preview(user: User, table: Table, filename: str = "") -> list[RowResult]:
+@dataclass
+class _Context:
+    """What every row of one preview is checked against: who imports, the file, units, people."""
+
+    user: User
+    table: Table
+    units: dict[str, Township]
+    units_by_id: dict[int, Township]
+    #: By unit: a row looks only at its unit's people.
+    officers: dict[int, list[User]]
+
+
+def preview(user: User, table: Table) -> list[RowResult]:
     """Every row of ``table`` checked; nothing is written."""
     units = {t.name: t for t in db.session.scalars(sa.select(Township))}
-    units_by_id = {t.id: t for t in units.values()}
-    officers: dict[int, list[User]] = {}  # by unit: a row looks only at its unit's people
+    officers: dict[int, list[User]] = {}
     for officer in db.session.scalars(sa.select(User).where(
             User.active, User.role.in_(UNIT_ROLES)).order_by(User.id)):
         officers.setdefault(officer.township_id, []).append(officer)
-    results = []
-    for number, values in table.rows:
-        results.append(_check_row(user, table, number, values, units, units_by_id, officers))
+    context = _Context(user, table, units, {t.id: t for t in units.values()}, officers)
+    results = [_check_row(context, number, values) for number, values in table.rows]
     _check_duplicates(table, results)
     return results
 
 
-def _check_row(user, table, number, values, units, units_by_id, officers) -> RowResult:
+def _check_row(context: _Context, number: int, values) -> RowResult:
+    user, table, units = context.user, context.table, context.units
+    units_by_id, officers = context.units_by_id, context.officers
     cols = table.fields
     result = RowResult(number, {})
     data = result.data

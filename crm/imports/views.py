@@ -20,12 +20,12 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from crm.auth.permissions import can
 from crm.errors import DomainError, Forbidden
-from crm.extensions import db
 from crm.imports import uploads
 from crm.imports.mapping import OFFICER_FIELD, TEMPLATE_COLUMNS
 from crm.imports.reader import EXTENSIONS, ImportRefused, limits, read_table
 from crm.imports.service import import_rows, preview
 from crm.leads.pipeline import STAGE_LABELS
+from crm.unit_of_work import commit_now, discard, end_transaction
 
 blueprint = Blueprint("imports", __name__, url_prefix="/imports")
 
@@ -115,8 +115,8 @@ def leads():
     table = _read_outside_transaction(stored, filename)
     if table is None:
         return render_template("imports/upload.html", **context), 400
-    results = preview(current_user, table, filename)
-    db.session.rollback()
+    results = preview(current_user, table)
+    discard()  # a preview writes nothing
     return render_template(
         "imports/preview.html", table=table, results=results, filename=filename,
         token=_token(stored.name, filename), bad=[r for r in results if r.errors], stage_labels=STAGE_LABELS,
@@ -130,7 +130,7 @@ def _read_outside_transaction(stored: Path, filename: str):
     A POST's transaction holds SQLite's write lock from its first query (the user's sign-in):
     reading a large file inside it would make every other writer wait.
     """
-    db.session.rollback()
+    end_transaction()
     try:
         return read_table(stored, filename)
     except ImportRefused as exc:
@@ -151,10 +151,10 @@ def confirm():
     table = _read_outside_transaction(stored, filename)
     if table is None:
         return redirect(url_for("imports.leads"))
-    results = preview(current_user, table, filename)
+    results = preview(current_user, table)
     bad = [r for r in results if r.errors]
     if bad:
-        db.session.rollback()
+        discard()
         flash(_("有%(n)s行存在错误，未导入任何项目", n=len(bad)), "error")
         return render_template(
             "imports/preview.html", table=table, results=results, filename=filename,
@@ -162,12 +162,12 @@ def confirm():
         ), 422
     try:
         created = import_rows(current_user, results, filename)
-        db.session.commit()
+        commit_now()  # the rows are stored before their file is deleted
     except Forbidden:
-        db.session.rollback()
+        discard()
         abort(403)
     except DomainError as exc:
-        db.session.rollback()
+        discard()
         flash(str(exc.message), "error")
         return redirect(url_for("imports.leads"))
     stored.unlink(missing_ok=True)

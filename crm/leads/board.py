@@ -10,9 +10,9 @@ from sqlalchemy.orm import joinedload
 from crm import inputs
 from crm.auth.models import User
 from crm.auth.permissions import can, editable_leads, scope_leads, visible_townships
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
-from crm.leads.colour import colour_expr
+from crm.leads.colour import ColouredLead, colour_expr
 from crm.leads.forms import MoveForm
 from crm.leads.models import Lead
 from crm.leads.pipeline import STAGES
@@ -70,8 +70,7 @@ def board():
     columns = {s: [] for s in STAGES}
     for lead, lead_colour, pos in rows:
         if pos <= limits[lead.stage]:
-            lead.colour = lead_colour
-            columns[lead.stage].append(lead)
+            columns[lead.stage].append(ColouredLead(lead, lead_colour))
     return render_template(
         "leads/board.html", columns=columns, totals=totals, townships=townships,
         township_id=township_id, limits=limits, move_form=MoveForm(on=as_of),
@@ -95,11 +94,7 @@ def my_work():
             stmt.add_columns(colour).options(joinedload(Lead.primary_officer))
             .order_by(Lead.next_follow_up, Lead.id).limit(limit)
         ).all()
-        out = []
-        for lead, c in rows:
-            lead.colour = c
-            out.append(lead)
-        return out
+        return [ColouredLead(lead, c) for lead, c in rows]
 
     sections = {
         "overdue": fetch(active.where(Lead.next_follow_up < as_of)),

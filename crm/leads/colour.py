@@ -1,9 +1,10 @@
-"""The project colour (红黄蓝, DOMAIN.md "Project colour"): in SQL for lists, in Python with reason.
+"""The project colour (红黄蓝): in SQL for lists, in Python with reason.
 
 Both forms live here and a test checks they agree.
 """
 
 import datetime as dt
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
@@ -78,3 +79,19 @@ def colour_expr(as_of: dt.date):
         ),
         else_="blue",
     )
+
+
+@dataclass(frozen=True)
+class ColouredLead:
+    """A lead and its colour as of a day, as lists, the board and digests show it (the colour
+    computed in SQL with the rows). Reads as the lead otherwise (``row.name``), so a page or an
+    API schema takes it where it takes a lead; ``row.lead`` is the ORM row itself."""
+
+    lead: Lead
+    colour: str | None
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.lead, name)
+

@@ -11,7 +11,7 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from crm.db import today
+from crm.clock import today
 from crm.inputs import AmountField, DayField, InputForm, Required, WholeField, to_id
 from crm.leads.models import BLOCKER_KINDS, BLOCKER_LABELS, SOURCE_LABELS, SOURCES
 from crm.leads.pipeline import LOST_REASON_LABELS, LOST_REASONS, ORDERED_STAGES, STAGE_LABELS, STAGES

@@ -9,7 +9,8 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.auth.models import User
-from crm.db import Fixed, UTCDateTime, utcnow
+from crm.clock import utcnow
+from crm.columns import Fixed, UTCDateTime
 from crm.extensions import db
 from crm.leads.pipeline import CLOSED_STAGES, LOST_REASONS, STAGES
 from crm.townships.models import Township

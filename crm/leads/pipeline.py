@@ -1,4 +1,5 @@
-"""The stages of a lead and the rules for moving between them (DOMAIN.md, "The stages").
+"""The stages of a lead (contact → negotiation → signed → started → producing, or lost) and
+the rules for moving between them.
 
 Pure rules only: no database. ``crm.leads.services`` applies them.
 """
@@ -45,7 +46,6 @@ NEXT_MILESTONE = {
 
 #: Scale classes: fixed thresholds in 万元.
 SCALE_CLASSES = {"100m": 10_000, "1b": 100_000, "5b": 500_000}
-SCALE_LABELS = {"100m": _l("亿元以上"), "1b": _l("10亿元以上"), "5b": _l("50亿元以上")}
 
 
 class StageRuleError(Exception):

@@ -11,7 +11,7 @@ from crm.audit.models import AuditEntry
 from crm.auth.models import UNIT_ROLES, User
 from crm.auth.permissions import scope_leads
 from crm.extensions import db
-from crm.leads.colour import colour_expr
+from crm.leads.colour import ColouredLead, colour_expr
 from crm.leads.models import FundEntry, Lead, LeadOfficer, StageChange
 from crm.leads.pipeline import SCALE_CLASSES
 from crm.visits.models import Visit
@@ -78,7 +78,7 @@ class LeadFilter:
 
 @dataclass
 class LeadPage:
-    items: list
+    items: list[ColouredLead]
     total: int
     investment_wan: Decimal
     page: int
@@ -109,10 +109,7 @@ def list_leads(user: User, flt: LeadFilter, as_of: dt.date, page: int = 1, per_p
         .offset((page - 1) * per_page)
     )
     rows = db.session.execute(stmt).unique().all()
-    items = []
-    for lead, lead_colour in rows:
-        lead.colour = lead_colour
-        items.append(lead)
+    items = [ColouredLead(lead, lead_colour) for lead, lead_colour in rows]
     return LeadPage(items, total, Decimal(invest or 0), page, per_page)
 
 
@@ -128,7 +125,7 @@ class TimelineItem:
 
 def timeline(lead: Lead) -> list[TimelineItem]:
     """Visits, stage changes and edits of a lead, newest first (a fixed number of queries)."""
-    from crm.db import local_time
+    from crm.clock import local_time
 
     items: list[TimelineItem] = []
     visits = db.session.scalars(

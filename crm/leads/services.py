@@ -14,7 +14,7 @@ from crm import audit
 from crm.auth.models import UNIT_ROLES, User
 from crm.auth.permissions import can
 from crm.claims import services as claims
-from crm.db import today
+from crm.clock import today
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.inputs import DATE_MIN, DATE_RANGE, clean_text, has_visible
@@ -271,7 +271,8 @@ def move_stage(
     lost_reason: str | None = None,
     version: int | None = None,
 ) -> list[StageChange]:
-    """Move ``lead`` to stage ``to`` by DOMAIN.md's rules; returns the stage changes written."""
+    """Move ``lead`` to stage ``to`` by the stage rules (crm/leads/pipeline.py); returns the
+    stage changes written."""
     if not can(user, "lead.move", lead):
         raise Forbidden(_l("您无权变更该项目的阶段"))
     lock(lead)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from crm import inputs
 from crm.auth.permissions import can, get_lead_or_404, require, visible_townships
 from crm.auth.views import safe_next
-from crm.db import today
+from crm.clock import today
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.leads import queries, services
@@ -27,12 +27,15 @@ from crm.leads.forms import (
 from crm.leads.models import Blocker, Lead, LeadOfficer
 from crm.leads.pipeline import STAGES, next_stage
 from crm.stats.queries import lead_ids_behind
+from crm.unit_of_work import discard
 
 blueprint = Blueprint("leads", __name__, url_prefix="/leads")
 
 
 def form_errors(form, exc: DomainError) -> None:
-    """Put a domain error's field messages on the form (the rest as a flash); 403 if forbidden."""
+    """Put a domain error's field messages on the form (the rest as a flash); 403 if forbidden.
+    The refused change is discarded: the request commits nothing."""
+    discard()
     if isinstance(exc, Forbidden):
         abort(403)
     placed = False
@@ -149,10 +152,8 @@ def create():
             try:
                 lead = services.create_lead(current_user, _lead_data(form, include_unit=True))
             except DomainError as exc:
-                db.session.rollback()
                 form_errors(form, exc)
             else:
-                db.session.commit()
                 flash(_("项目已创建"), "success")
                 return redirect(url_for("leads.show", lead_id=lead.id))
     return render_template("leads/form.html", form=form, lead=None, duplicates=duplicates)
@@ -198,16 +199,14 @@ def edit(lead_id):
             services.update_lead(current_user, lead, _lead_data(form),
                                  int(version) if str(version).isdigit() else None)
         except Conflict as exc:
-            db.session.rollback()
+            discard()
             conflict = exc
             flash(str(exc.message), "error")
             # The user has now seen what changed; saving again is a deliberate choice.
             form.version.data = db.session.get(Lead, lead_id).version
         except DomainError as exc:
-            db.session.rollback()
             form_errors(form, exc)
         else:
-            db.session.commit()
             flash(_("已保存"), "success")
             return redirect(url_for("leads.show", lead_id=lead.id))
     return render_template("leads/form.html", form=form, lead=lead, duplicates=[],
@@ -233,10 +232,8 @@ def move(lead_id):
                 version=int(version) if str(version).isdigit() else None,
             )
         except DomainError as exc:
-            db.session.rollback()
             form_errors(form, exc)
         else:
-            db.session.commit()
             flash(_("阶段已变更"), "success")
             return redirect(safe_next(request.form.get("back")) if request.form.get("back")
                             else url_for("leads.show", lead_id=lead.id))
@@ -263,10 +260,8 @@ def assign(lead_id):
             services.assign(current_user, lead, form.primary_officer_id.data or None,
                             form.helper_ids.data, form.sponsor.data)
         except DomainError as exc:
-            db.session.rollback()
             form_errors(form, exc)
         else:
-            db.session.commit()
             flash(_("已保存"), "success")
             return redirect(url_for("leads.show", lead_id=lead.id))
     return render_template("leads/assign.html", form=form, lead=lead)
@@ -278,10 +273,8 @@ def _post_on_lead_page(lead, form, action, success, anchor):
         try:
             action()
         except DomainError as exc:
-            db.session.rollback()
             form_errors(None, exc)
         else:
-            db.session.commit()
             flash(success, "success")
     else:
         _flash_form_errors(form)

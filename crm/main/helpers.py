@@ -1,6 +1,5 @@
 """Template globals and filters: policy, labels, money and dates."""
 
-from decimal import Decimal
 
 from flask import request, url_for
 from flask_babel import format_date, get_locale
@@ -8,9 +7,10 @@ from flask_wtf.csrf import generate_csrf
 
 from crm.auth.models import ROLE_LABELS
 from crm.auth.permissions import can
-from crm.db import local_time, today, wan_to_yi
+from crm.clock import local_time, today
 from crm.leads.models import BLOCKER_LABELS, SOURCE_LABELS
 from crm.leads.pipeline import LOST_REASON_LABELS, ORDERED_STAGES, STAGE_LABELS, STAGES
+from crm.money import wan_text, yi_text
 from crm.visits.models import KIND_LABELS as VISIT_KIND_LABELS
 
 
@@ -33,8 +33,8 @@ def register(app):
             "current_locale": lambda: str(get_locale() or "zh_CN"),
         }
 
-    app.jinja_env.filters["yi"] = wan_to_yi
-    app.jinja_env.filters["wan"] = format_wan
+    app.jinja_env.filters["yi"] = yi_text
+    app.jinja_env.filters["wan"] = wan_text
     app.jinja_env.filters["date"] = lambda d: format_date(d, "yyyy-MM-dd") if d else ""
     app.jinja_env.filters["datetime"] = (
         lambda t: local_time(t).strftime("%Y-%m-%d %H:%M") if t else ""
@@ -45,14 +45,6 @@ def _can(action, obj=None):
     from flask_login import current_user
 
     return can(current_user, action, obj)
-
-
-def format_wan(value) -> str:
-    if value is None:
-        return ""
-    value = Decimal(value)
-    text = f"{value:,.4f}".rstrip("0").rstrip(".")
-    return text
 
 
 def url_with(**changes) -> str:

@@ -28,7 +28,7 @@ def reminders():
 @with_appcontext
 def send(kind, as_of, dry_run):
     """Send that reminder now, as on that date; print sent / skipped counts."""
-    from crm.db import today
+    from crm.clock import today
     from crm.reminders import dispatch
 
     result = dispatch.run(kind, as_of or today(), dry_run=dry_run)

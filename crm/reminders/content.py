@@ -1,4 +1,4 @@
-"""What each reminder says, and to whom (DOMAIN.md "Reminders"). No content, no mail."""
+"""What each reminder says, and to whom (daily follow-ups, weekly digests). No content, no mail."""
 
 import datetime as dt
 from dataclasses import dataclass, field
@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from crm.auth.models import DISTRICT_ADMIN, OFFICER, REVIEWER, TOWNSHIP_HEAD, UNIT_ROLES, User
 from crm.auth.permissions import editable_leads, scope_leads
 from crm.extensions import db
-from crm.leads.colour import colour_expr
+from crm.leads.colour import ColouredLead, colour_expr
 from crm.leads.models import Lead, StageChange
 from crm.stats.queries import district_stats
 from crm.visits.models import Visit
@@ -111,11 +111,7 @@ def weekly_digests(as_of: dt.date) -> list[Digest]:
 def _with_colour(stmt, as_of):
     colour = colour_expr(as_of).label("colour")
     rows = db.session.execute(stmt.add_columns(colour)).unique().all()
-    out = []
-    for lead, lead_colour in rows:
-        lead.colour = lead_colour
-        out.append(lead)
-    return out
+    return [ColouredLead(lead, lead_colour) for lead, lead_colour in rows]
 
 
 def _officer_week(user, as_of, sunday, last_monday, last_sunday):
@@ -168,7 +164,7 @@ __all__ = ["Digest", "daily_digests", "weekly_digests"]
 
 
 def review_digests(as_of: dt.date) -> list[Digest]:
-    """Reviewers: the claims pending more than 5 workdays (DOMAIN.md, verified milestones)."""
+    """Reviewers: the claims pending more than 5 workdays (a milestone counts once its claim is verified)."""
     from crm.claims.queries import overdue_pending
 
     claims = overdue_pending(as_of)

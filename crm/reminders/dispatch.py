@@ -5,16 +5,20 @@ so two schedulers (or a scheduler and `crm reminders send`) never both claim it.
 rendered and stored with the claim; it goes out only after that transaction commits. Sending
 takes a lease (a conditional UPDATE of ``next_attempt_at``), so two processes never send the
 same row at once; a failed send stays pending with its error and is retried with back-off.
+
+These functions commit as they go (they run outside requests, in `crm reminders` and the
+scheduler), except ``retry_now_and_commit``, which an admin's request calls and which says so.
 """
 
 import datetime as dt
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from crm.auth.models import User
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.extensions import db
 from crm.reminders import content, mail
 from crm.reminders.models import ReminderDispatch
@@ -128,14 +132,14 @@ def deliver(result: RunResult, only_ids=None, force_ids=frozenset()) -> None:
         ids = list(conn.scalars(due))
     if not ids:
         return
-    try:
-        connection = mail.sender().__enter__()
-    except mail.MailError as exc:
-        for dispatch_id in ids:
-            if _lease(dispatch_id, True):
-                _mark_failed(dispatch_id, str(exc), result)
-        return
-    try:
+    with ExitStack() as stack:
+        try:
+            connection = stack.enter_context(mail.sender())
+        except mail.MailError as exc:
+            for dispatch_id in ids:
+                if _lease(dispatch_id, True):
+                    _mark_failed(dispatch_id, str(exc), result)
+            return
         for dispatch_id in ids:
             if not _lease(dispatch_id, dispatch_id in force_ids):
                 continue
@@ -153,8 +157,6 @@ def deliver(result: RunResult, only_ids=None, force_ids=frozenset()) -> None:
                 _write(dispatch_id, status="sent", sent_at=utcnow(), last_error="",
                        next_attempt_at=None)
                 result.sent += 1
-    finally:
-        connection.__exit__(None, None, None)
 
 
 def _write(dispatch_id: int, **values) -> None:
@@ -195,7 +197,7 @@ def _mark_failed(dispatch_id: int, error: str, result: RunResult) -> None:
     result.errors.append(f"{username}: {error}")
 
 
-def retry_now(dispatch_ids) -> RunResult:
+def retry_now_and_commit(dispatch_ids) -> RunResult:
     """An admin's "retry": make the rows due now and send them."""
     db.session.execute(
         sa.update(ReminderDispatch)

@@ -6,7 +6,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.auth.models import User
-from crm.db import UTCDateTime, utcnow
+from crm.clock import utcnow
+from crm.columns import UTCDateTime
 from crm.extensions import db
 
 #: ``review``: a reviewer's daily list of claims pending more than 5 workdays.

@@ -97,7 +97,7 @@ def check_settings(cfg) -> None:
 
 
 def _run(app, kind):
-    from crm.db import today
+    from crm.clock import today
     from crm.reminders import dispatch
 
     with app.app_context():
@@ -123,7 +123,7 @@ def retry_job(app):
 
 
 def stats_warm_job(app):
-    from crm.db import today
+    from crm.clock import today
     from crm.extensions import db
     from crm.stats.queries import warm
 

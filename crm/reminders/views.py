@@ -12,7 +12,7 @@ from crm import inputs
 from crm.audit.services import record
 from crm.auth.models import User
 from crm.auth.permissions import require
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.extensions import db
 from crm.reminders import dispatch, mail
 from crm.reminders.forms import PreferencesForm, RetryForm, UnsubscribeForm
@@ -43,7 +43,6 @@ def preferences():
     if form.validate_on_submit():
         current_user.reminder_daily = form.reminder_daily.data
         current_user.reminder_weekly = form.reminder_weekly.data
-        db.session.commit()
         flash(_("已保存"), "success")
         return redirect(url_for("reminders.preferences"))
     return render_template("reminders/preferences.html", form=form)
@@ -85,7 +84,6 @@ def unsubscribe(token):
             if getattr(user, field):
                 setattr(user, field, False)
                 record(user, "reminders.unsubscribe", user, changes={field: [True, False]})
-                db.session.commit()
             return render_template("reminders/unsubscribe.html", form=form, user=user, kind=kind,
                                    done=True, **_labels())
         flash(_("页面已过期，请刷新后重试"), "error")
@@ -159,10 +157,9 @@ def retry():
     if not ids:
         flash(_("没有可重试的提醒（可能已发送，或正在发送中）"), "info")
         return back
-    result = dispatch.retry_now(ids)
+    result = dispatch.retry_now_and_commit(ids)
     record(current_user, "reminders.retry", changes={"ids": ids, "sent": result.sent,
                                                        "failed": result.failed})
-    db.session.commit()
     if result.failed:
         flash(_("重试完成：已发送 %(sent)s 封，失败 %(failed)s 封。%(error)s", sent=result.sent,
                 failed=result.failed, error=(result.errors or [""])[0]), "error")

@@ -29,7 +29,7 @@ from fractions import Fraction
 import sqlalchemy as sa
 from flask import has_request_context
 
-from crm.db import today, utcnow
+from crm.clock import today, utcnow
 from crm.db_events import writes
 from crm.extensions import db
 from crm.stats import versions

@@ -11,7 +11,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from crm.db import UTCDateTime, utcnow
+from crm.clock import utcnow
+from crm.columns import UTCDateTime
 from crm.extensions import db
 
 

@@ -15,13 +15,13 @@ from flask_login import current_user, login_required
 
 from crm import inputs
 from crm.auth.permissions import can, scope_leads
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
 from crm.leads.colour import lead_colour
 from crm.leads.models import INDUSTRIES, SOURCE_LABELS, Lead
 from crm.leads.pipeline import ORDERED_STAGES, STAGE_LABELS, STAGES
 from crm.leads.queries import IN_PROGRESS, LeadFilter, list_leads
-from crm.main.helpers import format_wan
+from crm.money import wan_text
 from crm.stats.breakdowns import breakdowns, weekly_moves
 from crm.stats.charts import (
     NO_COLOUR,
@@ -196,7 +196,7 @@ def _unit_charts(u, progress, weeks, query: StatsQuery) -> dict:
     attainment = attainment_chart(
         "chart-targets", _("目标完成率与时序进度"),
         [Bar(str(METRIC_LABELS[t.metric]), float(t.attainment or 0), _colour(t.color),
-             f"{format_wan(t.actual)} / {format_wan(t.target)} · {percent(t.attainment)}",
+             f"{wan_text(t.actual)} / {wan_text(t.target)} · {percent(t.attainment)}",
              query.drill(u.township_id, t.metric) if t.metric in DRILLABLE else None)
          for t in u.targets],
         progress,

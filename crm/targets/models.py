@@ -1,4 +1,4 @@
-"""The target model and the metric codes of DOMAIN.md."""
+"""The target model and its metric codes (a unit's yearly goal for each metric)."""
 
 from decimal import Decimal
 
@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from crm.db import Fixed
+from crm.columns import Fixed
 from crm.extensions import db
 from crm.townships.models import Township
 

@@ -15,9 +15,9 @@ from sqlalchemy.orm import joinedload
 from crm import audit
 from crm.audit.models import AuditEntry
 from crm.auth.permissions import can, visible_townships
-from crm.db import plain_decimal
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
+from crm.money import plain_decimal
 from crm.targets.models import METRICS, Target
 from crm.townships.models import Township
 

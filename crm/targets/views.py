@@ -6,13 +6,14 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm.auth.permissions import can, require, visible_townships
-from crm.db import today
+from crm.clock import today
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.targets import services
 from crm.targets.forms import CopyForm, cell_name, grid_form
 from crm.targets.models import METRIC_LABELS, METRICS, Target
 from crm.townships.models import Township
+from crm.unit_of_work import discard
 
 blueprint = Blueprint("targets", __name__, url_prefix="/targets")
 
@@ -60,13 +61,12 @@ def _save(form, year: int, before: dict[int, dict]) -> bool:
         try:
             saved = services.set_targets(current_user, township_id, year, values)
         except DomainError as exc:
-            db.session.rollback()
+            discard()
             if isinstance(exc, Forbidden):
                 abort(403)
             _place_errors(form, township_id, exc)
             return False
         changed += _by_unit(saved).get(township_id, {}) != before.get(township_id, {})
-    db.session.commit()
     if changed:
         flash(_("%(year)s 年目标已保存（%(n)s 个单位有变动）", year=year, n=changed), "success")
     else:
@@ -129,12 +129,11 @@ def copy():
     try:
         written = services.copy_year(current_user, year - 1, year, overwrite=form.overwrite.data)
     except DomainError as exc:
-        db.session.rollback()
+        discard()
         if isinstance(exc, Forbidden):
             abort(403)
         flash(str(exc.message), "error")
         return redirect(url_for("targets.index", year=year))
-    db.session.commit()
     if written:
         flash(_("已将 %(from)s 年的 %(n)s 项目标复制到 %(to)s 年",
                 **{"from": year - 1, "n": written, "to": year}), "success")

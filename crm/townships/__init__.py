@@ -1,1 +1,1 @@
-"""Units (the "townships" of DOMAIN.md): towns, subdistricts, the zone and bureaus."""
+"""Units (called "townships" in the code): towns, subdistricts, the zone and bureaus."""

@@ -7,7 +7,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.auth.models import User
-from crm.db import UTCDateTime, utcnow
+from crm.clock import utcnow
+from crm.columns import UTCDateTime
 from crm.extensions import db
 from crm.leads.models import Lead
 

@@ -8,7 +8,7 @@ from flask_babel import lazy_gettext as _l
 from crm import audit
 from crm.auth.models import User
 from crm.auth.permissions import can
-from crm.db import today
+from crm.clock import today
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.inputs import has_visible

@@ -28,15 +28,13 @@ def log(lead_id):
         try:
             services.log_visit(current_user, lead, data)
         except DomainError as exc:
-            db.session.rollback()
             form_errors(form, exc)
         else:
-            db.session.commit()
             flash(_("走访已记录"), "success")
             return redirect(safe_next(request.form.get("back")) if request.form.get("back")
                             else url_for("leads.show", lead_id=lead.id))
     if request.method == "GET":
-        from crm.db import today
+        from crm.clock import today
 
         form.visited_on.data = today()
     status = 422 if request.method == "POST" else 200
@@ -57,10 +55,8 @@ def edit(lead_id, visit_id):
         try:
             services.edit_visit(current_user, visit, data)
         except DomainError as exc:
-            db.session.rollback()
             form_errors(form, exc)
         else:
-            db.session.commit()
             flash(_("走访已修改"), "success")
             return redirect(url_for("leads.show", lead_id=lead.id))
     return render_template("visits/form.html", form=form, lead=lead, visit=visit)

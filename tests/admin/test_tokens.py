@@ -11,7 +11,7 @@ from crm.audit.models import AuditEntry
 from crm.auth.models import ApiToken
 from crm.auth.services import issue_token
 from crm.cli import tokens as tokens_cli
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.extensions import db
 from tests import factories
 from tests.querycount import count_queries

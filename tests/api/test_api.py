@@ -1,4 +1,4 @@
-"""The JSON API of CONTRACT.md: every call, its errors, and the OpenAPI document."""
+"""The JSON API: every call, its errors, and the OpenAPI document."""
 
 import datetime as dt
 import re
@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from crm.auth.services import issue_token
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
 from crm.leads.models import Lead, StageChange
 

@@ -13,7 +13,7 @@ import time_machine
 from werkzeug.serving import make_server
 
 from crm.auth.models import LoginAttempt
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.extensions import db
 from tests import factories
 from tests.conftest import make_app

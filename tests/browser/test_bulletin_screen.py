@@ -6,7 +6,7 @@ import openpyxl
 
 from crm.auth.models import User
 from crm.bulletin import views
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
 from crm.targets.models import Target
 from tests import factories

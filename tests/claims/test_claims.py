@@ -10,7 +10,7 @@ from crm.audit.models import AuditEntry
 from crm.auth.permissions import can
 from crm.claims import services
 from crm.claims.models import Claim
-from crm.db import today
+from crm.clock import today
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.leads import services as lead_services

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 
 from crm.claims import services
 from crm.claims.models import Claim
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
 from crm.seed import seed_demo
 

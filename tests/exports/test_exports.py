@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
-from crm.db import today
+from crm.clock import today
 from crm.exports.xlsx import LEAD_HEADERS, LEAD_IMPORT_HEADERS, VISIT_HEADERS
 from crm.extensions import db
 from crm.leads.models import Lead
@@ -465,7 +465,7 @@ def test_lead_export_reimports_to_the_same_leads(client, auth, world, tmp_path):
 
     admin = db.session.get(type(world.admin), world.admin.id)
     table = reader.read_table(path, "export.xlsx")
-    results = service.preview(admin, table, "export.xlsx")
+    results = service.preview(admin, table)
     assert [r.error_lines() for r in results if r.errors] == []
     service.import_rows(admin, results, "export.xlsx")
     db.session.commit()

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from crm.audit.models import AuditEntry
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
 from crm.imports import mapping
 from crm.imports.cli import import_
@@ -168,7 +168,7 @@ def bad_rows_file(tmp_path, world):
 def test_preview_lists_exactly_the_bad_rows(app, world, tmp_path):
     path, expected = bad_rows_file(tmp_path, world)
     before = lead_count()
-    results = preview(world.admin, read_table(path), "bad.xlsx")
+    results = preview(world.admin, read_table(path))
     assert len(results) == 32
     bad = {r.row_number: r for r in results if r.errors}
     assert set(bad) == expected
@@ -189,7 +189,7 @@ def test_preview_lists_exactly_the_bad_rows(app, world, tmp_path):
 def test_head_may_import_only_into_own_unit(app, world, tmp_path):
     rows = make_rows(4)
     path = build_xlsx(tmp_path / "h.xlsx", rows)
-    results = preview(world.head_a, read_table(path), "h.xlsx")
+    results = preview(world.head_a, read_table(path))
     bad = {r.row_number for r in results if r.errors}
     assert bad == {sheet_row(i) for i, (_v, e) in enumerate(rows) if e[0] == "税郭镇"}
     assert all("无权导入到该单位" in m for r in results for _c, m in r.errors)

@@ -6,7 +6,7 @@ import itertools
 import pytest
 import sqlalchemy as sa
 
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
 from crm.leads.colour import colour_expr, lead_colour
 from crm.leads.models import Lead

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
 from crm.leads import services
 from crm.leads.models import Lead, StageChange

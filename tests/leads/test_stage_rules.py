@@ -1,11 +1,11 @@
-"""Every stage rule of DOMAIN.md, through the service the pages and the API share."""
+"""Every stage rule, through the service the pages and the API share."""
 
 import datetime as dt
 
 import pytest
 import sqlalchemy as sa
 
-from crm.db import today
+from crm.clock import today
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.leads import services

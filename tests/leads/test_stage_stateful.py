@@ -1,4 +1,4 @@
-"""A hypothesis state machine over the stage services, checking DOMAIN.md's invariants each step.
+"""A hypothesis state machine over the stage services, checking the stage invariants each step.
 
 Leads are created at any active stage and moved forward (with skips), back and reopened (by the
 head, with a reason), lost (with a reason), on effective dates that only move forward. After every
@@ -25,7 +25,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from crm.db import today
+from crm.clock import today
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.leads import pipeline, services

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from crm.audit.models import AuditEntry
 from crm.auth.models import User
-from crm.db import utcnow
+from crm.clock import utcnow
 from crm.extensions import db
 from crm.reminders.mail import unsubscribe_token
 from crm.reminders.models import ReminderDispatch

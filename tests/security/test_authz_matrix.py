@@ -53,7 +53,7 @@ from crm.auth.models import ApiToken
 from crm.auth.services import issue_token
 from crm.bulletin.models import ScreenLink
 from crm.claims import services as claim_services
-from crm.db import today, utcnow
+from crm.clock import today, utcnow
 from crm.extensions import db
 from crm.leads import services as lead_services
 from crm.reminders.mail import unsubscribe_token

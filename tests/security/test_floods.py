@@ -23,7 +23,7 @@ from crm.auth import services
 from crm.auth.models import LoginAttempt, RateWindow
 from crm.auth.services import issue_token
 from crm.bulletin.models import TOKEN_PREFIX
-from crm.db import today, utcnow
+from crm.clock import today, utcnow
 from crm.extensions import db
 from crm.reminders import scheduler
 from tests import factories

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from crm.auth.services import issue_token
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
 from crm.leads.models import FundEntry, Lead, StageChange
 from crm.stats.models import StatsCache

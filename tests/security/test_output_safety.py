@@ -8,7 +8,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from crm.db import today
+from crm.clock import today
 from crm.extensions import db
 from crm.leads import services
 from crm.leads.models import Lead

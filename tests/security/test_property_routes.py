@@ -28,7 +28,7 @@ from wtforms.fields.core import UnboundField
 import crm
 from crm.auth.models import ApiToken
 from crm.bulletin.models import ScreenLink
-from crm.db import today, utcnow
+from crm.clock import today, utcnow
 from crm.extensions import db
 from crm.inputs import InputForm
 from tests.security.test_authz_matrix import (

@@ -285,7 +285,7 @@ def test_the_overview_shows_one_page_and_the_totals_of_all(client, auth, two_uni
 
 
 def test_the_nightly_job_fills_the_cache_and_prunes_old_rows(app, two_units, cache_today):
-    from crm.db import today, utcnow
+    from crm.clock import today, utcnow
     from crm.reminders.scheduler import stats_warm_job
 
     w = two_units

@@ -1,4 +1,4 @@
-"""The statistics engine against numbers computed by hand (DOMAIN.md "Statistics", "Targets").
+"""The statistics engine against numbers computed by hand (the statistics and target rules).
 
 The world of this module, unit A (孟庄镇), year 2025, as of 2025-06-30:
 

@@ -1,0 +1,29 @@
+"""Amounts of money: stored and entered in 万元; shown in 万元 or 亿元 (1 亿元 = 10,000 万元)."""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+WAN_PER_YI = Decimal(10000)
+
+
+def plain_decimal(value: Decimal) -> Decimal:
+    """Drop trailing zeros without switching to exponent notation (15000, 12.5)."""
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1))
+    return value.normalize()
+
+
+def yi(value_wan) -> Decimal:
+    """万元 → 亿元, exact (None counts as 0)."""
+    return plain_decimal(Decimal(value_wan or 0) / WAN_PER_YI)
+
+
+def yi_text(value_wan) -> str:
+    """万元 → 亿元 with two decimals and thousands separators, as reports show it (15.00)."""
+    return f"{yi(value_wan).quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f}"
+
+
+def wan_text(value) -> str:
+    """An amount of 万元 as pages show it: thousands separators, no trailing zeros ("" for None)."""
+    if value is None:
+        return ""
+    return f"{Decimal(value):,.4f}".rstrip("0").rstrip(".")
