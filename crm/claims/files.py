@@ -105,7 +105,7 @@ def inspect_upload(data: bytes, filename: str, max_bytes: int = DEFAULT_MAX_BYTE
     if not data:
         raise EvidenceRefused(_l("文件为空"))
     if len(data) > max_bytes:
-        raise EvidenceRefused(_l("文件过大，上限为 %(mb)s MB", mb=f"{max_bytes / 1048576:g}"))
+        raise EvidenceRefused(_l("文件过大，上限为 %(mb)s MB", mb=format(max_bytes / 1048576, "g")))
     data = bytes(data)
     content_type = sniff(data)
     if content_type is None:

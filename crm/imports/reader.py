@@ -102,7 +102,7 @@ def read_table(path, filename: str | None = None) -> Table:
     size = path.stat().st_size
     if size > max_bytes:
         raise ImportRefused(_l("文件过大（%(size)s MB），上限为 %(max)s MB",
-                               size=f"{size / 1048576:.1f}", max=f"{max_bytes / 1048576:g}"))
+                               size=format(size / 1048576, ".1f"), max=format(max_bytes / 1048576, "g")))
     if size == 0:
         raise ImportRefused(_l("文件是空的"))
     limit = budget()
@@ -129,7 +129,7 @@ def _xlsx_rows(path: Path, limit: Budget):
                 raise ImportRefused(_l("文件含有控件或嵌入对象，不予导入：请只保留表格内容"))
             if total > limit.max_unzipped:
                 raise ImportRefused(_l("文件内容过大（解压后超过 %(mb)s MB），不予导入",
-                                       mb=f"{limit.max_unzipped / 1048576:g}"))
+                                       mb=format(limit.max_unzipped / 1048576, "g")))
             return read_rows(archive, limit)
     except (zipfile.BadZipFile, OSError) as exc:
         raise ImportRefused(_l("该文件不是有效的 Excel (.xlsx) 文件")) from exc

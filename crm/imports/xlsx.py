@@ -76,7 +76,7 @@ class _Reader:
     def check_clock(self) -> None:
         if time.monotonic() > self.deadline:
             raise ImportRefused(_l("读取超时：超过 %(n)s 秒仍未读完，文件过于复杂，不予导入",
-                                   n=f"{self.budget.max_seconds:g}"))
+                                   n=format(self.budget.max_seconds, "g")))
 
     def parse(self, name: str, handler, *, max_bytes: int, too_big) -> None:
         """Feed the member ``name`` to ``handler`` (start, end, text) in chunks.
@@ -164,13 +164,13 @@ class _Reader:
             handler = _SharedStrings(self.budget.max_cells)
             limit = self.budget.max_shared_strings_bytes
             self.parse(strings_part, handler, max_bytes=limit, too_big=_l(
-                "文本内容过多：共享字符串表超过 %(mb)s MB，不予导入", mb=f"{limit / 1048576:g}"))
+                "文本内容过多：共享字符串表超过 %(mb)s MB，不予导入", mb=format(limit / 1048576, "g")))
             strings = handler.strings
         cells = _Sheet(self.budget, strings, styles.date_styles(),
                        CALENDAR_MAC_1904 if workbook.date1904 else CALENDAR_WINDOWS_1900)
         self.parse(sheet, cells, max_bytes=self.budget.max_unzipped, too_big=_l(
             "文件内容过大（解压后超过 %(mb)s MB），不予导入",
-            mb=f"{self.budget.max_unzipped / 1048576:g}"))
+            mb=format(self.budget.max_unzipped / 1048576, "g")))
         return cells.rows
 
 
