@@ -99,7 +99,8 @@ def parse_query(args) -> StatsQuery:
 
 @blueprint.context_processor
 def stats_helpers():
-    return {"pct": percent, "METRIC_LABELS": METRIC_LABELS, "DRILLABLE": DRILLABLE}
+    return {"pct": percent, "METRIC_LABELS": METRIC_LABELS, "DRILLABLE": DRILLABLE,
+            "PENDING_OF": PENDING_OF}
 
 
 @blueprint.route("/")
