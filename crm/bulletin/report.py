@@ -28,6 +28,7 @@ from crm.leads.models import Lead
 from crm.leads.pipeline import NEXT_MILESTONE, STAGE_LABELS
 from crm.spreadsheets import safe_text
 from crm.stats.queries import DistrictStats, UnitStats, district_stats
+from crm.stats.results import pending_summary
 from crm.targets.models import METRIC_LABELS, METRICS
 
 COLOUR_ORDER = ("red", "yellow", "blue")
@@ -55,15 +56,9 @@ METRIC_SHORT_LABELS = {
 HEADER_ROW = 3  # rows 1–2: title and legend; data from row 4
 #: The target metrics whose actual counts one kind of claim: the pending of that kind is shown
 #: beside them (``UnitStats.pending``). The other metrics (by scale, investment) count part of a
-#: kind: the unit's pending claims are listed in a column of their own (``pending_summary``).
+#: kind: the unit's pending claims are listed in a column of their own
+#: (``results.pending_summary``).
 PENDING_OF = {"producing": "producing", "funds_arrived_wan": "funds_wan"}
-PENDING_LABELS = {
-    "signed": _l("签约"),
-    "started": _l("开工"),
-    "producing": _l("投产"),
-    "stats_included": _l("纳统"),
-    "funds_wan": _l("到位资金"),
-}
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
@@ -209,17 +204,6 @@ def pending_text(value) -> str:
     if not value or value <= 0:
         return ""
     return _("(+%(n)s 待核验)", n=number(value))
-
-
-def pending_summary(unit: UnitStats) -> str:
-    """A unit's claims still 待核验 (not in its numbers), e.g. "签约 +2、开工 +1、到位资金 +300万元"."""
-    parts = []
-    for key, label in PENDING_LABELS.items():
-        value = unit.pending.get(key) or 0
-        if value > 0:
-            amount = _("%(n)s万元", n=number(value)) if key == "funds_wan" else number(value)
-            parts.append(f"{label} +{amount}")
-    return "、".join(parts)
 
 
 def yi(value_wan) -> Decimal:

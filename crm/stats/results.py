@@ -11,7 +11,10 @@ from decimal import Decimal
 from fractions import Fraction
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
+from crm.db import plain_decimal
 from crm.leads.pipeline import ACTIVE_STAGES, STAGES
 from crm.targets.models import METRICS
 
@@ -43,8 +46,29 @@ def default_basis() -> str:
     return "verified" if on else "claimed"
 
 
+PENDING_LABELS = {
+    "signed": _l("签约"),
+    "started": _l("开工"),
+    "producing": _l("投产"),
+    "stats_included": _l("纳统"),
+    "funds_wan": _l("到位资金"),
+}
+
+
 def no_pending() -> dict:
     return {**dict.fromkeys(PENDING_KINDS, 0), "funds_wan": Decimal(0)}
+
+
+def pending_summary(unit: "UnitStats") -> str:
+    """A unit's claims still 待核验 (not in its numbers), e.g. "签约 +2、开工 +1、到位资金 +300万元";
+    "" when none is (always on the claimed basis)."""
+    parts = []
+    for key, label in PENDING_LABELS.items():
+        value = unit.pending.get(key) or 0
+        if value > 0:
+            text = f"{plain_decimal(Decimal(value)):,}"
+            parts.append(f"{label} +{_('%(n)s万元', n=text) if key == 'funds_wan' else text}")
+    return "、".join(parts)
 RATES = ("start_rate", "stats_inclusion_rate", "funds_arrival_rate", "mean_attainment")
 
 

@@ -9,19 +9,17 @@ The world of this module, unit A (孟庄镇), year 2025, as of 2025-06-30. Claim
 "on" a day by setting what a review that day sets (status, ``verified_on``); the review itself
 is exercised at the end (the cache after a review).
 
-| lead | created       | moves                                    | 万元    | claims                                   |
-|------|---------------|------------------------------------------|---------|------------------------------------------|
-| L1   | 01-10 contact | neg 02-01, signed 03-01                  | 20 000  | signed ✓03-05; funds 5000 04-01 ✓04-05,   |
-|      |               |                                          |         | funds 2000 06-20 ✓07-01 (after as-of)     |
-| L2   | 02-01 contact | started 04-01 (skips neg, signed)        | 150 000 | signed ✓04-02, started pending;           |
-|      |               | planned start 03-15, 纳统 05-01           |         | 纳统 ✓05-10                               |
-| L3   | 01-20 contact | neg 02-10, signed 03-01, started 05-01   | 30 000  | signed ✓03-02, started ✓06-15;            |
-|      |               | planned start 04-15, 纳统 06-01           |         | 纳统 pending; funds 3000 05-01 pending     |
-| L4   | 01-05 contact | signed 02-01, back to neg 04-01          | 50 000  | signed ✓02-10, withdrawn by the move back |
-| L5   | 03-01 contact | producing 06-01 (skips)                  | 5 000   | signed ✓06-10, started pending,           |
-|      |               |                                          |         | producing ✓06-10                          |
-| L6   | 02-15 contact | signed 05-20                             | 8 000   | signed ✓07-02 (after as-of)               |
-| L1 also has planned start 05-01 (never started).                                                  |
+Leads (created at contact; 万元 of planned investment) and their claims (✓ = verified on):
+
+- L1 01-10, 20 000, planned start 05-01 (never started): neg 02-01, signed 03-01 ✓03-05;
+  funds 5 000 on 04-01 ✓04-05; funds 2 000 on 06-20 ✓07-01 (after the as-of date).
+- L2 02-01, 150 000, planned start 03-15, 纳统 05-01: started 04-01 (skips neg and signed);
+  signed ✓04-02, started pending, 纳统 ✓05-10.
+- L3 01-20, 30 000, planned start 04-15, 纳统 06-01: neg 02-10, signed 03-01 ✓03-02,
+  started 05-01 ✓06-15; 纳统 pending; funds 3 000 on 05-01 pending.
+- L4 01-05, 50 000: signed 02-01 ✓02-10, back to negotiation 04-01 (the claim is withdrawn).
+- L5 03-01, 5 000: producing 06-01 (skips); signed ✓06-10, started pending, producing ✓06-10.
+- L6 02-15, 8 000: signed 05-20 ✓07-02 (after the as-of date).
 """
 
 import datetime as dt
@@ -305,3 +303,39 @@ def test_the_cache_after_a_review(world, client, auth):
     assert entered_started(client, world) == "2"
     u = district_stats(admin, day.year, day, township_ids=[world.a.id]).unit(world.a.id)
     assert u.entered["started"] == 2 and u.pending["started"] == 0
+
+
+# -- what is still pending, beside the numbers, on every reader ---------------------------------
+
+def test_pages_bulletin_and_mail_show_what_is_pending(year, client, auth):
+    from openpyxl import load_workbook
+
+    from crm.reminders.content import weekly_digests
+    from crm.reminders.mail import render
+
+    db.session.add_all([
+        Target(township_id=year.a.id, year=2025, metric="producing", value=2),
+        Target(township_id=year.a.id, year=2025, metric="funds_arrived_wan", value=10000)])
+    db.session.commit()
+    auth.login("admin")
+    query = {"year": 2025, "as_of": AS_OF.isoformat()}
+    overview = text(client.get("/stats/", query_string=query))
+    assert "5,000 (+3,000 待核验)" in overview  # capital: L3's 3 000 pending
+    assert "4 (+0" not in overview
+    unit_page = text(client.get(f"/stats/unit/{year.a.id}", query_string=query))
+    assert "开工率 33.3% (+2 待核验)" in unit_page
+    assert "纳统率 0.0% (+1 待核验)" in unit_page
+
+    bulletin = text(client.get("/bulletin", query_string={"as_of": AS_OF.isoformat()}))
+    assert "开工 +2、纳统 +1、到位资金 +3,000万元" in bulletin
+    assert "5,000/10,000 (50.0%) (+3,000 待核验)" in bulletin
+    sheet = load_workbook(io.BytesIO(client.get(
+        "/bulletin.xlsx", query_string={"as_of": AS_OF.isoformat()}).data)).active
+    values = [c.value for row in sheet.iter_rows() for c in row]
+    assert "开工 +2、纳统 +1、到位资金 +3,000万元" in values
+
+    digests = {d.user.username: d for d in weekly_digests(AS_OF)}
+    head = render(digests["a-head"]).get_body(("plain",)).get_content()
+    assert "待核验（未计入上述数字）：开工 +2、纳统 +1、到位资金 +3,000万元" in head
+    admin = render(digests["admin"]).get_body(("plain",)).get_content()
+    assert "待核验：开工 +2" in admin
