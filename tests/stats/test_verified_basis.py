@@ -339,3 +339,26 @@ def test_pages_bulletin_and_mail_show_what_is_pending(year, client, auth):
     assert "待核验（未计入上述数字）：开工 +2、纳统 +1、到位资金 +3,000万元" in head
     admin = render(digests["admin"]).get_body(("plain",)).get_content()
     assert "待核验：开工 +2" in admin
+
+
+def test_a_fixed_number_of_queries_on_the_verified_basis(year):
+    from tests.querycount import count_queries
+
+    def queries():
+        db.session.commit()
+        assert year.a.name and year.admin.role  # loaded in a transaction of its own
+        with count_queries() as c:
+            unit(year, "verified")
+        return c["n"]
+
+    first = queries()
+    for i in range(6):
+        lead = factories.lead(year.admin, year.a, name=f"G{i}", company=f"G{i}",
+                              created_on=d(2, 1))
+        services.move_stage(year.admin, lead, ["signed", "started", "producing"][i % 3],
+                            on=d(3, 1))
+        if i % 2:
+            verify(lead, "signed", d(3, 2))
+        services.add_funds(year.admin, lead, d(4, 1), Decimal(100))
+    db.session.commit()
+    assert queries() == first
