@@ -131,18 +131,36 @@ class _Scope:
 
 
 def first_entries(as_of: dt.date, lead_ids: sa.Select | None = None,
-                  stages=ACTIVE_STAGES) -> sa.Subquery:
+                  stages=ACTIVE_STAGES, basis: str = "claimed") -> sa.Subquery:
     """(lead_id, stage, first_on): each lead's first entry into each of ``stages`` by ``as_of``,
     for the leads ``lead_ids`` selects (all leads when None: name them, one unit's page must not
-    group a whole province's history)."""
-    stmt = (
-        sa.select(StageChange.lead_id, StageChange.to_stage.label("stage"),
-                  sa.func.min(StageChange.effective_on).label("first_on"))
-        .where(StageChange.to_stage.in_(stages), StageChange.effective_on <= as_of)
-        .group_by(StageChange.lead_id, StageChange.to_stage)
-    )
-    if lead_ids is not None:
-        stmt = stmt.where(StageChange.lead_id.in_(lead_ids))
+    group a whole province's history). On the verified basis an entry into signed, started or
+    producing is the earliest effective date of the lead's claims of it that count for
+    ``as_of`` (``counts``)."""
+    claimed = [s for s in stages if basis != "verified" or s not in STAGE_CLAIMS]
+    verified = [s for s in stages if s not in claimed]
+    parts = []
+    if claimed:
+        stmt = (
+            sa.select(StageChange.lead_id, StageChange.to_stage.label("stage"),
+                      sa.func.min(StageChange.effective_on).label("first_on"))
+            .where(StageChange.to_stage.in_(claimed), StageChange.effective_on <= as_of)
+            .group_by(StageChange.lead_id, StageChange.to_stage)
+        )
+        if lead_ids is not None:
+            stmt = stmt.where(StageChange.lead_id.in_(lead_ids))
+        parts.append(stmt)
+    if verified:
+        stmt = (
+            sa.select(Claim.lead_id, Claim.kind.label("stage"),
+                      sa.func.min(Claim.effective_on).label("first_on"))
+            .where(Claim.kind.in_(verified), counts(as_of), Claim.effective_on <= as_of)
+            .group_by(Claim.lead_id, Claim.kind)
+        )
+        if lead_ids is not None:
+            stmt = stmt.where(Claim.lead_id.in_(lead_ids))
+        parts.append(stmt)
+    stmt = parts[0] if len(parts) == 1 else sa.union_all(*parts)
     return stmt.subquery("first_entries")
 
 

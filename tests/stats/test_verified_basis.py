@@ -362,3 +362,14 @@ def test_a_fixed_number_of_queries_on_the_verified_basis(year):
         services.add_funds(year.admin, lead, d(4, 1), Decimal(100))
     db.session.commit()
     assert queries() == first
+
+
+def test_the_unit_breakdowns_count_signings_on_the_basis(year):
+    from crm.stats.breakdowns import breakdowns
+
+    def signed(basis):
+        parts = breakdowns(year.admin, year.a.id, 2025, AS_OF, basis)
+        return sum(r.signed for r in parts.by_industry), sum(r.signed for r in parts.by_source)
+
+    assert signed("verified") == (4, 4)
+    assert signed("claimed") == (6, 6)
