@@ -6,10 +6,16 @@ Generates the database (``generate.py``, in a child process so its memory does n
 ``--reuse`` finds it, builds the app on it (CRM_DATABASE_URL) and times, in this process with the
 Flask test client: the stats API as a district admin, the district overview, a unit page, a unit's
 board, the filtered lead list, a lead page and posting a visit, each signed in through the real
-/login form; then the bare SQL the stats API runs, the worker's memory, the weekly reminder run for
-1,000 users into a local SMTP server, and an import of 10,000 rows. Last, the number of SQL
-queries of each page here and on a tiny database of the same kind. The database is left as it was
-generated (what the run adds is deleted), so ``--reuse`` measures the same data again.
+/login form; the 待核验 queue (10,000 pending claims) and posting a review as a reviewer; then
+the bare SQL the stats API runs, the worker's memory, the weekly reminder run for 1,000 users into
+a local SMTP server, and an import of 10,000 rows. Last, the number of SQL queries of each page
+here and on a tiny database of the same kind. The database is left as it was generated (what the
+run adds is deleted), so ``--reuse`` measures the same data again.
+
+The generated milestones get their claims once (``ensure_claims``, bulk SQL): verified history,
+as the migration makes them for an installed district, except the latest 10,000 stage claims,
+pending (the queue); and a reviewer is added. The statistics count on the verified basis (the
+setting CRM_VERIFICATION's default).
 """
 
 import argparse
@@ -33,6 +39,8 @@ import measure  # noqa: E402
 from measure import Figure  # noqa: E402
 
 TINY = 500
+PENDING_CLAIMS = 10_000
+REVIEWER = "bench-reviewer"
 REMINDER_USERS = 1000
 IMPORT_ROWS = 10_000
 TARGETS = {"api": 0.250, "page": 0.150, "post": 0.050, "ratio": 3.0, "reminders": 30.0,
@@ -49,6 +57,64 @@ def ensure_database(size: int, kind: str, url: str | None, seed: int, reuse: boo
     print(f"generating {size} leads on {kind} …", flush=True)
     subprocess.run(command, check=True, stderr=subprocess.DEVNULL)
     return target
+
+
+def ensure_claims(url: str, pending: int = PENDING_CLAIMS) -> dict:
+    """The claims of the generated milestones, made once by bulk SQL: each lead's first entry
+    into signed, started and producing, its 纳统 date and each capital entry, verified on its
+    effective date (as the migration makes history), with the system's review; then the latest
+    ``pending`` stage claims pending again. Claims by status."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            if not conn.execute(sa.text("SELECT COUNT(*) FROM claims")).scalar():
+                print("making the claims of the generated milestones …", flush=True)
+                now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+                insert = ("INSERT INTO claims (lead_id, township_id, kind, effective_on, "
+                          "amount_wan, fund_entry_id, status, submitted_by_id, submitted_at, "
+                          "decided_at, verified_on) ")
+                conn.execute(sa.text(
+                    insert + "SELECT sc.lead_id, l.township_id, sc.to_stage, "
+                    "MIN(sc.effective_on), NULL, NULL, 'verified', NULL, :now, :now, "
+                    "MIN(sc.effective_on) FROM stage_changes sc JOIN leads l ON l.id = sc.lead_id "
+                    "WHERE sc.to_stage IN ('signed', 'started', 'producing') "
+                    "GROUP BY sc.lead_id, l.township_id, sc.to_stage"), {"now": now})
+                conn.execute(sa.text(
+                    insert + "SELECT id, township_id, 'stats_included', stats_included_on, NULL, "
+                    "NULL, 'verified', NULL, :now, :now, stats_included_on FROM leads "
+                    "WHERE stats_included_on IS NOT NULL"), {"now": now})
+                conn.execute(sa.text(
+                    insert + "SELECT f.lead_id, l.township_id, 'funds', f.arrived_on, "
+                    "f.amount_wan, f.id, 'verified', NULL, :now, :now, f.arrived_on "
+                    "FROM fund_entries f JOIN leads l ON l.id = f.lead_id"), {"now": now})
+                conn.execute(sa.text(
+                    "UPDATE claims SET status = 'pending', decided_at = NULL, verified_on = NULL "
+                    "WHERE id IN (SELECT id FROM claims WHERE kind IN "
+                    "('signed', 'started', 'producing') ORDER BY effective_on DESC, id DESC "
+                    "LIMIT :n)"), {"n": pending})
+                conn.execute(sa.text(
+                    "INSERT INTO claim_reviews (claim_id, decision, opinion, by_id, at) "
+                    "SELECT id, 'verify', '历史数据', NULL, :now FROM claims "
+                    "WHERE status = 'verified'"), {"now": now})
+                # written beside the ORM: no unit's version was bumped
+                conn.execute(sa.text("DELETE FROM stats_cache"))
+            return dict(conn.execute(sa.text(
+                "SELECT status, COUNT(*) FROM claims GROUP BY status")).all())
+    finally:
+        engine.dispose()
+
+
+def ensure_reviewer(app) -> None:
+    """A reviewer (区投促局 审核员) to measure the queue and the review as."""
+    from crm.auth.models import User
+    from crm.auth.services import create_user
+    from crm.extensions import db
+
+    with app.app_context():
+        if db.session.scalar(sa.select(User.id).where(User.username == REVIEWER)) is None:
+            create_user(REVIEWER, role="reviewer", email="reviewer@bench.example",
+                        password=generate.PASSWORD, township=None, display_name="审核员")
+            db.session.commit()
 
 
 def _has_leads(url: str) -> bool:
@@ -145,9 +211,24 @@ class Pages:
     """The measured requests: name → (callable doing one request, target)."""
 
     def __init__(self, app, s: Subjects):
+        from crm.claims.models import Claim
+        from crm.extensions import db
+
         self.app, self.s = app, s
         admin, head, officer = sign_in(app, s.admin), sign_in(app, s.head), sign_in(app, s.officer)
         self.officer = officer
+        ensure_reviewer(app)
+        self.reviewer = sign_in(app, REVIEWER)
+        with app.app_context():
+            # the most recent pending claims: each review takes the next one
+            self.to_review = list(db.session.scalars(
+                sa.select(Claim.id).where(Claim.status == "pending")
+                .order_by(Claim.id.desc()).limit(200)))
+            pending = db.session.scalar(sa.select(sa.func.count()).select_from(Claim)
+                                        .where(Claim.status == "pending"))
+        self.review_form = {"csrf_token": csrf_of(self.reviewer.get(
+            f"/claims/{self.to_review[0]}").get_data(as_text=True)), "decision": "return",
+            "opinion": "照片看不出开工迹象，请补充施工许可证。"}
         bearer = {"Authorization": f"Bearer {api_token(app, s.admin)}"}
         visit_token = csrf_of(officer.get(f"/leads/{s.lead_id}").get_data(as_text=True))
         today = dt.date.today().isoformat()
@@ -176,7 +257,16 @@ class Pages:
                 get(officer, f"/leads/{s.lead_id}"), TARGETS["page"], "officer"),
             "post a visit (the lead page's form)": (
                 self.post_visit, TARGETS["post"], "officer"),
+            "待核验 queue /claims/": (
+                get(self.reviewer, "/claims/"), TARGETS["page"], f"reviewer, {pending:,} pending"),
+            "post a review (退回 with an opinion)": (
+                self.post_review, TARGETS["post"], "reviewer"),
         }
+
+    def post_review(self):
+        claim_id = self.to_review.pop()
+        return self.check(self.reviewer.post(f"/claims/{claim_id}/review",
+                                             data=self.review_form), 302, "review")
 
     def post_visit(self):
         return self.check(self.officer.post(f"/leads/{self.s.lead_id}/visits", data=self.visit),
@@ -330,6 +420,8 @@ class Restore:
 
         self.app, self.lead_id = app, lead_id
         with app.app_context():
+            self.max_review = db.session.scalar(sa.text("SELECT MAX(id) FROM claim_reviews")) or 0
+            self.max_audit = db.session.scalar(sa.text("SELECT MAX(id) FROM audit_log")) or 0
             self.max_lead = db.session.scalar(sa.select(sa.func.max(Lead.id)))
             self.max_visit = db.session.scalar(sa.text("SELECT MAX(id) FROM visits"))
             lead = db.session.get(Lead, lead_id)
@@ -343,6 +435,16 @@ class Restore:
 
         with self.app.app_context():
             db.session.execute(sa.text("DELETE FROM visits WHERE id > :v"), {"v": self.max_visit})
+            # the claims reviewed: pending again
+            db.session.execute(sa.text(
+                "UPDATE claims SET status = 'pending', decided_at = NULL, verified_on = NULL "
+                "WHERE id IN (SELECT claim_id FROM claim_reviews WHERE id > :r)"),
+                {"r": self.max_review})
+            db.session.execute(sa.text("DELETE FROM claim_reviews WHERE id > :r"),
+                               {"r": self.max_review})
+            db.session.execute(sa.text(
+                "DELETE FROM audit_log WHERE id > :a AND action LIKE 'claim.%'"),
+                {"a": self.max_audit})
             db.session.execute(sa.text("DELETE FROM audit_log WHERE lead_id > :v OR lead_id = :l"),
                                {"v": self.max_lead, "l": self.lead_id})
             db.session.execute(sa.delete(Lead).where(Lead.id > self.max_lead)
@@ -428,6 +530,8 @@ def main(argv=None) -> int:
 
     url = ensure_database(args.size, args.db, args.url, args.seed, args.reuse)
     tiny_url = ensure_database(TINY, args.db, args.url, args.seed, True)
+    claims = ensure_claims(url)
+    ensure_claims(tiny_url, pending=50)
     info = measure.machine()
     engine = sa.create_engine(url)
     version = measure.database_version(engine)
@@ -442,7 +546,8 @@ def main(argv=None) -> int:
           f"{sa.engine.make_url(url).render_as_string(hide_password=True)}")
     print(f"data      {counts['leads']:,} leads, {counts['visits']:,} visits, "
           f"{counts['users']:,} users, {counts['townships']:,} units, "
-          f"{counts['stage_changes']:,} stage changes")
+          f"{counts['stage_changes']:,} stage changes, "
+          + ", ".join(f"{n:,} {status} claims" for status, n in sorted(claims.items())))
     print(f"runs      median and p95 of {args.repeat} runs after 2 warm-up runs\n", flush=True)
 
     controller, smtp_port, inbox = start_smtp()

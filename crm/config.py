@@ -61,6 +61,9 @@ DEFAULTS = {
     "CRM_RED_OVERDUE_DAYS": 30,
     "CRM_IDLE_VISIT_DAYS": 60,
     "CRM_TARGET_YELLOW_MARGIN": 0.10,
+    # "on": the statistics count a signed, started, producing, 纳统 or capital arrival only once
+    # its claim is verified (核验); "off": every claim counts as entered (basis "claimed").
+    "CRM_VERIFICATION": "on",
     # Evidence files: "file://" keeps them under instance/attachments (or file:///abs/path);
     # "s3://BUCKET/PREFIX" puts them in any S3-compatible store reached with the CRM_S3_* settings.
     "CRM_STORAGE_URL": "file://",

@@ -169,10 +169,10 @@ class LeadAttachments(MethodView):
     def post(self, _files, lead_id):
         """Upload an evidence file (multipart `file` and `kind`; checked by its content)."""
         lead = get_lead_or_404(lead_id, api_user())
-        unknown = sorted((set(request.form) - {"kind"}) | (set(request.files) - {"file"}))
-        if unknown:
-            message = _l("未知字段")
-            raise DomainError(message, {name[:40]: [message] for name in unknown[:10]})
+        unknown = sorted((set(request.form) | set(request.files)) - {"file", "kind"})
+        if unknown:  # as the JSON bodies do (marshmallow's RAISE): a field we do not know is 422
+            message = _l("未知字段：%(f)s", f="、".join(unknown))
+            raise DomainError(message, {name: [_l("未知字段")] for name in unknown})
         upload = request.files.get("file")
         if upload is None:
             message = _l("请选择文件")

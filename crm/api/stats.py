@@ -31,10 +31,13 @@ from crm.clock import today
 from crm.stats import cache, versions
 from crm.stats.queries import district_stats, visible_units
 from crm.stats.results import (
+    BASES,
+    PENDING_KINDS,
     DistrictStats,
     Ranked,
     UnitStats,
     as_float,
+    default_basis,
     rank_units,
     time_progress,
     yellow_margin,
@@ -54,6 +57,9 @@ def blueprints():
 class StatsQuerySchema(Schema):
     year = fields.Integer(validate=validate.Range(min=2000, max=2100))
     as_of = Day()
+    #: ``verified``: milestones count from verified claims only; ``claimed``: every claim.
+    #: Default: ``verified`` while the setting CRM_VERIFICATION is on.
+    basis = fields.String(validate=validate.OneOf(BASES))
 
 
 class TargetStatSchema(Schema):
@@ -72,6 +78,14 @@ def _rates():
     return fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
 
 
+class PendingSchema(Schema):
+    signed = fields.Integer(required=True)
+    started = fields.Integer(required=True)
+    producing = fields.Integer(required=True)
+    stats_included = fields.Integer(required=True)
+    funds_wan = Wan(required=True)
+
+
 class TownshipStatSchema(Schema):
     township_id = fields.Integer(required=True)
     name = fields.String(required=True)
@@ -85,6 +99,8 @@ class TownshipStatSchema(Schema):
     funds_arrival_rate = fields.Float(allow_none=True)
     mean_attainment = fields.Float(allow_none=True)
     targets = fields.List(fields.Nested(TargetStatSchema))
+    #: Claims still 待核验 effective in the year up to the as-of date (zero on basis claimed).
+    pending = fields.Nested(PendingSchema)
 
 
 class StatsSchema(Schema):
@@ -109,7 +125,7 @@ def township_stats(args):
         abort(403)
     as_of = args.get("as_of") or today()
     year = args.get("year") or as_of.year
-    body = stats_json(user, year, as_of, townships)
+    body = stats_json(user, year, as_of, townships, args.get("basis") or default_basis())
     return current_app.response_class(body, mimetype="application/json")
 
 
@@ -134,6 +150,8 @@ def unit_object(u: UnitStats) -> dict:
              "attainment": as_float(t.attainment), "color": t.color}
             for t in u.targets
         ],
+        "pending": {**{k: int(u.pending[k]) for k in PENDING_KINDS},
+                    "funds_wan": wan_json(u.pending["funds_wan"])},
     }
 
 
@@ -158,17 +176,18 @@ def stats_payload(stats: DistrictStats) -> dict:
     }
 
 
-def stats_json(user: User, year: int, as_of: dt.date, townships: list) -> str:
+def stats_json(user: User, year: int, as_of: dt.date, townships: list,
+               basis: str = "verified") -> str:
     """The answer for ``townships`` (``visible_units`` rows) as JSON text: each unit's text from
     its stored results where they are current, the others computed (and stored) by
     ``district_stats``; ranked over all of them."""
     current = versions.current([t.id for t in townships])
-    stored = cache.load_records(current, year, as_of, yellow_margin())
+    stored = cache.load_records(current, year, as_of, yellow_margin(), basis)
     found = {township_id: (mean, _unit_text(record))
              for township_id, (mean, record) in stored.items()}
     missing = [t.id for t in townships if t.id not in found]
     if missing:
-        computed = district_stats(user, year, as_of, township_ids=missing)
+        computed = district_stats(user, year, as_of, township_ids=missing, basis=basis)
         for u in computed.units:
             found[u.township_id] = (u.mean_attainment, unit_json(u))
     units = [Ranked(t.id, t.name, *found[t.id]) for t in townships]

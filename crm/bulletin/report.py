@@ -29,6 +29,7 @@ from crm.leads.pipeline import NEXT_MILESTONE, STAGE_LABELS
 from crm.money import plain_decimal, yi
 from crm.spreadsheets import safe_text
 from crm.stats.queries import DistrictStats, UnitStats, district_stats
+from crm.stats.results import pending_summary
 from crm.targets.models import METRIC_LABELS, METRICS
 
 #: Cell fill and font colour (ARGB) of each colour in the workbook: Excel's own "light red fill
@@ -53,6 +54,11 @@ METRIC_SHORT_LABELS = {
     "funds_arrived_wan": _l("到位资金"),
 }
 HEADER_ROW = 3  # rows 1–2: title and legend; data from row 4
+#: The target metrics whose actual counts one kind of claim: the pending of that kind is shown
+#: beside them (``UnitStats.pending``). The other metrics (by scale, investment) count part of a
+#: kind: the unit's pending claims are listed in a column of their own
+#: (``results.pending_summary``).
+PENDING_OF = {"producing": "producing", "funds_arrived_wan": "funds_wan"}
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
@@ -123,6 +129,11 @@ class Bulletin:
             counts[item.colour] += 1
         return counts
 
+    @property
+    def any_pending(self) -> bool:
+        """Whether some unit has claims still 待核验 (never on the claimed basis)."""
+        return any(v for unit in self.units for v in unit.pending.values())
+
     def with_colour(self, colour: str) -> list[BulletinLead]:
         return [item for item in self.leads if item.colour == colour]
 
@@ -177,9 +188,22 @@ def number(value) -> str:
     return f"{plain_decimal(Decimal(value)):,}"
 
 
-def target_text(target) -> str:
-    """A target as the bulletin writes it: "实际/目标 (完成率)", e.g. "2/10 (20.0%)"."""
-    return f"{number(target.actual)}/{number(target.target)} ({percent(target.attainment)})"
+def target_text(target, unit: UnitStats | None = None) -> str:
+    """A target as the bulletin writes it: "实际/目标 (完成率)", e.g. "2/10 (20.0%)"; with the
+    unit, what is still pending beside an actual that counts one kind of claim, e.g.
+    "2/10 (20.0%) (+1 待核验)"."""
+    text = f"{number(target.actual)}/{number(target.target)} ({percent(target.attainment)})"
+    if unit is not None and target.metric in PENDING_OF:
+        waiting = pending_text(unit.pending[PENDING_OF[target.metric]])
+        text = f"{text} {waiting}" if waiting else text
+    return text
+
+
+def pending_text(value) -> str:
+    """"(+2 待核验)" for what is still pending beside a number; "" when nothing is."""
+    if not value or value <= 0:
+        return ""
+    return _("(+%(n)s 待核验)", n=number(value))
 
 
 def margin_points() -> str:
@@ -216,6 +240,9 @@ def _ranking_sheet(ws, data: Bulletin) -> None:
     ws.title = RANKING_SHEET
     metrics = data.metrics
     headers = [_("排名"), _("单位"), _("平均完成率")] + [str(METRIC_LABELS[m]) for m in metrics]
+    waiting = data.any_pending
+    if waiting:
+        headers.append(_("待核验（未计入）"))
     legend = _(
         "时序进度 %(p)s。各指标：实际/目标（完成率）；蓝：完成率不低于时序进度，"
         "黄：落后不超过%(m)s个百分点，红：落后超过%(m)s个百分点。",
@@ -237,13 +264,15 @@ def _ranking_sheet(ws, data: Bulletin) -> None:
             result = by_metric.get(metric)
             if result is None:
                 continue
-            cell.value = target_text(result)
+            cell.value = target_text(result, unit)
             _colour(cell, result.color)
+        if waiting:
+            _text(ws.cell(row, len(headers)), pending_summary(unit))
         for column in range(1, len(headers) + 1):
             ws.cell(row, column).border = _BORDER
             if column > 2:
                 ws.cell(row, column).alignment = _CENTER
-    _widths(ws, [7, 16, 12] + [20] * len(metrics))
+    _widths(ws, [7, 16, 12] + [20] * len(metrics) + ([30] if waiting else []))
 
 
 def _leads_sheet(ws, data: Bulletin) -> None:

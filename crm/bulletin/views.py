@@ -27,6 +27,7 @@ from crm.bulletin.report import (
     bulletin_data,
     margin_points,
     parse_as_of,
+    pending_summary,
     percent,
     target_text,
     write_bulletin_xlsx,
@@ -48,7 +49,7 @@ SCREEN_REFRESH_SECONDS = 300
 def helpers():
     return {"percent": percent, "target_text": target_text, "margin_points": margin_points,
             "METRIC_LABELS": METRIC_LABELS, "METRIC_SHORT_LABELS": METRIC_SHORT_LABELS,
-            "COLOUR_LABELS": COLOUR_LABELS,
+            "COLOUR_LABELS": COLOUR_LABELS, "pending_summary": pending_summary,
             "targets_by_metric": lambda unit: {t.metric: t for t in unit.targets}}
 
 

@@ -43,6 +43,7 @@ def build_queue(reviewer, pending: int = 6) -> None:
         if claim.id in keep:
             continue
         claim.status, claim.decided_at = "verified", now
+        claim.verified_on = claim.effective_on  # history: counted from its own date
         db.session.add(ClaimReview(claim=claim, decision="verify", opinion=HISTORY, by_id=None,
                                    at=now))
     db.session.flush()

@@ -125,6 +125,10 @@ class Claim(db.Model):
     submitted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: The business date (Asia/Shanghai) of the review that verified it; NULL unless verified.
+    #: The statistics count a claim for an as-of date from this day on, at its ``effective_on``
+    #: (history migrated in is verified on its own effective date).
+    verified_on: Mapped[dt.date | None]
 
     lead: Mapped[Lead] = relationship(backref=backref(
         "claims", order_by="Claim.id", cascade="all, delete-orphan", passive_deletes=True))

@@ -26,7 +26,7 @@ from crm.claims.models import (
     ClaimEvidence,
     ClaimReview,
 )
-from crm.clock import utcnow
+from crm.clock import today, utcnow
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.leads.models import FundEntry, Lead
@@ -188,6 +188,7 @@ def review(user: User, claim: Claim, decision: str, opinion: str = "") -> ClaimR
     old = claim.status
     claim.status = "verified" if decision == "verify" else "returned"
     claim.decided_at = utcnow()
+    claim.verified_on = today() if decision == "verify" else None
     entry = ClaimReview(claim=claim, decision=decision, opinion=opinion, by_id=user.id,
                         at=claim.decided_at)
     db.session.add(entry)

@@ -176,8 +176,8 @@ def review(claim_id):
             _flash_error(exc)
             return redirect(url_for("claims.show", claim_id=claim_id))
         flash(_("已通过核验") if form.decision.data == "verify" else _("已退回"), "success")
-        nxt = queries.list_claims(current_user, status="pending", per_page=1).items
-        return redirect(url_for("claims.show", claim_id=nxt[0].id) if nxt
+        nxt = queries.next_pending(current_user)
+        return redirect(url_for("claims.show", claim_id=nxt) if nxt
                         else url_for("claims.queue"))
     flash(_("意见过长"), "error")
     return redirect(url_for("claims.show", claim_id=claim_id))

@@ -13,6 +13,7 @@ from crm.extensions import db
 from crm.leads.colour import ColouredLead, colour_expr
 from crm.leads.models import Lead, StageChange
 from crm.stats.queries import district_stats
+from crm.stats.results import pending_summary
 from crm.visits.models import Visit
 
 
@@ -97,7 +98,9 @@ def weekly_digests(as_of: dt.date) -> list[Digest]:
             template = "weekly_head"
         elif user.role == DISTRICT_ADMIN:
             district = district or district_stats(user, as_of.year, as_of)
-            context = {"stats": district} if district.units else None
+            context = {"stats": district,
+                       "pending": {u.township_id: pending_summary(u) for u in district.units},
+                       } if district.units else None
             template = "weekly_admin"
         else:
             continue
@@ -157,7 +160,8 @@ def _head_week(user, as_of, last_monday, last_sunday):
     ).all()
     if not (sum(unit.snapshot.values()) or unit.targets or moves):
         return None
-    return {"stats": stats, "unit": unit, "moves": moves, "red": red, "idle_officers": idle}
+    return {"stats": stats, "unit": unit, "moves": moves, "red": red, "idle_officers": idle,
+            "pending": pending_summary(unit)}
 
 
 __all__ = ["Digest", "daily_digests", "weekly_digests"]

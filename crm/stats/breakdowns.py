@@ -16,6 +16,7 @@ from crm.extensions import db
 from crm.leads.models import Lead, StageChange
 from crm.leads.pipeline import STAGES
 from crm.stats.queries import first_entries
+from crm.stats.results import default_basis
 from crm.townships.models import Township
 from crm.visits.models import Visit
 
@@ -74,19 +75,23 @@ def _scoped(stmt: sa.Select, user: User, township_id: int | None) -> sa.Select:
     return stmt
 
 
-def breakdowns(user: User, township_id: int | None, year: int, as_of: dt.date) -> Breakdowns:
-    """By industry, by source, by officer: six queries."""
+def breakdowns(user: User, township_id: int | None, year: int, as_of: dt.date,
+               basis: str | None = None) -> Breakdowns:
+    """By industry, by source, by officer: six queries. The signings count on ``basis`` (the
+    setting's when None), like the unit's numbers."""
     start, end = period(year, as_of)
+    basis = basis or default_basis()
     return Breakdowns(
-        by_industry=_by_group(user, township_id, Lead.industry, start, end, as_of),
-        by_source=_by_group(user, township_id, Lead.source, start, end, as_of),
+        by_industry=_by_group(user, township_id, Lead.industry, start, end, as_of, basis),
+        by_source=_by_group(user, township_id, Lead.source, start, end, as_of, basis),
         by_officer=_by_officer(user, township_id, start, end, as_of),
     )
 
 
-def _by_group(user, township_id, column, start, end, as_of) -> list[GroupRow]:
+def _by_group(user, township_id, column, start, end, as_of, basis) -> list[GroupRow]:
     """Leads created in the period and leads that first entered signed in it, per value."""
-    fe = first_entries(as_of, _scoped(sa.select(Lead.id), user, township_id), stages=("signed",))
+    fe = first_entries(as_of, _scoped(sa.select(Lead.id), user, township_id), stages=("signed",),
+                       basis=basis)
     created = Lead.created_on.between(start, end)
     signed = fe.c.first_on.between(start, end)
     stmt = _scoped(

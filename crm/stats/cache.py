@@ -2,12 +2,12 @@
 
 A province has ~2,000 units; recomputing every unit's year on every request of the district
 overview takes seconds. The numbers of a unit only change when one of its leads, stage changes,
-visits, capital entries or targets is written, and every such write bumps the unit's version
-(``crm.stats.versions``). So ``district_stats`` reads the units' current versions *before*
-computing, keeps the stored rows whose version is current, computes the rest in SQL and stores
-them with the versions it read. A write that commits while the numbers are computed has already
-bumped the version, so the row stored is never read: the cache can be stale only in the direction
-of being recomputed.
+visits, capital entries, claims (a review changes a claim) or targets is written, and every such
+write bumps the unit's version (``crm.stats.versions``). So ``district_stats`` reads the units'
+current versions *before* computing, keeps the stored rows whose version is current, computes the
+rest in SQL and stores them with the versions it read. A write that commits while the numbers are
+computed has already bumped the version, so the row stored is never read: the cache can be stale
+only in the direction of being recomputed.
 
 A row holds the unit's results as ``results.to_record`` gives them (exact JSON values), and two
 columns derived from them for ranking and totals without reading the whole record: the mean
@@ -15,10 +15,14 @@ attainment and ``results.totals_of``. No reader's format (an API's JSON, a page)
 
 The as-of date and year are part of the key (numbers "as of" a date change with the calendar
 alone, e.g. planned starts falling due), and so is the time progress the colours are measured
-against. The row also records its ``basis``: the layout of its columns (``FORMAT``) and the yellow
-margin (a setting) its colours were given with; a row on another basis is recomputed. Rows are
-stored only for as-of dates in the kept window (``kept``): numbers asked for any other date are
-computed and answered, never stored, so a crawl through the calendar cannot fill the table.
+against. The row also records its ``basis``: the layout of its columns (``FORMAT``), the yellow
+margin (a setting) its colours were given with and what its milestones count (``verified``
+claims or every ``claimed`` one, ``results.BASES``); a row on another basis is recomputed. Only
+the setting's basis (CRM_VERIFICATION) is stored, the one every page reads: numbers asked on the
+other basis (the API's ``basis=claimed``) are computed and answered, so the two never overwrite
+each other's row. Rows are stored only for as-of dates in the kept window (``kept``): numbers
+asked for any other date are computed and answered, never stored, so a crawl through the calendar
+cannot fill the table.
 """
 
 import datetime as dt
@@ -34,13 +38,13 @@ from crm.db_events import writes
 from crm.extensions import db
 from crm.stats import versions
 from crm.stats.models import StatsCache
-from crm.stats.results import UnitStats, from_record, to_record, totals_of
+from crm.stats.results import UnitStats, default_basis, from_record, to_record, totals_of
 from crm.stats.sql import upsert
 
 log = logging.getLogger(__name__)
 
 #: The layout of a row's JSON columns: change it with the layout, and older rows are not read.
-FORMAT = 1
+FORMAT = 2
 #: A cached row not recomputed for this long is deleted when its unit is next stored (and by
 #: the nightly ``prune``); rows are stored only for as-of dates this close to today (``kept``).
 KEEP = dt.timedelta(days=7)
@@ -56,11 +60,13 @@ def kept(as_of: dt.date) -> bool:
 
 # -- reading and storing ----------------------------------------------------------------------
 
-def _rows(current: dict[int, int], year: int, as_of: dt.date, margin: Fraction, *columns):
+def _rows(current: dict[int, int], year: int, as_of: dt.date, margin: Fraction, basis: str,
+          *columns):
     """``columns`` of the cached rows that may be read: at the unit's current version, on this
-    basis (this layout, this yellow margin)."""
+    basis (this layout, this yellow margin, this counting basis)."""
     stmt = sa.select(StatsCache.township_id, StatsCache.version, *columns).where(
-        StatsCache.year == year, StatsCache.as_of == as_of, StatsCache.basis == _basis(margin))
+        StatsCache.year == year, StatsCache.as_of == as_of,
+        StatsCache.basis == _basis(margin, basis))
     if len(current) <= IN_LIST:
         stmt = stmt.where(StatsCache.township_id.in_(list(current)))
     for township_id, version, *values in db.session.execute(stmt):
@@ -69,19 +75,20 @@ def _rows(current: dict[int, int], year: int, as_of: dt.date, margin: Fraction, 
 
 
 def load(current: dict[int, int], year: int, as_of: dt.date,
-         margin: Fraction) -> dict[int, dict]:
+         margin: Fraction, basis: str | None = None) -> dict[int, dict]:
     """The stored records (``results.to_record``'s) of the units whose row may be read."""
     return {township_id: json.loads(payload) for township_id, (payload,)
-            in _rows(current, year, as_of, margin, StatsCache.payload)}
+            in _rows(current, year, as_of, margin, basis, StatsCache.payload)}
 
 
 def load_records(current: dict[int, int], year: int, as_of: dt.date,
-                 margin: Fraction) -> dict[int, tuple[Fraction | None, str]]:
+                 margin: Fraction, basis: str | None = None) -> dict[int, tuple[Fraction | None, str]]:
     """(mean attainment, the record as stored: JSON text) of the units whose row may be read,
     for a reader that keeps what it makes of a record (see ``unit``)."""
     return {township_id: (_parse(mean), payload)
             for township_id, (mean, payload)
-            in _rows(current, year, as_of, margin, StatsCache.mean_attainment, StatsCache.payload)}
+            in _rows(current, year, as_of, margin, basis, StatsCache.mean_attainment,
+                            StatsCache.payload)}
 
 
 def unit(record_text: str, township_id: int = 0, name: str = "", kind: str = "") -> UnitStats:
@@ -90,15 +97,16 @@ def unit(record_text: str, township_id: int = 0, name: str = "", kind: str = "")
 
 
 def load_summary(current: dict[int, int], year: int, as_of: dt.date,
-                 margin: Fraction) -> dict[int, tuple[Fraction | None, list]]:
+                 margin: Fraction, basis: str | None = None) -> dict[int, tuple[Fraction | None, list]]:
     """(mean attainment, ``totals_of``) of the units whose row may be read."""
     return {township_id: (_parse(mean), json.loads(totals))
             for township_id, (mean, totals)
-            in _rows(current, year, as_of, margin, StatsCache.mean_attainment, StatsCache.totals)}
+            in _rows(current, year, as_of, margin, basis, StatsCache.mean_attainment,
+                            StatsCache.totals)}
 
 
 def store(units: list, year: int, as_of: dt.date, current: dict[int, int],
-          margin: Fraction) -> None:
+          margin: Fraction, basis: str | None = None) -> None:
     """Keep freshly computed ``UnitStats`` (with their targets), best effort.
 
     A read request (GET) writes them in a short transaction of its own: it never writes later,
@@ -107,11 +115,11 @@ def store(units: list, year: int, as_of: dt.date, current: dict[int, int],
     it: on SQLite a writer holds the write lock, so a second connection would wait for it, and a
     reader that writes later would find its snapshot stale.
     """
-    if not units or not kept(as_of):
+    if not units or not kept(as_of) or (basis or default_basis()) != default_basis():
         return
     now = utcnow()
     values = [{"township_id": u.township_id, "year": year, "as_of": as_of,
-               "version": current[u.township_id], "basis": _basis(margin),
+               "version": current[u.township_id], "basis": _basis(margin, basis),
                "mean_attainment": _text(u.mean_attainment),
                "totals": json.dumps(totals_of(u), separators=(",", ":")),
                "payload": json.dumps(to_record(u), separators=(",", ":")),
@@ -159,8 +167,9 @@ def _parse(text: str | None) -> Fraction | None:
     return Fraction(int(numerator), int(denominator))
 
 
-def _basis(margin: Fraction) -> str:
-    return f"{FORMAT};{_text(margin)}"
+def _basis(margin: Fraction, basis: str | None = None) -> str:
+    basis = basis or default_basis()
+    return f"{FORMAT};{_text(margin)};{basis}"
 
 
 def _text(value: Fraction | None) -> str | None:

@@ -14,11 +14,14 @@ import sqlalchemy as sa
 
 from crm.auth.models import DISTRICT_ADMIN, User
 from crm.auth.permissions import scope_leads, visible_townships
+from crm.claims.models import STAGE_CLAIMS, Claim
 from crm.extensions import db
 from crm.leads.models import FundEntry, Lead, StageChange
-from crm.leads.pipeline import ORDERED_STAGES, SCALE_CLASSES
+from crm.leads.pipeline import ORDERED_STAGES, SCALE_CLASSES, STAGE_RANK
 from crm.stats import cache, versions
 from crm.stats.results import (
+    BASES,
+    PENDING_KINDS,
     STEPS,
     DistrictStats,
     Ranked,
@@ -26,6 +29,7 @@ from crm.stats.results import (
     TargetResult,
     UnitStats,
     add_totals,
+    default_basis,
     from_record,
     rank_units,
     ratio,
@@ -34,13 +38,13 @@ from crm.stats.results import (
     totals_of,
     yellow_margin,
 )
-from crm.stats.sql import days_between, median_by
+from crm.stats.sql import days_between, median_by, no_index
 from crm.targets.models import METRICS, Target
 from crm.townships.models import Township
 from crm.visits.models import Visit
 
 __all__ = [  # the results' names, also read from here
-    "STEPS", "DistrictStats", "Ranking", "TargetResult", "UnitStats", "rank_units",
+    "BASES", "default_basis", "STEPS", "DistrictStats", "Ranking", "TargetResult", "UnitStats", "rank_units",
     "target_colour", "time_progress", "yellow_margin",
 ]
 
@@ -57,23 +61,25 @@ def visible_units(user: User, township_ids=None) -> list:
 
 
 def district_ranking(user: User, year: int, as_of: dt.date, page: int | None, per_page: int,
-                     *, industry: str | None = None) -> Ranking:
+                     *, industry: str | None = None, basis: str | None = None) -> Ranking:
     """A page of ``district_stats``'s ranking without building every unit in full.
 
     Ranks and totals come from each unit's mean attainment and countable numbers (the cache's
     small columns, or computed for the units it lacks); only the page's units are read in full.
     """
+    basis = basis or default_basis()
     if industry is not None:
-        stats = district_stats(user, year, as_of, industry=industry)
+        stats = district_stats(user, year, as_of, industry=industry, basis=basis)
         ranked, totals, full = stats.units, stats.totals, True
     else:
         townships = visible_units(user)
         current = versions.current([t.id for t in townships])
-        found = cache.load_summary(current, year, as_of, yellow_margin())
+        found = cache.load_summary(current, year, as_of, yellow_margin(), basis)
         missing = [t.id for t in townships if t.id not in found]
         computed: dict[int, UnitStats] = {}
         if missing:
-            for u in district_stats(user, year, as_of, township_ids=missing).units:
+            for u in district_stats(user, year, as_of, township_ids=missing,
+                                    basis=basis).units:
                 found[u.township_id] = (u.mean_attainment, totals_of(u))
                 computed[u.township_id] = u  # (not stored for an as-of date out of the window)
         ranked = [Ranked(t.id, t.name, found[t.id][0]) for t in townships]
@@ -90,7 +96,8 @@ def district_ranking(user: User, year: int, as_of: dt.date, page: int | None, pe
         rest = [u.township_id for u in items if u.township_id not in by_id]
         if rest:
             by_id.update((u.township_id, u)
-                         for u in district_stats(user, year, as_of, township_ids=rest).units)
+                         for u in district_stats(user, year, as_of, township_ids=rest,
+                                                 basis=basis).units)
         for unit in items:
             by_id[unit.township_id].rank = unit.rank
         items = [by_id[u.township_id] for u in items]
@@ -103,10 +110,16 @@ def district_ranking(user: User, year: int, as_of: dt.date, page: int | None, pe
 
 
 class _Scope:
-    """The leads counted: visible to the user, optionally one industry, some units."""
+    """The leads counted: visible to the user, optionally one industry, some units; and what
+    their milestones count (``basis``: ``verified`` claims only, or every ``claimed`` one)."""
 
-    def __init__(self, user: User, industry: str | None, township_ids):
+    def __init__(self, user: User, industry: str | None, township_ids, basis: str = "claimed"):
         self.user, self.industry, self.township_ids = user, industry, township_ids
+        self.basis = basis
+
+    @property
+    def verified(self) -> bool:
+        return self.basis == "verified"
 
     def __call__(self, stmt: sa.Select) -> sa.Select:
         stmt = scope_leads(stmt, self.user)
@@ -118,24 +131,43 @@ class _Scope:
 
 
 def first_entries(as_of: dt.date, lead_ids: sa.Select | None = None,
-                  stages=ORDERED_STAGES) -> sa.Subquery:
+                  stages=ORDERED_STAGES, basis: str = "claimed") -> sa.Subquery:
     """(lead_id, stage, first_on): each lead's first entry into each of ``stages`` by ``as_of``,
     for the leads ``lead_ids`` selects (all leads when None: name them, one unit's page must not
-    group a whole province's history)."""
-    stmt = (
-        sa.select(StageChange.lead_id, StageChange.to_stage.label("stage"),
-                  sa.func.min(StageChange.effective_on).label("first_on"))
-        .where(StageChange.to_stage.in_(stages), StageChange.effective_on <= as_of)
-        .group_by(StageChange.lead_id, StageChange.to_stage)
-    )
-    if lead_ids is not None:
-        stmt = stmt.where(StageChange.lead_id.in_(lead_ids))
+    group a whole province's history). On the verified basis an entry into signed, started or
+    producing is the earliest effective date of the lead's claims of it that count for
+    ``as_of`` (``counts``)."""
+    claimed = [s for s in stages if basis != "verified" or s not in STAGE_CLAIMS]
+    verified = [s for s in stages if s not in claimed]
+    parts = []
+    if claimed:
+        stmt = (
+            sa.select(StageChange.lead_id, StageChange.to_stage.label("stage"),
+                      sa.func.min(StageChange.effective_on).label("first_on"))
+            .where(StageChange.to_stage.in_(claimed), StageChange.effective_on <= as_of)
+            .group_by(StageChange.lead_id, StageChange.to_stage)
+        )
+        if lead_ids is not None:
+            stmt = stmt.where(StageChange.lead_id.in_(lead_ids))
+        parts.append(stmt)
+    if verified:
+        stmt = (
+            sa.select(Claim.lead_id, Claim.kind.label("stage"),
+                      sa.func.min(Claim.effective_on).label("first_on"))
+            .where(Claim.kind.in_(verified), counts(as_of), Claim.effective_on <= as_of)
+            .group_by(Claim.lead_id, Claim.kind)
+        )
+        if lead_ids is not None:
+            stmt = stmt.where(Claim.lead_id.in_(lead_ids))
+        parts.append(stmt)
+    stmt = parts[0] if len(parts) == 1 else sa.union_all(*parts)
     return stmt.subquery("first_entries")
 
 
 def district_stats(user: User, year: int, as_of: dt.date, *, industry: str | None = None,
-                   township_ids=None) -> DistrictStats:
-    """Every statistic for every unit the user may see, ranked.
+                   township_ids=None, basis: str | None = None) -> DistrictStats:
+    """Every statistic for every unit the user may see, ranked, on ``basis`` (the setting
+    CRM_VERIFICATION's when None: ``results.default_basis``).
 
     Without an industry filter a unit's numbers (and its targets' attainment and colours) come
     from the cache (``crm.stats.cache``) while none of its leads and targets has changed; the
@@ -145,23 +177,26 @@ def district_stats(user: User, year: int, as_of: dt.date, *, industry: str | Non
     townships = visible_units(user, township_ids)
     units = {t.id: UnitStats(t.id, t.name, t.kind) for t in townships}
     progress, margin = time_progress(year, as_of), yellow_margin()
+    basis = basis or default_basis()
+    if basis not in BASES:
+        raise ValueError(f"unknown basis {basis!r}")
 
     missing = list(units)
     if industry is None and units:
         current = versions.current(list(units))
-        found = cache.load(current, year, as_of, margin)
+        found = cache.load(current, year, as_of, margin, basis)
         for township_id, record in found.items():
             from_record(record, units[township_id])
         missing = [i for i in units if i not in found]
     if missing:
         everything = len(missing) == len(units)
-        scope = _Scope(user, industry, township_ids if everything else missing)
+        scope = _Scope(user, industry, township_ids if everything else missing, basis)
         fresh = {i: units[i] for i in missing}
         _compute(fresh, scope, year, as_of)
         _attach_targets(fresh, None if everything and township_ids is None else missing,
                         year, progress, margin)
         if industry is None:
-            cache.store([units[i] for i in missing], year, as_of, current, margin)
+            cache.store([units[i] for i in missing], year, as_of, current, margin, basis)
     return DistrictStats(year, as_of, progress, rank_units(list(units.values())))
 
 
@@ -205,8 +240,12 @@ def _compute(units: dict[int, UnitStats], scope: _Scope, year: int, as_of: dt.da
         unit.velocity[step] = None if median is None else round(float(median), 1)
     for unit, (n,) in each(db.session.execute(_visits(scope, start, end))):
         unit.actuals["visits"] = int(n)
-    for unit, (amount,) in each(db.session.execute(_funds_arrived(scope, start, end))):
+    for unit, (amount,) in each(db.session.execute(_funds_arrived(scope, start, end, as_of))):
         unit.actuals["funds_arrived_wan"] = amount or Decimal(0)
+    if scope.verified:
+        for unit, (*counts, amount) in each(db.session.execute(_pending(scope, start, end))):
+            unit.pending = {**{k: int(n or 0) for k, n in zip(PENDING_KINDS, counts, strict=True)},
+                            "funds_wan": amount or Decimal(0)}
 
 
 def _apply_per_unit(unit: UnitStats, row) -> None:
@@ -233,51 +272,122 @@ def _apply_per_unit(unit: UnitStats, row) -> None:
 
 # The grouped queries; each answers (township_id, …) rows.
 
+def counts(as_of) -> sa.ColumnElement:
+    """A claim counts for ``as_of`` on the verified basis: verified, on or before that day (at
+    its effective date; a claim withdrawn later no longer counts)."""
+    return sa.and_(no_index(Claim.status) == "verified", no_index(Claim.verified_on) <= as_of)
+
+
+def counted_claims(scope, as_of) -> sa.Subquery:
+    """(lead_id, signed_on, started_on, producing_on, stats_included_on): per lead in scope, the
+    earliest effective date of its claims of each kind that count for ``as_of`` (NULL: none)."""
+    firsts = [
+        sa.func.min(sa.case((Claim.kind == kind, Claim.effective_on))).label(f"{kind}_on")
+        for kind in (*STAGE_CLAIMS, "stats_included")
+    ]
+    return scope(
+        sa.select(Claim.lead_id, *firsts)
+        .join(Lead, Lead.id == Claim.lead_id)
+        .where(counts(as_of), Claim.effective_on <= as_of,
+               Claim.kind.in_((*STAGE_CLAIMS, "stats_included")))
+        .group_by(Claim.lead_id)
+    ).subquery("counted")
+
+
 def lead_facts(scope, as_of) -> sa.Select:
-    """One row per lead in scope: its unit and fields, and its first entry into each active
-    stage by ``as_of`` (``contact_on`` … ``producing_on``, NULL when not entered).
+    """One row per lead in scope: its unit and fields, its first entry into each active stage by
+    ``as_of`` (``contact_on`` … ``producing_on``, NULL when not entered) and its 纳统 date
+    (``stats_included_on``).
+
+    On the claimed basis the entries are the stage changes' and the 纳统 date the lead's. On the
+    verified basis contact and negotiation are still the stage changes', but signed, started,
+    producing and 纳统 are the earliest effective dates of the lead's claims that count
+    (``counts``): one grouped subquery joined once.
 
     One pass over the leads and their stage changes (the index on ``(lead_id, to_stage,
     effective_on)`` covers it), instead of a subquery per stage.
     """
+    stages = ("contact", "negotiation") if scope.verified else ORDERED_STAGES
     firsts = [
         sa.func.min(sa.case(
             (sa.and_(StageChange.to_stage == stage, StageChange.effective_on <= as_of),
              StageChange.effective_on),
         )).label(f"{stage}_on")
-        for stage in ORDERED_STAGES
+        for stage in stages
     ]
-    return scope(
-        sa.select(Lead.id.label("lead_id"), Lead.township_id, Lead.investment_wan,
-                  Lead.created_on, Lead.planned_start_date, Lead.stats_included_on, *firsts)
-        .outerjoin(StageChange, StageChange.lead_id == Lead.id)
-        .group_by(Lead.id)
-    )
+    stmt = (sa.select(Lead.id.label("lead_id"), Lead.township_id, Lead.investment_wan,
+                      Lead.created_on, Lead.planned_start_date, *firsts)
+            .outerjoin(StageChange, StageChange.lead_id == Lead.id)
+            .group_by(Lead.id))
+    if scope.verified:
+        counted = counted_claims(scope, as_of)
+        stmt = stmt.outerjoin(counted, counted.c.lead_id == Lead.id).add_columns(
+            *[sa.func.min(counted.c[f"{kind}_on"]).label(f"{kind}_on")
+              for kind in (*STAGE_CLAIMS, "stats_included")])
+    else:
+        stmt = stmt.add_columns(Lead.stats_included_on)
+    return scope(stmt)
 
 
-def _snapshot(scope, as_of):
-    """Each lead's stage at the end of ``as_of``.
+def lead_stages(scope, as_of) -> sa.Subquery:
+    """(lead_id, township_id, stage): each lead's stage at the end of ``as_of``.
 
     A lead whose last stage change is on or before ``as_of`` is in its current stage: every
     change is dated on or after the one before it (``check_effective_date``), so the latest by
     (date, id) is the one that set ``Lead.stage``. Only leads changed after ``as_of`` need their
-    history searched.
+    history searched. On the verified basis a lead in signed, started or producing stands at its
+    furthest milestone among them (up to its stage) whose claim counts, else in negotiation.
     """
     current = scope(
-        sa.select(Lead.township_id, Lead.stage.label("stage"), sa.func.count().label("n"))
+        sa.select(Lead.id.label("lead_id"), Lead.township_id, Lead.stage.label("stage"))
         .where(Lead.stage_changed_on <= as_of)
-        .group_by(Lead.township_id, Lead.stage)
     )
     latest = _latest_changes(as_of, changed_after=True)
     past = scope(
-        sa.select(Lead.township_id, latest.c.to_stage.label("stage"), sa.func.count().label("n"))
+        sa.select(Lead.id.label("lead_id"), Lead.township_id, latest.c.to_stage.label("stage"))
         .join(latest, latest.c.lead_id == Lead.id)
         .where(latest.c.rn == 1)
-        .group_by(Lead.township_id, latest.c.to_stage)
     )
-    both = sa.union_all(current, past).subquery()
-    return (sa.select(both.c.township_id, both.c.stage, sa.func.sum(both.c.n))
-            .group_by(both.c.township_id, both.c.stage))
+    both = sa.union_all(current, past).subquery("stages")
+    if not scope.verified:
+        return both
+    counted = counted_claims(scope, as_of)
+    stage = both.c.stage
+
+    def at_least(milestone):
+        return stage.in_([s for s in STAGE_CLAIMS if STAGE_RANK[s] >= STAGE_RANK[milestone]])
+
+    standing = sa.case(
+        (stage.not_in(STAGE_CLAIMS), stage),
+        (sa.and_(at_least("producing"), counted.c.producing_on.is_not(None)), "producing"),
+        (sa.and_(at_least("started"), counted.c.started_on.is_not(None)), "started"),
+        (counted.c.signed_on.is_not(None), "signed"),
+        else_="negotiation",
+    )
+    return (sa.select(both.c.lead_id, both.c.township_id, standing.label("stage"))
+            .outerjoin(counted, counted.c.lead_id == both.c.lead_id)
+            .subquery("verified_stages"))
+
+
+def _snapshot(scope, as_of):
+    """Each unit's leads by their stage at the end of ``as_of`` (``lead_stages``)."""
+    stages = lead_stages(scope, as_of)
+    return (sa.select(stages.c.township_id, stages.c.stage, sa.func.count())
+            .group_by(stages.c.township_id, stages.c.stage))
+
+
+def _arrived(scope, lead_id, start, end) -> sa.Select:
+    """The capital entries of the lead(s) ``lead_id`` arrived between ``start`` and ``end``
+    that count: all on the claimed basis, those whose funds claim counts on the verified one."""
+    stmt = sa.select(sa.func.coalesce(sa.func.sum(FundEntry.amount_wan), 0)).where(
+        FundEntry.lead_id == lead_id, FundEntry.arrived_on <= end)
+    if start is not None:
+        stmt = stmt.where(FundEntry.arrived_on >= start)
+    if scope.verified:  # the lead's funds claims, by the (lead_id, kind) index
+        stmt = stmt.where(FundEntry.id.in_(
+            sa.select(Claim.fund_entry_id).where(Claim.lead_id == FundEntry.lead_id,
+                                                 Claim.kind == "funds", counts(end))))
+    return stmt
 
 
 def _per_unit(scope, start, end, as_of):
@@ -301,11 +411,7 @@ def _per_unit(scope, start, end, as_of):
         columns.append(count(sa.and_(created, reached)).label(f"reached_{stage}"))
     signed = on["signed"].is_not(None)
     started = on["started"].is_not(None)
-    arrived = (
-        sa.select(sa.func.coalesce(sa.func.sum(FundEntry.amount_wan), 0))
-        .where(FundEntry.lead_id == f.lead_id, FundEntry.arrived_on <= as_of)
-        .scalar_subquery()
-    )
+    arrived = _arrived(scope, f.lead_id, None, as_of).scalar_subquery()
     investment = facts.c.investment_wan
 
     def signed_at_least(scale):
@@ -348,11 +454,32 @@ def _velocity(scope, start, end, as_of):
     return median_by(values, ["township_id", "step"], "days")
 
 
-def _funds_arrived(scope, start, end):
+def _funds_arrived(scope, start, end, as_of):
+    """Capital arrived in the period (on the verified basis: whose claim counts for ``as_of``)."""
+    stmt = (sa.select(Lead.township_id, sa.func.sum(FundEntry.amount_wan))
+            .join(FundEntry, FundEntry.lead_id == Lead.id)
+            .where(FundEntry.arrived_on.between(start, end))
+            .group_by(Lead.township_id))
+    if scope.verified:
+        stmt = stmt.join(Claim, sa.and_(Claim.lead_id == Lead.id, Claim.kind == "funds",
+                                        Claim.fund_entry_id == FundEntry.id)).where(counts(as_of))
+    return scope(stmt)
+
+
+def _pending(scope, start, end):
+    """Per unit, the claims pending now (待核验) effective in the period: a count per milestone
+    kind and the capital amount claimed."""
+    def count(kind):
+        return sa.func.sum(sa.case((Claim.kind == kind, 1), else_=0))
+
+    # a few units: by their leads (the lead index), not through every pending claim
+    status = Claim.status if scope.township_ids is None else no_index(Claim.status)
+
     return scope(
-        sa.select(Lead.township_id, sa.func.sum(FundEntry.amount_wan))
-        .join(FundEntry, FundEntry.lead_id == Lead.id)
-        .where(FundEntry.arrived_on.between(start, end))
+        sa.select(Lead.township_id, *[count(kind) for kind in PENDING_KINDS],
+                  sa.func.sum(sa.case((Claim.kind == "funds", Claim.amount_wan))))
+        .join(Claim, Claim.lead_id == Lead.id)
+        .where(status == "pending", Claim.effective_on.between(start, end))
         .group_by(Lead.township_id)
     )
 
@@ -366,11 +493,12 @@ def _visits(scope, start, end):
     )
 
 
-def lead_ids_behind(user: User, metric: str, township_id: int, year: int, as_of: dt.date):
-    """The drill-down: a SELECT of the lead ids behind one number (for the lead list)."""
+def lead_ids_behind(user: User, metric: str, township_id: int, year: int, as_of: dt.date,
+                    basis: str | None = None):
+    """The drill-down: a SELECT of the lead ids behind one number (for the lead list), on the
+    same basis as the number (the setting's when None)."""
     start, end = dt.date(year, 1, 1), min(as_of, dt.date(year, 12, 31))
-    scope = _Scope(user, None, [township_id])
-    fe = first_entries(as_of, scope(sa.select(Lead.id)))
+    scope = _Scope(user, None, [township_id], basis or default_basis())
     entered = {"signed_100m": ("signed", SCALE_CLASSES["100m"]),
                "signed_1b": ("signed", SCALE_CLASSES["1b"]),
                "signed_5b": ("signed", SCALE_CLASSES["5b"]),
@@ -379,16 +507,15 @@ def lead_ids_behind(user: User, metric: str, township_id: int, year: int, as_of:
     entered.update({f"entered_{s}": (s, 0) for s in ORDERED_STAGES})
     if metric in entered:
         stage, threshold = entered[metric]
-        return scope(sa.select(Lead.id).join(fe, fe.c.lead_id == Lead.id).where(
-            fe.c.stage == stage, fe.c.first_on.between(start, end),
-            Lead.investment_wan >= threshold))
+        facts = lead_facts(scope, as_of).subquery("facts")
+        return sa.select(facts.c.lead_id).where(
+            facts.c[f"{stage}_on"].between(start, end), facts.c.investment_wan >= threshold)
     if metric == "new_leads":
         return scope(sa.select(Lead.id).where(Lead.created_on.between(start, end)))
     if metric.startswith("snapshot_"):
-        stage = metric.removeprefix("snapshot_")
-        latest = _latest_changes(as_of)
-        return scope(sa.select(Lead.id).join(latest, latest.c.lead_id == Lead.id).where(
-            latest.c.rn == 1, latest.c.to_stage == stage))
+        stages = lead_stages(scope, as_of)
+        return sa.select(stages.c.lead_id).where(
+            stages.c.stage == metric.removeprefix("snapshot_"))
     return None
 
 

@@ -11,20 +11,64 @@ from decimal import Decimal
 from fractions import Fraction
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from crm.leads.pipeline import ORDERED_STAGES, STAGES
+from crm.money import plain_decimal
 from crm.targets.models import METRICS
 
 #: Consecutive active stages: the conversion and velocity steps.
 STEPS = tuple(zip(ORDERED_STAGES, ORDERED_STAGES[1:], strict=False))
 
 #: The dicts of numbers a ``UnitStats`` holds: counts are ints and velocities floats; the
-#: actuals are ints or Decimals (kept as they are).
+#: actuals and the pending are ints or Decimals (kept as they are).
 COUNTS = ("snapshot", "entered", "reached", "velocity")
 #: The dicts a district's totals add up.
-TOTALS = ("snapshot", "entered", "reached", "actuals")
-#: The actuals that are amounts of 万元 (the others count leads or visits).
-AMOUNTS = ("signed_investment_wan", "funds_arrived_wan")
+TOTALS = ("snapshot", "entered", "reached", "actuals", "pending")
+#: The actuals (and pending) that are amounts of 万元 (the others count leads or visits).
+AMOUNTS = ("signed_investment_wan", "funds_arrived_wan", "funds_wan")
+#: What the milestone numbers count: ``verified`` claims only (from the day each is verified,
+#: at its effective date), or every ``claimed`` milestone (the stage changes, 纳统 dates and
+#: capital entries as entered). The setting CRM_VERIFICATION (on/off) chooses the default.
+BASES = ("verified", "claimed")
+#: The milestones a unit's ``pending`` counts (claims still 待核验); funds as an amount.
+PENDING_KINDS = ("signed", "started", "producing", "stats_included")
+
+
+def default_basis() -> str:
+    """``verified`` while the setting CRM_VERIFICATION is on (the default), else ``claimed``."""
+    value = current_app.config.get("CRM_VERIFICATION", "on")
+    if isinstance(value, str):
+        on = value.strip().lower() not in {"off", "0", "false", "no"}
+    else:
+        on = bool(value)
+    return "verified" if on else "claimed"
+
+
+PENDING_LABELS = {
+    "signed": _l("签约"),
+    "started": _l("开工"),
+    "producing": _l("投产"),
+    "stats_included": _l("纳统"),
+    "funds_wan": _l("到位资金"),
+}
+
+
+def no_pending() -> dict:
+    return {**dict.fromkeys(PENDING_KINDS, 0), "funds_wan": Decimal(0)}
+
+
+def pending_summary(unit: "UnitStats") -> str:
+    """A unit's claims still 待核验 (not in its numbers), e.g. "签约 +2、开工 +1、到位资金 +300万元";
+    "" when none is (always on the claimed basis)."""
+    parts = []
+    for key, label in PENDING_LABELS.items():
+        value = unit.pending.get(key) or 0
+        if value > 0:
+            text = f"{plain_decimal(Decimal(value)):,}"
+            parts.append(f"{label} +{_('%(n)s万元', n=text) if key == 'funds_wan' else text}")
+    return "、".join(parts)
 RATES = ("start_rate", "stats_inclusion_rate", "funds_arrival_rate", "mean_attainment")
 
 
@@ -92,6 +136,10 @@ class UnitStats:
     targets: list[TargetResult] = field(default_factory=list)
     mean_attainment: Fraction | None = None
     rank: int = 0
+    #: Claims still pending (待核验) whose effective date is in the year up to the as-of date:
+    #: counts per milestone and the capital amount (万元). Zero on the ``claimed`` basis, where
+    #: every claim already counts.
+    pending: dict = field(default_factory=no_pending)
 
     @property
     def conversion(self) -> dict:
@@ -195,6 +243,7 @@ def to_record(unit: UnitStats) -> dict:
     return {
         **{name: getattr(unit, name) for name in COUNTS},
         "actuals": {k: _number(v) for k, v in unit.actuals.items()},
+        "pending": {k: _number(v) for k, v in unit.pending.items()},
         **{name: _pair(getattr(unit, name)) for name in RATES},
         "targets": [[t.metric, str(t.target), _number(t.actual), _pair(t.attainment), t.color]
                     for t in unit.targets],
@@ -206,6 +255,7 @@ def from_record(record: dict, unit: UnitStats) -> UnitStats:
     for name in COUNTS:
         setattr(unit, name, record[name])
     unit.actuals = {k: _unnumber(v) for k, v in record["actuals"].items()}
+    unit.pending = {k: _unnumber(v) for k, v in record["pending"].items()}
     for name in RATES:
         setattr(unit, name, _fraction(record[name]))
     unit.targets = [TargetResult(metric, Decimal(target), _unnumber(actual), _fraction(a), colour)

@@ -27,6 +27,29 @@ def _days_sqlite(element, compiler, **kw):
             f"julianday({compiler.process(start, **kw)}) AS INTEGER)")
 
 
+class no_index(FunctionElement):  # noqa: N801 (reads as a SQL function)
+    """A column that SQLite must not pick an index for (its documented unary ``+``); the column
+    itself elsewhere. For a condition that is true of most rows (a claim's status ``verified``)
+    where SQLite, without statistics, would rather scan that index than look rows up by lead."""
+
+    inherit_cache = True
+    name = "no_index"
+
+    @property
+    def type(self):
+        return list(self.clauses)[0].type
+
+
+@compiles(no_index)
+def _no_index_default(element, compiler, **kw):
+    return compiler.process(list(element.clauses)[0], **kw)
+
+
+@compiles(no_index, "sqlite")
+def _no_index_sqlite(element, compiler, **kw):
+    return f"+{compiler.process(list(element.clauses)[0], **kw)}"
+
+
 def median_by(values: sa.Subquery, group_cols: list[str], value_col: str) -> sa.Select:
     """SELECT group columns and the median of ``value_col`` per group, in SQL on any database.
 

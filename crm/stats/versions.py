@@ -1,11 +1,12 @@
 """Each unit's statistics version: bumped by every transaction that writes to its numbers.
 
-A unit's numbers only change when one of its leads, stage changes, visits, capital entries or
-targets is written, and every writer goes through the ORM. So ORM session events note the units
-each flush writes to (the old and the new unit of a lead that moves: the unit columns are mapped
-with ``active_history``) and ``bump_versions`` adds one to their ``StatsVersion`` once per
-transaction, just before it commits, or before the same session reads the versions itself
-(``current``), so a transaction sees its own writes.
+A unit's numbers only change when one of its leads, stage changes, visits, capital entries,
+milestone claims (made, reviewed, resubmitted, withdrawn) or targets is written, and every writer
+goes through the ORM. So ORM session events note the units each flush writes to (the old and the
+new unit of a lead that moves: the unit columns are mapped with ``active_history``) and
+``bump_versions`` adds one to their ``StatsVersion`` once per transaction, just before it commits,
+or before the same session reads the versions itself (``current``), so a transaction sees its own
+writes.
 
 The listeners are registered when this module is imported (``crm.stats.cache`` imports it, and
 ``crm.models`` imports that with the models).
@@ -16,6 +17,7 @@ from itertools import chain
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from crm.claims.models import Claim
 from crm.extensions import db
 from crm.leads.models import FundEntry, Lead, StageChange
 from crm.stats.models import StatsVersion
@@ -48,7 +50,7 @@ def _collect(session: Session, objects) -> None:
     for obj in objects:
         if isinstance(obj, Lead | Target):
             units |= _values(obj, "township_id")
-        elif isinstance(obj, StageChange | Visit | FundEntry):
+        elif isinstance(obj, StageChange | Visit | FundEntry | Claim):
             lead_ids |= _values(obj, "lead_id")
 
 

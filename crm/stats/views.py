@@ -42,6 +42,8 @@ blueprint = Blueprint("stats", __name__, url_prefix="/stats")
 #: Target metrics the lead list can show the leads behind (``lead_ids_behind``).
 DRILLABLE = ("new_leads", "signed_100m", "signed_1b", "signed_5b", "started_100m", "producing",
              "signed_investment_wan")
+#: The target metrics shown with what is still pending beside them (``UnitStats.pending``).
+PENDING_OF = {"producing": "producing", "funds_arrived_wan": "funds_wan"}
 #: Red and yellow projects listed on the unit page, per colour.
 ATTENTION_ROWS = 20
 #: Units per page of the district ranking.
@@ -96,7 +98,8 @@ def parse_query(args) -> StatsQuery:
 
 @blueprint.context_processor
 def stats_helpers():
-    return {"pct": percent, "METRIC_LABELS": METRIC_LABELS, "DRILLABLE": DRILLABLE}
+    return {"pct": percent, "METRIC_LABELS": METRIC_LABELS, "DRILLABLE": DRILLABLE,
+            "PENDING_OF": PENDING_OF}
 
 
 @blueprint.route("/")
@@ -146,9 +149,11 @@ def unit(township_id: int):
         "stats/unit.html", query=query, stats=stats, u=unit_stats, parts=parts,
         funnel=_funnel_rows(unit_stats, query),
         targets=_target_rows(unit_stats, query),
-        rates=[(_("开工率"), percent(unit_stats.start_rate)),
-               (_("纳统率"), percent(unit_stats.stats_inclusion_rate)),
-               (_("资金到位率"), percent(unit_stats.funds_arrival_rate))],
+        rates=[(_("开工率"), percent(unit_stats.start_rate), unit_stats.pending["started"], False),
+               (_("纳统率"), percent(unit_stats.stats_inclusion_rate),
+                unit_stats.pending["stats_included"], False),
+               (_("资金到位率"), percent(unit_stats.funds_arrival_rate),
+                unit_stats.pending["funds_wan"], True)],
         charts=_unit_charts(unit_stats, stats.time_progress, weeks, query),
         attention=_attention(township_id, query.as_of),
         SOURCE_LABELS=SOURCE_LABELS,
@@ -175,6 +180,7 @@ def _funnel_rows(u, query: StatsQuery) -> list[dict]:
             "next": STAGE_LABELS[steps[stage]] if step else None,
             "conversion": percent(conversion[step]) if step else None,
             "velocity": None if velocity is None else f"{velocity:g}",
+            "pending": u.pending.get(stage, 0),
         })
     return rows
 
@@ -184,6 +190,8 @@ def _target_rows(u, query: StatsQuery) -> list[dict]:
         "metric": t.metric, "label": METRIC_LABELS[t.metric], "target": t.target,
         "actual": t.actual, "attainment": percent(t.attainment), "colour": t.color,
         "href": query.drill(u.township_id, t.metric) if t.metric in DRILLABLE else None,
+        "pending": u.pending[PENDING_OF[t.metric]] if t.metric in PENDING_OF else 0,
+        "amount": t.metric == "funds_arrived_wan",
     } for t in u.targets]
 
 

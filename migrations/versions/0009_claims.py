@@ -69,6 +69,7 @@ def upgrade():
     sa.Column('submitted_by_id', sa.Integer(), nullable=True),
     sa.Column('submitted_at', sa.DateTime(), nullable=False),
     sa.Column('decided_at', sa.DateTime(), nullable=True),
+    sa.Column('verified_on', sa.Date(), nullable=True),
     sa.CheckConstraint("kind IN ('signed', 'started', 'producing', 'stats_included', 'funds')", name=op.f('ck_claims_kind')),
     sa.CheckConstraint("status IN ('pending', 'verified', 'returned', 'withdrawn')", name=op.f('ck_claims_status')),
     sa.ForeignKeyConstraint(['fund_entry_id'], ['fund_entries.id'], name=op.f('fk_claims_fund_entry_id_fund_entries'), ondelete='SET NULL'),
@@ -141,24 +142,25 @@ def _replace_check(table, name, old, new):
 
 
 def _history_claims():
-    """Existing milestones as claims verified by the system (reviewer NULL, 历史数据)."""
+    """Existing milestones as claims verified by the system (reviewer NULL, 历史数据), each
+    verified on its own effective date, so that no figure of any past as-of date changes."""
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     params = {"now": now}
     insert = ("INSERT INTO claims (lead_id, township_id, kind, effective_on, amount_wan, "
-              "fund_entry_id, status, submitted_by_id, submitted_at, decided_at) ")
+              "fund_entry_id, status, submitted_by_id, submitted_at, decided_at, verified_on) ")
     # Each lead's first entry into each milestone stage (implied entries count).
     op.get_bind().execute(sa.text(
         insert + "SELECT sc.lead_id, l.township_id, sc.to_stage, MIN(sc.effective_on), NULL, "
-        "NULL, 'verified', NULL, :now, :now FROM stage_changes sc "
+        "NULL, 'verified', NULL, :now, :now, MIN(sc.effective_on) FROM stage_changes sc "
         "JOIN leads l ON l.id = sc.lead_id "
         "WHERE sc.to_stage IN ('signed', 'started', 'producing') "
         "GROUP BY sc.lead_id, l.township_id, sc.to_stage"), params)
     op.get_bind().execute(sa.text(
         insert + "SELECT id, township_id, 'stats_included', stats_included_on, NULL, NULL, "
-        "'verified', NULL, :now, :now FROM leads WHERE stats_included_on IS NOT NULL"), params)
+        "'verified', NULL, :now, :now, stats_included_on FROM leads WHERE stats_included_on IS NOT NULL"), params)
     op.get_bind().execute(sa.text(
         insert + "SELECT f.lead_id, l.township_id, 'funds', f.arrived_on, f.amount_wan, f.id, "
-        "'verified', NULL, :now, :now FROM fund_entries f JOIN leads l ON l.id = f.lead_id"),
+        "'verified', NULL, :now, :now, f.arrived_on FROM fund_entries f JOIN leads l ON l.id = f.lead_id"),
         params)
     op.get_bind().execute(sa.text(
         "INSERT INTO claim_reviews (claim_id, decision, opinion, by_id, at) "
