@@ -43,12 +43,15 @@ from crm.extensions import db
 
 #: Passwords hashed at once in this process (CRM_LOGIN_HASH_SLOTS, default 2). A hash is CPU
 #: work: a flood of sign-ins that all hashed would take every server thread and the CPU, and a
-#: colleague's visit would wait behind them. An attempt that finds no free slot is refused at once
-#: (scope ``busy``, retry in a few seconds) without a hash; it is logged as ``throttled`` and does
-#: not count as a failure.
+#: colleague's visit would wait behind them. An attempt waits up to ``HASH_WAIT`` for a slot (so
+#: a few colleagues signing in at the same moment are all let in); one that still finds none is
+#: refused (scope ``busy``, retry in a few seconds) without a hash; it is logged as ``throttled``
+#: and does not count as a failure.
 _hash_slots: dict[int, threading.BoundedSemaphore] = {}
 _slots_lock = threading.Lock()
 BUSY_RETRY = dt.timedelta(seconds=5)
+#: Seconds an attempt waits for a free hashing slot (waiting costs no CPU).
+HASH_WAIT = 3
 
 
 def _slots() -> threading.BoundedSemaphore:
@@ -166,7 +169,7 @@ def sign_in_and_commit(username: str, password: str, address: str = "", user_age
 
     account_id = account.id if account is not None else None
     slots = _slots()
-    if refusal is None and not slots.acquire(blocking=False):
+    if refusal is None and not slots.acquire(timeout=HASH_WAIT):
         refusal = Refusal("busy", now + BUSY_RETRY)
     if refusal is not None:
         outcome = "throttled"  # not hashed: refused guesses must stay cheap
