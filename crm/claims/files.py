@@ -118,8 +118,24 @@ def inspect_upload(data: bytes, filename: str, max_bytes: int = DEFAULT_MAX_BYTE
     base = FileInfo(content_type=content_type, size=len(data), sha256=sha256_hex(data), filename=name)
     if content_type == "application/pdf":
         _check_pdf(data)
-        return base
-    return _inspect_image(data, base)
+    else:
+        base = _inspect_image(data, base)
+    _refuse_disguise(name, content_type)  # after the content checks: a broken file says so first
+    return base
+
+
+#: What a file's extension promises; a file whose content is another accepted type is refused
+#: (a contract renamed 现场.jpg, a photo renamed 合同.pdf: the reviewer would be misled).
+EXTENSION_TYPES = {".pdf": "application/pdf", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+                   ".jpe": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}
+
+
+def _refuse_disguise(name: str, content_type: str) -> None:
+    dot = name.rfind(".")
+    promised = EXTENSION_TYPES.get(name[dot:].lower()) if dot >= 0 else None
+    if promised is not None and promised != content_type:
+        raise EvidenceRefused(_l("文件扩展名（%(ext)s）与内容（%(kind)s）不符，请用原始文件上传",
+                                 ext=name[dot:], kind=ACCEPTED[content_type].lstrip(".").upper()))
 
 
 # --- two formats in one file ---------------------------------------------------------------

@@ -127,16 +127,19 @@ def test_png_and_webp(maker, content_type):
     assert thumb.format == "JPEG" and max(thumb.size) == 320 and thumb.mode == "RGB"
 
 
-def test_a_pdf_is_a_pdf_whatever_its_name():
-    data = pdf()
-    info = inspect_upload(data, "合同.jpg")
+def test_a_pdf_named_jpg_is_refused():
+    assert "与内容（PDF）不符" in refused(pdf(), "合同.jpg")
+
+
+def test_a_photo_named_pdf_is_refused():
+    assert "与内容（JPG）不符" in refused(jpeg(), "合同.pdf")
+
+
+def test_a_pdf_without_an_extension_is_a_pdf():
+    info = inspect_upload(pdf(), "合同")
     assert info.content_type == "application/pdf"
-    assert info.filename == "合同.jpg"  # the user's name is kept; the type comes from the content
+    assert info.filename == "合同"  # the user's name is kept; the type comes from the content
     assert info.thumbnail is None and info.width is None
-
-
-def test_a_photo_named_pdf_is_a_photo():
-    assert inspect_upload(jpeg(), "合同.pdf").content_type == "image/jpeg"
 
 
 # --- what is refused, each with a message -------------------------------------------------------
