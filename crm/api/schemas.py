@@ -104,8 +104,18 @@ class Text(fields.String):
     what the spec calls too long is refused); a required text that shows nothing is refused by
     the service, as for a form."""
 
+    def __init__(self, *args, min_len: int = 0, **kwargs):
+        #: A minimum length is checked only on the text as sent (kept out of ``validators``,
+        #: which marshmallow runs again on the cleaned text); the spec still says ``minLength``.
+        self.min_len = min_len
+        if min_len:
+            kwargs["metadata"] = {**kwargs.get("metadata", {}), "minLength": min_len}
+        super().__init__(*args, **kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
+        if self.min_len:
+            validate.Length(min=self.min_len)(text)
         for validator in self.validators:
             if isinstance(validator, validate.Length):
                 validator(text)
@@ -133,7 +143,7 @@ def _id(**kw):
 
 
 def _text(max_len, min_len=0, **kw):
-    return Text(validate=validate.Length(min=min_len, max=max_len), **kw)
+    return Text(validate=validate.Length(max=max_len), min_len=min_len, **kw)
 
 
 class LeadFieldsSchema(Schema):
