@@ -224,10 +224,8 @@ class ClaimEvidenceCall(MethodView):
     def post(self, data, claim_id):
         """Attach one of the lead's evidence files to a pending or returned claim."""
         claim = _claim(claim_id)
-        from crm.claims.models import Attachment
-
-        attachment = db.session.get(Attachment, data["attachment_id"])
-        if attachment is None or attachment.lead_id != claim.lead_id:
+        attachment = queries.lead_attachment(claim, data["attachment_id"])
+        if attachment is None:
             message = _l("只能使用本项目的材料")
             raise DomainError(message, {"attachment_id": [message]})
         services.add_evidence(api_user(), claim, attachment)

@@ -152,3 +152,9 @@ def overdue_pending(as_of: dt.date, workdays: int = 5) -> list[Claim]:
         sa.select(Claim).where(Claim.status == "pending", Claim.submitted_at < cutoff)
         .options(joinedload(Claim.lead).joinedload(Lead.township))
         .order_by(Claim.submitted_at, Claim.id)))
+
+
+def lead_attachment(claim, attachment_id: int | None):
+    """One of the claim's lead's files (None when absent or of another lead)."""
+    attachment = db.session.get(Attachment, attachment_id) if attachment_id is not None else None
+    return attachment if attachment is not None and attachment.lead_id == claim.lead_id else None

@@ -189,9 +189,8 @@ def add_evidence(claim_id):
     """One of the lead's files already uploaded, as this claim's evidence."""
     claim = queries.get_claim_or_404(claim_id, current_user)
     require(current_user, "claim.submit", claim)
-    attachment_id = inputs.int_arg(request.form, "attachment_id")
-    attachment = db.session.get(Attachment, attachment_id) if attachment_id is not None else None
-    if attachment is None or attachment.lead_id != claim.lead_id:
+    attachment = queries.lead_attachment(claim, inputs.int_arg(request.form, "attachment_id"))
+    if attachment is None:
         abort(404)
     try:
         services.add_evidence(current_user, claim, attachment)
