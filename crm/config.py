@@ -32,7 +32,9 @@ DEFAULTS = {
     #: Days the sign-in log (/admin/signins) keeps an attempt; older ones are deleted hourly.
     "CRM_SIGNIN_LOG_RETENTION_DAYS": 180,
     #: Passwords hashed at once per server process; more sign-ins at once are asked to retry.
-    "CRM_LOGIN_HASH_SLOTS": 2,
+    "CRM_LOGIN_HASH_SLOTS": 1,
+    #: Sign-ins that may wait (up to 3 s) for a hashing slot; more at once are refused at once.
+    "CRM_LOGIN_HASH_QUEUE": 1,
     # Production server (crm/gunicorn_conf.py) and its PostgreSQL pool; SQLite ignores the pool.
     "CRM_DB_POOL_SIZE": None,  # the threads of one gunicorn worker (CRM_THREADS or computed)
     "CRM_DB_MAX_OVERFLOW": 4,
@@ -80,7 +82,7 @@ _INT_SETTINGS = {
     "CRM_SMTP_PORT", "CRM_SMTP_TIMEOUT", "CRM_RED_OVERDUE_DAYS", "CRM_IDLE_VISIT_DAYS",
     "CRM_REMEMBER_DAYS", "CRM_LOGIN_MAX_FAILURES_ACCOUNT", "CRM_LOGIN_MAX_FAILURES_ADDRESS",
     "CRM_LOGIN_WINDOW_MINUTES", "CRM_PASSWORD_MIN_LENGTH", "CRM_SIGNIN_LOG_RETENTION_DAYS",
-    "CRM_LOGIN_HASH_SLOTS",
+    "CRM_LOGIN_HASH_SLOTS", "CRM_LOGIN_HASH_QUEUE",
     "CRM_DB_POOL_SIZE", "CRM_DB_MAX_OVERFLOW", "CRM_PROXY_FIX", "CRM_MAX_CONTENT_LENGTH",
     "CRM_MAX_ATTACHMENT_BYTES",
     "CRM_UPLOAD_MAX_PENDING", "CRM_IMPORT_MAX_CELLS", "CRM_IMPORT_MAX_SHARED_STRINGS",

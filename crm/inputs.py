@@ -18,12 +18,15 @@ import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
 
+from babel import support
 from flask.json.provider import DefaultJSONProvider
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.routing import IntegerConverter
 from wtforms import DateField, DecimalField, IntegerField, PasswordField, StringField
+from wtforms.i18n import messages_path
 from wtforms.validators import DataRequired, StopValidation
 
 DATE_MIN, DATE_MAX = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
@@ -212,7 +215,39 @@ def has_visible(text) -> bool:
 
 # --- forms -------------------------------------------------------------------------------------
 
-class InputForm(FlaskForm):
+class _WTFormsMessages:
+    """WTForms' own messages (``Not a valid integer value.`` …) in the reader's language, each
+    catalog read once per process (Flask-WTF reads it from disk again in every request)."""
+
+    _catalogs: dict[str, support.Translations] = {}
+
+    def _catalog(self) -> support.Translations:
+        locale = str(get_locale())
+        catalog = self._catalogs.get(locale)
+        if catalog is None:
+            catalog = support.Translations.load(messages_path(), [locale], domain="wtforms")
+            self._catalogs[locale] = catalog
+        return catalog
+
+    def gettext(self, string):
+        return self._catalog().ugettext(string)
+
+    def ngettext(self, singular, plural, n):
+        return self._catalog().ungettext(singular, plural, n)
+
+
+_WTFORMS_MESSAGES = _WTFormsMessages()
+
+
+class Form(FlaskForm):
+    """The base of every form: Flask-WTF's CSRF, WTForms' messages from a cached catalog."""
+
+    class Meta:
+        def get_translations(self, form):
+            return _WTFORMS_MESSAGES
+
+
+class InputForm(Form):
     """Every form's base: the text of each string field (not passwords) is cleaned.
 
     ``raw_fields`` names fields left as typed, because their own validation refuses what
@@ -222,7 +257,7 @@ class InputForm(FlaskForm):
 
     raw_fields: tuple[str, ...] = ()
 
-    class Meta:
+    class Meta(Form.Meta):
         def bind_field(self, form, unbound_field, options):
             field_class = unbound_field.field_class
             if (issubclass(field_class, StringField) and not issubclass(field_class, PasswordField)

@@ -29,8 +29,10 @@ writer wait behind each sign-in.)
 """
 
 import datetime as dt
+import logging
 import math
 import threading
+import time
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -43,21 +45,78 @@ from crm.extensions import db
 
 #: Passwords hashed at once in this process (CRM_LOGIN_HASH_SLOTS, default 2). A hash is CPU
 #: work: a flood of sign-ins that all hashed would take every server thread and the CPU, and a
-#: colleague's visit would wait behind them. An attempt waits up to ``HASH_WAIT`` for a slot (so
-#: a few colleagues signing in at the same moment are all let in); one that still finds none is
-#: refused (scope ``busy``, retry in a few seconds) without a hash; it is logged as ``throttled``
-#: and does not count as a failure.
-_hash_slots: dict[int, threading.BoundedSemaphore] = {}
-_slots_lock = threading.Lock()
+#: colleague's visit would wait behind them. A few attempts (CRM_LOGIN_HASH_QUEUE, default 2) may
+#: wait up to ``HASH_WAIT`` for a slot, so colleagues signing in at the same moment are all let
+#: in; an attempt that finds the slots taken and the queue full is refused at once (scope
+#: ``busy``, retry in a few seconds), before it touches the database: no hash, no lock, no row in
+#: the sign-in log (the app log counts them), and it counts as no failure. So a flood holds at
+#: most slots + queue of the server's threads, each briefly, and is otherwise answered as fast as
+#: a static page.
 BUSY_RETRY = dt.timedelta(seconds=5)
-#: Seconds an attempt waits for a free hashing slot (waiting costs no CPU).
+#: Seconds an attempt in the queue waits for a free hashing slot (waiting costs no CPU).
 HASH_WAIT = 3
+log = logging.getLogger(__name__)
 
 
-def _slots() -> threading.BoundedSemaphore:
-    size = max(1, int(current_app.config.get("CRM_LOGIN_HASH_SLOTS", 2)))
-    with _slots_lock:
-        return _hash_slots.setdefault(size, threading.BoundedSemaphore(size))
+class HashGate:
+    """This process's hashing slots and the short queue in front of them."""
+
+    def __init__(self, slots: int, queue: int):
+        self._slots = threading.BoundedSemaphore(slots)
+        self._lock = threading.Lock()
+        self._queue, self._waiting = queue, 0
+        self.refused = 0  # busy refusals since the last warning in the log
+        self._warned_at = 0.0
+
+    def enter(self, wait: float = HASH_WAIT) -> bool:
+        """Take a slot: at once if one is free, else after waiting in the queue when it has room;
+        False (refused) when both are full or the wait ran out. ``leave()`` after a True."""
+        if self._slots.acquire(blocking=False):
+            return True
+        with self._lock:
+            if self._waiting >= self._queue:
+                self._refuse()
+                return False
+            self._waiting += 1
+        try:
+            entered = self._slots.acquire(timeout=wait)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        if not entered:
+            with self._lock:
+                self._refuse()
+        return entered
+
+    def full(self) -> bool:
+        """Whether an attempt now would be refused (a glance, without taking anything)."""
+        with self._lock:
+            if self._waiting < self._queue or self._slots._value > 0:
+                return False
+            self._refuse()
+            return True
+
+    def leave(self) -> None:
+        self._slots.release()
+
+    def _refuse(self) -> None:  # under self._lock
+        self.refused += 1
+        now = time.monotonic()
+        if now - self._warned_at >= 60:
+            log.warning("sign-in flood: %d attempts refused as busy without a hash", self.refused)
+            self._warned_at, self.refused = now, 0
+
+
+_gates: dict[tuple[int, int], HashGate] = {}
+_gates_lock = threading.Lock()
+
+
+def gate() -> HashGate:
+    config = current_app.config
+    size = (max(1, int(config.get("CRM_LOGIN_HASH_SLOTS", 1))),
+            max(0, int(config.get("CRM_LOGIN_HASH_QUEUE", 1))))
+    with _gates_lock:
+        return _gates.setdefault(size, HashGate(*size))
 
 
 @dataclass(frozen=True)
@@ -156,28 +215,27 @@ def sign_in_and_commit(username: str, password: str, address: str = "", user_age
     max_account = limits()[0]
     key, address = normalise_username(username), (address or "")[:45]
     now = utcnow()
-    attempt = LoginAttempt(at=now, username=key, address=address,
-                           user_agent=(user_agent or "")[:255], outcome="pending")
-    db.session.add(attempt)
-    db.session.flush()
-    attempt_id = attempt.id
-    db.session.commit()
+    hashing = gate()
+    if not hashing.enter():
+        return SignIn("throttled", refusal=Refusal("busy", now + BUSY_RETRY))
+    try:
+        attempt = LoginAttempt(at=now, username=key, address=address,
+                               user_agent=(user_agent or "")[:255], outcome="pending")
+        db.session.add(attempt)
+        db.session.flush()
+        attempt_id = attempt.id
+        db.session.commit()
 
-    refusal, account_failures = check(key, address, now, exclude_id=attempt_id)
-    account = services.find_account(username)  # for the log; one indexed query either way
-    db.session.commit()  # ends the reading transaction: nothing is held while the hash runs
-
-    account_id = account.id if account is not None else None
-    slots = _slots()
-    if refusal is None and not slots.acquire(timeout=HASH_WAIT):
-        refusal = Refusal("busy", now + BUSY_RETRY)
-    if refusal is not None:
-        outcome = "throttled"  # not hashed: refused guesses must stay cheap
-    else:
-        try:
+        refusal, account_failures = check(key, address, now, exclude_id=attempt_id)
+        account = services.find_account(username)  # for the log; one indexed query either way
+        db.session.commit()  # ends the reading transaction: nothing is held while the hash runs
+        account_id = account.id if account is not None else None
+        if refusal is not None:
+            outcome = "throttled"  # not hashed: refused guesses must stay cheap
+        else:
             outcome = services.check_account_password(account, password)
-        finally:
-            slots.release()
+    finally:
+        hashing.leave()
     db.session.execute(
         sa.update(LoginAttempt).where(LoginAttempt.id == attempt_id)
         .values(outcome=outcome, user_id=account_id)

@@ -24,6 +24,7 @@ from crm.auth import passwords, services, throttle
 from crm.auth.forms import LanguageForm, LoginForm, PasswordForm
 from crm.auth.models import LOGIN_OUTCOME_LABELS, LoginAttempt
 from crm.auth.permissions import require
+from crm.clock import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.unit_of_work import discard
@@ -53,6 +54,9 @@ def _sign_in_session(user, remember: bool) -> None:
 def login():
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")))
+    if request.method == "POST" and throttle.gate().full():
+        # A flood: answered before the form, the database or the full page are touched.
+        return _busy(throttle.Refusal("busy", utcnow() + throttle.BUSY_RETRY))
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
         result = throttle.sign_in_and_commit(form.username.data, form.password.data,
@@ -75,11 +79,19 @@ def login():
     return render_template("auth/login.html", form=form)
 
 
+def _busy(refusal):
+    """Too many sign-ins at once: a small page (no navigation, no form) that is cheap to send."""
+    message = _("登录请求过多，请 %(n)s 秒后再试。", n=refusal.seconds_left())
+    response = make_response(render_template("auth/busy.html", message=message), 429)
+    response.headers["Retry-After"] = str(refusal.seconds_left())
+    return response
+
+
 def _throttled(form, refusal):
     minutes = refusal.minutes_left()
     if refusal.scope == "busy":
-        message = _("登录请求过多，请 %(n)s 秒后再试。", n=refusal.seconds_left())
-    elif refusal.scope == "account":
+        return _busy(refusal)
+    if refusal.scope == "account":
         message = _("该账号登录失败次数过多，已暂停登录。请 %(n)s 分钟后再试；忘记密码请联系管理员。",
                     n=minutes)
     else:

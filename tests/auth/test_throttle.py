@@ -3,6 +3,7 @@
 import collections
 import datetime as dt
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 import time_machine
 from werkzeug.serving import make_server
 
+from crm.auth import throttle
 from crm.auth.models import LoginAttempt
 from crm.clock import utcnow
 from crm.extensions import db
@@ -177,6 +179,7 @@ def test_two_app_instances_share_the_count(app, client, database_url, tmp_path, 
 
 def test_concurrent_guesses_cannot_pass_the_limit(app, world):
     """8 threads guess at once against a live server: still no more than 10 failures counted."""
+    app.config["CRM_LOGIN_HASH_QUEUE"] = 8  # every guess reaches the count (none refused as busy)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_port}/login"
@@ -205,6 +208,45 @@ def test_concurrent_guesses_cannot_pass_the_limit(app, world):
     assert codes[429] == counted["throttled"] >= 30
     print(f"throttle: 40 concurrent guesses from 8 threads, {counted['bad_password']} checked, "
           f"{counted['throttled']} refused")
+
+
+def test_a_flood_beyond_the_hashing_queue_is_refused_at_once_without_the_database(app, world):
+    """With the slots taken and the queue full, a sign-in is answered 429 at once: no wait, no
+    row in the sign-in log, no failure counted; when a slot frees, sign-in works again."""
+    app.config.update(CRM_LOGIN_HASH_SLOTS=1, CRM_LOGIN_HASH_QUEUE=0)
+    with app.app_context():
+        hashing = throttle.gate()
+        assert hashing.enter()  # another sign-in is hashing
+    client = app.test_client()
+    try:
+        started = time.monotonic()
+        response = attempt(client, "a-1", RIGHT)
+        assert time.monotonic() - started < 1
+        assert response.status_code == 429
+        assert "登录请求过多" in response.get_data(as_text=True)
+        assert 1 <= int(response.headers["Retry-After"]) <= 5
+        assert outcomes("a-1") == []
+    finally:
+        hashing.leave()
+    assert attempt(client, "a-1", RIGHT).status_code == 302
+    assert outcomes("a-1") == ["success"]
+
+
+def test_the_hashing_queue_lets_a_few_wait_for_a_slot(app):
+    """Colleagues signing in at the same moment wait for the slot instead of being refused."""
+    app.config.update(CRM_LOGIN_HASH_SLOTS=1, CRM_LOGIN_HASH_QUEUE=1)
+    with app.app_context():
+        hashing = throttle.gate()
+    assert hashing.enter()
+    entered = []
+    waiter = threading.Thread(target=lambda: entered.append(hashing.enter(wait=5)))
+    waiter.start()
+    time.sleep(0.2)
+    assert hashing.enter(wait=5) is False  # the queue (1) is full: refused at once
+    hashing.leave()
+    waiter.join()
+    assert entered == [True]
+    hashing.leave()
 
 
 class TestSmallerLimits:
