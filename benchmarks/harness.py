@@ -194,10 +194,15 @@ def csrf_token(html: str) -> str:
 
 
 async def login(client: httpx.AsyncClient, username: str, password: str = DEMO_PASSWORD) -> None:
-    """Sign in through the real form: GET /login, parse the CSRF token, POST."""
-    page = await client.get("/login")
-    response = await client.post("/login", data={"csrf_token": csrf_token(page.text),
-                                                 "username": username, "password": password})
+    """Sign in through the real form: GET /login, parse the CSRF token, POST; as a person would,
+    try again after the Retry-After of a busy answer (many users signing in at the same moment)."""
+    for _ in range(30):
+        page = await client.get("/login")
+        response = await client.post("/login", data={"csrf_token": csrf_token(page.text),
+                                                     "username": username, "password": password})
+        if response.status_code != 429:
+            break
+        await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
     if response.status_code != 302 or "/login" in response.headers.get("location", ""):
         raise RuntimeError(f"login of {username} failed: {response.status_code}")
 
