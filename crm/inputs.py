@@ -129,6 +129,24 @@ def int_arg(args, name: str, *, minimum: int = 1, maximum: int = DB_INT_MAX) -> 
         return None
 
 
+def filter_args(args, *, search: str | None = None, ids: tuple[str, ...] = (),
+                choices: dict | None = None) -> dict:
+    """A list page's filters from a query string, each kept only when valid: ``search`` names
+    the free-text argument (trimmed, at most 100 characters), ``ids`` the id arguments,
+    ``choices`` maps an argument to the values it may take. Unknown and malformed values are
+    dropped, so a filter link never fails."""
+    found = {}
+    if search and (text := (args.get(search) or "").strip()[:100]):
+        found[search] = text
+    for name in ids:
+        if value := int_arg(args, name):
+            found[name] = value
+    for name, allowed in (choices or {}).items():
+        if args.get(name) in allowed:
+            found[name] = args[name]
+    return found
+
+
 def page_arg(args, maximum: int = 100_000) -> int:
     """``?page=``: 1 when absent or malformed, at most ``maximum``."""
     return min(int_arg(args, "page", maximum=INT64_MAX) or 1, maximum)

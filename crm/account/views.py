@@ -13,7 +13,7 @@ from crm.auth.permissions import require
 from crm.clock import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
-from crm.unit_of_work import discard
+from crm.main.forms import form_errors
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")
 
@@ -27,15 +27,6 @@ def no_store(html):
     return response
 
 
-def form_errors(form, exc: DomainError, default: str) -> None:
-    """A service's field errors on the form's fields; the rest on ``default``. The refused change
-    is discarded: the request commits nothing."""
-    discard()
-    fields = exc.fields or {default: [exc.message]}
-    for name, messages in fields.items():
-        getattr(form, name, getattr(form, default)).errors.extend(messages)
-
-
 @blueprint.route("/tokens", methods=["GET", "POST"])
 @login_required
 def tokens():
@@ -47,7 +38,7 @@ def tokens():
             token, raw = services.create_token(current_user, current_user, form.name.data,
                                                form.days.data)
         except DomainError as exc:
-            form_errors(form, exc, "name")
+            form_errors(form, exc, default="name")
         else:
             created = {"name": token.name, "raw": raw, "expires_at": token.expires_at}
             form = TokenForm(formdata=None)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import joinedload
 
 from crm import inputs
 from crm.account import services as token_services
-from crm.account.views import form_errors, no_store
+from crm.account.views import no_store
 from crm.admin import services
 from crm.admin.forms import ConfirmForm, PasswordResetForm, UserCreateForm, UserEditForm
 from crm.audit.models import AuditEntry
@@ -21,6 +21,7 @@ from crm.auth.views import safe_next
 from crm.clock import local_time, utcnow
 from crm.errors import DomainError
 from crm.extensions import db
+from crm.main.forms import form_errors
 from crm.townships.models import Township
 from crm.unit_of_work import discard
 
@@ -64,18 +65,8 @@ def _township(township_id: int | None) -> Township | None:
 
 def _user_filters(args) -> dict:
     """The list's filters from a query string; unknown values dropped."""
-    found = {}
-    q = (args.get("q") or "").strip()[:100]
-    if q:
-        found["q"] = q
-    township_id = inputs.int_arg(args, "township_id")
-    if township_id:
-        found["township_id"] = township_id
-    if args.get("role") in ROLES:
-        found["role"] = args["role"]
-    if args.get("active") in ACTIVE_FILTERS:
-        found["active"] = args["active"]
-    return found
+    return inputs.filter_args(args, search="q", ids=("township_id",),
+                              choices={"role": ROLES, "active": ACTIVE_FILTERS})
 
 
 @blueprint.route("/users")
@@ -169,7 +160,7 @@ def user_create():
                 email=form.email.data, role=form.role.data,
                 township=_township(form.township_id.data), password=password)
         except DomainError as exc:
-            form_errors(form, exc, "username")
+            form_errors(form, exc, default="username")
         else:
             if form.generate.data:
                 return _secret_page(user, password, _("账号已创建"))
@@ -191,7 +182,7 @@ def user_edit(user_id):
                 current_user, user, display_name=form.display_name.data, email=form.email.data,
                 role=form.role.data, township=_township(form.township_id.data))
         except DomainError as exc:
-            form_errors(form, exc, "role")
+            form_errors(form, exc, default="role")
         else:
             flash(_("已保存") if changes else _("没有改动"), "success" if changes else "info")
             return redirect(url_for("admin.user_show", user_id=user.id))
@@ -239,7 +230,7 @@ def user_password(user_id):
         try:
             services.reset_password(current_user, user, password)
         except DomainError as exc:
-            form_errors(form, exc, "password")
+            form_errors(form, exc, default="password")
         else:
             if user.id == current_user.id:
                 login_user(user)  # an admin resetting their own password keeps this session
@@ -253,13 +244,7 @@ def user_password(user_id):
 # --- everyone's tokens -------------------------------------------------------------------------
 
 def _token_filters(args) -> dict:
-    found = {}
-    q = (args.get("q") or "").strip()[:100]
-    if q:
-        found["q"] = q
-    if args.get("status") in token_services.STATUS_LABELS:
-        found["status"] = args["status"]
-    return found
+    return inputs.filter_args(args, search="q", choices={"status": token_services.STATUS_LABELS})
 
 
 @blueprint.route("/tokens")

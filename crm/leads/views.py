@@ -4,6 +4,7 @@
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -11,7 +12,7 @@ from crm import inputs
 from crm.auth.permissions import can, get_lead_or_404, require, visible_townships
 from crm.auth.views import safe_next
 from crm.clock import today
-from crm.errors import Conflict, DomainError, Forbidden
+from crm.errors import Conflict
 from crm.extensions import db
 from crm.leads import queries, services
 from crm.leads.colour import COLOURS, lead_colour
@@ -26,26 +27,11 @@ from crm.leads.forms import (
 )
 from crm.leads.models import Blocker, Lead, LeadOfficer
 from crm.leads.pipeline import STAGES, next_stage
+from crm.main.forms import REFUSED, attempt, flash_form_errors
 from crm.stats.queries import lead_ids_behind
 from crm.unit_of_work import discard
 
 blueprint = Blueprint("leads", __name__, url_prefix="/leads")
-
-
-def form_errors(form, exc: DomainError) -> None:
-    """Put a domain error's field messages on the form (the rest as a flash); 403 if forbidden.
-    The refused change is discarded: the request commits nothing."""
-    discard()
-    if isinstance(exc, Forbidden):
-        abort(403)
-    placed = False
-    for name, messages in exc.fields.items():
-        field = getattr(form, name, None)
-        if field is not None:
-            field.errors = list(field.errors) + [str(m) for m in messages]
-            placed = True
-    if not placed or not exc.fields:
-        flash(str(exc.message), "error")
 
 
 def parse_filter(args, problems: list | None = None) -> queries.LeadFilter:
@@ -149,12 +135,9 @@ def create():
         if duplicates and request.form.get("confirm_duplicate") != "1":
             flash(_("本单位已有相同投资方或统一社会信用代码的项目，请确认不是重复录入。"), "warning")
         else:
-            try:
-                lead = services.create_lead(current_user, _lead_data(form, include_unit=True))
-            except DomainError as exc:
-                form_errors(form, exc)
-            else:
-                flash(_("项目已创建"), "success")
+            lead = attempt(form, lambda: services.create_lead(
+                current_user, _lead_data(form, include_unit=True)), _("项目已创建"))
+            if lead is not REFUSED:
                 return redirect(url_for("leads.show", lead_id=lead.id))
     return render_template("leads/form.html", form=form, lead=None, duplicates=duplicates)
 
@@ -194,21 +177,18 @@ def edit(lead_id):
         form.version.data = lead.version
     conflict = None
     if form.validate_on_submit():
-        version = form.version.data
         try:
-            services.update_lead(current_user, lead, _lead_data(form),
-                                 int(version) if str(version).isdigit() else None)
+            saved = attempt(form, lambda: services.update_lead(
+                current_user, lead, _lead_data(form), _version(form)), _("已保存"), raising=(Conflict,))
         except Conflict as exc:
             discard()
             conflict = exc
             flash(str(exc.message), "error")
             # The user has now seen what changed; saving again is a deliberate choice.
             form.version.data = db.session.get(Lead, lead_id).version
-        except DomainError as exc:
-            form_errors(form, exc)
         else:
-            flash(_("已保存"), "success")
-            return redirect(url_for("leads.show", lead_id=lead.id))
+            if saved is not REFUSED:
+                return redirect(url_for("leads.show", lead_id=lead.id))
     return render_template("leads/form.html", form=form, lead=lead, duplicates=[],
                            conflict=conflict)
 
@@ -224,17 +204,11 @@ def move(lead_id):
         form.on.data = today()
         form.version.data = lead.version
     if form.validate_on_submit():
-        version = form.version.data
-        try:
-            services.move_stage(
-                current_user, lead, form.to.data, on=form.on.data, reason=form.reason.data,
-                lost_reason=form.lost_reason.data or None,
-                version=int(version) if str(version).isdigit() else None,
-            )
-        except DomainError as exc:
-            form_errors(form, exc)
-        else:
-            flash(_("阶段已变更"), "success")
+        moved = attempt(form, lambda: services.move_stage(
+            current_user, lead, form.to.data, on=form.on.data, reason=form.reason.data,
+            lost_reason=form.lost_reason.data or None, version=_version(form),
+        ), _("阶段已变更"))
+        if moved is not REFUSED:
             return redirect(safe_next(request.form.get("back")) if request.form.get("back")
                             else url_for("leads.show", lead_id=lead.id))
     status = 422 if request.method == "POST" else 200
@@ -256,70 +230,54 @@ def assign(lead_id):
         form.helper_ids.data = [h.user_id for h in lead.helpers]
         form.sponsor.data = lead.sponsor
     if form.validate_on_submit():
-        try:
-            services.assign(current_user, lead, form.primary_officer_id.data or None,
-                            form.helper_ids.data, form.sponsor.data)
-        except DomainError as exc:
-            form_errors(form, exc)
-        else:
-            flash(_("已保存"), "success")
+        saved = attempt(form, lambda: services.assign(
+            current_user, lead, form.primary_officer_id.data or None, form.helper_ids.data,
+            form.sponsor.data), _("已保存"))
+        if saved is not REFUSED:
             return redirect(url_for("leads.show", lead_id=lead.id))
     return render_template("leads/assign.html", form=form, lead=lead)
 
 
+def _version(form) -> int | None:
+    """The version the form was read at (an edit or a move based on a stale page is refused)."""
+    version = form.version.data
+    return int(version) if str(version).isdigit() else None
+
+
 def _post_on_lead_page(lead, form, action, success, anchor):
-    """A small form posted from the lead page: run the service, commit, back to the page."""
+    """A small form posted from the lead page: run the service, back to the page."""
     if form.validate_on_submit():
-        try:
-            action()
-        except DomainError as exc:
-            form_errors(None, exc)
-        else:
-            flash(success, "success")
+        attempt(None, action, success)
     else:
-        _flash_form_errors(form)
+        flash_form_errors(form)
     return redirect(url_for("leads.show", lead_id=lead.id) + anchor)
 
 
-@blueprint.route("/<int:lead_id>/funds", methods=["POST"])
-@login_required
-def add_funds(lead_id):
-    lead = get_lead_or_404(lead_id, current_user)
-    require(current_user, "lead.funds", lead)
-    form = FundForm()
-    return _post_on_lead_page(
-        lead, form,
-        lambda: services.add_funds(current_user, lead, form.arrived_on.data, form.amount_wan.data),
-        _("到位资金已登记"), "#funds",
-    )
+def _lead_page_form(action: str, form_class, service, success, anchor: str):
+    """The view of a small form on the lead page: the lead in sight, ``action`` allowed, then
+    ``service(lead, form)``."""
+    def view(lead_id):
+        lead = get_lead_or_404(lead_id, current_user)
+        require(current_user, action, lead)
+        form = form_class()
+        return _post_on_lead_page(lead, form, lambda: service(lead, form), str(success), anchor)
+    return login_required(view)
 
 
-@blueprint.route("/<int:lead_id>/contacts", methods=["POST"])
-@login_required
-def add_contact(lead_id):
-    lead = get_lead_or_404(lead_id, current_user)
-    require(current_user, "lead.edit", lead)
-    form = ContactForm()
-    return _post_on_lead_page(
-        lead, form,
-        lambda: services.add_contact(current_user, lead, form.name.data, form.title.data,
-                                     form.phone.data),
-        _("联系人已添加"), "#facts",
-    )
-
-
-@blueprint.route("/<int:lead_id>/blockers", methods=["POST"])
-@login_required
-def add_blocker(lead_id):
-    lead = get_lead_or_404(lead_id, current_user)
-    require(current_user, "lead.blockers", lead)
-    form = BlockerForm()
-    return _post_on_lead_page(
-        lead, form,
-        lambda: services.add_blocker(current_user, lead, form.kind.data, form.description.data,
-                                     form.owner.data or ""),
-        _("问题已登记"), "#blockers",
-    )
+blueprint.add_url_rule("/<int:lead_id>/funds", "add_funds", _lead_page_form(
+    "lead.funds", FundForm,
+    lambda lead, f: services.add_funds(current_user, lead, f.arrived_on.data, f.amount_wan.data),
+    _l("到位资金已登记"), "#funds"), methods=["POST"])
+blueprint.add_url_rule("/<int:lead_id>/contacts", "add_contact", _lead_page_form(
+    "lead.edit", ContactForm,
+    lambda lead, f: services.add_contact(current_user, lead, f.name.data, f.title.data,
+                                         f.phone.data),
+    _l("联系人已添加"), "#facts"), methods=["POST"])
+blueprint.add_url_rule("/<int:lead_id>/blockers", "add_blocker", _lead_page_form(
+    "lead.blockers", BlockerForm,
+    lambda lead, f: services.add_blocker(current_user, lead, f.kind.data, f.description.data,
+                                         f.owner.data or ""),
+    _l("问题已登记"), "#blockers"), methods=["POST"])
 
 
 @blueprint.route("/<int:lead_id>/blockers/<int:blocker_id>/resolve", methods=["POST"])
@@ -339,9 +297,3 @@ def resolve_blocker(lead_id, blocker_id):
         _("问题已标记为解决"), "#blockers",
     )
 
-
-def _flash_form_errors(form) -> None:
-    for field, messages in form.errors.items():
-        label = getattr(form, field).label.text if hasattr(form, field) else field
-        for message in messages:
-            flash(f"{label}：{message}", "error")

@@ -96,12 +96,7 @@ def unsubscribe(token):
 
 def _filters(args) -> dict:
     """The admin log's filters from a query string, unknown values dropped."""
-    found = {}
-    if args.get("status") in STATUS_LABELS:
-        found["status"] = args["status"]
-    if args.get("kind") in KINDS:
-        found["kind"] = args["kind"]
-    return found
+    return inputs.filter_args(args, choices={"status": STATUS_LABELS, "kind": KINDS})
 
 
 @blueprint.route("/admin")

@@ -1,15 +1,14 @@
 """Logging a visit from the lead page; editing one's own visit the same day."""
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm.auth.permissions import get_lead_or_404, require
 from crm.auth.views import safe_next
-from crm.errors import DomainError
 from crm.extensions import db
-from crm.leads.views import form_errors
+from crm.main.forms import REFUSED, attempt
 from crm.visits import services
 from crm.visits.forms import VisitForm
 from crm.visits.models import Visit
@@ -25,12 +24,8 @@ def log(lead_id):
     form = VisitForm()
     if form.validate_on_submit():
         data = {f: getattr(form, f).data for f in services.VISIT_FIELDS}
-        try:
-            services.log_visit(current_user, lead, data)
-        except DomainError as exc:
-            form_errors(form, exc)
-        else:
-            flash(_("走访已记录"), "success")
+        if attempt(form, lambda: services.log_visit(current_user, lead, data),
+                   _("走访已记录")) is not REFUSED:
             return redirect(safe_next(request.form.get("back")) if request.form.get("back")
                             else url_for("leads.show", lead_id=lead.id))
     if request.method == "GET":
@@ -52,11 +47,7 @@ def edit(lead_id, visit_id):
     form = VisitForm(obj=visit)
     if form.validate_on_submit():
         data = {f: getattr(form, f).data for f in services.VISIT_FIELDS}
-        try:
-            services.edit_visit(current_user, visit, data)
-        except DomainError as exc:
-            form_errors(form, exc)
-        else:
-            flash(_("走访已修改"), "success")
+        if attempt(form, lambda: services.edit_visit(current_user, visit, data),
+                   _("走访已修改")) is not REFUSED:
             return redirect(url_for("leads.show", lead_id=lead.id))
     return render_template("visits/form.html", form=form, lead=lead, visit=visit)
