@@ -190,13 +190,16 @@ def editable_leads(user: User) -> sa.Select:
     return stmt.where(sa.false())
 
 
-def get_lead_or_404(lead_id: int, user: User, *, options=()) -> Lead:
-    """Load a lead the user may see, else 404: another unit's lead does not exist for them."""
+def get_lead_or_404(lead_id: int, user: User, action: str | None = None, *, options=()) -> Lead:
+    """Load a lead the user may see, else 404: another unit's lead does not exist for them;
+    with ``action``, 403 unless the user may do it to the lead."""
     lead = db.session.scalar(
         visible_leads(user).where(Lead.id == lead_id).options(*options)
     )
     if lead is None:
         abort(404)
+    if action is not None:
+        require(user, action, lead)
     return lead
 
 

@@ -102,6 +102,15 @@ def max_attachment_bytes() -> int:
     return int(current_app.config.get("CRM_MAX_ATTACHMENT_BYTES") or DEFAULT_MAX_BYTES)
 
 
+def upload_evidence(user: User, lead: Lead, data: bytes, filename: str, kind: str,
+                    claim: Claim | None = None) -> Attachment:
+    """Upload a file for ``lead`` and, when ``claim`` is given, make it that claim's evidence."""
+    attachment = upload_attachment(user, lead, data, filename, kind)
+    if claim is not None:
+        add_evidence(user, claim, attachment)
+    return attachment
+
+
 def upload_attachment(user: User, lead: Lead, data: bytes, filename: str, kind: str) -> Attachment:
     """Check the file by its content, store it, and record it on ``lead``.
 

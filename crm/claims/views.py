@@ -19,10 +19,9 @@ from crm.claims.models import (
     Attachment,
 )
 from crm.clock import today
-from crm.errors import DomainError, Forbidden
 from crm.extensions import db
+from crm.main.forms import REFUSED, attempt
 from crm.storage import get_storage
-from crm.unit_of_work import discard
 
 blueprint = Blueprint("claims", __name__)
 
@@ -53,14 +52,6 @@ def file_response(attachment: Attachment, *, inline: bool, thumbnail: bool = Fal
     return response
 
 
-def _flash_error(exc: DomainError) -> None:
-    if isinstance(exc, Forbidden):
-        abort(403)
-    messages = [str(m) for ms in exc.fields.values() for m in ms] or [str(exc.message)]
-    for message in messages:
-        flash(message, "error")
-
-
 def _uploaded(form):
     """The file sent from either input (the camera's or the file chooser's), as (bytes, name)."""
     for field in (form.photo, form.file):
@@ -76,8 +67,7 @@ def _uploaded(form):
 @login_required
 def upload(lead_id):
     """Upload from the lead page; with ``claim_id`` the file also becomes that claim's evidence."""
-    lead = get_lead_or_404(lead_id, current_user)
-    require(current_user, "attachment.upload", lead)
+    lead = get_lead_or_404(lead_id, current_user, "attachment.upload")
     form = UploadForm()
     back = url_for("leads.show", lead_id=lead.id) + "#claims"
     if not form.validate_on_submit():
@@ -90,15 +80,8 @@ def upload(lead_id):
         if claim.lead_id != lead.id:
             abort(404)
     data, name = _uploaded(form)
-    try:
-        attachment = services.upload_attachment(current_user, lead, data, name, form.kind.data)
-        if claim is not None:
-            services.add_evidence(current_user, claim, attachment)
-    except DomainError as exc:
-        discard()
-        _flash_error(exc)
-    else:
-        flash(_("材料已上传"), "success")
+    attempt(None, lambda: services.upload_evidence(current_user, lead, data, name,
+                                                   form.kind.data, claim), _("材料已上传"))
     return redirect(back)
 
 
@@ -169,13 +152,11 @@ def review(claim_id):
     require(current_user, "claim.review", claim)
     form = ReviewForm()
     if form.validate_on_submit():
-        try:
-            services.review(current_user, claim, form.decision.data or "", form.opinion.data or "")
-        except DomainError as exc:
-            discard()
-            _flash_error(exc)
+        done = attempt(None, lambda: services.review(
+            current_user, claim, form.decision.data or "", form.opinion.data or ""),
+            _("已通过核验") if form.decision.data == "verify" else _("已退回"))
+        if done is REFUSED:
             return redirect(url_for("claims.show", claim_id=claim_id))
-        flash(_("已通过核验") if form.decision.data == "verify" else _("已退回"), "success")
         nxt = queries.next_pending(current_user)
         return redirect(url_for("claims.show", claim_id=nxt) if nxt
                         else url_for("claims.queue"))
@@ -192,13 +173,8 @@ def add_evidence(claim_id):
     attachment = queries.lead_attachment(claim, inputs.int_arg(request.form, "attachment_id"))
     if attachment is None:
         abort(404)
-    try:
-        services.add_evidence(current_user, claim, attachment)
-    except DomainError as exc:
-        discard()
-        _flash_error(exc)
-    else:
-        flash(_("已添加为佐证材料"), "success")
+    attempt(None, lambda: services.add_evidence(current_user, claim, attachment),
+            _("已添加为佐证材料"))
     return redirect(url_for("claims.show", claim_id=claim_id))
 
 
@@ -213,17 +189,13 @@ def resubmit(claim_id):
         flash(_("请检查填写的内容"), "error")
         return redirect(url_for("claims.show", claim_id=claim_id))
     data, name = _uploaded(form)
-    try:
+
+    def resubmit_with_file():
         if data or name:
-            attachment = services.upload_attachment(current_user, claim.lead, data, name,
-                                                    form.kind.data)
-            services.add_evidence(current_user, claim, attachment)
+            services.upload_evidence(current_user, claim.lead, data, name, form.kind.data, claim)
         services.resubmit(current_user, claim)
-    except DomainError as exc:
-        discard()
-        _flash_error(exc)
-        return redirect(url_for("claims.show", claim_id=claim_id))
-    flash(_("已重新提交核验"), "success")
+
+    attempt(None, resubmit_with_file, _("已重新提交核验"))
     return redirect(url_for("claims.show", claim_id=claim_id))
 
 

@@ -169,8 +169,7 @@ def show(lead_id):
 @blueprint.route("/<int:lead_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit(lead_id):
-    lead = get_lead_or_404(lead_id, current_user)
-    require(current_user, "lead.edit", lead)
+    lead = get_lead_or_404(lead_id, current_user, "lead.edit")
     form = LeadForm(obj=lead)
     del form.township_id, form.stage, form.created_on, form.primary_officer_id
     if request.method == "GET":
@@ -196,8 +195,8 @@ def edit(lead_id):
 @blueprint.route("/<int:lead_id>/move", methods=["GET", "POST"])
 @login_required
 def move(lead_id):
-    lead = get_lead_or_404(lead_id, current_user, options=[selectinload(Lead.stage_changes)])
-    require(current_user, "lead.move", lead)
+    lead = get_lead_or_404(lead_id, current_user, "lead.move",
+                           options=[selectinload(Lead.stage_changes)])
     form = MoveForm()
     if request.method == "GET":
         form.to.data = request.args.get("to") or next_stage(lead.stage)
@@ -218,8 +217,8 @@ def move(lead_id):
 @blueprint.route("/<int:lead_id>/assign", methods=["GET", "POST"])
 @login_required
 def assign(lead_id):
-    lead = get_lead_or_404(lead_id, current_user, options=[selectinload(Lead.helpers)])
-    require(current_user, "lead.assign", lead)
+    lead = get_lead_or_404(lead_id, current_user, "lead.assign",
+                           options=[selectinload(Lead.helpers)])
     form = AssignForm()
     officers = queries.unit_officers(lead.township_id)
     choices = [(u.id, u.display_name) for u in officers]
@@ -257,9 +256,7 @@ def _lead_page_form(action: str, form_class, service, success, anchor: str):
     """The view of a small form on the lead page: the lead in sight, ``action`` allowed, then
     ``service(lead, form)``."""
     def view(lead_id):
-        lead = get_lead_or_404(lead_id, current_user)
-        require(current_user, action, lead)
-        form = form_class()
+        lead, form = get_lead_or_404(lead_id, current_user, action), form_class()
         return _post_on_lead_page(lead, form, lambda: service(lead, form), str(success), anchor)
     return login_required(view)
 

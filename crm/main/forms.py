@@ -19,7 +19,8 @@ REFUSED = object()
 
 def form_errors(form, exc: DomainError, default: str | None = None) -> None:
     """Put a domain error's field messages on the form's fields; the rest on the ``default``
-    field, or as a flash. 403 when the service says the user may not. Discards the change."""
+    field, or as a flash (all of them as flashes when ``form`` is None). 403 when the service
+    says the user may not. Discards the change."""
     discard()
     if isinstance(exc, Forbidden):
         abort(403)
@@ -34,6 +35,9 @@ def form_errors(form, exc: DomainError, default: str | None = None) -> None:
         return
     if fallback is not None:
         fallback.errors = list(fallback.errors) + [str(exc.message)]
+    elif form is None:  # a form posted from another page: every message as a flash
+        for message in [str(m) for ms in exc.fields.values() for m in ms] or [str(exc.message)]:
+            flash(message, "error")
     else:
         flash(str(exc.message), "error")
 

@@ -19,8 +19,7 @@ blueprint = Blueprint("visits", __name__)
 @blueprint.route("/leads/<int:lead_id>/visits", methods=["GET", "POST"])
 @login_required
 def log(lead_id):
-    lead = get_lead_or_404(lead_id, current_user)
-    require(current_user, "visit.log", lead)
+    lead = get_lead_or_404(lead_id, current_user, "visit.log")
     form = VisitForm()
     if form.validate_on_submit():
         data = {f: getattr(form, f).data for f in services.VISIT_FIELDS}
