@@ -54,9 +54,8 @@ class _Registrar:
         api.register_field(Wan, "number", None)
         api.spec.components.schema("ErrorSchema", schema=ErrorSchema)
         for module in (me, resources, stats, targets, claims):
-            for bp in module.blueprints():
-                csrf.exempt(bp)
-                api.register_blueprint(bp, url_prefix="/api/v1")
+            csrf.exempt(module.bp)
+            api.register_blueprint(module.bp, url_prefix="/api/v1")
         # The spec itself is public.
         app.extensions["crm_api"] = api
 

@@ -10,8 +10,8 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from crm.api.auth import api_user, token_required
-from crm.api.docs import errors
-from crm.api.schemas import ID, ID_MAX, Text, Wan
+from crm.api.docs import errors, json_write
+from crm.api.schemas import ID, ID_MAX, Text, Wan, page_schema
 from crm.auth.permissions import get_lead_or_404
 from crm.claims import queries, services
 from crm.claims.models import (
@@ -27,10 +27,6 @@ from crm.errors import DomainError
 from crm.extensions import db
 
 bp = Blueprint("api_claims", __name__, description="Evidence files and milestone claims (核验)")
-
-
-def blueprints():
-    return [bp]
 
 
 # --- schemas ---------------------------------------------------------------------------------
@@ -79,11 +75,7 @@ class ClaimSchema(Schema):
     reviews = fields.List(fields.Nested(ReviewSchema))
 
 
-class ClaimPageSchema(Schema):
-    items = fields.List(fields.Nested(ClaimSchema), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
+ClaimPageSchema = page_schema(ClaimSchema)
 
 
 class ClaimQuerySchema(Schema):
@@ -163,9 +155,7 @@ def _answer(claim: Claim) -> Claim:
 class LeadAttachments(MethodView):
     decorators = [token_required]
 
-    @bp.arguments(UploadSchema, location="files")
-    @bp.response(201, AttachmentSchema)
-    @errors(bp, 400, 403, 404, 413, 422)
+    @json_write(bp, UploadSchema, AttachmentSchema, 201, codes=(400, 403, 404, 413, 422), location="files")
     def post(self, _files, lead_id):
         """Upload an evidence file (multipart `file` and `kind`; checked by its content)."""
         lead = get_lead_or_404(lead_id, api_user())
@@ -218,9 +208,7 @@ class ClaimCollection(MethodView):
 class ClaimEvidenceCall(MethodView):
     decorators = [token_required]
 
-    @bp.arguments(EvidenceInSchema)
-    @bp.response(200, ClaimSchema)
-    @errors(bp, 400, 403, 404, 409, 413, 422)
+    @json_write(bp, EvidenceInSchema, ClaimSchema)
     def post(self, data, claim_id):
         """Attach one of the lead's evidence files to a pending or returned claim."""
         claim = _claim(claim_id)
@@ -236,9 +224,7 @@ class ClaimEvidenceCall(MethodView):
 class ClaimReviewCall(MethodView):
     decorators = [token_required]
 
-    @bp.arguments(ReviewInSchema)
-    @bp.response(200, ClaimSchema)
-    @errors(bp, 400, 403, 404, 409, 413, 422)
+    @json_write(bp, ReviewInSchema, ClaimSchema)
     def post(self, data, claim_id):
         """通过 (verify) or 退回 (return, with an opinion). Reviewers and admins; never one's own
         claim or evidence."""

@@ -32,3 +32,19 @@ def errors(bp, *codes):
         return view
 
     return decorator
+
+
+#: The error answers of a call that writes from a JSON body.
+WRITE_ERRORS = (400, 403, 404, 409, 413, 422)
+
+
+def json_write(bp, body, answer, status: int = 200, codes=WRITE_ERRORS, location: str = "json"):
+    """A call that writes from a ``body`` (JSON, or ``location="files"``) and answers ``answer``
+    with ``status``: the arguments, the answer and the error ``codes``, documented on ``bp`` in
+    one decorator."""
+
+    def decorator(view):
+        view = errors(bp, *codes)(view)
+        return bp.arguments(body, location=location)(bp.response(status, answer)(view))
+
+    return decorator

@@ -11,10 +11,6 @@ from crm.extensions import db
 bp = Blueprint("api_me", __name__, description="The signed-in user and the units")
 
 
-def blueprints():
-    return [bp]
-
-
 @bp.route("/me")
 @bp.response(200, MeSchema)
 @errors(bp)

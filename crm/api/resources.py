@@ -7,7 +7,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.api.auth import api_user, token_required
 from crm.api.claims import attach_claims
-from crm.api.docs import errors
+from crm.api.docs import errors, json_write
 from crm.api.schemas import (
     ID,
     FundInSchema,
@@ -31,10 +31,6 @@ from crm.visits import services as visit_services
 from crm.visits.models import Visit
 
 bp = Blueprint("api_leads", __name__, description="Leads, their stages, visits and funds")
-
-
-def blueprints():
-    return [bp]
 
 
 def _with_colour(lead: Lead) -> ColouredLead:
@@ -66,9 +62,7 @@ class LeadCollection(MethodView):
         return {"items": result.items, "total": result.total, "page": result.page,
                 "per_page": result.per_page}
 
-    @bp.arguments(LeadCreateSchema)
-    @bp.response(201, LeadSchema)
-    @errors(bp, 400, 403, 413, 422)
+    @json_write(bp, LeadCreateSchema, LeadSchema, 201, codes=(400, 403, 413, 422))
     def post(self, data):
         """Create a lead (stage defaults to contact, created_on to today)."""
         user = api_user()
@@ -88,9 +82,7 @@ class LeadItem(MethodView):
         """One lead."""
         return _with_colour(_load(lead_id))
 
-    @bp.arguments(LeadPatchSchema)
-    @bp.response(200, LeadSchema)
-    @errors(bp, 400, 403, 404, 409, 413, 422)
+    @json_write(bp, LeadPatchSchema, LeadSchema)
     def patch(self, data, lead_id):
         """Change fields; `version` must be the one read, else 409 and nothing changes."""
         lead = _load(lead_id)
@@ -103,9 +95,7 @@ class LeadItem(MethodView):
 class LeadTransitions(MethodView):
     decorators = [token_required]
 
-    @bp.arguments(TransitionSchema)
-    @bp.response(200, LeadSchema)
-    @errors(bp, 400, 403, 404, 409, 413, 422)
+    @json_write(bp, TransitionSchema, LeadSchema)
     def post(self, data, lead_id):
         """Move the lead to another stage (the stage rules of crm/leads/pipeline.py)."""
         lead = _load(lead_id)
@@ -130,9 +120,7 @@ class LeadVisits(MethodView):
             .order_by(Visit.visited_on.desc(), Visit.id.desc())
         ).all()
 
-    @bp.arguments(VisitInSchema)
-    @bp.response(201, VisitSchema)
-    @errors(bp, 400, 403, 404, 413, 422)
+    @json_write(bp, VisitInSchema, VisitSchema, 201, codes=(400, 403, 404, 413, 422))
     def post(self, data, lead_id):
         """Log a visit; its next follow-up becomes the lead's."""
         lead = _load(lead_id)
@@ -144,9 +132,7 @@ class LeadVisits(MethodView):
 class LeadFunds(MethodView):
     decorators = [token_required]
 
-    @bp.arguments(FundInSchema)
-    @bp.response(201, FundSchema)
-    @errors(bp, 400, 403, 404, 413, 422)
+    @json_write(bp, FundInSchema, FundSchema, 201, codes=(400, 403, 404, 413, 422))
     def post(self, data, lead_id):
         """Record capital arrived (万元) on a date."""
         lead = _load(lead_id)

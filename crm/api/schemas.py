@@ -140,8 +140,6 @@ def _id(**kw):
     return fields.Integer(strict=True, validate=validate.Range(min=1, max=ID_MAX), **kw)
 
 
-
-
 def _text(max_len, min_len=0, **kw):
     return Text(validate=validate.Length(max=max_len), min_len=min_len, **kw)
 
@@ -236,11 +234,19 @@ class LeadQuerySchema(Schema):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
-class LeadPageSchema(Schema):
-    items = fields.List(fields.Nested(LeadSchema), required=True)
-    total = fields.Integer(required=True)
-    page = fields.Integer(required=True)
-    per_page = fields.Integer(required=True)
+def page_schema(item: type[Schema]) -> type[Schema]:
+    """The schema of one page of ``item``s: ``{items, total, page, per_page}`` (named after the
+    item: LeadSchema → LeadPageSchema, "LeadPage" in the spec)."""
+    name = item.__name__.removesuffix("Schema") + "PageSchema"
+    return Schema.from_dict({
+        "items": fields.List(fields.Nested(item), required=True),
+        "total": fields.Integer(required=True),
+        "page": fields.Integer(required=True),
+        "per_page": fields.Integer(required=True),
+    }, name=name)
+
+
+LeadPageSchema = page_schema(LeadSchema)
 
 
 class TransitionSchema(Schema):

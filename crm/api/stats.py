@@ -50,10 +50,6 @@ KEPT_TEXTS = 10_000
 bp = Blueprint("api_stats", __name__, description="Statistics by unit")
 
 
-def blueprints():
-    return [bp]
-
-
 class StatsQuerySchema(Schema):
     year = fields.Integer(validate=validate.Range(min=2000, max=2100))
     as_of = Day()

@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from crm.api.auth import api_user, token_required
-from crm.api.docs import errors
+from crm.api.docs import errors, json_write
 from crm.api.schemas import ID, Wan, WanIn
 from crm.auth.permissions import can, visible_townships
 from crm.extensions import db
@@ -15,10 +15,6 @@ from crm.targets.models import METRICS
 from crm.townships.models import Township
 
 bp = Blueprint("api_targets", __name__, description="Yearly targets per unit and metric")
-
-
-def blueprints():
-    return [bp]
 
 
 class TargetQuerySchema(Schema):
@@ -65,9 +61,7 @@ class TargetCollection(MethodView):
 class UnitTargets(MethodView):
     decorators = [token_required]
 
-    @bp.arguments(TargetValuesSchema)
-    @bp.response(200, TargetSchema(many=True))
-    @errors(bp, 400, 403, 404, 413, 422)
+    @json_write(bp, TargetValuesSchema, TargetSchema(many=True), 200, codes=(400, 403, 404, 413, 422))
     def put(self, values, township_id, year):
         """Set the unit's targets of the year (district_admin).
 
