@@ -1,5 +1,7 @@
 """The JSON API, /api/v1: token auth, JSON errors, an OpenAPI 3 document."""
 
+import threading
+
 from flask import abort, request
 from flask_smorest import Api as _Api
 
@@ -15,8 +17,36 @@ class Api(_Api):
 
     DEFAULT_ERROR_RESPONSE_NAME = None
 
+    def __init__(self, *args, **kwargs):
+        self._undocumented: list[tuple] = []
+        self._documenting = threading.Lock()
+        super().__init__(*args, **kwargs)
+
     def _register_error_handlers(self):
         pass
+
+    # The document is written when it is first read (/api/v1/openapi.json, the docs page), not
+    # at start-up: describing every operation is most of the cost of creating the app.
+    @property
+    def spec(self):
+        if self._undocumented:
+            with self._documenting:
+                pending, self._undocumented = self._undocumented, []
+                for blp, name, parameters in pending:
+                    blp.register_views_in_doc(self, self._app, self._spec, name=name,
+                                              parameters=parameters)
+                    self._spec.tag({"name": name, "description": blp.description})
+        return self._spec
+
+    @spec.setter
+    def spec(self, value):
+        self._spec = value
+
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._undocumented.append((blp, name, parameters))
 
 
 def require_body():
