@@ -19,7 +19,7 @@ import ipaddress
 import json
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -103,8 +103,9 @@ def check_url(kind: str, url: str) -> str:
 def url_hint(kind: str, url: str) -> str:
     """The URL as shown: its key cut to the last 4 characters."""
     parts = urlsplit(url)
-    query = [(k, f"…{v[-4:]}" if k == KEY_PARAMS[kind] else v) for k, v in parse_qsl(parts.query)]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="…")))[:300]
+    query = "&".join(f"{k}=…{v[-4:]}" if k == KEY_PARAMS[kind] else f"{k}={v}"
+                     for k, v in parse_qsl(parts.query))
+    return urlunsplit(parts._replace(query=query))[:300]
 
 
 # --- the message as each vendor takes it -------------------------------------------------------
