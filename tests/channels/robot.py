@@ -99,7 +99,7 @@ class Robot:
     def wecom_url(self, key="wecom-key-1234"):
         return f"http://127.0.0.1:{self.port}{WECOM_PATH}?key={key}"
 
-    def dingtalk_url(self, token="ding-token-5678"):
+    def dingtalk_url(self, token="ding-token-5678"):  # noqa: S107 (a fake robot's token)
         return f"http://127.0.0.1:{self.port}{DINGTALK_PATH}?access_token={token}"
 
     # --- what the vendors check -------------------------------------------------------------

@@ -20,7 +20,6 @@ from tests.channels.conftest import SECRET
 from tests.console import run_crm
 
 
-
 @pytest.fixture
 def db_kind():
     """Pages, commands and rules: SQLite (the delivery runs on both, in test_dispatch.py)."""
