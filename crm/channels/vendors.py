@@ -18,6 +18,7 @@ import http.client
 import ipaddress
 import json
 import time
+import urllib.request
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote_plus, urlsplit, urlunsplit
 
@@ -175,6 +176,18 @@ def plain_text(markdown: str) -> str:
 
 # --- sending -----------------------------------------------------------------------------------
 
+def _proxy_for(parts):
+    """The proxy of ``https_proxy`` (or ``HTTPS_PROXY``) for an https URL, unless ``no_proxy``
+    names its host; None for plain http (a loopback test robot) or without a proxy."""
+    if parts.scheme != "https":
+        return None
+    proxy = urllib.request.getproxies().get("https")
+    if not proxy or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    return proxy_parts if proxy_parts.hostname else None
+
+
 @dataclass
 class Answer:
     status: int
@@ -191,7 +204,12 @@ def post(url: str, data: dict) -> Answer:
     connect_timeout = float(current_app.config.get("CRM_WEBHOOK_CONNECT_TIMEOUT") or 5)
     read_timeout = float(current_app.config.get("CRM_WEBHOOK_READ_TIMEOUT") or 10)
     cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    conn = cls(parts.hostname, parts.port, timeout=connect_timeout)
+    proxy = _proxy_for(parts)
+    if proxy is not None:  # the intranet's proxy: a CONNECT tunnel to the vendor's host
+        conn = cls(proxy.hostname, proxy.port or 8080, timeout=connect_timeout)
+        conn.set_tunnel(parts.hostname, parts.port or 443)
+    else:
+        conn = cls(parts.hostname, parts.port, timeout=connect_timeout)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     body = json.dumps(data, ensure_ascii=False).encode()
     try:

@@ -306,3 +306,13 @@ def test_demo_district_has_one_disabled_channel_per_vendor(app):
     assert all("127.0.0.1:9" in c.url_hint for c in channels)
     seed_demo(today())  # idempotent
     assert db.session.scalar(sa.select(sa.func.count(Channel.id))) == 2
+
+
+def test_the_intranets_proxy_is_used_for_the_vendors(monkeypatch):
+    monkeypatch.setenv("https_proxy", "http://proxy.intra:3128")
+    monkeypatch.setenv("no_proxy", "crm.intra")
+    proxy = vendors._proxy_for(urlsplit(WECOM))
+    assert (proxy.hostname, proxy.port) == ("proxy.intra", 3128)
+    assert vendors._proxy_for(urlsplit("http://127.0.0.1:8123/robot/send?access_token=x")) is None
+    monkeypatch.delenv("https_proxy")
+    assert vendors._proxy_for(urlsplit(DING)) is None
