@@ -188,3 +188,28 @@ def test_bulletin_and_supervision_builders_enqueue_once(app, cw, robot):
     bulletin = [r for r in robot.received if "红黄蓝通报" in r.text]
     assert len(bulletin) == 1 and bulletin[0].key == "ding-district"
     assert "/bulletins/7" in bulletin[0].text
+
+
+@pytest.mark.slow
+def test_two_scheduler_processes_send_each_message_once(app, due, robot, database_url, tmp_path):
+    """Two real `crm channels send` processes started together on the same database."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    db.session.commit()
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "CRM_DATABASE_URL": database_url,
+           "CRM_SECRET_KEY": "test-secret",
+           "CRM_WEBHOOK_ALLOWED_HOSTS": "qyapi.weixin.qq.com,oapi.dingtalk.com,127.0.0.1"}
+    command = [sys.executable, "-c", "from crm.cli import main; main()", "channels", "send",
+               "--as-of", TUESDAY.isoformat()]
+    processes = [subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    assert sorted(r.key for r in robot.received) == ["ding-a", "wecom-a"]
+    assert robot.refused == []
+    db.session.rollback()
+    assert [r.status for r in rows()] == ["sent", "sent"]
