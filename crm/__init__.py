@@ -112,6 +112,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.api import blueprint as api_bp
     from crm.auth.views import blueprint as auth_bp
     from crm.bulletin.views import blueprint as bulletin_bp
+    from crm.channels.views import blueprint as channels_bp
     from crm.claims.views import blueprint as claims_bp
     from crm.exports.views import blueprint as exports_bp
     from crm.imports.views import blueprint as imports_bp
@@ -135,6 +136,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(imports_bp)
     app.register_blueprint(exports_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(channels_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(claims_bp)
     api_bp.register(app)

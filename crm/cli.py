@@ -46,11 +46,13 @@ def fail(message) -> None:
 
 def _register_groups() -> None:
     from crm.bulletin.cli import export
+    from crm.channels.cli import channels
     from crm.exports.cli import backup, restore_attachments
     from crm.imports.cli import import_
     from crm.reminders.cli import reminders, scheduler
 
     cli.add_command(backup)
+    cli.add_command(channels)
     cli.add_command(restore_attachments)
     cli.add_command(export)
     cli.add_command(import_)

@@ -76,6 +76,11 @@ DEFAULTS = {
     #: Largest evidence file in bytes. Unless CRM_MAX_CONTENT_LENGTH is set, a request may be this
     #: plus 1 MB of form.
     "CRM_MAX_ATTACHMENT_BYTES": 20 * 1024 * 1024,
+    # WeCom and DingTalk group robots (crm/channels): the hosts a webhook may point at
+    # (comma-separated; https only, except a loopback host), and the timeouts of a request.
+    "CRM_WEBHOOK_ALLOWED_HOSTS": "qyapi.weixin.qq.com,oapi.dingtalk.com",
+    "CRM_WEBHOOK_CONNECT_TIMEOUT": 5,
+    "CRM_WEBHOOK_READ_TIMEOUT": 10,
 }
 
 _INT_SETTINGS = {
@@ -87,7 +92,8 @@ _INT_SETTINGS = {
     "CRM_MAX_ATTACHMENT_BYTES",
     "CRM_UPLOAD_MAX_PENDING", "CRM_IMPORT_MAX_CELLS", "CRM_IMPORT_MAX_SHARED_STRINGS",
 }
-_FLOAT_SETTINGS = {"CRM_TARGET_YELLOW_MARGIN", "CRM_UPLOAD_RETENTION_HOURS", "CRM_IMPORT_MAX_SECONDS"}
+_FLOAT_SETTINGS = {"CRM_TARGET_YELLOW_MARGIN", "CRM_UPLOAD_RETENTION_HOURS", "CRM_IMPORT_MAX_SECONDS",
+                   "CRM_WEBHOOK_CONNECT_TIMEOUT", "CRM_WEBHOOK_READ_TIMEOUT"}
 _BOOL_SETTINGS = {"CRM_SESSION_COOKIE_SECURE"}
 
 

@@ -3,6 +3,7 @@
 from crm.audit.models import AuditEntry
 from crm.auth.models import ApiToken, LoginAttempt, RateWindow, User
 from crm.bulletin.models import ScreenLink
+from crm.channels.models import Channel, ChannelDispatch, ChannelSend
 from crm.claims.models import Attachment, Claim, ClaimEvidence, ClaimReview
 from crm.leads.models import Blocker, Contact, FundEntry, Lead, LeadOfficer, StageChange
 from crm.reminders.models import ReminderDispatch
@@ -13,7 +14,8 @@ from crm.townships.models import Township
 from crm.visits.models import Visit
 
 __all__ = [
-    "ApiToken", "Attachment", "AuditEntry", "Blocker", "Claim", "ClaimEvidence", "ClaimReview",
+    "ApiToken", "Attachment", "AuditEntry", "Blocker", "Channel", "ChannelDispatch", "ChannelSend",
+    "Claim", "ClaimEvidence", "ClaimReview",
     "Contact", "FundEntry", "Lead", "LeadOfficer", "LoginAttempt", "RateWindow",
     "ReminderDispatch", "ScreenLink", "StageChange", "StatsCache", "StatsVersion", "Target",
     "Township", "User", "Visit",

@@ -400,7 +400,36 @@ def seed_demo(today: dt.date) -> dict:
 
     reviewer = sa.select(User).where(User.username == "reviewer")  # the username is not a role
     build_queue(db.session.scalar(reviewer))
+    _demo_channels(units)
     return {"created": True, "password": DEMO_PASSWORD, "logins": _logins()}
+
+
+#: The demo's group robots: one per vendor, pointing at the discard port of this machine (nothing
+#: listens there) and disabled, so that `make run` never sends; an admin sees what a configured
+#: channel looks like and replaces the URL with a real robot's.
+DEMO_CHANNELS = (
+    ("全区招商工作群（演示）", "wecom", None,
+     "http://127.0.0.1:9/cgi-bin/webhook/send?key=demo-wecom-0000-key0", "", ""),
+    ("孟庄镇招商群（演示）", "dingtalk", "孟庄镇",
+     "http://127.0.0.1:9/robot/send?access_token=demo-dingtalk-token-ab12",
+     "SECdemo0000000000000000000000000000000000000000000000000000000cd34", "招商"),
+)
+
+
+def _demo_channels(units) -> None:
+    """The demo channels (skipped by name when present); stored as an admin's would be."""
+    from crm.channels import crypto, vendors
+    from crm.channels.models import Channel
+
+    for name, kind, unit_name, url, secret, keyword in DEMO_CHANNELS:
+        if db.session.scalar(sa.select(Channel.id).where(Channel.name == name)) is not None:
+            continue
+        db.session.add(Channel(
+            name=name, kind=kind, township=units.get(unit_name) if unit_name else None,
+            url_secret=crypto.seal(url), url_hint=vendors.url_hint(kind, url),
+            signing_secret=crypto.seal(secret), signing_hint=crypto.last4(secret),
+            keyword=keyword, enabled=False, sends_total=0))
+    db.session.flush()
 
 
 def _visits(rng, lead, user, first, last, count, moves, unit_name):

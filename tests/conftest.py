@@ -156,6 +156,8 @@ def make_app(tmp_path, url, **extra):
         # The tests build milestones through moves without reviewing them: they count on the
         # claimed basis unless a test asks for verification (tests/stats/test_verified_basis.py).
         "CRM_VERIFICATION": "off",
+        # The fake group robots (tests/channels/robot.py) listen on loopback.
+        "CRM_WEBHOOK_ALLOWED_HOSTS": "qyapi.weixin.qq.com,oapi.dingtalk.com,127.0.0.1",
     }
     config.update(extra)
     return create_app(config)

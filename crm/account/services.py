@@ -1,13 +1,15 @@
 """API tokens: issuing with an expiry, revoking, their status; every change audited."""
 
 import datetime as dt
+import re
 
 from flask_babel import lazy_gettext as _l
 
 from crm.audit.services import record
-from crm.auth.models import ApiToken, User
+from crm.auth.models import MOBILE_PATTERN, ApiToken, User
+from crm.auth.permissions import can
 from crm.clock import utcnow
-from crm.errors import DomainError
+from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 
 #: Lifetimes offered on the pages, in days; the first is the default.
@@ -66,3 +68,31 @@ def revoke_all(actor: User | None, user: User) -> int:
         db.select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
     ).all()
     return sum(revoke_token(actor, token) for token in tokens)
+
+
+# --- the mobile number the group robots @-mention -------------------------------------------
+
+def clean_mobile(value: str | None) -> str | None:
+    """A mobile number as stored (None when empty), or DomainError on the ``mobile`` field."""
+    value = "".join((value or "").split()).replace("-", "")
+    if value.startswith("+86"):
+        value = value[3:]
+    if not value:
+        return None
+    if not re.fullmatch(MOBILE_PATTERN, value, flags=re.ASCII):
+        message = _l("请填写11位中国大陆手机号码")
+        raise DomainError(message, {"mobile": [message]})
+    return value
+
+
+def set_mobile(actor: User, user: User, value: str | None) -> bool:
+    """Set ``user``'s mobile (their own, or any as an admin); whether it changed."""
+    if actor.id != user.id and not can(actor, "users.manage"):
+        raise Forbidden(_l("您无权修改该用户"))
+    mobile = clean_mobile(value)
+    if mobile == user.mobile:
+        return False
+    record(actor, "user.edit", user, changes={"mobile": [user.mobile, mobile]})
+    user.mobile = mobile
+    db.session.flush()
+    return True

@@ -24,6 +24,8 @@ class _ProfileFields(InputForm):
         Required(_l("请填写姓名")), Length(max=64, message=_l("不超过64个字符"))])
     email = StringField(_l("邮箱"), validators=[
         Required(_l("请填写邮箱")), Length(max=254, message=_l("不超过254个字符"))])
+    mobile = StringField(_l("手机号码"), validators=[
+        Length(max=20, message=_l("请填写11位中国大陆手机号码"))])
     role = SelectField(_l("角色"), choices=[SelectChoice(r, ROLE_LABELS[r]) for r in ROLES],
                        default=OFFICER)
     #: 0 is "no unit" (district admins, viewers).

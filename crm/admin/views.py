@@ -36,7 +36,8 @@ ACTION_LABELS = {
 }
 FIELD_LABELS = {
     "username": _l("用户名"), "display_name": _l("姓名"), "email": _l("邮箱"), "role": _l("角色"),
-    "township": _l("所属单位"), "active": _l("状态"), "user": _l("用户"), "name": _l("令牌名称"),
+    "township": _l("所属单位"), "mobile": _l("手机号码"), "active": _l("状态"), "user": _l("用户"),
+    "name": _l("令牌名称"),
     "expires_at": _l("到期时间"), "revoked_at": _l("吊销时间"),
 }
 ACTIVE_FILTERS = {"1": _l("在用"), "0": _l("已停用")}
@@ -159,6 +160,7 @@ def user_create():
                 current_user, username=form.username.data, display_name=form.display_name.data,
                 email=form.email.data, role=form.role.data,
                 township=_township(form.township_id.data), password=password)
+            token_services.set_mobile(current_user, user, form.mobile.data)
         except DomainError as exc:
             form_errors(form, exc, default="username")
         else:
@@ -181,6 +183,8 @@ def user_edit(user_id):
             changes = services.update_user(
                 current_user, user, display_name=form.display_name.data, email=form.email.data,
                 role=form.role.data, township=_township(form.township_id.data))
+            if token_services.set_mobile(current_user, user, form.mobile.data):
+                changes["mobile"] = True
         except DomainError as exc:
             form_errors(form, exc, default="role")
         else:

@@ -37,6 +37,8 @@ UNIT_ROLES = (OFFICER, TOWNSHIP_HEAD)
 #: Roles that see every unit.
 DISTRICT_ROLES = (DISTRICT_ADMIN, VIEWER, REVIEWER)
 LOCALES = ("zh_CN", "en")
+#: A mainland China mobile number: 11 digits, 1 then 3–9.
+MOBILE_PATTERN = r"^1[3-9]\d{9}$"
 
 
 class User(UserMixin, db.Model):
@@ -69,6 +71,9 @@ class User(UserMixin, db.Model):
     #: Reminder preferences: the daily follow-up mail and the weekly digest.
     reminder_daily: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
     reminder_weekly: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    #: A mainland mobile number (``MOBILE_PATTERN``), by which the unit's group robots
+    #: @-mention the user; None when not given.
+    mobile: Mapped[str | None] = mapped_column(sa.String(11))
     #: Changed on sign-out-everywhere and password change; part of the session identity, so
     #: old sessions and remember-cookies stop working.
     session_nonce: Mapped[str] = mapped_column(

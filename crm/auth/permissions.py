@@ -138,6 +138,7 @@ RULES = {
     "stats.unit_home": _role_in(HEAD),
     "imports.use": _role_in(*CREATOR_ROLES),
     "reminders.admin": _admin,
+    "channels.manage": _admin,  # WeCom and DingTalk group robots and their message log
     "signins.view": _admin,
     "claim.view": lambda user, claim: _may_see_lead(user, claim.lead),
     "claim.submit": _may_submit_claim,

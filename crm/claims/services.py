@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from crm import audit
 from crm.auth.models import User
 from crm.auth.permissions import can
+from crm.channels import outbox
 from crm.claims.files import DEFAULT_MAX_BYTES, EvidenceRefused, inspect_upload
 from crm.claims.models import (
     ATTACHMENT_KINDS,
@@ -205,6 +206,7 @@ def review(user: User, claim: Claim, decision: str, opinion: str = "") -> ClaimR
     audit.record(user, "claim.review", claim, lead_id=claim.lead_id, changes={
         "status": [old, claim.status], "kind": [claim.kind, claim.kind],
         **({"opinion": [None, opinion]} if opinion else {})})
+    outbox.claim_reviewed(claim, entry)  # the unit's group robots, once this commits
     return entry
 
 

@@ -1,8 +1,8 @@
 """Reminder forms: the user's preferences, the unsubscribe confirmation and an admin's retry."""
 
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, HiddenField
-from wtforms.validators import Optional
+from wtforms import BooleanField, HiddenField, StringField
+from wtforms.validators import Length, Optional
 
 from crm.inputs import DB_INT_MAX, InputForm, WholeField
 
@@ -10,6 +10,9 @@ from crm.inputs import DB_INT_MAX, InputForm, WholeField
 class PreferencesForm(InputForm):
     reminder_daily = BooleanField(_l("每日跟进提醒"))
     reminder_weekly = BooleanField(_l("每周提醒"))
+    #: By this number the unit's WeCom or DingTalk group robot @-mentions the user.
+    mobile = StringField(_l("手机号码"), validators=[
+        Length(max=20, message=_l("请填写11位中国大陆手机号码"))])
 
 
 class UnsubscribeForm(InputForm):

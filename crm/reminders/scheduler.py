@@ -32,6 +32,9 @@ JOBS = [
                                  timezone=tz)),
     ("retry-pending", "retry_job",
      lambda tz, cfg: IntervalTrigger(minutes=10, timezone=tz)),
+    # The group robots' messages: new ones (a claim reviewed, a bulletin published) and retries.
+    ("channels-deliver", "channels_deliver_job",
+     lambda tz, cfg: IntervalTrigger(minutes=1, timezone=tz)),
     # Not a reminder: the day's statistics computed before anyone asks (crm/stats/cache.py).
     ("stats-warm", "stats_warm_job",
      lambda tz, cfg: CronTrigger(hour=0, minute=5, timezone=tz)),
@@ -112,6 +115,25 @@ def _run(app, kind):
 def daily_job(app):
     _run(app, "daily")  # skips holidays itself; 调休 Saturdays are workdays
     _run(app, "review")  # reviewers: claims pending more than 5 workdays
+    channels_daily_job(app)  # the units' group robots, after the mail
+
+
+def channels_daily_job(app):
+    from crm.channels import jobs
+    from crm.clock import today
+
+    with app.app_context():
+        result = jobs.daily(today())
+        log.info("channels daily: %s", result.summary() if result else "not a workday")
+
+
+def channels_deliver_job(app):
+    from crm.channels import jobs
+
+    with app.app_context():
+        result = jobs.deliver_pending()
+        if result.sent or result.failed:
+            log.info("channels: %s", result.summary())
 
 
 def weekly_job(app):

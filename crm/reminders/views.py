@@ -9,10 +9,13 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
 from crm import inputs
+from crm.account.services import set_mobile
+from crm.account.views import form_errors
 from crm.audit.services import record
 from crm.auth.models import User
 from crm.auth.permissions import require
 from crm.clock import utcnow
+from crm.errors import DomainError
 from crm.extensions import db
 from crm.reminders import dispatch, mail
 from crm.reminders.forms import PreferencesForm, RetryForm, UnsubscribeForm
@@ -41,10 +44,15 @@ def _page() -> int:
 def preferences():
     form = PreferencesForm(obj=current_user)
     if form.validate_on_submit():
-        current_user.reminder_daily = form.reminder_daily.data
-        current_user.reminder_weekly = form.reminder_weekly.data
-        flash(_("已保存"), "success")
-        return redirect(url_for("reminders.preferences"))
+        try:
+            set_mobile(current_user, current_user, form.mobile.data)
+        except DomainError as exc:
+            form_errors(form, exc, "mobile")
+        else:
+            current_user.reminder_daily = form.reminder_daily.data
+            current_user.reminder_weekly = form.reminder_weekly.data
+            flash(_("已保存"), "success")
+            return redirect(url_for("reminders.preferences"))
     return render_template("reminders/preferences.html", form=form)
 
 

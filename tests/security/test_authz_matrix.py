@@ -52,6 +52,8 @@ from itsdangerous import URLSafeSerializer
 from crm.auth.models import ApiToken
 from crm.auth.services import issue_token
 from crm.bulletin.models import ScreenLink
+from crm.channels import services as channel_services
+from crm.channels.models import ChannelDispatch
 from crm.claims import services as claim_services
 from crm.clock import today, utcnow
 from crm.extensions import db
@@ -257,6 +259,20 @@ ROUTES = [
     R("reminders.admin", "GET", "/reminders/admin", ADMIN_ONLY),
     R("reminders.retry", "POST", "/reminders/admin/retry", ADMIN_ONLY,
       form(dispatch_id="{new_dispatch}")),
+    # the group robots (channels) and their message log
+    R("channels.index", "GET", "/admin/channels/", ADMIN_ONLY),
+    R("channels.create", "GET", "/admin/channels/new", ADMIN_ONLY),
+    R("channels.create", "POST", "/admin/channels/new", ADMIN_ONLY,
+      form(name="矩阵群{n}", kind="wecom", township_id="0", enabled="y",
+           url="http://127.0.0.1:9/cgi-bin/webhook/send?key=matrix{n}")),
+    R("channels.edit", "GET", "/admin/channels/{new_channel}/edit", ADMIN_ONLY),
+    R("channels.edit", "POST", "/admin/channels/{new_channel}/edit", ADMIN_ONLY,
+      form(name="矩阵改名群{n}", township_id="{unit_a}", enabled="y")),
+    R("channels.test", "POST", "/admin/channels/{new_channel}/test", ADMIN_ONLY, form()),
+    R("channels.delete", "POST", "/admin/channels/{new_channel}/delete", ADMIN_ONLY, form()),
+    R("channels.messages", "GET", "/admin/channels/messages", ADMIN_ONLY),
+    R("channels.retry", "POST", "/admin/channels/messages/retry", ADMIN_ONLY,
+      form(dispatch_id="{new_channel_dispatch}")),
     # imports and exports
     R("imports.template", "GET", "/imports/template.xlsx", UNIT_ROLES),
     R("imports.leads", "GET", "/imports/leads", UNIT_ROLES),
@@ -471,6 +487,19 @@ class Cell:
             row = ReminderDispatch(user_id=w.off_a2.id, kind="daily", period=f"m{self['n']}",
                                    status="pending", attempts=1, last_error="smtp: down",
                                    subject="矩阵提醒", message=_message(w.off_a2.email))
+            db.session.add(row)
+            db.session.flush()
+            return row
+        if name == "new_channel":  # a robot nobody listens for (the discard port)
+            channel = channel_services.add_channel(
+                w.admin, name=f"矩阵机器人{self['n']}", kind="wecom", township=w.a,
+                url=f"http://127.0.0.1:9/cgi-bin/webhook/send?key=matrix{self['n']}")
+            return channel
+        if name == "new_channel_dispatch":
+            row = ChannelDispatch(channel_id=self["new_channel"].id, kind="daily",
+                                  ref=f"m{self['n']}", status="pending", attempts=1,
+                                  last_error="network: refused", title="矩阵消息", body="矩阵",
+                                  mentions="", link="")
             db.session.add(row)
             db.session.flush()
             return row
