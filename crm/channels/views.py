@@ -8,7 +8,6 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
 from crm import inputs
-from crm.account.views import form_errors
 from crm.audit.services import record
 from crm.auth.permissions import require
 from crm.channels import dispatch, services, vendors
@@ -23,6 +22,7 @@ from crm.channels.models import (
 from crm.clock import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
+from crm.main.forms import form_errors
 from crm.townships.models import Township
 from crm.unit_of_work import end_transaction
 
@@ -75,7 +75,7 @@ def create():
                 township=_unit(form.township_id.data), secret=form.secret.data or "",
                 keyword=form.keyword.data or "", enabled=form.enabled.data)
         except DomainError as exc:
-            form_errors(form, exc, "name")
+            form_errors(form, exc, default="name")
         else:
             flash(_("群机器人“%(n)s”已添加", n=channel.name), "success")
             return redirect(url_for("channels.index"))
@@ -100,7 +100,7 @@ def edit(channel_id):
                 keyword=form.keyword.data or "", clear_secret=form.clear_secret.data,
                 enabled=form.enabled.data)
         except DomainError as exc:
-            form_errors(form, exc, "name")
+            form_errors(form, exc, default="name")
         else:
             flash(_("已保存") if changes else _("没有改动"), "success" if changes else "info")
             return redirect(url_for("channels.index"))

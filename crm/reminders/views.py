@@ -10,13 +10,13 @@ from sqlalchemy.orm import joinedload
 
 from crm import inputs
 from crm.account.services import set_mobile
-from crm.account.views import form_errors
 from crm.audit.services import record
 from crm.auth.models import User
 from crm.auth.permissions import require
 from crm.clock import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
+from crm.main.forms import form_errors
 from crm.reminders import dispatch, mail
 from crm.reminders.forms import PreferencesForm, RetryForm, UnsubscribeForm
 from crm.reminders.models import KINDS, ReminderDispatch
@@ -47,7 +47,7 @@ def preferences():
         try:
             set_mobile(current_user, current_user, form.mobile.data)
         except DomainError as exc:
-            form_errors(form, exc, "mobile")
+            form_errors(form, exc, default="mobile")
         else:
             current_user.reminder_daily = form.reminder_daily.data
             current_user.reminder_weekly = form.reminder_weekly.data
