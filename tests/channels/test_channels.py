@@ -294,6 +294,7 @@ def test_users_set_their_mobile_in_preferences_and_admins_on_the_user(app, world
     assert db.session.get(type(world.off_a2), world.off_a2.id).mobile == "15900000000"
 
 
+@pytest.mark.slow  # exhaustive or a whole demo district: `make test` runs it
 def test_demo_district_has_one_disabled_channel_per_vendor(app):
     from crm.clock import today
     from crm.seed import seed_demo

@@ -1,5 +1,6 @@
 """The demo district shows a realistic queue."""
 
+import pytest
 import sqlalchemy as sa
 
 from crm.claims import services
@@ -9,6 +10,7 @@ from crm.extensions import db
 from crm.seed import seed_demo
 
 
+@pytest.mark.slow  # exhaustive or a whole demo district: `make test` runs it
 def test_demo_queue(app, tmp_path):
     app.config["CRM_STORAGE_URL"] = f"file://{tmp_path / 'files'}"
     app.extensions.pop("crm_storage", None)

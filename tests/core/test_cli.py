@@ -83,6 +83,7 @@ def test_users_create_and_tokens(cli_db):
     assert stored != token.stdout.strip() and len(stored) == 64
 
 
+@pytest.mark.slow  # exhaustive or a whole demo district: `make test` runs it
 def test_seed_demo_is_idempotent(cli_db):
     first = cli_db("seed-demo")
     assert first.returncode == 0, first.stderr

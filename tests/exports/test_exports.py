@@ -305,6 +305,7 @@ def _counts(con, tables):
             for t in tables}
 
 
+@pytest.mark.slow  # exhaustive or a whole demo district: `make test` runs it
 def test_sqlite_backup_while_another_process_writes(tmp_path):
     src = tmp_path / "live.sqlite3"
     url = f"sqlite:///{src}"

@@ -432,6 +432,7 @@ def test_refused_files_on_the_command_line(app, runner, world, tmp_path):
     assert lead_count() == before
 
 
+@pytest.mark.slow  # exhaustive or a whole demo district: `make test` runs it
 def test_console_script(tmp_path):
     """`crm import leads` (the console script's entry point, in this process): progress, count,
     and one-line errors."""

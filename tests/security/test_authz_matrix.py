@@ -792,6 +792,7 @@ def test_every_route_is_in_the_matrix(tmp_path):
     print(f"\nauthz routes: {len(in_app)} (endpoint, method) pairs in the URL map, all in the matrix")
 
 
+@pytest.mark.slow  # exhaustive or a whole demo district: `make test` runs it
 def test_matrix(matrix):
     tally = Tally()
     for route in ROUTES:
@@ -803,6 +804,7 @@ def test_matrix(matrix):
     assert tally.denied_writes > 100
 
 
+@pytest.mark.slow  # exhaustive or a whole demo district: `make test` runs it
 def test_other_units_lead_is_not_found_never_forbidden(matrix):
     """Every page and API call on unit a's lead (and its visits, blockers, funds, …) answers
     404 to both people of unit b, never 403, writes nothing and shows nothing of it. (Lists and

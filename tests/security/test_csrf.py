@@ -75,6 +75,7 @@ def _poster(route):
     return "admin" if "admin" in allowed else (allowed[0] if allowed else None)
 
 
+@pytest.mark.slow  # exhaustive or a whole demo district: `make test` runs it
 def test_every_form_post_needs_the_csrf_token(world_csrf):
     m = world_csrf
     checked, failures = set(), []

@@ -152,6 +152,7 @@ def test_reader_refuses_within_the_budget(app, hostile_files, shape):
     assert time.monotonic() - started < 10  # a safety net: the figures are in the benchmark
 
 
+@pytest.mark.slow  # exhaustive or a whole demo district: `make test` runs it
 def test_page_refuses_every_shape_and_keeps_nothing(app, client, auth, world, hostile_files):
     auth.login("a-1")
     before = lead_count()

@@ -124,6 +124,7 @@ def test_huge_integers_in_paths_are_not_found(client, auth, world):
             assert "页面不存在" in response.get_data(as_text=True)
 
 
+@pytest.mark.slow  # exhaustive or a whole demo district: `make test` runs it
 @pytest.mark.parametrize("user", ["a-1", "admin"])
 def test_huge_or_malformed_query_parameters_never_fail(client, auth, world, user):
     auth.login(user)

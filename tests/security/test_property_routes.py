@@ -293,6 +293,7 @@ def test_every_input_of_the_url_map_with_hostile_values(walk):
     assert not walk.failures, "\n".join(walk.failures[:40])
 
 
+@pytest.mark.slow  # exhaustive or a whole demo district: `make test` runs it
 def test_hostile_values_mixed_across_inputs(walk):
     """Hypothesis: one route, a role, and a different hostile (or ordinary) value per input."""
     ordinary = st.sampled_from(["1", "2026", "2026-06-30", "contact", "项目", "", "y"])
