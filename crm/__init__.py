@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from crm.config import INSTANCE_PATH, PROJECT_ROOT, load_settings, read_instance_file
 
@@ -91,6 +92,8 @@ def register_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("请先登录")
+    login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
 
     from crm.auth.services import load_user_from_session

@@ -99,10 +99,12 @@ def end_other_sessions(user: User) -> None:
     user.session_nonce = secrets.token_hex(8)
 
 
-def sign_out(user: User) -> None:
-    """Signing out ends the user's sessions everywhere, not only in this browser."""
-    end_other_sessions(user)
-    audit.record(user, "auth.logout", user)
+def sign_out(user: User, *, everywhere: bool = False) -> None:
+    """Signing out ends this browser's session (the view clears it and its remember-cookie);
+    ``everywhere`` (退出所有设备) also ends every other session and remember-cookie."""
+    if everywhere:
+        end_other_sessions(user)
+    audit.record(user, "auth.logout_everywhere" if everywhere else "auth.logout", user)
 
 
 def create_user(

@@ -103,10 +103,11 @@ def _throttled(form, refusal):
 
 @blueprint.route("/logout", methods=["POST"])
 def logout():
+    everywhere = request.form.get("everywhere") == "1"
     if current_user.is_authenticated:
-        services.sign_out(current_user._get_current_object())
+        services.sign_out(current_user._get_current_object(), everywhere=everywhere)
     logout_user()
-    flash(_("您已退出登录，其他设备上的登录也已失效"), "info")
+    flash(_("您已在所有设备上退出登录") if everywhere else _("您已退出登录"), "info")
     return redirect(url_for("auth.login"))
 
 

@@ -44,20 +44,41 @@ def test_a_remember_cookie_alone_signs_in(app, world):
     assert not signed_in(with_cookie(app, cookie[:-3] + "xyz"))  # tampered
 
 
-def test_sign_out_ends_every_other_session_and_remember_cookie(app, world):
+def test_sign_out_ends_only_this_browsers_session(app, world):
+    phone = sign_in(app, remember=True)
+    cookie = phone.get_cookie(REMEMBER).value
+    desk = sign_in(app)
+    response = desk.post("/logout", follow_redirects=True)
+    text = response.get_data(as_text=True)
+    assert "您已退出登录" in text and "其他设备" not in text
+    assert not signed_in(desk)
+    assert signed_in(phone) and signed_in(with_cookie(app, cookie))
+
+
+def test_sign_out_everywhere_ends_every_session_and_remember_cookie(app, world):
     phone = sign_in(app, remember=True)
     cookie = phone.get_cookie(REMEMBER).value
     desk = sign_in(app)
     assert signed_in(phone) and signed_in(desk) and signed_in(with_cookie(app, cookie))
+    assert "退出所有设备" in desk.get("/password").get_data(as_text=True)
 
-    response = desk.post("/logout", follow_redirects=True)
-    assert "其他设备上的登录也已失效" in response.get_data(as_text=True)
+    response = desk.post("/logout", data={"everywhere": "1"}, follow_redirects=True)
+    assert "您已在所有设备上退出登录" in response.get_data(as_text=True)
     assert not signed_in(desk)
     assert not signed_in(phone)
     assert not signed_in(with_cookie(app, cookie))
+    entry = db.session.scalar(sa.select(AuditEntry)
+                              .where(AuditEntry.action == "auth.logout_everywhere"))
+    assert entry is not None and entry.user_id == world.off_a1.id
     # other accounts are untouched, and signing in again works
     assert signed_in(sign_in(app, "a-2"))
     assert signed_in(sign_in(app))
+
+
+def test_a_page_that_needs_sign_in_says_so_in_chinese(client, world):
+    response = client.get("/leads/", follow_redirects=True)
+    text = response.get_data(as_text=True)
+    assert "请先登录" in text and "Please log in" not in text
 
 
 def test_sign_out_clears_this_browsers_remember_cookie(app, world):
@@ -137,8 +158,11 @@ class TestBehindTls:
         assert 2.9 < (expires - dt.datetime.now(dt.UTC)).total_seconds() / 86400 <= 3.0
 
 
-def test_the_session_nonce_changes_on_sign_out(app, world):
+def test_the_session_nonce_changes_only_on_sign_out_everywhere(app, world):
     before = world.off_a1.session_nonce
     sign_in(app).post("/logout")
+    db.session.expire_all()
+    assert db.session.get(User, world.off_a1.id).session_nonce == before
+    sign_in(app).post("/logout", data={"everywhere": "1"})
     db.session.expire_all()
     assert db.session.get(User, world.off_a1.id).session_nonce != before
