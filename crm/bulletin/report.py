@@ -23,7 +23,14 @@ from sqlalchemy.orm import joinedload
 from crm.auth.models import VIEWER
 from crm.auth.permissions import scope_leads
 from crm.extensions import db
-from crm.leads.colour import COLOUR_LABELS, COLOURS, MILESTONE_LABELS, colour_expr, lead_colour
+from crm.leads.colour import (
+    COLOUR_LABELS,
+    COLOURS,
+    MILESTONE_LABELS,
+    colour_expr,
+    lead_colour,
+    load_permits,
+)
 from crm.leads.models import Lead
 from crm.leads.pipeline import NEXT_MILESTONE, STAGE_LABELS
 from crm.money import plain_decimal, yi
@@ -155,10 +162,9 @@ def bulletin_data(user, as_of: dt.date) -> Bulletin:
         .order_by(order, Lead.township_id, Lead.investment_wan.desc(), Lead.id),
         user,
     )
-    leads = [
-        BulletinLead(lead, code, lead_colour(lead, as_of)[1])
-        for lead, code in db.session.execute(stmt)
-    ]
+    rows = db.session.execute(stmt).all()
+    load_permits([lead for lead, _code in rows])
+    leads = [BulletinLead(lead, code, lead_colour(lead, as_of)[1]) for lead, code in rows]
     return Bulletin(as_of, stats, leads)
 
 

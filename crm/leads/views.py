@@ -170,6 +170,7 @@ def show(lead_id):
     colour, reasons = lead_colour(lead, today())
     from crm.claims.forms import UploadForm
     from crm.claims.queries import claims_of_lead
+    from crm.permits.forms import DoneForm, PermitForm
     from crm.visits.forms import VisitForm
 
     visit_form = VisitForm(visited_on=today())
@@ -180,6 +181,7 @@ def show(lead_id):
         timeline=queries.timeline(lead), funds=queries.fund_entries(lead),
         visit_form=visit_form, move_form=move_form, fund_form=FundForm(arrived_on=today()),
         blocker_form=BlockerForm(), resolve_form=ResolveForm(), contact_form=ContactForm(),
+        permit_form=PermitForm(), permit_done_form=DoneForm(done_on=today()),
     )
 
 

@@ -17,7 +17,7 @@ from crm import inputs
 from crm.auth.permissions import can, scope_leads
 from crm.clock import today
 from crm.extensions import db
-from crm.leads.colour import lead_colour
+from crm.leads.colour import lead_colour, load_permits
 from crm.leads.models import INDUSTRIES, SOURCE_LABELS, Lead
 from crm.leads.pipeline import ORDERED_STAGES, STAGE_LABELS, STAGES
 from crm.leads.queries import IN_PROGRESS, LeadFilter, list_leads
@@ -222,6 +222,7 @@ def _attention(township_id: int, as_of: dt.date) -> list[dict]:
         page = list_leads(current_user, LeadFilter(township_id=township_id, stage=IN_PROGRESS,
                                                    color=colour, sort="investment"),
                           as_of, per_page=ATTENTION_ROWS)
+        load_permits(page.items)
         items = [(lead, lead_colour(lead, as_of)[1]) for lead in page.items]
         groups.append({
             "colour": colour, "total": page.total, "rows": items,
