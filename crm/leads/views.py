@@ -24,7 +24,7 @@ from crm.leads.forms import (
     MoveForm,
     ResolveForm,
 )
-from crm.leads.models import Blocker, Lead, LeadOfficer
+from crm.leads.models import KEY_LEVELS, Blocker, Lead, LeadOfficer
 from crm.leads.pipeline import STAGES, next_stage
 from crm.stats.queries import lead_ids_behind
 from crm.unit_of_work import discard
@@ -65,6 +65,8 @@ def parse_filter(args, problems: list | None = None) -> queries.LeadFilter:
         color=args.get("color") if args.get("color") in COLOURS else None,
         overdue=args.get("overdue") == "1",
         scale=args.get("scale") or None,
+        key_level=(args.get("key_level")
+                   if args.get("key_level") in (*KEY_LEVELS, queries.KEY_PROJECTS) else None),
         q=(args.get("q") or "").strip()[:100] or None,
         sort=args.get("sort") or "updated",
         lead_ids=_behind(args, township_id, problems if problems is not None else []),
