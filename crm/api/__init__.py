@@ -53,6 +53,7 @@ class _Registrar:
         api = Api(app)
         api.register_field(Wan, "number", None)
         api.spec.components.schema("ErrorSchema", schema=ErrorSchema)
+        api.spec.components.schema("TargetWithDue", schema=targets.TargetWithDueSchema)
         for module in (me, resources, stats, targets, claims, permits):
             for bp in module.blueprints():
                 csrf.exempt(bp)
