@@ -24,10 +24,10 @@ from crm.bulletin.models import ScreenLink
 from crm.bulletin.report import (
     METRIC_SHORT_LABELS,
     DistrictReader,
+    actual_text,
     bulletin_data,
     margin_points,
     parse_as_of,
-    actual_text,
     pending_summary,
     percent,
     rank_text,

@@ -12,7 +12,6 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.attributes import set_committed_value
 
 from crm.extensions import db
-
 from crm.leads.models import Lead
 from crm.leads.pipeline import CLOSED_STAGES, NEXT_MILESTONE
 from crm.permits.models import Permit

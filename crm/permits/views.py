@@ -1,7 +1,7 @@
 """Permit pages: add, edit and mark done an item of a lead's checklist (from the lead page);
 the overdue items by responsible unit."""
 
-from flask import Blueprint, current_app, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 

@@ -9,7 +9,7 @@ from wtforms import BooleanField, HiddenField, StringField
 from wtforms.validators import InputRequired, ValidationError
 from wtforms.widgets import HiddenInput
 
-from crm.inputs import Invalid, InputForm, WholeField, to_date
+from crm.inputs import InputForm, Invalid, WholeField, to_date
 from crm.targets.models import METRICS
 from crm.targets.services import YEAR_MAX, YEAR_MIN, rate_problem, value_problem
 

@@ -1,8 +1,7 @@
 """The target model and its metric codes (a unit's yearly goal for each metric)."""
 
-from decimal import Decimal
-
 import datetime as dt
+from decimal import Decimal
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
