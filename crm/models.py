@@ -6,6 +6,7 @@ from crm.bulletin.models import ScreenLink
 from crm.channels.models import Channel, ChannelDispatch, ChannelSend
 from crm.claims.models import Attachment, Claim, ClaimEvidence, ClaimReview
 from crm.leads.models import Blocker, Contact, FundEntry, Lead, LeadOfficer, StageChange
+from crm.permits.models import Permit
 from crm.reminders.models import ReminderDispatch
 from crm.stats import cache as _stats_cache  # noqa: F401  (its write listener, with the models)
 from crm.stats.models import StatsCache, StatsVersion
@@ -16,7 +17,7 @@ from crm.visits.models import Visit
 __all__ = [
     "ApiToken", "Attachment", "AuditEntry", "Blocker", "Channel", "ChannelDispatch", "ChannelSend",
     "Claim", "ClaimEvidence", "ClaimReview",
-    "Contact", "FundEntry", "Lead", "LeadOfficer", "LoginAttempt", "RateWindow",
+    "Contact", "FundEntry", "Lead", "LeadOfficer", "LoginAttempt", "Permit", "RateWindow",
     "ReminderDispatch", "ScreenLink", "StageChange", "StatsCache", "StatsVersion", "Target",
     "Township", "User", "Visit",
 ]

@@ -21,6 +21,7 @@ from crm.extensions import db
 from crm.leads.models import Contact
 from crm.leads.services import add_blocker, add_funds, create_lead, move_stage, resolve_blocker
 from crm.leads.validation import credit_code_valid
+from crm.permits.services import add_permit
 from crm.targets.models import Target
 from crm.townships.models import Township
 from crm.visits.services import log_visit
@@ -256,6 +257,41 @@ TARGETS = {
     "光明路街道": {"new_leads": 2, "signed_100m": 1, "visits": 6},
 }
 
+# Key projects (extras "key") are 区重点 unless named here (the district's list in the seed).
+KEY_LEVEL_OF = {
+    "泉为科技异质结光伏项目": "province",
+    "中建材先进光子材料产业园": "province",
+    "新远大矿用锂电设备生产基地": "city",
+    "鲁南超算中心": "city",
+    "晟达菲尔高端健康营养乳制品项目": "city",
+    "鲁之饮咖啡饮料项目": "city",
+    "三维汉界智能机器人生产基地": "city",
+}
+# The district's rate and investment targets (区发改局: "一季度省市项目开工率超90%、上半年纳统率
+# 超75%、纳统有效投资突破100亿"): (metric, target, due month-day or None). Targets are per unit:
+# the two rates hold every unit with key projects to the district's rate; the 纳统有效投资 goal
+# (1,000,000 万元 = 100亿元) is set on 区发改局, which keeps the district's key-project list.
+DISTRICT_RATE_TARGETS = (("start_rate", "0.90", (3, 31)), ("stats_inclusion_rate", "0.75", (6, 30)))
+DISTRICT_INVESTMENT_TARGET = ("区发改局", "stats_included_investment_wan", 1_000_000)
+# Permit checklists (手续办理清单): (project, kind, responsible unit, due in days from today,
+# done days ago or None, note). Some are overdue, so the colours and the overdue list show them.
+PERMITS = (
+    ("济创PFC气凝硅项目", "filing", "区发改局", -120, 125, ""),
+    ("济创PFC气凝硅项目", "land", "区自然资源局", -45, None, "二期用地指标待调整规划"),
+    ("济创PFC气凝硅项目", "environment", "区行政审批服务局", -12, None, "环评报告书技术审查中"),
+    ("济创PFC气凝硅项目", "energy", "区发改局", 20, None, ""),
+    ("超算中心项目", "planning", "区行政审批服务局", -5, None, "规划方案待专家论证"),
+    ("超算中心项目", "construction", "区住建局", 40, None, ""),
+    ("泉为科技异质结光伏项目", "construction", "区行政审批服务局", -180, 185, ""),
+    ("泉为科技异质结光伏项目", "fire", "区住建局", -20, None, "二期消防设计审查意见待回复"),
+    ("中建材石英玻璃产业化项目", "filing", "区发改局", 25, None, ""),
+    ("鲁南超算中心", "energy", "区发改局", -200, 210, ""),
+    ("鲁南超算中心", "safety", "区应急管理局", 30, None, ""),
+    ("新远大矿用锂电设备生产基地", "environment", "区行政审批服务局", -35, None,
+     "环评批复待市生态环境局市中分局出具"),
+    ("精密轴承及传动部件产业园", "construction", "区行政审批服务局", -12, None, "施工图审查中"),
+)
+
 # Visit templates (kind, summary, next step): before signing, and after.
 BEFORE = (
     ("call", "电话联系{p}，介绍{u}区位优势和产业政策，对方有意来枣考察",
@@ -369,6 +405,8 @@ def seed_demo(today: dt.date) -> dict:
             "stats_included_on": when(d.extras["stats"]) if "stats" in d.extras else None,
             "notes": DEMO_NOTE + ("省市区重点项目。" if d.extras.get("key") else "")
             + d.extras.get("note", ""),
+            "key_level": KEY_LEVEL_OF.get(d.project, "district") if d.extras.get("key")
+            else "none",
         })
         # A second person at the investor (the first is the lead's own contact fields).
         lead.contacts.append(Contact(
@@ -387,14 +425,27 @@ def seed_demo(today: dt.date) -> dict:
         if resolved is not None:
             resolve_blocker(admin, blocker, resolution, when(resolved))
 
-    for unit_name, metrics in TARGETS.items():
-        for metric, value in metrics.items():
+    for project, kind, unit, due, done, note in PERMITS:
+        add_permit(admin, leads[project], {
+            "kind": kind, "responsible_unit": unit, "due_on": today + dt.timedelta(days=due),
+            "done_on": None if done is None else today - dt.timedelta(days=done), "note": note})
+
+    targets = {name: [(metric, value, None) for metric, value in metrics.items()]
+               for name, metrics in TARGETS.items()}
+    for name in dict.fromkeys(d.unit for d in LEADS if d.extras.get("key")):
+        targets.setdefault(name, []).extend(
+            (metric, value, dt.date(today.year, *month_day))
+            for metric, value, month_day in DISTRICT_RATE_TARGETS)
+    unit_name, metric, value = DISTRICT_INVESTMENT_TARGET
+    targets.setdefault(unit_name, []).append((metric, value, None))
+    for unit_name, metrics in targets.items():
+        for metric, value, due_on in metrics:
             exists = db.session.scalar(sa.select(Target.id).where(
                 Target.township_id == units[unit_name].id, Target.year == today.year,
                 Target.metric == metric))
             if exists is None:
                 db.session.add(Target(township_id=units[unit_name].id, year=today.year,
-                                      metric=metric, value=Decimal(value)))
+                                      metric=metric, value=Decimal(value), due_on=due_on))
     db.session.flush()
     from crm.claims.demo import build_queue
 

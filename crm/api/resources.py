@@ -55,6 +55,7 @@ class LeadCollection(MethodView):
         flt = queries.LeadFilter(
             township_id=args.get("township_id"), stage=args.get("stage"),
             officer_id=args.get("officer_id"), color=args.get("color"), q=args.get("q"),
+            key_level=args.get("key_level"),
         )
         result = queries.list_leads(api_user(), flt, today(), page=args["page"],
                                     per_page=args["per_page"])

@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from crm import inputs
 from crm.leads.colour import COLOURS
-from crm.leads.models import SOURCES
+from crm.leads.models import KEY_LEVELS, SOURCES
 from crm.leads.pipeline import LOST_REASONS, ORDERED_STAGES, STAGES
 from crm.visits.models import KINDS as VISIT_KINDS
 
@@ -169,6 +169,8 @@ class LeadFieldsSchema(Schema):
     planned_production_date = Day(allow_none=True)
     stats_included_on = Day(allow_none=True)
     notes = _text(5000)
+    key_level = fields.String(validate=validate.OneOf(KEY_LEVELS), metadata={
+        "description": "重点项目: none, district 区重点, city 市重点, province 省重点"})
 
 
 class LeadCreateSchema(LeadFieldsSchema):
@@ -215,6 +217,7 @@ class LeadSchema(Schema):
     planned_start_date = fields.Date(allow_none=True)
     planned_production_date = fields.Date(allow_none=True)
     stats_included_on = fields.Date(allow_none=True)
+    key_level = fields.String(validate=validate.OneOf(KEY_LEVELS))
     lost_reason = fields.String(allow_none=True)
     color = fields.String(allow_none=True, attribute="colour")
     version = fields.Integer()
@@ -229,6 +232,8 @@ class LeadQuerySchema(Schema):
     stage = fields.String(validate=validate.OneOf(STAGES))
     officer_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
     color = fields.String(validate=validate.OneOf(COLOURS))
+    key_level = fields.String(validate=validate.OneOf((*KEY_LEVELS, "any")), metadata={
+        "description": "One key level, or any: every key project (not none)"})
     q = Text(validate=validate.Length(max=100))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))

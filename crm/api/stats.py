@@ -61,9 +61,13 @@ class StatsQuerySchema(Schema):
 class TargetStatSchema(Schema):
     metric = fields.String(required=True)
     target = Wan(required=True)
-    actual = Wan(required=True)
+    actual = Wan(required=True, allow_none=True, metadata={
+        "description": "A count, an amount in 万元, or for start_rate and stats_inclusion_rate "
+                       "the key projects' rate (null: none to rate); a rate past its due date "
+                       "is its value on that date"})
     attainment = fields.Float(allow_none=True, required=True)
     color = fields.String(allow_none=True, required=True)
+    due_on = fields.Date(metadata={"description": "The target's due date, when it has one"})
 
 
 def _counts():
@@ -85,7 +89,8 @@ class PendingSchema(Schema):
 class TownshipStatSchema(Schema):
     township_id = fields.Integer(required=True)
     name = fields.String(required=True)
-    rank = fields.Integer(required=True)
+    rank = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "null: the unit has no targets and is not ranked (未设目标)"})
     snapshot = _counts()
     entered = _counts()
     conversion = _rates()
@@ -94,6 +99,10 @@ class TownshipStatSchema(Schema):
     stats_inclusion_rate = fields.Float(allow_none=True)
     funds_arrival_rate = fields.Float(allow_none=True)
     mean_attainment = fields.Float(allow_none=True)
+    #: 开工率 and 纳统率 of the unit's key projects (key_level not none).
+    key_start_rate = fields.Float(allow_none=True)
+    key_stats_inclusion_rate = fields.Float(allow_none=True)
+    stats_included_investment_wan = Wan()
     targets = fields.List(fields.Nested(TargetStatSchema))
     #: Claims still 待核验 effective in the year up to the as-of date (zero on basis claimed).
     pending = fields.Nested(PendingSchema)
@@ -141,9 +150,14 @@ def unit_object(u: UnitStats) -> dict:
         "stats_inclusion_rate": as_float(u.stats_inclusion_rate),
         "funds_arrival_rate": as_float(u.funds_arrival_rate),
         "mean_attainment": as_float(u.mean_attainment),
+        "key_start_rate": as_float(u.key_start_rate),
+        "key_stats_inclusion_rate": as_float(u.key_stats_inclusion_rate),
+        "stats_included_investment_wan": wan_json(u.actuals["stats_included_investment_wan"]),
         "targets": [
-            {"metric": t.metric, "target": wan_json(t.target), "actual": wan_json(t.actual),
-             "attainment": as_float(t.attainment), "color": t.color}
+            {"metric": t.metric, "target": wan_json(t.target),
+             "actual": as_float(t.actual) if t.is_rate else wan_json(t.actual),
+             "attainment": as_float(t.attainment), "color": t.color,
+             **({"due_on": t.due_on.isoformat()} if t.due_on else {})}
             for t in u.targets
         ],
         "pending": {**{k: int(u.pending[k]) for k in PENDING_KINDS},
@@ -187,7 +201,7 @@ def stats_json(user: User, year: int, as_of: dt.date, townships: list,
         for u in computed.units:
             found[u.township_id] = (u.mean_attainment, unit_json(u))
     units = [Ranked(t.id, t.name, *found[t.id]) for t in townships]
-    parts = [f'{{"township_id":{u.township_id},"name":{_dumps(u.name)},"rank":{u.rank},'
+    parts = [f'{{"township_id":{u.township_id},"name":{_dumps(u.name)},"rank":{_dumps(u.rank)},'
              f'{u.value[1:]}' for u in rank_units(units)]
     head = _dumps({"year": year, "as_of": as_of.isoformat(),
                    "time_progress": as_float(time_progress(year, as_of))})

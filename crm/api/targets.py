@@ -3,11 +3,11 @@
 from flask import abort
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, post_dump, validate
 
 from crm.api.auth import api_user, token_required
 from crm.api.docs import errors, json_write
-from crm.api.schemas import ID, Wan, WanIn
+from crm.api.schemas import ID, Day, Wan, WanIn
 from crm.auth.permissions import can, visible_townships
 from crm.extensions import db
 from crm.targets import services
@@ -27,11 +27,42 @@ class TargetSchema(Schema):
     year = fields.Integer(required=True)
     metric = fields.String(required=True, validate=validate.OneOf(METRICS))
     target = Wan(required=True, attribute="value")
+    due_on = fields.Date(metadata={"description": "完成时限, when the target has one"})
+
+    @post_dump
+    def _no_due_date(self, data, **kwargs):
+        """A target without a due date has no ``due_on`` (as before due dates existed)."""
+        if data.get("due_on") is None:
+            data.pop("due_on", None)
+        return data
 
 
-#: The PUT body: any of the metrics, each a number (万元 or a count) or null to remove it.
+class TargetWithDueSchema(Schema):
+    target = WanIn(required=True)
+    due_on = Day(allow_none=True, metadata={"description": "Within the year; null: none"})
+
+
+class TargetValue(fields.Field):
+    """A metric's target: a number (万元, a count, or a share 0–1 for a rate), or
+    ``{"target": number, "due_on": "YYYY-MM-DD"}``; null removes it."""
+
+    def __init__(self, **kwargs):
+        number = {"type": "number", "minimum": 0}
+        described = {"$ref": "#/components/schemas/TargetWithDue"}
+        super().__init__(allow_none=True, metadata={"oneOf": [number, described]}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, dict):
+            return TargetWithDueSchema().load(value)
+        if isinstance(value, list):
+            raise ValidationError("须为数字或 {target, due_on}")
+        return WanIn(allow_none=True).deserialize(value)
+
+
+#: The PUT body: any of the metrics, each a number (万元, a count or a rate), an object with its
+#: due date, or null to remove it.
 TargetValuesSchema = Schema.from_dict(
-    {metric: WanIn(allow_none=True) for metric in METRICS}, name="TargetValuesSchema")
+    {metric: TargetValue() for metric in METRICS}, name="TargetValuesSchema")
 
 
 def _visible_township(township_id: int) -> Township:
@@ -65,8 +96,10 @@ class UnitTargets(MethodView):
     def put(self, values, township_id, year):
         """Set the unit's targets of the year (district_admin).
 
-        Metrics left out keep their target; a metric given as null loses it. Answers all the
-        unit's targets of the year.
+        Metrics left out keep their target; a metric given as null loses it. A metric given as
+        ``{"target": n, "due_on": "YYYY-MM-DD"}`` sets its due date (null: none); a plain number
+        keeps the due date it has. ``start_rate`` and ``stats_inclusion_rate`` are shares (0.9
+        for 90%). Answers all the unit's targets of the year.
         """
         township = _visible_township(township_id)
         targets = services.set_targets(api_user(), township.id, year, values)

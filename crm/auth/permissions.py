@@ -114,6 +114,9 @@ RULES = {
     "lead.assign": _may_manage_lead,
     "lead.funds": _may_edit_lead,
     "lead.blockers": _may_edit_lead,
+    "permit.edit": _may_edit_lead,  # obj: the lead (its permit checklist, 手续办理清单)
+    #: The list of overdue permit items by responsible unit: the district, and heads for their unit.
+    "permits.overdue": _role_in(*DISTRICT_ROLES, HEAD),
     "visit.log": _may_edit_lead,  # obj: the lead
     "visit.edit": _may_edit_visit,
     "unit.view": _may_view_unit,  # obj: the township id

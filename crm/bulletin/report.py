@@ -23,14 +23,21 @@ from sqlalchemy.orm import joinedload
 from crm.auth.models import VIEWER
 from crm.auth.permissions import scope_leads
 from crm.extensions import db
-from crm.leads.colour import COLOUR_LABELS, COLOURS, MILESTONE_LABELS, colour_expr, lead_colour
-from crm.leads.models import Lead
+from crm.leads.colour import (
+    COLOUR_LABELS,
+    COLOURS,
+    MILESTONE_LABELS,
+    colour_expr,
+    lead_colour,
+    load_permits,
+)
+from crm.leads.models import KEY_LEVEL_LABELS, Lead
 from crm.leads.pipeline import NEXT_MILESTONE, STAGE_LABELS
 from crm.money import plain_decimal, yi
 from crm.spreadsheets import safe_text
 from crm.stats.queries import DistrictStats, UnitStats, district_stats
 from crm.stats.results import pending_summary
-from crm.targets.models import METRIC_LABELS, METRICS
+from crm.targets.models import METRIC_LABELS, METRICS, RATE_METRICS
 
 #: Cell fill and font colour (ARGB) of each colour in the workbook: Excel's own "light red fill
 #: with dark red text", "yellow fill with dark yellow text" and a light blue, so a printed
@@ -40,7 +47,9 @@ XLSX_COLOURS = {
     "yellow": ("FFFFEB9C", "FF9C5700"),
     "blue": ("FFBDD7EE", "FF1F4E79"),
 }
-RANKING_SHEET, LEADS_SHEET = "单位排名", "项目三色"
+RANKING_SHEET, LEADS_SHEET, KEY_SHEET = "单位排名", "项目三色", "省市重点项目"
+#: The key levels the bulletin lists in a section of their own (省市重点), highest first.
+BULLETIN_KEY_LEVELS = ("province", "city")
 #: The metrics' names where space is short (the big screen's column heads).
 METRIC_SHORT_LABELS = {
     "new_leads": _l("新增线索"),
@@ -52,6 +61,9 @@ METRIC_SHORT_LABELS = {
     "signed_investment_wan": _l("签约额"),
     "visits": _l("走访"),
     "funds_arrived_wan": _l("到位资金"),
+    "start_rate": _l("重点开工率"),
+    "stats_inclusion_rate": _l("重点纳统率"),
+    "stats_included_investment_wan": _l("纳统投资"),
 }
 HEADER_ROW = 3  # rows 1–2: title and legend; data from row 4
 #: The target metrics whose actual counts one kind of claim: the pending of that kind is shown
@@ -137,6 +149,14 @@ class Bulletin:
     def with_colour(self, colour: str) -> list[BulletinLead]:
         return [item for item in self.leads if item.colour == colour]
 
+    @property
+    def key_projects(self) -> list[BulletinLead]:
+        """The active 省重点 and 市重点 projects (province first), each with its colour, in the
+        leads' order (colour, unit, investment)."""
+        return sorted((item for item in self.leads
+                       if item.lead.key_level in BULLETIN_KEY_LEVELS),
+                      key=lambda item: BULLETIN_KEY_LEVELS.index(item.lead.key_level))
+
 
 def bulletin_data(user, as_of: dt.date) -> Bulletin:
     """The ranking of the units ``user`` may see and their active leads, coloured as of ``as_of``.
@@ -155,10 +175,9 @@ def bulletin_data(user, as_of: dt.date) -> Bulletin:
         .order_by(order, Lead.township_id, Lead.investment_wan.desc(), Lead.id),
         user,
     )
-    leads = [
-        BulletinLead(lead, code, lead_colour(lead, as_of)[1])
-        for lead, code in db.session.execute(stmt)
-    ]
+    rows = db.session.execute(stmt).all()
+    load_permits([lead for lead, _code in rows])
+    leads = [BulletinLead(lead, code, lead_colour(lead, as_of)[1]) for lead, code in rows]
     return Bulletin(as_of, stats, leads)
 
 
@@ -191,12 +210,32 @@ def number(value) -> str:
 def target_text(target, unit: UnitStats | None = None) -> str:
     """A target as the bulletin writes it: "实际/目标 (完成率)", e.g. "2/10 (20.0%)"; with the
     unit, what is still pending beside an actual that counts one kind of claim, e.g.
-    "2/10 (20.0%) (+1 待核验)"."""
+    "2/10 (20.0%) (+1 待核验)". A rate target: "实际率/目标率", e.g. "80.0%/90.0%", with the
+    due date it was judged on once passed ("截至03-31")."""
+    if target.is_rate:
+        text = f"{percent(target.actual)}/{percent(target.target)}"
+        if target.frozen:
+            text = f"{text} {_('截至%(d)s', d=target.due_on.strftime('%m-%d'))}"
+        return text
     text = f"{number(target.actual)}/{number(target.target)} ({percent(target.attainment)})"
     if unit is not None and target.metric in PENDING_OF:
         waiting = pending_text(unit.pending[PENDING_OF[target.metric]])
         text = f"{text} {waiting}" if waiting else text
     return text
+
+
+def actual_text(unit: UnitStats, metric: str) -> str:
+    """A unit's figure for a metric it has no target for: a count, 万元, or a rate ("—": no
+    projects to rate)."""
+    value = unit.actual(metric)
+    if metric in RATE_METRICS:
+        return percent(value)
+    return number(value)
+
+
+def rank_text(unit: UnitStats) -> str:
+    """The unit's rank, or 未设目标 for a unit without targets (not ranked)."""
+    return str(unit.rank) if unit.rank is not None else _("未设目标")
 
 
 def pending_text(value) -> str:
@@ -233,7 +272,29 @@ def write_bulletin_xlsx(data: Bulletin, target) -> None:
     workbook = Workbook()
     _ranking_sheet(workbook.active, data)
     _leads_sheet(workbook.create_sheet(LEADS_SHEET), data)
+    _key_sheet(workbook.create_sheet(KEY_SHEET), data)
     workbook.save(target)
+
+
+def _key_sheet(ws, data: Bulletin) -> None:
+    """The 省市重点 projects: level, colour, unit, project, stage, investment, reasons."""
+    items = data.key_projects
+    legend = _("在办省市重点项目 %(n)s 个。", n=len(items))
+    headers = [_("级别"), _("颜色"), _("单位"), _("项目名称"), _("投资方"), _("阶段"),
+               _("计划投资（亿元）"), _("原因")]
+    _head(ws, data.as_of, legend, headers)
+    for row, item in enumerate(items, start=HEADER_ROW + 1):
+        lead = item.lead
+        colour = ws.cell(row, 2, str(COLOUR_LABELS[item.colour]))
+        _colour(colour, item.colour)
+        for column, value in ((1, str(KEY_LEVEL_LABELS[lead.key_level])), (3, lead.township.name),
+                              (4, lead.name), (5, lead.company),
+                              (6, str(STAGE_LABELS[lead.stage])), (8, "；".join(item.reasons))):
+            _text(ws.cell(row, column), value)
+        ws.cell(row, 7, yi(lead.investment_wan)).number_format = "#,##0.00"
+        for column in range(1, len(headers) + 1):
+            ws.cell(row, column).border = _BORDER
+    _widths(ws, [8, 7, 14, 28, 28, 8, 12, 44])
 
 
 def _ranking_sheet(ws, data: Bulletin) -> None:
@@ -251,7 +312,7 @@ def _ranking_sheet(ws, data: Bulletin) -> None:
     _head(ws, data.as_of, legend, headers)
     for row, unit in enumerate(data.units, start=HEADER_ROW + 1):
         _text(ws.cell(row, 2), unit.name)
-        ws.cell(row, 1, unit.rank).alignment = _CENTER
+        ws.cell(row, 1, unit.rank if unit.rank is not None else rank_text(unit)).alignment = _CENTER
         mean = ws.cell(row, 3)
         if unit.mean_attainment is None:
             mean.value = "—"
@@ -263,6 +324,7 @@ def _ranking_sheet(ws, data: Bulletin) -> None:
             cell = ws.cell(row, column)
             result = by_metric.get(metric)
             if result is None:
+                cell.value = actual_text(unit, metric)
                 continue
             cell.value = target_text(result, unit)
             _colour(cell, result.color)

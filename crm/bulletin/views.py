@@ -15,17 +15,20 @@ from crm.bulletin.models import ScreenLink
 from crm.bulletin.report import (
     METRIC_SHORT_LABELS,
     DistrictReader,
+    actual_text,
     bulletin_data,
     margin_points,
     parse_as_of,
     pending_summary,
     percent,
+    rank_text,
     target_text,
     write_bulletin_xlsx,
 )
 from crm.clock import local_time, today, utcnow
 from crm.extensions import db
 from crm.leads.colour import COLOUR_LABELS
+from crm.leads.models import KEY_LEVEL_LABELS
 from crm.targets.models import METRIC_LABELS
 
 blueprint = Blueprint("bulletin", __name__)
@@ -41,7 +44,9 @@ def helpers():
     return {"percent": percent, "target_text": target_text, "margin_points": margin_points,
             "METRIC_LABELS": METRIC_LABELS, "METRIC_SHORT_LABELS": METRIC_SHORT_LABELS,
             "COLOUR_LABELS": COLOUR_LABELS, "pending_summary": pending_summary,
-            "targets_by_metric": lambda unit: {t.metric: t for t in unit.targets}}
+            "targets_by_metric": lambda unit: {t.metric: t for t in unit.targets},
+            "actual_text": actual_text, "rank_text": rank_text,
+            "KEY_LEVEL_LABELS": KEY_LEVEL_LABELS}
 
 
 def _as_of():

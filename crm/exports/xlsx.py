@@ -21,7 +21,7 @@ from crm.auth.models import User
 from crm.auth.permissions import scope_leads
 from crm.extensions import db
 from crm.leads.colour import COLOUR_LABELS, colour_expr
-from crm.leads.models import SOURCE_LABELS, Lead
+from crm.leads.models import KEY_LEVEL_LABELS, SOURCE_LABELS, Lead
 from crm.leads.pipeline import STAGE_LABELS
 from crm.leads.queries import SORTS, LeadFilter
 from crm.money import plain_decimal, yi
@@ -35,10 +35,10 @@ LEAD_IMPORT_HEADERS = (
     "计划投资(万元)", "所属镇街", "负责人", "阶段", "录入日期", "计划签约日期", "计划开工日期",
     "计划投产日期", "下次跟进", "联系人", "联系电话",
 )
-LEAD_EXTRA_HEADERS = ("计划投资(亿元)", "到位资金(万元)", "颜色", "纳统日期")
+LEAD_EXTRA_HEADERS = ("计划投资(亿元)", "到位资金(万元)", "颜色", "纳统日期", "重点级别")
 LEAD_HEADERS = LEAD_IMPORT_HEADERS + LEAD_EXTRA_HEADERS
 LEAD_WIDTHS = (28, 28, 22, 12, 14, 14, 12, 14, 12, 10, 8, 12, 13, 13, 13, 12, 10, 16,
-               14, 14, 6, 12)
+               14, 14, 6, 12, 10)
 VISIT_HEADERS = ("走访日期", "所属镇街", "项目名称", "投资方", "方式", "走访人", "参与人员",
                  "走访内容", "下一步工作", "下次跟进")
 VISIT_WIDTHS = (12, 12, 28, 28, 10, 10, 16, 40, 30, 12)
@@ -133,6 +133,7 @@ def write_leads_xlsx(user: User, flt: LeadFilter, as_of: dt.date, target) -> int
                 w.number(lead.funds_arrived_wan, WAN_FORMAT),
                 w.text(str(COLOUR_LABELS[colour]) if colour else None),
                 w.date(lead.stats_included_on),
+                w.text(str(KEY_LEVEL_LABELS[lead.key_level]) if lead.key_level != "none" else None),
             ])
             n += 1
     wb.save(target)

@@ -11,7 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 
-from crm.leads.models import SOURCE_LABELS, SOURCES
+from crm.leads.models import KEY_LEVEL_LABELS, KEY_LEVELS, SOURCE_LABELS, SOURCES
 from crm.leads.pipeline import ORDERED_STAGES, STAGE_LABELS
 from crm.spreadsheets import unguarded
 
@@ -43,6 +43,7 @@ TEMPLATE_COLUMNS = (
     ("contact_phone", "联系电话"),
     ("next_follow_up", "下次跟进"),
     ("stats_included_on", "纳统日期"),
+    ("key_level", "重点级别"),
     ("notes", "备注"),
 )
 FIELD_HEADERS = dict(TEMPLATE_COLUMNS)
@@ -74,6 +75,7 @@ _ALIASES = {
     "contact_phone": ("联系电话", "电话", "联系方式", "手机"),
     "next_follow_up": ("下次跟进", "下次跟进日期", "跟进日期"),
     "stats_included_on": ("纳统日期", "纳统时间"),
+    "key_level": ("重点级别", "重点项目", "重点项目级别", "项目级别"),
     "notes": ("备注", "说明", "存在问题"),
 }
 #: Normalised header text → field.
@@ -224,6 +226,22 @@ def parse_source(value) -> str | None:
     code = by_label.get(text) or (text.lower() if text.lower() in SOURCES else None)
     if code is None:
         raise ValueError(_l("未知的招商方式"))
+    return code
+
+
+def parse_key_level(value) -> str | None:
+    """区重点 / 市重点 / 省重点 (also 区级、市级、省级 and the codes); 否、无、非重点 or empty:
+    not a key project."""
+    text = norm_text(value)
+    if not text:
+        return None
+    by_label = {str(label): code for code, label in KEY_LEVEL_LABELS.items()}
+    by_label.update({"区级": "district", "市级": "city", "省级": "province", "区级重点": "district",
+                     "市级重点": "city", "省级重点": "province", "否": "none", "无": "none",
+                     "-": "none", "—": "none"})
+    code = by_label.get(text) or (text.lower() if text.lower() in KEY_LEVELS else None)
+    if code is None:
+        raise ValueError(_l("未知的重点级别（应为区重点、市重点、省重点或留空）"))
     return code
 
 

@@ -29,7 +29,7 @@ _TEXT_FIELDS = ("name", "company", "credit_code", "origin", "industry", "chain",
                 "contact_name", "contact_phone", "notes")
 #: Fields passed on to ``create_lead``.
 _LEAD_FIELDS = (*_TEXT_FIELDS, "source", "investment_wan", "land_mu", "expected_output_wan",
-                "expected_tax_wan", "jobs", "stage", *mapping.DATE_FIELDS)
+                "expected_tax_wan", "jobs", "stage", "key_level", *mapping.DATE_FIELDS)
 
 
 @dataclass
@@ -120,7 +120,8 @@ def _check_row(context: _Context, number: int, values) -> RowResult:
                 data[fld] = mapping.parse_date(raw(fld))
             except ValueError as exc:
                 err(fld, exc.args[0])
-    for fld, parse in (("stage", mapping.parse_stage), ("source", mapping.parse_source)):
+    for fld, parse in (("stage", mapping.parse_stage), ("source", mapping.parse_source),
+                       ("key_level", mapping.parse_key_level)):
         if fld in cols:
             try:
                 data[fld] = parse(raw(fld))

@@ -9,9 +9,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm.attributes import set_committed_value
 
+from crm.extensions import db
 from crm.leads.models import Lead
 from crm.leads.pipeline import CLOSED_STAGES, NEXT_MILESTONE
+from crm.permits.models import Permit
 
 COLOURS = ("red", "yellow", "blue")
 COLOUR_LABELS = {"red": _l("红"), "yellow": _l("黄"), "blue": _l("蓝")}
@@ -28,7 +31,10 @@ def _limits():
 
 
 def lead_colour(lead: Lead, as_of: dt.date) -> tuple[str | None, list[str]]:
-    """(colour, reasons) of a lead as of a date; (None, []) for producing and lost leads."""
+    """(colour, reasons) of a lead as of a date; (None, []) for producing and lost leads.
+
+    Reads ``lead.permits``: load them with the lead (``selectinload(Lead.permits)``) for a list.
+    """
     if lead.stage not in NEXT_MILESTONE and lead.stage != "contact":
         return None, []
     red_days, idle_days = _limits()
@@ -40,6 +46,14 @@ def lead_colour(lead: Lead, as_of: dt.date) -> tuple[str | None, list[str]]:
         overdue = (as_of - planned).days
         reasons.append(str(_l("%(what)s已过 %(n)s 天", what=MILESTONE_LABELS[field], n=overdue)))
         colour = "red" if overdue > red_days else "yellow"
+    for permit in lead.permits:
+        overdue = permit.overdue_days(as_of)
+        if overdue > 0:
+            reasons.append(str(_l("手续逾期：%(kind)s %(n)s 天", kind=permit.kind_label, n=overdue)))
+            if overdue > red_days:
+                colour = "red"
+            elif colour == "blue":
+                colour = "yellow"
     if lead.next_follow_up is not None and lead.next_follow_up < as_of:
         reasons.append(str(_l("下次跟进日期（%(d)s）已过", d=lead.next_follow_up.isoformat())))
         colour = "yellow" if colour == "blue" else colour
@@ -60,18 +74,31 @@ def milestone_date_expr():
     )
 
 
+def oldest_overdue_permit_expr(as_of: dt.date):
+    """The earliest due date of the lead's permit items not done by ``as_of`` (NULL: none)."""
+    return (
+        sa.select(sa.func.min(Permit.due_on))
+        .where(Permit.lead_id == Lead.id,
+               sa.or_(Permit.done_on.is_(None), Permit.done_on > as_of))
+        .correlate(Lead)
+        .scalar_subquery()
+    )
+
+
 def colour_expr(as_of: dt.date):
     """SQL CASE giving 'red' / 'yellow' / 'blue' / NULL for each lead as of ``as_of``."""
     red_days, idle_days = _limits()
     milestone = milestone_date_expr()
+    permit_due = oldest_overdue_permit_expr(as_of)
     red_before = as_of - dt.timedelta(days=red_days)
     idle_before = as_of - dt.timedelta(days=idle_days)
     return sa.case(
         (Lead.stage.in_(CLOSED_STAGES), sa.null()),
-        (milestone < red_before, "red"),
+        (sa.or_(milestone < red_before, permit_due < red_before), "red"),
         (
             sa.or_(
                 milestone < as_of,
+                permit_due < as_of,
                 Lead.next_follow_up < as_of,
                 sa.func.coalesce(Lead.last_visit_on, Lead.created_on) < idle_before,
             ),
@@ -79,6 +106,20 @@ def colour_expr(as_of: dt.date):
         ),
         else_="blue",
     )
+
+
+def load_permits(leads) -> None:
+    """Load the permit items of ``leads`` in one query (for ``lead_colour`` over a list)."""
+    leads = [getattr(lead, "lead", lead) for lead in leads]
+    if not leads:
+        return
+    by_lead: dict[int, list] = {lead.id: [] for lead in leads}
+    for permit in db.session.scalars(
+            sa.select(Permit).where(Permit.lead_id.in_(list(by_lead)))
+            .order_by(Permit.due_on, Permit.id)):
+        by_lead[permit.lead_id].append(permit)
+    for lead in leads:
+        set_committed_value(lead, "permits", by_lead[lead.id])
 
 
 @dataclass(frozen=True)

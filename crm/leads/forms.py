@@ -13,7 +13,14 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from crm.clock import today
 from crm.inputs import AmountField, DayField, InputForm, Required, WholeField, to_id
-from crm.leads.models import BLOCKER_KINDS, BLOCKER_LABELS, SOURCE_LABELS, SOURCES
+from crm.leads.models import (
+    BLOCKER_KINDS,
+    BLOCKER_LABELS,
+    KEY_LEVEL_LABELS,
+    KEY_LEVELS,
+    SOURCE_LABELS,
+    SOURCES,
+)
 from crm.leads.pipeline import LOST_REASON_LABELS, LOST_REASONS, ORDERED_STAGES, STAGE_LABELS, STAGES
 from crm.leads.validation import credit_code_valid, phone_valid
 
@@ -51,6 +58,9 @@ class LeadForm(InputForm):
     chain = StringField(_l("产业链"), validators=[Length(max=64)])
     source = SelectField(_l("招商方式"), choices=[SelectChoice(s, SOURCE_LABELS[s]) for s in SOURCES],
                          default="other")
+    key_level = SelectField(_l("重点项目"),
+                            choices=[SelectChoice(k, KEY_LEVEL_LABELS[k]) for k in KEY_LEVELS],
+                            default="none")
     investment_wan = AmountField(_l("计划投资（万元）"), places=4, validators=[
         InputRequired(_l("请填写计划投资"))])
     land_mu = _amount(_l("用地（亩）"), places=2)

@@ -26,6 +26,14 @@ SOURCE_LABELS = {
     "agent": _l("委托招商"),
     "other": _l("其他"),
 }
+#: 重点项目: a lead's key-project level (``none``: not a key project).
+KEY_LEVELS = ("none", "district", "city", "province")
+KEY_LEVEL_LABELS = {
+    "none": _l("非重点"),
+    "district": _l("区重点"),
+    "city": _l("市重点"),
+    "province": _l("省重点"),
+}
 BLOCKER_KINDS = ("land", "power", "approval", "funding", "other")
 BLOCKER_LABELS = {
     "land": _l("用地"),
@@ -52,6 +60,7 @@ class Lead(db.Model):
             sa.or_(sa.column("lost_reason").is_(None), sa.column("lost_reason").in_(LOST_REASONS)),
             name="lost_reason",
         ),
+        sa.CheckConstraint(sa.column("key_level").in_(KEY_LEVELS), name="key_level"),
         sa.CheckConstraint(sa.column("investment_wan") >= 0, name="investment_not_negative"),
         sa.CheckConstraint(sa.column("version") >= 1, name="version_positive"),
         sa.Index("ix_leads_township_stage", "township_id", "stage"),
@@ -99,6 +108,8 @@ class Lead(db.Model):
     planned_production_date: Mapped[dt.date | None]
     #: 纳统日期: when the project entered the official statistics.
     stats_included_on: Mapped[dt.date | None]
+    #: 重点项目级别 (KEY_LEVELS): 区重点, 市重点, 省重点, or ``none``.
+    key_level: Mapped[str] = mapped_column(sa.String(16), default="none", server_default="none")
     notes: Mapped[str] = mapped_column(sa.Text, default="")
     version: Mapped[int] = mapped_column(default=1)
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))

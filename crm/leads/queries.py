@@ -27,6 +27,8 @@ SORTS = {
 #: The stage filter's value for the leads in progress (在办: ``Lead.in_progress``), as URLs spell
 #: it (``?stage=active``); any other value is one stage's code.
 IN_PROGRESS = "active"
+#: The key-level filter's value for every key project (区、市、省重点), as URLs spell it.
+KEY_PROJECTS = "any"
 
 
 @dataclass
@@ -39,6 +41,8 @@ class LeadFilter:
     color: str | None = None
     overdue: bool = False
     scale: str | None = None
+    #: 重点项目: one key level, or ``KEY_PROJECTS`` for every level but ``none``.
+    key_level: str | None = None
     q: str | None = None
     sort: str = "updated"
     #: Only these leads: a SELECT of lead ids (the drill-down from a statistic, which the
@@ -67,6 +71,10 @@ class LeadFilter:
             stmt = stmt.where(Lead.next_follow_up < as_of)
         if self.scale in SCALE_CLASSES:
             stmt = stmt.where(Lead.investment_wan >= SCALE_CLASSES[self.scale])
+        if self.key_level == KEY_PROJECTS:
+            stmt = stmt.where(Lead.key_level != "none")
+        elif self.key_level:
+            stmt = stmt.where(Lead.key_level == self.key_level)
         if self.lead_ids is not None:
             stmt = stmt.where(Lead.id.in_(self.lead_ids))
         if self.q:

@@ -21,6 +21,7 @@ from crm.inputs import DATE_MIN, DATE_RANGE, clean_text, has_visible
 from crm.leads import pipeline
 from crm.leads.models import (
     BLOCKER_KINDS,
+    KEY_LEVELS,
     SOURCES,
     Blocker,
     Contact,
@@ -37,7 +38,7 @@ EDITABLE_FIELDS = (
     "name", "company", "credit_code", "origin", "industry", "chain", "source", "investment_wan",
     "land_mu", "expected_output_wan", "expected_tax_wan", "jobs", "sponsor", "contact_name",
     "contact_phone", "next_follow_up", "planned_sign_date", "planned_start_date",
-    "planned_production_date", "stats_included_on", "notes",
+    "planned_production_date", "stats_included_on", "notes", "key_level",
 )
 _AMOUNTS = ("investment_wan", "land_mu", "expected_output_wan", "expected_tax_wan")
 #: Decimal places a field keeps (Fixed(n) columns); amounts in 万元 keep 4.
@@ -62,6 +63,8 @@ def validate_lead_fields(data: dict, *, creating: bool) -> None:
         err("credit_code", _l("统一社会信用代码无效（应为18位，校验位须正确）"))
     if "source" in data and data["source"] not in SOURCES:
         err("source", _l("未知的招商方式"))
+    if "key_level" in data and data["key_level"] not in KEY_LEVELS:
+        err("key_level", _l("未知的重点项目级别"))
     for field in _AMOUNTS:
         value = data.get(field)
         if value is None:

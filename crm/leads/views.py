@@ -25,7 +25,7 @@ from crm.leads.forms import (
     MoveForm,
     ResolveForm,
 )
-from crm.leads.models import Blocker, Lead, LeadOfficer
+from crm.leads.models import KEY_LEVELS, Blocker, Lead, LeadOfficer
 from crm.leads.pipeline import STAGES, next_stage
 from crm.main.forms import REFUSED, attempt, flash_form_errors
 from crm.stats.queries import lead_ids_behind
@@ -51,6 +51,8 @@ def parse_filter(args, problems: list | None = None) -> queries.LeadFilter:
         color=args.get("color") if args.get("color") in COLOURS else None,
         overdue=args.get("overdue") == "1",
         scale=args.get("scale") or None,
+        key_level=(args.get("key_level")
+                   if args.get("key_level") in (*KEY_LEVELS, queries.KEY_PROJECTS) else None),
         q=(args.get("q") or "").strip()[:100] or None,
         sort=args.get("sort") or "updated",
         lead_ids=_behind(args, township_id, problems if problems is not None else []),
@@ -153,6 +155,7 @@ def show(lead_id):
     colour, reasons = lead_colour(lead, today())
     from crm.claims.forms import UploadForm
     from crm.claims.queries import claims_of_lead
+    from crm.permits.forms import DoneForm, PermitForm
     from crm.visits.forms import VisitForm
 
     visit_form = VisitForm(visited_on=today())
@@ -163,6 +166,7 @@ def show(lead_id):
         timeline=queries.timeline(lead), funds=queries.fund_entries(lead),
         visit_form=visit_form, move_form=move_form, fund_form=FundForm(arrived_on=today()),
         blocker_form=BlockerForm(), resolve_form=ResolveForm(), contact_form=ContactForm(),
+        permit_form=PermitForm(), permit_done_form=DoneForm(done_on=today()),
     )
 
 

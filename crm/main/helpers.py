@@ -8,7 +8,7 @@ from flask_wtf.csrf import generate_csrf
 from crm.auth.models import ROLE_LABELS
 from crm.auth.permissions import can
 from crm.clock import local_time, today
-from crm.leads.models import BLOCKER_LABELS, SOURCE_LABELS
+from crm.leads.models import BLOCKER_LABELS, KEY_LEVEL_LABELS, SOURCE_LABELS
 from crm.leads.pipeline import LOST_REASON_LABELS, ORDERED_STAGES, STAGE_LABELS, STAGES
 from crm.money import wan_text, yi_text
 from crm.visits.models import KIND_LABELS as VISIT_KIND_LABELS
@@ -24,6 +24,7 @@ def register(app):
             "STAGES": STAGES,
             "LOST_REASON_LABELS": LOST_REASON_LABELS,
             "SOURCE_LABELS": SOURCE_LABELS,
+            "KEY_LEVEL_LABELS": KEY_LEVEL_LABELS,
             "BLOCKER_LABELS": BLOCKER_LABELS,
             "VISIT_KIND_LABELS": VISIT_KIND_LABELS,
             "ROLE_LABELS": ROLE_LABELS,

@@ -44,7 +44,7 @@ from crm.stats.sql import upsert
 log = logging.getLogger(__name__)
 
 #: The layout of a row's JSON columns: change it with the layout, and older rows are not read.
-FORMAT = 2
+FORMAT = 3
 #: A cached row not recomputed for this long is deleted when its unit is next stored (and by
 #: the nightly ``prune``); rows are stored only for as-of dates this close to today (``kept``).
 KEEP = dt.timedelta(days=7)

@@ -22,6 +22,7 @@ from crm.stats import cache, versions
 from crm.stats.results import (
     BASES,
     PENDING_KINDS,
+    RATE_OF,
     STEPS,
     DistrictStats,
     Ranked,
@@ -31,7 +32,9 @@ from crm.stats.results import (
     add_totals,
     default_basis,
     from_record,
+    progress_to,
     rank_units,
+    rate_colour,
     ratio,
     target_colour,
     time_progress,
@@ -39,7 +42,7 @@ from crm.stats.results import (
     yellow_margin,
 )
 from crm.stats.sql import days_between, median_by, no_index
-from crm.targets.models import METRICS, Target
+from crm.targets.models import METRICS, RATE_METRICS, Target
 from crm.townships.models import Township
 from crm.visits.models import Visit
 
@@ -194,28 +197,48 @@ def district_stats(user: User, year: int, as_of: dt.date, *, industry: str | Non
         fresh = {i: units[i] for i in missing}
         _compute(fresh, scope, year, as_of)
         _attach_targets(fresh, None if everything and township_ids is None else missing,
-                        year, progress, margin)
+                        year, as_of, margin, scope)
         if industry is None:
             cache.store([units[i] for i in missing], year, as_of, current, margin, basis)
     return DistrictStats(year, as_of, progress, rank_units(list(units.values())))
 
 
-def _attach_targets(units: dict[int, UnitStats], township_ids, year: int, progress: Fraction,
-                    margin: Fraction) -> None:
+def _attach_targets(units: dict[int, UnitStats], township_ids, year: int, as_of: dt.date,
+                    margin: Fraction, scope: "_Scope") -> None:
     """The units' targets for the year, each with its actual, attainment and colour, and the
-    units' mean attainment."""
-    stmt = (sa.select(Target.township_id, Target.metric, Target.value)
+    units' mean attainment.
+
+    A count or amount is measured against time progress (to its due date when it has one). A
+    rate target (its unit's key projects' 开工率 or 纳统率) is measured against the target itself;
+    once its due date has passed, on the rate as of that day (one grouped query per distinct
+    due date passed: a handful, whatever the number of leads)."""
+    stmt = (sa.select(Target.township_id, Target.metric, Target.value, Target.due_on)
             .where(Target.year == year).order_by(Target.township_id, Target.id))
     if township_ids is not None:
         stmt = stmt.where(Target.township_id.in_(township_ids))
-    for township_id, metric, value in db.session.execute(stmt):
-        unit = units.get(township_id)
-        if unit is None:
+    rows = [row for row in db.session.execute(stmt) if row.township_id in units]
+    passed = sorted({row.due_on for row in rows
+                     if row.metric in RATE_METRICS and row.due_on is not None
+                     and row.due_on < as_of})
+    on_due = {day: _key_rates(scope, year, day) for day in passed}
+    for township_id, metric, value, due_on in rows:
+        unit = units[township_id]
+        if metric in RATE_METRICS:
+            frozen = due_on is not None and due_on < as_of
+            if frozen:
+                actual = on_due[due_on].get(township_id, {}).get(RATE_OF[metric])
+            else:
+                actual = getattr(unit, RATE_OF[metric])
+            goal = ratio(value, 1)
+            attainment = None if actual is None or not goal else actual / goal
+            unit.targets.append(TargetResult(metric, value, actual, attainment,
+                                             rate_colour(actual, value, margin), due_on, frozen))
             continue
         actual = Decimal(unit.actuals[metric])
         attainment = ratio(actual, value)
+        progress = progress_to(year, as_of, due_on)
         unit.targets.append(TargetResult(metric, value, actual, attainment,
-                                         target_colour(attainment, progress, margin)))
+                                         target_colour(attainment, progress, margin), due_on))
     for unit in units.values():
         values = [t.attainment for t in unit.targets if t.attainment is not None]
         unit.mean_attainment = sum(values) / len(values) if values else None
@@ -268,6 +291,9 @@ def _apply_per_unit(unit: UnitStats, row) -> None:
     if row["signed"]:
         unit.funds_arrival_rate = ratio(row["signed_arrived"], row["signed_investment_all"])
     unit.actuals["new_leads"] = int(row["new_leads"] or 0)
+    unit.actuals["stats_included_investment_wan"] = row["stats_included_investment"] or Decimal(0)
+    for name, value in _key_rates_of(row).items():
+        setattr(unit, name, value)
 
 
 # The grouped queries; each answers (township_id, …) rows.
@@ -316,7 +342,7 @@ def lead_facts(scope, as_of) -> sa.Select:
         for stage in stages
     ]
     stmt = (sa.select(Lead.id.label("lead_id"), Lead.township_id, Lead.investment_wan,
-                      Lead.created_on, Lead.planned_start_date, *firsts)
+                      Lead.created_on, Lead.planned_start_date, Lead.key_level, *firsts)
             .outerjoin(StageChange, StageChange.lead_id == Lead.id)
             .group_by(Lead.id))
     if scope.verified:
@@ -433,8 +459,48 @@ def _per_unit(scope, start, end, as_of):
         sa.func.sum(sa.case((signed, investment))).label("signed_investment_all"),
         sa.func.sum(sa.case((signed, arrived))).label("signed_arrived"),
         count(created).label("new_leads"),
+        sa.func.sum(sa.case((f.stats_included_on.between(start, end), investment)))
+        .label("stats_included_investment"),
+        *_key_rate_columns(f, start, end, as_of),
     ]
     return sa.select(f.township_id, *columns).group_by(f.township_id)
+
+
+def _key_rate_columns(f, start, end, as_of) -> list:
+    """The counts behind the key projects' (``key_level`` not ``none``) start and inclusion
+    rates, over lead facts ``f``: as ``_per_unit``'s rates, restricted to key projects."""
+    key = f.key_level != "none"
+    started = f.started_on.is_not(None)
+    planned = f.planned_start_date.between(start, end)
+
+    def count(condition):
+        return sa.func.sum(sa.case((condition, 1), else_=0))
+
+    return [
+        count(sa.and_(key, planned)).label("key_planned_start"),
+        count(sa.and_(key, planned, started)).label("key_started_planned"),
+        count(sa.and_(key, started)).label("key_started"),
+        count(sa.and_(key, started, f.stats_included_on <= as_of)).label("key_included"),
+    ]
+
+
+def _key_rates_of(row) -> dict:
+    rates = {"key_start_rate": ratio(row["key_started_planned"], row["key_planned_start"]),
+             "key_stats_inclusion_rate": None}
+    if row["key_started"]:
+        rates["key_stats_inclusion_rate"] = ratio(row["key_included"], row["key_started"])
+    return rates
+
+
+def _key_rates(scope, year: int, as_of: dt.date) -> dict[int, dict]:
+    """Per unit, the key projects' start and inclusion rates as of ``as_of`` (a passed due
+    date): ``{township_id: {"key_start_rate": …, "key_stats_inclusion_rate": …}}``."""
+    start, end = dt.date(year, 1, 1), min(as_of, dt.date(year, 12, 31))
+    facts = lead_facts(scope, as_of).subquery("facts")
+    stmt = (sa.select(facts.c.township_id, *_key_rate_columns(facts.c, start, end, as_of))
+            .group_by(facts.c.township_id))
+    return {row["township_id"]: _key_rates_of(row)
+            for row in db.session.execute(stmt).mappings()}
 
 
 def _velocity(scope, start, end, as_of):

@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 
 from crm.leads.pipeline import ORDERED_STAGES, STAGES
 from crm.money import plain_decimal
-from crm.targets.models import METRICS
+from crm.targets.models import COUNT_METRICS, RATE_METRICS
 
 #: Consecutive active stages: the conversion and velocity steps.
 STEPS = tuple(zip(ORDERED_STAGES, ORDERED_STAGES[1:], strict=False))
@@ -27,7 +27,8 @@ COUNTS = ("snapshot", "entered", "reached", "velocity")
 #: The dicts a district's totals add up.
 TOTALS = ("snapshot", "entered", "reached", "actuals", "pending")
 #: The actuals (and pending) that are amounts of 万元 (the others count leads or visits).
-AMOUNTS = ("signed_investment_wan", "funds_arrived_wan", "funds_wan")
+AMOUNTS = ("signed_investment_wan", "funds_arrived_wan", "funds_wan",
+           "stats_included_investment_wan")
 #: What the milestone numbers count: ``verified`` claims only (from the day each is verified,
 #: at its effective date), or every ``claimed`` milestone (the stage changes, 纳统 dates and
 #: capital entries as entered). The setting CRM_VERIFICATION (on/off) chooses the default.
@@ -69,7 +70,11 @@ def pending_summary(unit: "UnitStats") -> str:
             text = f"{plain_decimal(Decimal(value)):,}"
             parts.append(f"{label} +{_('%(n)s万元', n=text) if key == 'funds_wan' else text}")
     return "、".join(parts)
-RATES = ("start_rate", "stats_inclusion_rate", "funds_arrival_rate", "mean_attainment")
+RATES = ("start_rate", "stats_inclusion_rate", "funds_arrival_rate", "mean_attainment",
+         "key_start_rate", "key_stats_inclusion_rate")
+#: The unit's rate (an attribute of ``UnitStats``) each rate metric's target is judged on: the
+#: rates of its key projects (重点项目, ``key_level`` not ``none``).
+RATE_OF = {"start_rate": "key_start_rate", "stats_inclusion_rate": "key_stats_inclusion_rate"}
 
 
 def time_progress(year: int, as_of: dt.date) -> Fraction:
@@ -77,6 +82,34 @@ def time_progress(year: int, as_of: dt.date) -> Fraction:
     start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
     day = min(max(as_of, start - dt.timedelta(days=1)), end)
     return Fraction((day - start).days + 1, (end - start).days + 1)
+
+
+def progress_to(year: int, as_of: dt.date, due_on: dt.date | None) -> Fraction:
+    """Time progress toward a target: over the year (``time_progress``) without a due date,
+    else the days from 1 January to ``as_of`` over those to ``due_on`` (both counted), at most 1."""
+    if due_on is None:
+        return time_progress(year, as_of)
+    start = dt.date(year, 1, 1)
+    total = (due_on - start).days + 1
+    if total <= 0:
+        return Fraction(1)
+    done = (min(as_of, due_on) - start).days + 1
+    return min(Fraction(1), Fraction(max(done, 0), total))
+
+
+def rate_colour(actual: Fraction | None, target, margin: Fraction | None = None) -> str | None:
+    """A rate target's colour: 蓝 actual ≥ target; 黄 within ``margin`` (the setting
+    CRM_TARGET_YELLOW_MARGIN, 0.10) below it; 红 lower. None without a rate (no projects)."""
+    if actual is None:
+        return None
+    if margin is None:
+        margin = yellow_margin()
+    goal = ratio(target, 1)
+    if actual >= goal:
+        return "blue"
+    if actual >= goal - margin:
+        return "yellow"
+    return "red"
 
 
 def ratio(numerator, denominator) -> Fraction | None:
@@ -115,9 +148,18 @@ def target_colour(attainment: Fraction | None, progress: Fraction,
 class TargetResult:
     metric: str
     target: Decimal
-    actual: Decimal
+    #: A count or an amount (Decimal); for a rate metric an exact rate (None: no projects).
+    actual: Decimal | Fraction | None
     attainment: Fraction | None
     color: str | None
+    #: 完成时限 (None: the year's end). A rate target past it is judged on its value that day.
+    due_on: dt.date | None = None
+    #: A rate target whose due date has passed: ``actual`` is its rate on that date, kept.
+    frozen: bool = False
+
+    @property
+    def is_rate(self) -> bool:
+        return self.metric in RATE_METRICS
 
 
 @dataclass
@@ -129,17 +171,31 @@ class UnitStats:
     entered: dict = field(default_factory=lambda: dict.fromkeys(ORDERED_STAGES, 0))
     reached: dict = field(default_factory=lambda: dict.fromkeys(ORDERED_STAGES, 0))
     velocity: dict = field(default_factory=lambda: {f"{a}_{b}": None for a, b in STEPS})
-    actuals: dict = field(default_factory=lambda: dict.fromkeys(METRICS, Decimal(0)))
+    actuals: dict = field(default_factory=lambda: dict.fromkeys(COUNT_METRICS, Decimal(0)))
     start_rate: Fraction | None = None
     stats_inclusion_rate: Fraction | None = None
     funds_arrival_rate: Fraction | None = None
+    #: 开工率 and 纳统率 of the unit's key projects (the rate metrics' actuals).
+    key_start_rate: Fraction | None = None
+    key_stats_inclusion_rate: Fraction | None = None
     targets: list[TargetResult] = field(default_factory=list)
     mean_attainment: Fraction | None = None
-    rank: int = 0
+    #: Its place among the units with targets; None: no target, not ranked (未设目标).
+    rank: int | None = None
     #: Claims still pending (待核验) whose effective date is in the year up to the as-of date:
     #: counts per milestone and the capital amount (万元). Zero on the ``claimed`` basis, where
     #: every claim already counts.
     pending: dict = field(default_factory=no_pending)
+
+    def actual(self, metric: str):
+        """The unit's figure for a metric as of the date, with or without a target: a count or
+        an amount, or a rate of its key projects (None: no projects to rate)."""
+        if metric in RATE_OF:
+            return getattr(self, RATE_OF[metric])
+        return self.actuals[metric]
+
+    def target_of(self, metric: str) -> "TargetResult | None":
+        return next((t for t in self.targets if t.metric == metric), None)
 
     @property
     def conversion(self) -> dict:
@@ -199,7 +255,8 @@ class Ranked:
 
 
 def rank_units(units: list) -> list:
-    """By mean attainment, highest first (ties share a rank, then by name); no targets last.
+    """By mean attainment, highest first (ties share a rank, then by name); units without
+    targets last, by name, and not ranked (rank None: 未设目标).
 
     Sorted by (float, exact) pairs: rounding to float never reverses an order, and equal
     floats fall back to the exact values.
@@ -214,8 +271,8 @@ def rank_units(units: list) -> list:
         if unit.mean_attainment != previous:
             rank, previous = position, unit.mean_attainment
         unit.rank = rank
-    for position, unit in enumerate(without, start=len(with_targets) + 1):
-        unit.rank = position
+    for unit in without:
+        unit.rank = None
     return with_targets + without
 
 
@@ -233,6 +290,15 @@ def _pair(value: Fraction | None):
     return None if value is None else [value.numerator, value.denominator]
 
 
+def _actual(value):
+    """A target's actual as a JSON value: a rate as a pair, an amount as a string."""
+    return _pair(value) if isinstance(value, Fraction) else _number(value)
+
+
+def _unactual(value):
+    return Fraction(*value) if isinstance(value, list) else _unnumber(value)
+
+
 def _fraction(pair) -> Fraction | None:
     return None if pair is None else Fraction(*pair)
 
@@ -245,7 +311,8 @@ def to_record(unit: UnitStats) -> dict:
         "actuals": {k: _number(v) for k, v in unit.actuals.items()},
         "pending": {k: _number(v) for k, v in unit.pending.items()},
         **{name: _pair(getattr(unit, name)) for name in RATES},
-        "targets": [[t.metric, str(t.target), _number(t.actual), _pair(t.attainment), t.color]
+        "targets": [[t.metric, str(t.target), _actual(t.actual), _pair(t.attainment), t.color,
+                     t.due_on.isoformat() if t.due_on else None, t.frozen]
                     for t in unit.targets],
     }
 
@@ -258,8 +325,10 @@ def from_record(record: dict, unit: UnitStats) -> UnitStats:
     unit.pending = {k: _unnumber(v) for k, v in record["pending"].items()}
     for name in RATES:
         setattr(unit, name, _fraction(record[name]))
-    unit.targets = [TargetResult(metric, Decimal(target), _unnumber(actual), _fraction(a), colour)
-                    for metric, target, actual, a, colour in record["targets"]]
+    unit.targets = [
+        TargetResult(metric, Decimal(target), _unactual(actual), _fraction(a), colour,
+                     dt.date.fromisoformat(due) if due else None, frozen)
+        for metric, target, actual, a, colour, due, frozen in record["targets"]]
     return unit
 
 

@@ -17,7 +17,7 @@ from crm import inputs
 from crm.auth.permissions import can, scope_leads
 from crm.clock import today
 from crm.extensions import db
-from crm.leads.colour import lead_colour
+from crm.leads.colour import lead_colour, load_permits
 from crm.leads.models import INDUSTRIES, SOURCE_LABELS, Lead
 from crm.leads.pipeline import ORDERED_STAGES, STAGE_LABELS, STAGES
 from crm.leads.queries import IN_PROGRESS, LeadFilter, list_leads
@@ -35,7 +35,7 @@ from crm.stats.charts import (
 )
 from crm.stats.queries import district_ranking, district_stats
 from crm.stats.results import STEPS, target_colour, yellow_margin
-from crm.targets.models import METRIC_LABELS
+from crm.targets.models import METRIC_LABELS, RATE_METRICS
 
 blueprint = Blueprint("stats", __name__, url_prefix="/stats")
 
@@ -99,7 +99,12 @@ def parse_query(args) -> StatsQuery:
 @blueprint.context_processor
 def stats_helpers():
     return {"pct": percent, "METRIC_LABELS": METRIC_LABELS, "DRILLABLE": DRILLABLE,
-            "PENDING_OF": PENDING_OF}
+            "PENDING_OF": PENDING_OF, "RATE_METRICS": RATE_METRICS, "metric_value": metric_value}
+
+
+def metric_value(metric: str, value) -> str:
+    """A metric's figure as text: a rate as a percentage, a count or 万元 as a number."""
+    return percent(value) if metric in RATE_METRICS else wan_text(value)
 
 
 @blueprint.route("/")
@@ -152,6 +157,8 @@ def unit(township_id: int):
         rates=[(_("开工率"), percent(unit_stats.start_rate), unit_stats.pending["started"], False),
                (_("纳统率"), percent(unit_stats.stats_inclusion_rate),
                 unit_stats.pending["stats_included"], False),
+               (_("重点项目开工率"), percent(unit_stats.key_start_rate), 0, False),
+               (_("重点项目纳统率"), percent(unit_stats.key_stats_inclusion_rate), 0, False),
                (_("资金到位率"), percent(unit_stats.funds_arrival_rate),
                 unit_stats.pending["funds_wan"], True)],
         charts=_unit_charts(unit_stats, stats.time_progress, weeks, query),
@@ -189,6 +196,9 @@ def _target_rows(u, query: StatsQuery) -> list[dict]:
     return [{
         "metric": t.metric, "label": METRIC_LABELS[t.metric], "target": t.target,
         "actual": t.actual, "attainment": percent(t.attainment), "colour": t.color,
+        "is_rate": t.is_rate, "due_on": t.due_on, "frozen": t.frozen,
+        "target_text": metric_value(t.metric, t.target),
+        "actual_text": metric_value(t.metric, t.actual),
         "href": query.drill(u.township_id, t.metric) if t.metric in DRILLABLE else None,
         "pending": u.pending[PENDING_OF[t.metric]] if t.metric in PENDING_OF else 0,
         "amount": t.metric == "funds_arrived_wan",
@@ -204,7 +214,8 @@ def _unit_charts(u, progress, weeks, query: StatsQuery) -> dict:
     attainment = attainment_chart(
         "chart-targets", _("目标完成率与时序进度"),
         [Bar(str(METRIC_LABELS[t.metric]), float(t.attainment or 0), _colour(t.color),
-             f"{wan_text(t.actual)} / {wan_text(t.target)} · {percent(t.attainment)}",
+             f"{metric_value(t.metric, t.actual)} / {metric_value(t.metric, t.target)} · "
+             f"{percent(t.attainment)}",
              query.drill(u.township_id, t.metric) if t.metric in DRILLABLE else None)
          for t in u.targets],
         progress,
@@ -222,6 +233,7 @@ def _attention(township_id: int, as_of: dt.date) -> list[dict]:
         page = list_leads(current_user, LeadFilter(township_id=township_id, stage=IN_PROGRESS,
                                                    color=colour, sort="investment"),
                           as_of, per_page=ATTENTION_ROWS)
+        load_permits(page.items)
         items = [(lead, lead_colour(lead, as_of)[1]) for lead in page.items]
         groups.append({
             "colour": colour, "total": page.total, "rows": items,

@@ -3,9 +3,11 @@
 Services validate, change, ``flush()`` and audit, and never commit: the request (or command)
 commits once. Each change of a unit's targets is one audit entry, action ``targets.set``, on the
 township, with ``changes`` = ``{"year": [Y, Y], metric: [old, new], …}`` (values as strings,
-``None`` for "no target"); the year pair names the year the metrics belong to.
+``None`` for "no target"); the year pair names the year the metrics belong to. A change of a
+target's due date (完成时限) is ``"<metric>.due_on": [old, new]`` (ISO dates or ``None``).
 """
 
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
@@ -18,7 +20,7 @@ from crm.auth.permissions import can, visible_townships
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.money import plain_decimal
-from crm.targets.models import METRICS, Target
+from crm.targets.models import METRICS, RATE_METRICS, Target
 from crm.townships.models import Township
 
 YEAR_MIN, YEAR_MAX = 2000, 2100
@@ -46,6 +48,31 @@ def value_problem(value) -> str | None:
     return None
 
 
+def rate_problem(metric: str, value: Decimal) -> str | None:
+    """A rate target (开工率, 纳统率) is a share: 0 to 1 (0.9 for 90%)."""
+    if metric in RATE_METRICS and value > 1:
+        return _l("比率目标须在0到1之间（如0.9表示90%）")
+    return None
+
+
+def due_problem(due_on, year) -> str | None:
+    """A due date is a date within the target's year."""
+    if due_on is None:
+        return None
+    if not isinstance(due_on, dt.date) or isinstance(year, bool) or not isinstance(year, int) \
+            or due_on.year != year:
+        return _l("完成时限须在该年度内")
+    return None
+
+
+def _split(value) -> tuple[object, object, bool]:
+    """(target value, due date, whether a due date was given) of a value as ``set_targets``
+    takes it: a number, or ``{"target": number, "due_on": date}``."""
+    if isinstance(value, dict):
+        return value.get("target"), value.get("due_on"), "due_on" in value
+    return value, None, False
+
+
 def year_problem(year) -> str | None:
     if isinstance(year, bool) or not isinstance(year, int) or not YEAR_MIN <= year <= YEAR_MAX:
         return _l("年度须在%(lo)s至%(hi)s之间", lo=YEAR_MIN, hi=YEAR_MAX)
@@ -54,6 +81,20 @@ def year_problem(year) -> str | None:
 
 def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(plain_decimal(Decimal(value)))
+
+
+def _same_day_in(day: dt.date | None, year: int) -> dt.date | None:
+    """A due date moved to another year (29 February becomes the 28th)."""
+    if day is None:
+        return None
+    try:
+        return day.replace(year=year)
+    except ValueError:
+        return day.replace(year=year, day=28)
+
+
+def _day(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def unit_targets(township_id: int, year: int) -> list[Target]:
@@ -67,6 +108,8 @@ def unit_targets(township_id: int, year: int) -> list[Target]:
 def set_targets(user, township_id: int, year: int, values: dict) -> list[Target]:
     """Upsert the unit's targets of the year; a metric given as None loses its target.
 
+    A metric's value is a number, or ``{"target": number, "due_on": date or None}`` to set its
+    due date too (a plain number keeps the due date it has). Rate metrics take shares (0–1).
     Metrics not named in ``values`` are left alone. Returns all the unit's targets of the year.
     """
     if not can(user, "targets.edit"):
@@ -78,15 +121,23 @@ def set_targets(user, township_id: int, year: int, values: dict) -> list[Target]
     if township is None:
         errors["township_id"] = [_l("单位不存在")]
     cleaned: dict[str, Decimal | None] = {}
-    for metric, value in values.items():
+    dues: dict[str, dt.date | None] = {}
+    for metric, given in values.items():
+        value, due_on, due_given = _split(given)
         if metric not in METRICS:
             errors.setdefault(metric, []).append(_l("未知的指标"))
         elif value is None:
             cleaned[metric] = None
         elif (problem := value_problem(value)) is not None:
             errors.setdefault(metric, []).append(problem)
+        elif (problem := rate_problem(metric, Decimal(str(value).strip()))) is not None:
+            errors.setdefault(metric, []).append(problem)
+        elif (problem := due_problem(due_on, year)) is not None:
+            errors.setdefault(metric, []).append(problem)
         else:
             cleaned[metric] = plain_decimal(Decimal(str(value).strip()))
+            if due_given:
+                dues[metric] = due_on
     if errors:
         raise DomainError(_l("请检查填写的目标"), errors)
 
@@ -95,15 +146,21 @@ def set_targets(user, township_id: int, year: int, values: dict) -> list[Target]
     for metric in sorted(cleaned, key=METRICS.index):
         new, target = cleaned[metric], existing.get(metric)
         old = target.value if target is not None else None
+        old_due = target.due_on if target is not None else None
+        new_due = dues.get(metric, old_due) if new is not None else None
         if new is None and target is not None:
             db.session.delete(target)
         elif new is not None and target is None:
-            db.session.add(Target(township_id=township.id, year=year, metric=metric, value=new))
-        elif new is not None and new != old:
-            target.value = new
+            db.session.add(Target(township_id=township.id, year=year, metric=metric, value=new,
+                                  due_on=new_due))
+        elif new is not None and (new != old or new_due != old_due):
+            target.value, target.due_on = new, new_due
         else:
             continue
-        changes[metric] = [_text(old), _text(new)]
+        if new != old:
+            changes[metric] = [_text(old), _text(new)]
+        if new_due != old_due:
+            changes[f"{metric}.due_on"] = [_day(old_due), _day(new_due)]
     if changes:
         audit.record(user, ACTION, township, changes={"year": [year, year], **changes})
     db.session.flush()
@@ -136,15 +193,17 @@ def copy_year(user, from_year: int, to_year: int, overwrite: bool = False) -> in
     if errors:
         raise DomainError(_l("请检查年度"), errors)
 
-    by_unit: dict[int, dict[str, Decimal]] = {}
+    by_unit: dict[int, dict[str, tuple]] = {}
     for target in db.session.scalars(sa.select(Target).where(Target.year == from_year)):
-        by_unit.setdefault(target.township_id, {})[target.metric] = target.value
+        by_unit.setdefault(target.township_id, {})[target.metric] = (
+            target.value, _same_day_in(target.due_on, to_year))
     written = 0
     for township_id in sorted(by_unit):
-        present = {t.metric: t.value for t in unit_targets(township_id, to_year)}
+        present = {t.metric: (t.value, t.due_on) for t in unit_targets(township_id, to_year)}
         values = {
-            metric: value for metric, value in by_unit[township_id].items()
-            if metric not in present or (overwrite and present[metric] != value)
+            metric: {"target": value, "due_on": due_on}
+            for metric, (value, due_on) in by_unit[township_id].items()
+            if metric not in present or (overwrite and present[metric] != (value, due_on))
         }
         if values:
             set_targets(user, township_id, to_year, values)

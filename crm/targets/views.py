@@ -11,7 +11,7 @@ from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.targets import services
 from crm.targets.forms import CopyForm, cell_name, grid_form
-from crm.targets.models import METRIC_LABELS, METRICS, Target
+from crm.targets.models import METRIC_LABELS, METRICS, RATE_METRICS, Target
 from crm.townships.models import Township
 from crm.unit_of_work import discard
 
@@ -88,11 +88,17 @@ def index():
     context = dict(
         year=year, years=_year_choices(year), townships=townships, editable=editable,
         METRICS=METRICS, METRIC_LABELS=METRIC_LABELS, cell_name=cell_name,
+        RATE_METRICS=RATE_METRICS,
         history_ids={t.id for t in townships if can(current_user, "targets.history", t.id)},
     )
     before = _by_unit(targets)
     if not editable:
-        return render_template("targets/index.html", values=before, **context)
+        due_dates: dict[int, dict] = {}
+        for target in targets:
+            if target.due_on:
+                due_dates.setdefault(target.township_id, {})[target.metric] = target.due_on
+        return render_template("targets/index.html", values=before, due_dates=due_dates,
+                               **context)
 
     form = grid_form(townships, year, targets)
     status = 200
@@ -153,4 +159,5 @@ def history(township_id):
     if not can(current_user, "targets.history", township_id):
         abort(403)
     return render_template("targets/history.html", township=township,
-                           entries=services.history(township_id), METRIC_LABELS=METRIC_LABELS)
+                           entries=services.history(township_id), METRIC_LABELS=METRIC_LABELS,
+                           RATE_METRICS=RATE_METRICS)

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 
 from crm.bulletin.models import ScreenLink
 from crm.bulletin.report import (
+    KEY_SHEET,
     LEADS_SHEET,
     RANKING_SHEET,
     XLSX_COLOURS,
@@ -93,7 +94,8 @@ def rgb(cell):
 
 def test_data_ranks_units_and_colours_active_leads(scenario):
     data = bulletin_data(scenario.admin, AS_OF)
-    assert [(u.name, u.rank) for u in data.units] == [("孟庄镇", 1), ("税郭镇", 2), ("西王庄镇", 3)]
+    # a unit without targets is not ranked (未设目标)
+    assert [(u.name, u.rank) for u in data.units] == [("孟庄镇", 1), ("税郭镇", 2), ("西王庄镇", None)]
     assert [(i.lead.name, i.colour) for i in data.leads] == [
         (EVIL, "red"), ("宠物食品二期", "yellow"), ("专用车制造二期", "yellow"),
         ("智能机器人产业园", "blue"),
@@ -134,7 +136,8 @@ def test_workbook_rows_and_fills(scenario):
     stream = io.BytesIO()
     write_bulletin_xlsx(bulletin_data(scenario.admin, AS_OF), stream)
     book = openpyxl.load_workbook(io.BytesIO(stream.getvalue()))
-    assert book.sheetnames == [RANKING_SHEET, LEADS_SHEET] == ["单位排名", "项目三色"]
+    assert book.sheetnames == [RANKING_SHEET, LEADS_SHEET, KEY_SHEET] == [
+        "单位排名", "项目三色", "省市重点项目"]
 
     ranking = book[RANKING_SHEET]
     assert ranking["A1"].value == "市中区招商引资项目红黄蓝通报（截至 2025-06-30）"
@@ -143,8 +146,9 @@ def test_workbook_rows_and_fills(scenario):
     assert rows == [
         ["排名", "单位", "平均完成率", "新增线索", "走访次数"],
         [1, "孟庄镇", 0.45, "5/10 (50.0%)", "2/5 (40.0%)"],
-        [2, "税郭镇", 0.25, "1/4 (25.0%)", None],
-        [3, "西王庄镇", "—", None, None],
+        # without a target: the unit's figure, uncoloured; without any target: not ranked
+        [2, "税郭镇", 0.25, "1/4 (25.0%)", "1"],
+        ["未设目标", "西王庄镇", "—", "0", "0"],
     ]
     assert ranking["C4"].number_format == "0.0%"
     assert rgb(ranking["D4"]) == XLSX_COLOURS["blue"][0]
@@ -181,7 +185,7 @@ def test_formulas_are_neutralised(scenario):
     assert (name.value, name.data_type) == ("'" + EVIL, "s")
     with zipfile.ZipFile(io.BytesIO(stream.getvalue())) as archive:
         sheets = [n for n in archive.namelist() if n.startswith("xl/worksheets/sheet")]
-        assert len(sheets) == 2
+        assert len(sheets) == 3
         for sheet in sheets:
             assert "<f>" not in archive.read(sheet).decode()
     for text in ("=1+1", "+1", "-1", "@A1", "\t=1", "\r=1"):
@@ -327,6 +331,6 @@ def test_cli_export_bulletin(cli_db):
     assert result.returncode == 0, result.stderr
     assert str(out) in result.stdout
     book = openpyxl.load_workbook(out)
-    assert book.sheetnames == ["单位排名", "项目三色"]
+    assert book.sheetnames == ["单位排名", "项目三色", "省市重点项目"]
     assert book["单位排名"]["A1"].value == "市中区招商引资项目红黄蓝通报（截至 2025-06-30）"
     assert book["单位排名"]["B4"].value == "孟庄镇"

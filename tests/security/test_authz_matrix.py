@@ -58,6 +58,7 @@ from crm.claims import services as claim_services
 from crm.clock import today, utcnow
 from crm.extensions import db
 from crm.leads import services as lead_services
+from crm.permits import services as permit_services
 from crm.reminders.mail import unsubscribe_token
 from crm.reminders.models import ReminderDispatch
 from crm.targets import services as target_services
@@ -362,11 +363,26 @@ ROUTES = [
       "401 403 403 403 403 404 404 403 ok ok", json(decision="return", opinion="矩阵退回")),
     R("api_claims.ClaimResubmit", "POST", "/api/v1/claims/{returned_claim}/resubmit",
       "401 ok ok 403 ok 404 404 403 ok 403", json()),
+    # permit checklists (手续办理清单): the lead's editors change them; the overdue list
+    R("permits.add", "POST", "/leads/{new_lead}/permits", LEAD_WRITE,
+      form(kind="land", due_on=TODAY, responsible_unit="矩阵局")),
+    R("permits.edit", "GET", "/permits/{permit_a}/edit", LEAD_WRITE, writes=False),
+    R("permits.edit", "GET", "/permits/{permit_b}/edit", "login 404 404 404 404 ok ok 403 ok",
+      writes=False),
+    R("permits.edit", "POST", "/permits/{new_permit}/edit", LEAD_WRITE,
+      form(kind="land", due_on=TODAY, responsible_unit="矩阵局", note="矩阵改{n}")),
+    R("permits.done", "POST", "/permits/{new_permit}/done", LEAD_WRITE, form(done_on=TODAY)),
+    R("permits.overdue", "GET", "/permits/overdue", HEADS_UP),
+    R("api_permits.LeadPermits", "GET", "/api/v1/leads/{lead_a}/permits", api(LEAD_READ)),
+    R("api_permits.LeadPermits", "POST", "/api/v1/leads/{new_lead}/permits",
+      "401 201 201 403 201 404 404 403 201", json(kind="land", due_on=TODAY)),
+    R("api_permits.PermitItem", "PATCH", "/api/v1/permits/{new_permit}", api(LEAD_WRITE),
+      json(note="矩阵{n}")),
 ]
 
 #: Placeholders whose object belongs to unit a's lead (for the cross-unit test).
 LEAD_A_OBJECTS = ("lead_a", "new_lead", "new_lead_neg", "visit_a", "new_blocker", "att_a",
-                  "claim_a", "new_claim", "returned_claim")
+                  "claim_a", "new_claim", "returned_claim", "permit_a", "new_permit")
 
 
 # --- the world ---------------------------------------------------------------------------------
@@ -390,6 +406,9 @@ def build_world(app, instance_path: Path):
         lead_services.add_funds(officer, lead, today(), Decimal("7"))
         setattr(w, f"visit_{unit}", visit)
         setattr(w, f"blocker_{unit}", blocker)
+        setattr(w, f"permit_{unit}", permit_services.add_permit(officer, lead, {
+            "kind": "environment", "due_on": today() - dt.timedelta(days=10),  # yellow: not on screens
+            "responsible_unit": f"{marker}审批局", "note": f"{marker}手续"}))
     target_services.set_targets(w.admin, w.a.id, today().year, {"visits": Decimal(10)})
     target_services.set_targets(w.admin, w.b.id, today().year, {"visits": Decimal(20)})
     db.session.add(ReminderDispatch(user_id=w.off_a1.id, kind="daily", period="2000-01-01",
@@ -449,7 +468,8 @@ class Cell:
                   "visit_a": w.visit_a, "visit_b": w.visit_b, "blocker_b": w.blocker_b,
                   "a1": w.off_a1, "a2": w.off_a2, "a3": w.a3, "year": today().year,
                   "today": today().isoformat(), "screen_token": w.screen_token,
-                  "revoked_token": w.revoked_token, "att_a": w.att_a, "claim_a": w.claim_a}
+                  "revoked_token": w.revoked_token, "att_a": w.att_a, "claim_a": w.claim_a,
+                  "permit_a": w.permit_a, "permit_b": w.permit_b}
         if name in static:
             return static[name]
         if name == "n":
@@ -476,6 +496,9 @@ class Cell:
             claim = self["new_claim"]
             return claim_services.upload_attachment(w.off_a1, claim.lead, _jpeg(self["n"]),
                                                     "矩阵.jpg", "contract")
+        if name == "new_permit":
+            return permit_services.add_permit(w.head_a, self["new_lead"], {
+                "kind": "planning", "due_on": today(), "responsible_unit": "矩阵局"})
         if name == "new_blocker":
             return lead_services.add_blocker(w.head_a, self["new_lead"], "power", "矩阵用电")
         if name == "new_link":

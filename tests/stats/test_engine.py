@@ -114,6 +114,7 @@ def test_snapshot_entered_and_target_actuals(scenario):
         "new_leads": 5, "signed_100m": 4, "signed_1b": 2, "signed_5b": 1, "started_100m": 2,
         "producing": 1, "signed_investment_wan": Decimal(780000), "visits": 2,
         "funds_arrived_wan": Decimal(45000),
+        "stats_included_investment_wan": Decimal(150000),  # L2 (L7's 纳统 is after the date)
     }
 
 
@@ -158,9 +159,10 @@ def test_targets_colours_and_ranking_ties(scenario):
     assert a.mean_attainment == Fraction(1, 2)
     b = stats.unit(scenario.b.id)
     assert b.mean_attainment == Fraction(1, 2)
-    # a tie shares the rank and is ordered by name; units without targets come last by name
+    # a tie shares the rank and is ordered by name; units without targets come last by name,
+    # not ranked (未设目标)
     ranking = [(u.name, u.rank) for u in stats.units]
-    assert ranking == [("孟庄镇", 1), ("税郭镇", 1), ("西王庄镇", 3)]
+    assert ranking == [("孟庄镇", 1), ("税郭镇", 1), ("西王庄镇", None)]
 
 
 def test_an_earlier_as_of_date_sees_the_past(scenario):
@@ -181,7 +183,7 @@ def test_rank_units_without_targets_by_name():
     from crm.stats.results import UnitStats
 
     units = rank_units([UnitStats(1, "乙", ""), UnitStats(2, "甲", "")])
-    assert [(u.name, u.rank) for u in units] == [("乙", 1), ("甲", 2)]
+    assert [(u.name, u.rank) for u in units] == [("乙", None), ("甲", None)]
 
 
 def test_stats_api_shape_and_numbers(client, scenario):
