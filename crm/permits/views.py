@@ -1,16 +1,15 @@
 """Permit pages: add, edit and mark done an item of a lead's checklist (from the lead page);
 the overdue items by responsible unit."""
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm import inputs
 from crm.auth.permissions import can, get_lead_or_404, require, visible_townships
 from crm.clock import today
-from crm.errors import DomainError
 from crm.extensions import db
-from crm.leads.views import _flash_form_errors, form_errors
+from crm.main.forms import REFUSED, attempt, flash_form_errors
 from crm.permits import queries, services
 from crm.permits.forms import DoneForm, PermitForm
 from crm.permits.models import PERMIT_KIND_LABELS, Permit
@@ -34,18 +33,12 @@ def _back(lead_id: int):
 @blueprint.route("/leads/<int:lead_id>/permits", methods=["POST"])
 @login_required
 def add(lead_id):
-    lead = get_lead_or_404(lead_id, current_user)
-    require(current_user, "permit.edit", lead)
-    form = PermitForm()
+    lead, form = get_lead_or_404(lead_id, current_user, "permit.edit"), PermitForm()
     if form.validate_on_submit():
-        try:
-            services.add_permit(current_user, lead, form.data_for_service())
-        except DomainError as exc:
-            form_errors(None, exc)
-        else:
-            flash(_("手续已添加"), "success")
+        attempt(None, lambda: services.add_permit(current_user, lead, form.data_for_service()),
+                _("手续已添加"))
     else:
-        _flash_form_errors(form)
+        flash_form_errors(form)
     return _back(lead.id)
 
 
@@ -55,14 +48,9 @@ def edit(permit_id):
     permit = permit_or_404(permit_id)
     require(current_user, "permit.edit", permit.lead)
     form = PermitForm(obj=permit)
-    if form.validate_on_submit():
-        try:
-            services.update_permit(current_user, permit, form.data_for_service())
-        except DomainError as exc:
-            form_errors(form, exc)
-        else:
-            flash(_("已保存"), "success")
-            return _back(permit.lead_id)
+    if form.validate_on_submit() and attempt(form, lambda: services.update_permit(
+            current_user, permit, form.data_for_service()), _("已保存")) is not REFUSED:
+        return _back(permit.lead_id)
     status = 422 if request.method == "POST" else 200
     return render_template("permits/edit.html", form=form, permit=permit,
                            lead=permit.lead), status
@@ -75,14 +63,10 @@ def done(permit_id):
     require(current_user, "permit.edit", permit.lead)
     form = DoneForm()
     if form.validate_on_submit():
-        try:
-            services.mark_done(current_user, permit, form.done_on.data)
-        except DomainError as exc:
-            form_errors(None, exc)
-        else:
-            flash(_("已标记为办结"), "success")
+        attempt(None, lambda: services.mark_done(current_user, permit, form.done_on.data),
+                _("已标记为办结"))
     else:
-        _flash_form_errors(form)
+        flash_form_errors(form)
     return _back(permit.lead_id)
 
 
