@@ -12,6 +12,7 @@ from crm.auth.models import UNIT_ROLES, User
 from crm.auth.permissions import scope_leads
 from crm.extensions import db
 from crm.leads.colour import ColouredLead, colour_expr
+from crm.industries.queries import industry_condition
 from crm.leads.models import FundEntry, Lead, LeadOfficer, StageChange
 from crm.leads.pipeline import SCALE_CLASSES
 from crm.visits.models import Visit
@@ -58,7 +59,7 @@ class LeadFilter:
                 sa.or_(Lead.primary_officer_id == self.officer_id, Lead.id.in_(helper))
             )
         if self.industry:
-            stmt = stmt.where(Lead.industry == self.industry)
+            stmt = stmt.where(industry_condition(self.industry))
         if self.source:
             stmt = stmt.where(Lead.source == self.source)
         if self.color:
