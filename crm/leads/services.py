@@ -338,7 +338,8 @@ def move_stage(
     for code in move.entered:
         change = StageChange(
             from_stage=previous, to_stage=code, effective_on=on, user_id=user.id,
-            credited_officer_id=lead.primary_officer_id, implied=code != to, reason=reason if code == to else "",
+            credited_officer_id=lead.primary_officer_id, implied=code != to,
+            reason=reason if code == to else "",
             lost_reason=lost_reason if code == pipeline.LOST else None,
         )
         lead.stage_changes.append(change)

@@ -8,19 +8,17 @@ import datetime as dt
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm import inputs
-from crm.auth.permissions import can, scope_leads
+from crm.auth.permissions import can
 from crm.clock import today
-from crm.extensions import db
-from crm.leads.colour import lead_colour
 from crm.industries.initial import UNSORTED
 from crm.industries.queries import all_industries, chain_groups
-from crm.leads.models import SOURCE_LABELS, Lead
+from crm.leads.colour import lead_colour
+from crm.leads.models import SOURCE_LABELS
 from crm.leads.pipeline import ORDERED_STAGES, STAGE_LABELS, STAGES
 from crm.leads.queries import IN_PROGRESS, LeadFilter, list_leads
 from crm.money import wan_text
