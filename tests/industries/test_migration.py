@@ -15,23 +15,26 @@ TEXTS = {1: "智能机器人", 2: "智能装备/机器人", 3: "新能源/光伏
          11: "新能源／光伏"}  # a full-width slash
 
 
+LEAD = (
+    "INSERT INTO leads (id, name, company, company_key, origin, industry, chain, source, "
+    "investment_wan, funds_arrived_wan, stage, stage_changed_on, created_on, township_id, "
+    "primary_officer_id, sponsor, contact_name, contact_phone, notes, version, created_at, "
+    "updated_at) VALUES (:id, :name, :name, :name, '', :text, '', 'other', 0, 0, 'negotiation', "
+    "'2026-03-01', '2026-02-01', 1, :primary, '', '', '', '', 1, '2026-02-01 08:00:00', "
+    "'2026-03-01 08:00:00')")
+USER = (
+    "INSERT INTO users (id, username, display_name, email, role, township_id, active, "
+    "password_hash, locale, session_nonce, created_at, reminder_daily, reminder_weekly) VALUES "
+    "(:id, :name, :name, :email, :role, 1, TRUE, 'x', 'zh_CN', 'n', '2026-01-01 00:00:00', "
+    "TRUE, TRUE)")
+
+
 def _lead_sql(lead_id, text, primary):
-    return (
-        "INSERT INTO leads (id, name, company, company_key, origin, industry, chain, source, "
-        "investment_wan, funds_arrived_wan, stage, stage_changed_on, created_on, township_id, "
-        "primary_officer_id, sponsor, contact_name, contact_phone, notes, version, created_at, "
-        f"updated_at) VALUES ({lead_id}, 'p{lead_id}', 'c{lead_id}', 'c{lead_id}', '', "
-        f"'{text}', '', 'other', 0, 0, 'negotiation', '2026-03-01', '2026-02-01', 1, "
-        f"{primary if primary else 'NULL'}, '', '', '', '', 1, '2026-02-01 08:00:00', "
-        "'2026-03-01 08:00:00')")
+    return LEAD, {"id": lead_id, "name": f"p{lead_id}", "text": text, "primary": primary}
 
 
 def _user_sql(user_id, name, role):
-    return (
-        "INSERT INTO users (id, username, display_name, email, role, township_id, active, "
-        "password_hash, locale, session_nonce, created_at, reminder_daily, reminder_weekly) VALUES "
-        f"({user_id}, '{name}', '{name}', '{name}@x.cn', '{role}', 1, TRUE, 'x', 'zh_CN', 'n', "
-        "'2026-01-01 00:00:00', TRUE, TRUE)")
+    return USER, {"id": user_id, "name": name, "email": f"{name}@x.cn", "role": role}
 
 
 def _rows():
@@ -55,11 +58,12 @@ def _rows():
         "(5, 2, 'contact', 'negotiation', '2026-02-05', FALSE, 3, '', '2026-02-05 08:00:00')")
     changes = json.dumps({"primary_officer_id": [1, 2]})
     helpers = json.dumps({"helper_ids": [[], [3]]})  # not a change of primary officer
-    rows.append(
+    rows.append((
         "INSERT INTO audit_log (id, created_at, user_id, action, object_type, object_id, lead_id, "
         "changes, remote_addr) VALUES "
-        f"(1, '2026-02-20 08:00:00', 3, 'lead.assign', 'lead', 1, 1, '{changes}', ''),"
-        f"(2, '2026-02-25 08:00:00', 3, 'lead.assign', 'lead', 1, 1, '{helpers}', '')")
+        "(1, '2026-02-20 08:00:00', 3, 'lead.assign', 'lead', 1, 1, :primary, ''),"
+        "(2, '2026-02-25 08:00:00', 3, 'lead.assign', 'lead', 1, 1, :helpers, '')",
+        {"primary": changes, "helpers": helpers}))
     return rows
 
 
@@ -67,8 +71,9 @@ def migrate_with_data(url, tmp_path):
     assert crm(url, "db", "upgrade", "0010", tmp_path=tmp_path).returncode == 0
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        for sql in _rows():
-            conn.execute(sa.text(sql))
+        for row in _rows():
+            sql, params = row if isinstance(row, tuple) else (row, {})
+            conn.execute(sa.text(sql), params)
     up = crm(url, "db", "upgrade", "0012", tmp_path=tmp_path)
     assert up.returncode == 0, up.stderr
     with engine.connect() as conn:
