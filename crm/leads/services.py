@@ -130,6 +130,12 @@ def resolve_industry(data: dict, current_id: int | None = None) -> tuple[Industr
     return industry, text
 
 
+def _industry_words(lead: Lead) -> str:
+    """The industry as the audit trail keeps it: the managed name, else the text as typed (so
+    clearing a 待归类 lead's industry keeps its text in the trail)."""
+    return lead.industry_ref.name if lead.industry_ref is not None else lead.industry_text
+
+
 def find_duplicates(township_id: int, company: str, credit_code: str | None, exclude_id=None):
     """Leads of the unit with the same normalised company or the same credit code."""
     conditions = [Lead.company_key == company_key(company)]
@@ -227,10 +233,11 @@ def update_lead(user: User, lead: Lead, data: dict, version: int | None) -> Lead
         industry, industry_text = resolve_industry(data, lead.industry_id)
         if industry is None and lookup.is_unsorted(industry_text):
             industry_text = lead.industry_text  # 待归类 keeps the text as it was
-        old = lead.industry
-        lead.industry_ref, lead.industry_text = industry, industry_text
-        if old != lead.industry:
-            changes["industry"] = [old, lead.industry]
+        before = (lead.industry_id, lead.industry_text, _industry_words(lead))
+        if industry is None or industry.id != lead.industry_id:  # another alias: no change
+            lead.industry_ref, lead.industry_text = industry, industry_text
+        if (industry.id if industry else None, lead.industry_text) != before[:2]:
+            changes["industry"] = [before[2], _industry_words(lead)]
     data.pop("industry", None)
     for field, value in data.items():
         old = getattr(lead, field)

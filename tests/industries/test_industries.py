@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from crm.audit.models import AuditEntry
 from crm.auth.services import issue_token
 from crm.clock import today
 from crm.extensions import db
@@ -146,6 +147,10 @@ def test_editing_an_unsorted_lead_keeps_its_text_until_sorted(client, auth, worl
     assert client.post(f"/leads/{lead.id}/edit", data=data).status_code == 302
     lead = db.session.get(Lead, lead.id)
     assert lead.industry == "新材料"
+    trail = db.session.scalars(sa.select(AuditEntry.changes).where(
+        AuditEntry.lead_id == lead.id, AuditEntry.action == "lead.edit")
+        .order_by(AuditEntry.id)).all()
+    assert [c.get("industry") for c in trail] == [None, ["某种奇怪行业", "新材料"]]
 
 
 CSV = ("项目名称,投资方,计划投资(万元),所属镇街,产业\n"
