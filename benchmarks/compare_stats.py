@@ -50,6 +50,7 @@ def main(argv=None) -> int:
     from crm.auth.models import User
     from crm.clock import today
     from crm.extensions import db
+    from crm.industries.models import Industry
     from crm.leads.models import Lead
     from crm.stats import queries
 
@@ -61,7 +62,8 @@ def main(argv=None) -> int:
                  db.session.scalar(sa.select(User).where(User.role == "township_head")
                                    .order_by(User.id.desc()))]
         units = db.session.scalars(sa.select(Lead.township_id).distinct().limit(3)).all()
-        industries = db.session.scalars(sa.select(Lead.industry).distinct()).all()
+        industries = db.session.scalars(sa.select(Industry.name).join(
+            Lead, Lead.industry_id == Industry.id).distinct()).all()
         for user, year, as_of, kw in cases(today(), users, units, industries):
             began = time.perf_counter()
             new = queries.district_stats(user, year, as_of, **kw)

@@ -596,6 +596,7 @@ def generate(size: int, kind: str, *, url: str | None = None, seed: int = 1,
             if not quiet and (first // chunk) % 10 == 9:
                 say(f"  {lead_id} leads written ({time.perf_counter() - began:.0f} s)")
         writer.write("targets", COLUMNS["targets"], province.targets(units))
+        link_industries_and_credit(conn)
         if kind == "postgresql":
             for table in TABLES:
                 if "id" in COLUMNS[table]:
@@ -609,6 +610,26 @@ def generate(size: int, kind: str, *, url: str | None = None, seed: int = 1,
     engine.dispose()
     elapsed = time.perf_counter() - began
     return {"url": target, "counts": writer.counts, "elapsed": elapsed}
+
+
+def link_industries_and_credit(conn) -> None:
+    """What the services would have set: each lead's managed industry (by name or alias, from
+    the list migration 0012 installs) and each stage change's credit to the lead's primary
+    officer (the generated leads are never reassigned)."""
+    from crm.industries.lookup import key
+
+    ids = {}
+    for industry_id, name, aliases in conn.execute(sa.text(
+            "SELECT id, name, aliases FROM industries ORDER BY sort_order, id")):
+        for text in (name, *aliases.split("\n")):
+            ids.setdefault(key(text), industry_id)
+    for text in INDUSTRY_CHAINS:
+        if key(text) in ids:
+            conn.execute(sa.text("UPDATE leads SET industry_id = :i WHERE industry = :t"),
+                         {"i": ids[key(text)], "t": text})
+    conn.execute(sa.text(
+        "UPDATE stage_changes SET credited_officer_id = "
+        "(SELECT primary_officer_id FROM leads WHERE leads.id = stage_changes.lead_id)"))
 
 
 def row_counts(url: str) -> dict:

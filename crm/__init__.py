@@ -119,6 +119,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.claims.views import blueprint as claims_bp
     from crm.exports.views import blueprint as exports_bp
     from crm.imports.views import blueprint as imports_bp
+    from crm.industries.views import blueprint as industries_bp
     from crm.leads.board import blueprint as board_bp
     from crm.leads.views import blueprint as leads_bp
     from crm.main.views import blueprint as main_bp
@@ -144,6 +145,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(channels_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(claims_bp)
+    app.register_blueprint(industries_bp)
     api_bp.register(app)
 
 

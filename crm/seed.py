@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from crm.auth.models import DISTRICT_ADMIN, OFFICER, REVIEWER, TOWNSHIP_HEAD, VIEWER, User
 from crm.auth.services import create_user
 from crm.extensions import db
+from crm.industries.services import seed_industries
 from crm.leads.models import Contact
 from crm.leads.services import add_blocker, add_funds, create_lead, move_stage, resolve_blocker
 from crm.leads.validation import credit_code_valid
@@ -333,7 +334,11 @@ CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 
 
 def seed_demo(today: dt.date) -> dict:
-    """Load the demo district unless user ``admin`` exists; adds and flushes, never commits."""
+    """Load the demo district unless user ``admin`` exists; adds and flushes, never commits.
+
+    The industry list (crm/industries/initial.py, as migration 0012 installs it) is added to a
+    database that has none, so the demo's industry texts map to it by name or alias."""
+    seed_industries()
     if db.session.scalar(sa.select(User.id).where(User.username == "admin")) is not None:
         return {"created": False, "password": DEMO_PASSWORD, "logins": _logins()}
     rng = random.Random(2026)

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 
 from crm import create_app
 from crm.extensions import db
+from crm.industries.services import seed_industries
 from tests import factories
 from tests.mailserver import TUESDAY, Smtp
 
@@ -205,6 +206,8 @@ def sqlite_schema(tmp_path_factory) -> Path:
     app = make_app(folder, f"sqlite:///{path}")
     with app.app_context():
         db.create_all()
+        seed_industries()  # the list migration 0012 installs
+        db.session.commit()
         db.session.remove()
         db.engine.dispose()  # the last connection checkpoints the WAL into the file
     assert not Path(f"{path}-wal").exists()
@@ -225,12 +228,16 @@ def app(database_url, tmp_path, app_config, request):
                 names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
                 db.session.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
                 db.session.commit()
+            seed_industries()  # the list migration 0012 installs
+            db.session.commit()
         elif (file := sa.engine.make_url(database_url).database) not in (None, "", ":memory:") \
                 and not Path(file).exists():
             db.engine.dispose()  # nothing opened yet: the copy is the file the engine will open
             shutil.copyfile(request.getfixturevalue("sqlite_schema"), file)
         else:
             db.create_all()
+            seed_industries()
+            db.session.commit()
         yield app
         db.session.remove()
         db.engine.dispose()

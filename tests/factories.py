@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from crm.auth.services import create_user
 from crm.clock import today
 from crm.extensions import db
+from crm.industries.services import seed_industries
 from crm.leads import services as lead_services
 from crm.townships.models import Township
 
@@ -36,6 +37,7 @@ def lead(actor, unit, name="测试项目", company="测试有限公司", **data)
 
 
 def build_world():
+    seed_industries()  # as migration 0012 installs it (a no-op when the list is there)
     a = township("孟庄镇")
     b = township("税郭镇")
     admin = user("admin", "district_admin")

@@ -43,6 +43,15 @@ class TownshipSchema(Schema):
     kind = fields.String(required=True)
 
 
+class IndustrySchema(Schema):
+    """An industry of the managed list; a lead's ``industry`` may be its name or an alias."""
+
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    chain = fields.String(required=True, metadata={"description": "产业链"})
+    aliases = fields.List(fields.String(), required=True, attribute="alias_list")
+
+
 WAN_MAX = Decimal("999999999999.9999")
 PLACES = Decimal("0.0001")
 

@@ -126,6 +126,8 @@ RULES = {
     "targets.history": lambda user, township_id: user.role == ADMIN or (
         user.role == HEAD and township_id == user.township_id),
     "townships.manage": _admin,
+    #: The industry list (产业目录) and sorting the 待归类 leads: admins.
+    "industries.manage": _admin,
     "users.manage": _admin,
     "tokens.own": lambda user, _obj=None: True,  # every signed-in user may hold API tokens
     "tokens.manage_all": _admin,

@@ -92,7 +92,8 @@ def lead_rows_stmt(user: User, flt: LeadFilter, as_of: dt.date) -> sa.Select:
     stmt = flt.apply(scope_leads(sa.select(Lead), user), as_of)
     return (
         stmt.add_columns(colour_expr(as_of).label("colour"))
-        .options(joinedload(Lead.primary_officer), joinedload(Lead.township))
+        .options(joinedload(Lead.primary_officer), joinedload(Lead.township),
+                 joinedload(Lead.industry_ref))
         .order_by(*SORTS.get(flt.sort, SORTS["updated"]))
         .execution_options(yield_per=CHUNK)
     )

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 
+from crm.industries.lookup import is_unsorted
 from crm.leads.models import KEY_LEVEL_LABELS, KEY_LEVELS, SOURCE_LABELS, SOURCES
 from crm.leads.pipeline import ORDERED_STAGES, STAGE_LABELS
 from crm.spreadsheets import unguarded
@@ -255,3 +256,16 @@ def cell_text(value) -> str:
         value = value.isoformat()[:10]
     text = str(value).replace("\u3000", " ").strip()
     return unguarded(text)  # our own exports guard formula-like text with an apostrophe
+
+
+def parse_industry(value, index) -> tuple[int | None, str]:
+    """An industry cell: a name or an alias of an active industry on the list (``index``, a
+    crm.industries.lookup.IndustryIndex), case- and width-insensitive; (its id, the text as
+    written). Empty is no industry; 待归类 leaves the lead unsorted."""
+    text = cell_text(value)
+    if not text or is_unsorted(text):
+        return None, text
+    industry = index.find(text)
+    if industry is None or not industry.active:
+        raise ValueError(_l("产业“%(text)s”不在产业目录中，请填写目录中的产业名称或别名", text=text))
+    return industry.id, text

@@ -20,6 +20,7 @@ from crm.errors import DomainError
 from crm.extensions import db
 from crm.imports import mapping
 from crm.imports.reader import Table
+from crm.industries.lookup import IndustryIndex
 from crm.leads.models import Lead
 from crm.leads.services import create_lead, validate_lead_fields
 from crm.leads.validation import company_key, credit_code_valid, normalize_credit_code
@@ -66,6 +67,8 @@ class _Context:
     units_by_id: dict[int, Township]
     #: By unit: a row looks only at its unit's people.
     officers: dict[int, list[User]]
+    #: The industry list, read once per file.
+    industries: IndustryIndex
 
 
 def preview(user: User, table: Table) -> list[RowResult]:
@@ -75,7 +78,8 @@ def preview(user: User, table: Table) -> list[RowResult]:
     for officer in db.session.scalars(sa.select(User).where(
             User.active, User.role.in_(UNIT_ROLES)).order_by(User.id)):
         officers.setdefault(officer.township_id, []).append(officer)
-    context = _Context(user, table, units, {t.id: t for t in units.values()}, officers)
+    context = _Context(user, table, units, {t.id: t for t in units.values()}, officers,
+                       IndustryIndex.load())
     results = [_check_row(context, number, values) for number, values in table.rows]
     _check_duplicates(table, results)
     return results
@@ -108,6 +112,12 @@ def _check_row(context: _Context, number: int, values) -> RowResult:
                 data[fld] = mapping.parse_amount(raw(fld), cols[fld].unit)
             except ValueError as exc:
                 err(fld, exc.args[0])
+    if "industry" in cols and _header(table, "industry") not in {h for h, _m in result.errors}:
+        try:
+            data["industry_id"], data["industry"] = mapping.parse_industry(
+                raw("industry"), context.industries)
+        except ValueError as exc:
+            err("industry", exc.args[0])
     for fld, integer in (("land_mu", False), ("jobs", True)):
         if fld in cols:
             try:
@@ -236,7 +246,8 @@ def import_rows(user: User, results: list[RowResult], filename: str,
     leads = []
     for result in results:
         data = {k: v for k, v in result.data.items() if k in (*_LEAD_FIELDS, "township_id",
-                                                                 "primary_officer_id")}
+                                                                 "primary_officer_id",
+                                                                 "industry_id")}
         data = {k: v for k, v in data.items() if v not in (None, "")}
         lead = create_lead(user, data)
         audit.record(user, "lead.import", lead, lead_id=lead.id,

@@ -54,7 +54,8 @@ class LeadForm(InputForm):
     company = StringField(_l("投资方"), validators=[Required(_l("请填写投资方")), Length(max=200)])
     credit_code = StringField(_l("统一社会信用代码"), validators=[Optional(), _credit_code])
     origin = StringField(_l("来源地"), validators=[Length(max=64)])
-    industry = StringField(_l("产业"), validators=[Length(max=64)])
+    #: The managed industries by 产业链 (crm.industries.forms.industry_choices, set by the view).
+    industry = SelectField(_l("产业"), choices=[], default="")
     chain = StringField(_l("产业链"), validators=[Length(max=64)])
     source = SelectField(_l("招商方式"), choices=[SelectChoice(s, SOURCE_LABELS[s]) for s in SOURCES],
                          default="other")

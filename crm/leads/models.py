@@ -12,6 +12,8 @@ from crm.auth.models import User
 from crm.clock import utcnow
 from crm.columns import Fixed, UTCDateTime
 from crm.extensions import db
+from crm.industries.initial import UNSORTED
+from crm.industries.models import Industry
 from crm.leads.pipeline import CLOSED_STAGES, LOST_REASONS, STAGES
 from crm.townships.models import Township
 
@@ -42,11 +44,6 @@ BLOCKER_LABELS = {
     "funding": _l("资金"),
     "other": _l("其他"),
 }
-#: Suggested industries (units keep their own lists; free text is allowed).
-INDUSTRIES = (
-    "新材料", "智能装备/机器人", "健康食品", "新能源/光伏", "数字经济", "纺织服装",
-    "铁精粉加工", "生物医药", "现代服务业", "精密制造",
-)
 
 Wan = Fixed(4)  # 万元, exact to the 元
 
@@ -78,7 +75,11 @@ class Lead(db.Model):
     #: 统一社会信用代码 (GB 32100-2015), check character verified on input.
     credit_code: Mapped[str | None] = mapped_column(sa.String(18), index=True)
     origin: Mapped[str] = mapped_column(sa.String(64), default="")
-    industry: Mapped[str] = mapped_column(sa.String(64), default="", index=True)
+    #: The industry as last given in words (a form, the API, a file, or the free text of
+    #: before the managed list), kept to the character; the column keeps its old name.
+    industry_text: Mapped[str] = mapped_column("industry", sa.String(64), default="", index=True)
+    #: The managed industry; NULL with a text is 待归类 (unsorted), NULL without one is none.
+    industry_id: Mapped[int | None] = mapped_column(sa.ForeignKey("industries.id"), index=True)
     chain: Mapped[str] = mapped_column(sa.String(64), default="")
     source: Mapped[str] = mapped_column(sa.String(20), default="other")
     investment_wan: Mapped[Decimal] = mapped_column(Wan, default=Decimal(0))
@@ -117,6 +118,7 @@ class Lead(db.Model):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     township: Mapped[Township] = relationship()
+    industry_ref: Mapped[Industry | None] = relationship()
     primary_officer: Mapped[User | None] = relationship(foreign_keys=[primary_officer_id])
     helpers: Mapped[list["LeadOfficer"]] = relationship(
         back_populates="lead", cascade="all, delete-orphan", order_by="LeadOfficer.user_id"
@@ -137,6 +139,18 @@ class Lead(db.Model):
 
     def __repr__(self):
         return f"<Lead {self.id} {self.name} {self.stage}>"
+
+    @property
+    def industry(self) -> str:
+        """The industry's managed name; 待归类 for text that matched none; "" for none."""
+        if self.industry_ref is not None:
+            return self.industry_ref.name
+        return UNSORTED if self.industry_text else ""
+
+    @property
+    def chain_name(self) -> str:
+        """The 产业链 of its managed industry ("" when it has none)."""
+        return self.industry_ref.chain if self.industry_ref is not None else ""
 
     @property
     def officer_ids(self) -> list[int]:
@@ -211,12 +225,15 @@ class StageChange(db.Model):
     #: True for a stage skipped by a forward move (counted as reached that day).
     implied: Mapped[bool] = mapped_column(default=False)
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    #: Who the move is credited to: the lead's primary officer at the time of the move (not
+    #: whoever recorded it); the per-officer statistics count by it.
+    credited_officer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     reason: Mapped[str] = mapped_column(sa.Text, default="")
     lost_reason: Mapped[str | None] = mapped_column(sa.String(20))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     lead: Mapped[Lead] = relationship(back_populates="stage_changes")
-    user: Mapped[User | None] = relationship()
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
 
 
 class Blocker(db.Model):

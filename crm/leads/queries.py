@@ -11,6 +11,7 @@ from crm.audit.models import AuditEntry
 from crm.auth.models import UNIT_ROLES, User
 from crm.auth.permissions import scope_leads
 from crm.extensions import db
+from crm.industries.queries import industry_condition
 from crm.leads.colour import ColouredLead, colour_expr
 from crm.leads.models import FundEntry, Lead, LeadOfficer, StageChange
 from crm.leads.pipeline import SCALE_CLASSES
@@ -62,7 +63,7 @@ class LeadFilter:
                 sa.or_(Lead.primary_officer_id == self.officer_id, Lead.id.in_(helper))
             )
         if self.industry:
-            stmt = stmt.where(Lead.industry == self.industry)
+            stmt = stmt.where(industry_condition(self.industry))
         if self.source:
             stmt = stmt.where(Lead.source == self.source)
         if self.color:
@@ -111,7 +112,7 @@ def list_leads(user: User, flt: LeadFilter, as_of: dt.date, page: int = 1, per_p
     stmt = (
         base.add_columns(colour)
         .options(selectinload(Lead.helpers), sa.orm.joinedload(Lead.primary_officer),
-                 sa.orm.joinedload(Lead.township))
+                 sa.orm.joinedload(Lead.township), sa.orm.joinedload(Lead.industry_ref))
         .order_by(*SORTS.get(flt.sort, SORTS["updated"]))
         .limit(per_page)
         .offset((page - 1) * per_page)

@@ -17,6 +17,8 @@ from crm.claims import services as claims
 from crm.clock import today
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
+from crm.industries import lookup
+from crm.industries.models import Industry
 from crm.inputs import DATE_MIN, DATE_RANGE, clean_text, has_visible
 from crm.leads import pipeline
 from crm.leads.models import (
@@ -107,6 +109,36 @@ def _clean(data: dict) -> dict:
     return out
 
 
+def resolve_industry(data: dict, current_id: int | None = None) -> tuple[Industry | None, str] | None:
+    """The industry ``data`` names, as (the industry or None, the text to keep); None when ``data``
+    says nothing of it. ``industry_id`` (already resolved, e.g. by an import's preview) wins over
+    the text ``industry``, which must be a name or an alias on the list: an active industry, or
+    the lead's own (``current_id``). "" is no industry; 待归类 leaves it unsorted."""
+    if data.get("industry_id"):
+        industry = db.session.get(Industry, data["industry_id"])
+        if industry is None:
+            raise DomainError(_l("产业不存在"), {"industry": [_l("产业不存在")]})
+        return industry, data.get("industry") or industry.name
+    if "industry" not in data or data["industry"] is None:
+        return None
+    text = data["industry"].strip()
+    if not text:
+        return None, ""
+    if lookup.is_unsorted(text):
+        return None, text
+    industry = lookup.find(text)
+    if industry is None or not (industry.active or industry.id == current_id):
+        message = _l("产业“%(text)s”不在产业目录中，请填写目录中的产业名称或别名", text=text)
+        raise DomainError(message, {"industry": [message]})
+    return industry, text
+
+
+def _industry_words(lead: Lead) -> str:
+    """The industry as the audit trail keeps it: the managed name, else the text as typed (so
+    clearing a 待归类 lead's industry keeps its text in the trail)."""
+    return lead.industry_ref.name if lead.industry_ref is not None else lead.industry_text
+
+
 def find_duplicates(township_id: int, company: str, credit_code: str | None, exclude_id=None):
     """Leads of the unit with the same normalised company or the same credit code."""
     conditions = [Lead.company_key == company_key(company)]
@@ -138,6 +170,7 @@ def create_lead(user: User, data: dict) -> Lead:
     if errors:
         raise DomainError(_l("请检查填写的内容"), errors)
     validate_lead_fields(data, creating=True)
+    industry, industry_text = resolve_industry(data) or (None, "")
     primary_id = data.get("primary_officer_id") or (
         user.id if can(user, "lead.assigned_to_me") else None)
     _check_officers(township_id, [primary_id, *data.get("helper_ids", [])])
@@ -150,7 +183,9 @@ def create_lead(user: User, data: dict) -> Lead:
         primary_officer_id=primary_id,
         created_by_id=user.id,
         company_key=company_key(data["company"]),
-        **{k: data[k] for k in EDITABLE_FIELDS if data.get(k) is not None},
+        industry_ref=industry,
+        industry_text=industry_text,
+        **{k: data[k] for k in EDITABLE_FIELDS if data.get(k) is not None and k != "industry"},
     )
     for helper_id in dict.fromkeys(data.get("helper_ids", [])):
         if helper_id != primary_id:
@@ -159,7 +194,7 @@ def create_lead(user: User, data: dict) -> Lead:
     for code in pipeline.stages_up_to(stage):
         lead.stage_changes.append(StageChange(
             from_stage=previous, to_stage=code, effective_on=created_on, user_id=user.id,
-            implied=code != stage,
+            credited_officer_id=primary_id, implied=code != stage,
         ))
         previous = code
     db.session.add(lead)
@@ -197,6 +232,16 @@ def update_lead(user: User, lead: Lead, data: dict, version: int | None) -> Lead
     merged = {f: getattr(lead, f) for f in EDITABLE_FIELDS} | data
     validate_lead_fields(merged, creating=False)
     changes = {}
+    if "industry" in data and data["industry"] != lead.industry:
+        industry, industry_text = resolve_industry(data, lead.industry_id)
+        if industry is None and lookup.is_unsorted(industry_text):
+            industry_text = lead.industry_text  # 待归类 keeps the text as it was
+        before = (lead.industry_id, lead.industry_text, _industry_words(lead))
+        if industry is None or industry.id != lead.industry_id:  # another alias: no change
+            lead.industry_ref, lead.industry_text = industry, industry_text
+        if (industry.id if industry else None, lead.industry_text) != before[:2]:
+            changes["industry"] = [before[2], _industry_words(lead)]
+    data.pop("industry", None)
     for field, value in data.items():
         old = getattr(lead, field)
         if old != value:
@@ -303,7 +348,8 @@ def move_stage(
     for code in move.entered:
         change = StageChange(
             from_stage=previous, to_stage=code, effective_on=on, user_id=user.id,
-            implied=code != to, reason=reason if code == to else "",
+            credited_officer_id=lead.primary_officer_id, implied=code != to,
+            reason=reason if code == to else "",
             lost_reason=lost_reason if code == pipeline.LOST else None,
         )
         lead.stage_changes.append(change)

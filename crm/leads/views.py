@@ -14,6 +14,8 @@ from crm.auth.views import safe_next
 from crm.clock import today
 from crm.errors import Conflict
 from crm.extensions import db
+from crm.industries.forms import industry_choices
+from crm.industries.queries import all_industries
 from crm.leads import queries, services
 from crm.leads.colour import COLOURS, lead_colour
 from crm.leads.forms import (
@@ -86,7 +88,8 @@ def index():
     page = inputs.page_arg(request.args)
     result = queries.list_leads(current_user, flt, today(), page=page, per_page=50)
     townships = db.session.scalars(visible_townships(current_user)).all()
-    return render_template("leads/index.html", result=result, flt=flt, townships=townships)
+    return render_template("leads/index.html", result=result, flt=flt, townships=townships,
+                           industries=all_industries())
 
 
 def _township_choices(form):
@@ -100,6 +103,10 @@ def _officer_choices(form, township_id):
     officers = queries.unit_officers(township_id) if township_id else []
     form.primary_officer_id.choices = [(0, "—")] + [(u.id, u.display_name) for u in officers]
     return officers
+
+
+def _industry_choices(form, lead=None):
+    form.industry.choices = industry_choices(lead)
 
 
 def _lead_data(form, *, include_unit=False) -> dict:
@@ -126,6 +133,7 @@ def create():
                 current_user.id if can(current_user, "lead.assigned_to_me") else 0)
     if not _township_choices(form):
         abort(403)
+    _industry_choices(form)
     if not can(current_user, "lead.any_unit"):
         form.township_id.data = current_user.township_id  # officers and heads: their own unit
     _officer_choices(form, form.township_id.data or current_user.township_id
@@ -176,6 +184,7 @@ def edit(lead_id):
     lead = get_lead_or_404(lead_id, current_user, "lead.edit")
     form = LeadForm(obj=lead)
     del form.township_id, form.stage, form.created_on, form.primary_officer_id
+    _industry_choices(form, lead)
     if request.method == "GET":
         form.version.data = lead.version
     conflict = None

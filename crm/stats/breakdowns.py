@@ -1,4 +1,4 @@
-"""Breakdowns of a unit's year by industry, source and officer, and its weekly stage moves.
+"""Breakdowns of a unit's year by 产业链 and industry, source and officer, and its weekly moves.
 
 Like ``queries``: grouped SQL over the leads the user may see, a fixed number of queries whatever
 the number of leads. ``township_id=None`` covers every unit the user may see.
@@ -13,6 +13,8 @@ import sqlalchemy as sa
 from crm.auth.models import UNIT_ROLES, User
 from crm.auth.permissions import scope_leads, visible_townships
 from crm.extensions import db
+from crm.industries.initial import UNSORTED
+from crm.industries.models import Industry
 from crm.leads.models import Lead, StageChange
 from crm.leads.pipeline import STAGES
 from crm.stats.queries import first_entries
@@ -32,8 +34,31 @@ class GroupRow:
 
 
 @dataclass
+class IndustryRow:
+    """One managed industry (or 待归类, or none) within its 产业链; the numbers of GroupRow."""
+
+    chain: str
+    key: str
+    created: int = 0
+    signed: int = 0
+    signed_investment_wan: Decimal = Decimal(0)
+
+
+@dataclass
+class ChainRow:
+    """One 产业链: its subtotal and its industries' rows."""
+
+    chain: str
+    created: int = 0
+    signed: int = 0
+    signed_investment_wan: Decimal = Decimal(0)
+    industries: list[IndustryRow] = field(default_factory=list)
+
+
+@dataclass
 class OfficerRow:
-    """One officer: leads as primary officer, visits logged and stage moves made in the period."""
+    """One officer: leads as primary officer, visits logged, and stage moves in the period
+    credited to them (they were the lead's primary officer at the time of the move)."""
 
     user_id: int | None
     name: str = ""
@@ -46,7 +71,7 @@ class OfficerRow:
 
 @dataclass
 class Breakdowns:
-    by_industry: list[GroupRow]
+    by_industry: list[ChainRow]
     by_source: list[GroupRow]
     by_officer: list[OfficerRow]
 
@@ -77,12 +102,12 @@ def _scoped(stmt: sa.Select, user: User, township_id: int | None) -> sa.Select:
 
 def breakdowns(user: User, township_id: int | None, year: int, as_of: dt.date,
                basis: str | None = None) -> Breakdowns:
-    """By industry, by source, by officer: six queries. The signings count on ``basis`` (the
-    setting's when None), like the unit's numbers."""
+    """By 产业链 and industry, by source, by officer: six queries. The signings count on
+    ``basis`` (the setting's when None), like the unit's numbers."""
     start, end = period(year, as_of)
     basis = basis or default_basis()
     return Breakdowns(
-        by_industry=_by_group(user, township_id, Lead.industry, start, end, as_of, basis),
+        by_industry=_by_industry(user, township_id, start, end, as_of, basis),
         by_source=_by_group(user, township_id, Lead.source, start, end, as_of, basis),
         by_officer=_by_officer(user, township_id, start, end, as_of),
     )
@@ -109,6 +134,43 @@ def _by_group(user, township_id, column, start, end, as_of, basis) -> list[Group
     return rows
 
 
+def _by_industry(user, township_id, start, end, as_of, basis) -> list[ChainRow]:
+    """Like ``_by_group`` per managed industry, in the list's order, under 产业链 subtotals;
+    then 待归类 (text that matched no industry) and leads without an industry ("")."""
+    fe = first_entries(as_of, _scoped(sa.select(Lead.id), user, township_id), stages=("signed",),
+                       basis=basis)
+    created = Lead.created_on.between(start, end)
+    signed = fe.c.first_on.between(start, end)
+    # literal SQL, no parameters: PostgreSQL must see the grouped expression as the selected one
+    unsorted = sa.case((sa.and_(Lead.industry_id.is_(None),
+                                Lead.industry_text != sa.literal_column("''")),
+                        sa.literal_column("1")), else_=sa.literal_column("0"))
+    stmt = _scoped(
+        sa.select(Industry.id, Industry.chain, Industry.name, unsorted,
+                  sa.func.sum(sa.case((created, 1), else_=0)),
+                  sa.func.sum(sa.case((signed, 1), else_=0)),
+                  sa.func.sum(sa.case((signed, Lead.investment_wan), else_=None)))
+        .outerjoin(Industry, Industry.id == Lead.industry_id)
+        .outerjoin(fe, sa.and_(fe.c.lead_id == Lead.id, fe.c.stage == "signed"))
+        .where(sa.or_(created, signed))
+        .group_by(Industry.id, Industry.chain, Industry.name, Industry.sort_order, unsorted)
+        .order_by(Industry.sort_order.is_(None), Industry.sort_order, Industry.id),
+        user, township_id,
+    )
+    chains: dict[str, ChainRow] = {}
+    found = sorted(db.session.execute(stmt), key=lambda r: (r[0] is None, r[0] is None and -r[3]))
+    for industry_id, chain, name, is_unsorted, n_created, n_signed, invest in found:
+        if industry_id is None:
+            chain, name = "", UNSORTED if is_unsorted else ""
+        row = IndustryRow(chain, name, n_created or 0, n_signed or 0, invest or Decimal(0))
+        total = chains.setdefault(chain, ChainRow(chain))
+        total.industries.append(row)
+        total.created += row.created
+        total.signed += row.signed
+        total.signed_investment_wan += row.signed_investment_wan
+    return list(chains.values())
+
+
 def _by_officer(user, township_id, start, end, as_of) -> list[OfficerRow]:
     rows: dict[int | None, OfficerRow] = {}
 
@@ -133,11 +195,11 @@ def _by_officer(user, township_id, start, end, as_of) -> list[OfficerRow]:
     for user_id, n in db.session.execute(visits):
         row(user_id).visits = n
     moves = _scoped(
-        sa.select(StageChange.user_id, sa.func.count(StageChange.id))
+        sa.select(StageChange.credited_officer_id, sa.func.count(StageChange.id))
         .join(Lead, Lead.id == StageChange.lead_id)
         .where(StageChange.implied.is_(False), StageChange.from_stage.is_not(None),
                StageChange.effective_on.between(start, end))
-        .group_by(StageChange.user_id),
+        .group_by(StageChange.credited_officer_id),
         user, township_id,
     )
     for user_id, n in db.session.execute(moves):

@@ -16,6 +16,7 @@ from crm.auth.models import DISTRICT_ADMIN, User
 from crm.auth.permissions import scope_leads, visible_townships
 from crm.claims.models import STAGE_CLAIMS, Claim
 from crm.extensions import db
+from crm.industries.queries import industry_condition
 from crm.leads.models import FundEntry, Lead, StageChange
 from crm.leads.pipeline import ORDERED_STAGES, SCALE_CLASSES, STAGE_RANK
 from crm.stats import cache, versions
@@ -127,7 +128,7 @@ class _Scope:
     def __call__(self, stmt: sa.Select) -> sa.Select:
         stmt = scope_leads(stmt, self.user)
         if self.industry:
-            stmt = stmt.where(Lead.industry == self.industry)
+            stmt = stmt.where(industry_condition(self.industry))
         if self.township_ids is not None:
             stmt = stmt.where(Lead.township_id.in_(self.township_ids))
         return stmt

@@ -8,17 +8,17 @@ import datetime as dt
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm import inputs
-from crm.auth.permissions import can, scope_leads
+from crm.auth.permissions import can
 from crm.clock import today
-from crm.extensions import db
+from crm.industries.initial import UNSORTED
+from crm.industries.queries import all_industries, chain_groups
 from crm.leads.colour import lead_colour, load_permits
-from crm.leads.models import INDUSTRIES, SOURCE_LABELS, Lead
+from crm.leads.models import SOURCE_LABELS
 from crm.leads.pipeline import ORDERED_STAGES, STAGE_LABELS, STAGES
 from crm.leads.queries import IN_PROGRESS, LeadFilter, list_leads
 from crm.money import wan_text
@@ -243,9 +243,10 @@ def _attention(township_id: int, as_of: dt.date) -> list[dict]:
     return groups
 
 
-def _industries(chosen: str | None) -> list[str]:
-    """The suggested industries and those the visible leads use, for the filter."""
-    used = db.session.scalars(
-        scope_leads(sa.select(Lead.industry).distinct(), current_user).where(Lead.industry != "")
-    )
-    return sorted({*INDUSTRIES, *used, *([chosen] if chosen else [])})
+def _industries(chosen: str | None) -> list[tuple[str, list[str]]]:
+    """The managed industries by 产业链 for the filter, then 待归类 (and a chosen other text)."""
+    groups = [(chain, [i.name for i in items])
+              for chain, items in chain_groups(all_industries(), active_only=False)]
+    names = {n for _c, items in groups for n in items}
+    extra = [UNSORTED] + ([chosen] if chosen and chosen not in names | {UNSORTED} else [])
+    return [*groups, ("", extra)]

@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 from crm.clock import today
 from crm.exports.xlsx import LEAD_HEADERS, LEAD_IMPORT_HEADERS, VISIT_HEADERS
 from crm.extensions import db
+from crm.industries.lookup import find as find_industry
 from crm.leads.models import Lead
 from crm.visits.models import Visit
 from tests import factories
@@ -54,7 +55,8 @@ def test_lead_export_headers_values_and_types(client, auth, world):
     lead.stats_included_on = dt.date(2026, 1, 15)
     lead.contact_name, lead.contact_phone = "张三", "0632-1234567"
     lead.credit_code = "91370400MA3C0XXXX1"
-    lead.origin, lead.industry, lead.chain, lead.source = "烟台", "健康食品", "宠物食品", "referral"
+    lead.origin, lead.chain, lead.source = "烟台", "宠物食品", "referral"
+    lead.industry_ref, lead.industry_text = find_industry("健康食品"), "健康食品"
     db.session.commit()
 
     auth.login("admin")
@@ -442,7 +444,8 @@ def test_lead_export_reimports_to_the_same_leads(client, auth, world, tmp_path):
     reader = pytest.importorskip("crm.imports.reader")
     lead = db.session.get(Lead, world.lead_a.id)
     lead.investment_wan = Decimal("12345.6789")
-    lead.origin, lead.industry, lead.chain, lead.source = "烟台", "健康食品", "宠物食品", "capital"
+    lead.origin, lead.chain, lead.source = "烟台", "宠物食品", "capital"
+    lead.industry_ref, lead.industry_text = find_industry("健康食品"), "健康食品"
     lead.contact_name, lead.contact_phone = "张三", "13800000000"
     lead.planned_sign_date = today() + dt.timedelta(days=30)
     lead.next_follow_up = today() + dt.timedelta(days=3)

@@ -57,6 +57,8 @@ from crm.channels.models import ChannelDispatch
 from crm.claims import services as claim_services
 from crm.clock import today, utcnow
 from crm.extensions import db
+from crm.industries import services as industry_services
+from crm.industries.models import Industry
 from crm.leads import services as lead_services
 from crm.permits import services as permit_services
 from crm.reminders.mail import unsubscribe_token
@@ -312,10 +314,21 @@ ROUTES = [
     R("account.token_revoke", "POST", "/account/tokens/{token_a2}/revoke",  # only a-2's own
       "login 404 404 ok 404 404 404 404 404", form()),
     R("auth.signins", "GET", "/admin/signins", ADMIN_ONLY),
+    # the industry list (产业目录) and sorting 待归类 leads: admins
+    R("industries.index", "GET", "/admin/industries/", ADMIN_ONLY),
+    R("industries.index", "POST", "/admin/industries/", ADMIN_ONLY,
+      form(name="矩阵产业{n}", chain="矩阵产业链", aliases="矩阵别名{n}")),
+    R("industries.edit", "GET", "/admin/industries/{new_industry}/edit", ADMIN_ONLY),
+    R("industries.edit", "POST", "/admin/industries/{new_industry}/edit", ADMIN_ONLY,
+      form(name="矩阵改名{n}", chain="矩阵产业链", aliases="", sort_order="5", active="y")),
+    R("industries.unsorted", "GET", "/admin/industries/unsorted", ADMIN_ONLY),
+    R("industries.unsorted", "POST", "/admin/industries/unsorted", ADMIN_ONLY,
+      form(text="{new_unsorted}", industry_id="{industry}")),
     # the API
     R("api-docs.openapi_json", "GET", "/api/v1/openapi.json", PUBLIC),
     R("api_me.me", "GET", "/api/v1/me", api(SIGNED_IN)),
     R("api_me.townships", "GET", "/api/v1/townships", api(SIGNED_IN)),
+    R("api_industries.industries", "GET", "/api/v1/industries", api(SIGNED_IN)),
     R("api_leads.LeadCollection", "GET", "/api/v1/leads", api(SIGNED_IN)),
     R("api_leads.LeadCollection", "GET", "/api/v1/leads?township_id={unit_b}", api(SIGNED_IN)),
     R("api_leads.LeadCollection", "POST", "/api/v1/leads", "401 201 201 201 201 403 403 403 201",
@@ -536,6 +549,17 @@ class Cell:
             target_services.set_targets(w.admin, w.a.id, today().year - 1,
                                         {"new_leads": Decimal(self["n"])})
             return ""
+        if name == "industry":
+            return db.session.scalar(sa.select(Industry.id).where(Industry.active)
+                                     .order_by(Industry.id).limit(1))
+        if name == "new_industry":
+            return industry_services.create_industry(w.admin, f"矩阵产业新{self['n']}", "矩阵产业链")
+        if name == "new_unsorted":
+            lead = factories.lead(w.head_a, w.a, name=f"矩阵待归类{self['n']}",
+                                  company=f"矩阵待归类公司{self['n']}")
+            lead.industry_text = f"矩阵旧产业{self['n']}"
+            db.session.flush()
+            return lead.industry_text
         if name in ("new_user", "inactive_user"):
             user = factories.user(f"matrix-u{self['n']}", "officer", w.a)
             user.active = name == "new_user"

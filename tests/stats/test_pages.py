@@ -3,7 +3,7 @@ and a query count that does not grow with the data.
 
 Unit A (孟庄镇), year 2025, as of 2025-06-30, leads made through the services:
 
-| lead | created       | industry / source   | 万元    | primary | moves (by)                            |
+| lead | created       | industry / source   | 万元    | primary | moves (by; credited to the primary)   |
 |------|---------------|---------------------|---------|---------|---------------------------------------|
 | P1   | 01-10 contact | 健康食品 / referral | 20 000  | a-1     | neg 02-01 (a-1), signed 03-01 (head)  |
 | P2   | 02-01 contact | 健康食品 / fair     | 150 000 | a-2     | started 04-01 (head; neg, signed implied) |
@@ -23,7 +23,14 @@ import pytest
 
 from crm.extensions import db
 from crm.leads import services
-from crm.stats.breakdowns import GroupRow, OfficerRow, breakdowns, weekly_moves
+from crm.stats.breakdowns import (
+    ChainRow,
+    GroupRow,
+    IndustryRow,
+    OfficerRow,
+    breakdowns,
+    weekly_moves,
+)
 from crm.targets.models import Target
 from crm.visits.services import log_visit
 from tests import factories
@@ -102,10 +109,13 @@ def test_who_sees_which_page(client, auth, world):
 def test_breakdowns_against_hand_computed_numbers(scenario):
     w = scenario
     parts = breakdowns(w.head_a, w.a.id, 2025, d(6, 30))
+    # by 产业链 (in the list's order), each with its industries; leads without one last
     assert parts.by_industry == [
-        GroupRow("健康食品", 2, 2, Decimal(170000)),
-        GroupRow("精密制造", 1, 1, Decimal(10000)),
-        GroupRow("", 1, 0, Decimal(0)),
+        ChainRow("高端装备", 1, 1, Decimal(10000),
+                 [IndustryRow("高端装备", "精密制造", 1, 1, Decimal(10000))]),
+        ChainRow("健康食品", 2, 2, Decimal(170000),
+                 [IndustryRow("健康食品", "健康食品", 2, 2, Decimal(170000))]),
+        ChainRow("", 1, 0, Decimal(0), [IndustryRow("", "", 1, 0, Decimal(0))]),
     ]
     assert parts.by_source == [
         GroupRow("referral", 2, 1, Decimal(20000)),
@@ -114,12 +124,14 @@ def test_breakdowns_against_hand_computed_numbers(scenario):
         GroupRow("capital", 0, 1, Decimal(10000)),
     ]
     officers = {r.user_id: r for r in parts.by_officer}
-    assert officers[w.off_a1.id] == OfficerRow(w.off_a1.id, "a-1", True, leads=3, visits=2, moves=2)
-    assert officers[w.off_a2.id] == OfficerRow(w.off_a2.id, "a-2", True, leads=1, visits=1, moves=0)
-    assert officers[w.head_a.id] == OfficerRow(w.head_a.id, "a-head", True, leads=0, visits=0, moves=3)
+    # Moves are credited to the lead's primary officer at the time, whoever clicked: a-1 gets
+    # P1's two, P3's negotiation (the admin created it there) and its loss, P4's signing; a-2
+    # gets P2's start. The head, who clicked three of them, and the admin get none.
+    assert officers[w.off_a1.id] == OfficerRow(w.off_a1.id, "a-1", True, leads=3, visits=2, moves=5)
+    assert officers[w.off_a2.id] == OfficerRow(w.off_a2.id, "a-2", True, leads=1, visits=1, moves=1)
+    assert officers[w.head_a.id] == OfficerRow(w.head_a.id, "a-head", True, leads=0, visits=0, moves=0)
     assert officers[None].leads == 1 and parts.by_officer[-1].user_id is None
-    # the admin created P3 at negotiation: that stage entry counts as a move; not a member
-    assert (officers[w.admin.id].moves, officers[w.admin.id].member) == (1, False)
+    assert w.admin.id not in officers
     # The head of B sees none of A's numbers, even when asking for A.
     other = breakdowns(w.head_b, w.a.id, 2025, d(6, 30))
     assert other.by_industry == [] and other.by_source == []
