@@ -74,6 +74,9 @@ DEFAULTS = {
     #: Largest evidence file in bytes. Unless CRM_MAX_CONTENT_LENGTH is set, a request may be this
     #: plus 1 MB of form.
     "CRM_MAX_ATTACHMENT_BYTES": 20 * 1024 * 1024,
+    #: Two normalised company names at least this similar (0..1, rapidfuzz's ratio) name one
+    #: investor: a live lead of it in another unit makes a new lead disputed (疑似撞单).
+    "CRM_DUPLICATE_SIMILARITY": 0.9,
 }
 
 _INT_SETTINGS = {
@@ -85,7 +88,7 @@ _INT_SETTINGS = {
     "CRM_MAX_ATTACHMENT_BYTES",
     "CRM_UPLOAD_MAX_PENDING", "CRM_IMPORT_MAX_CELLS", "CRM_IMPORT_MAX_SHARED_STRINGS",
 }
-_FLOAT_SETTINGS = {"CRM_TARGET_YELLOW_MARGIN", "CRM_UPLOAD_RETENTION_HOURS", "CRM_IMPORT_MAX_SECONDS"}
+_FLOAT_SETTINGS = {"CRM_TARGET_YELLOW_MARGIN", "CRM_DUPLICATE_SIMILARITY", "CRM_UPLOAD_RETENTION_HOURS", "CRM_IMPORT_MAX_SECONDS"}
 _BOOL_SETTINGS = {"CRM_SESSION_COOKIE_SECURE"}
 
 

@@ -4,6 +4,7 @@ from crm.audit.models import AuditEntry
 from crm.auth.models import ApiToken, LoginAttempt, RateWindow, User
 from crm.bulletin.models import ScreenLink
 from crm.claims.models import Attachment, Claim, ClaimEvidence, ClaimReview
+from crm.companies.models import Company, Dispute
 from crm.leads.models import Blocker, Contact, FundEntry, Lead, LeadOfficer, StageChange
 from crm.reminders.models import ReminderDispatch
 from crm.stats import cache as _stats_cache  # noqa: F401  (its write listener, with the models)
@@ -14,7 +15,7 @@ from crm.visits.models import Visit
 
 __all__ = [
     "ApiToken", "Attachment", "AuditEntry", "Blocker", "Claim", "ClaimEvidence", "ClaimReview",
-    "Contact", "FundEntry", "Lead", "LeadOfficer", "LoginAttempt", "RateWindow",
+    "Company", "Contact", "Dispute", "FundEntry", "Lead", "LeadOfficer", "LoginAttempt", "RateWindow",
     "ReminderDispatch", "ScreenLink", "StageChange", "StatsCache", "StatsVersion", "Target",
     "Township", "User", "Visit",
 ]

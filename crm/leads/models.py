@@ -42,6 +42,14 @@ INDUSTRIES = (
 
 Wan = Fixed(4)  # 万元, exact to the 元
 
+#: Who holds the investor (DOMAIN "One investor, one owner"): ``sole`` the only live lead of
+#: its company, or ruled to stand; ``disputed`` (疑似撞单) another unit had a live lead of the same
+#: company first, until a reviewer rules; ``merged`` ruled into another lead (kept for the record,
+#: read-only, in no list or statistic).
+OWNERSHIPS = ("sole", "disputed", "merged")
+#: The ownerships whose leads the statistics count.
+COUNTED_OWNERSHIPS = ("sole",)
+
 
 class Lead(db.Model):
     __tablename__ = "leads"
@@ -54,6 +62,7 @@ class Lead(db.Model):
         ),
         sa.CheckConstraint(sa.column("investment_wan") >= 0, name="investment_not_negative"),
         sa.CheckConstraint(sa.column("version") >= 1, name="version_positive"),
+        sa.CheckConstraint(sa.column("ownership").in_(OWNERSHIPS), name="ownership"),
         sa.Index("ix_leads_township_stage", "township_id", "stage"),
         sa.Index("ix_leads_township_follow_up", "township_id", "next_follow_up"),
         sa.Index("ix_leads_township_created_on", "township_id", "created_on"),
@@ -68,6 +77,11 @@ class Lead(db.Model):
     company_key: Mapped[str] = mapped_column(sa.String(200), index=True)
     #: 统一社会信用代码 (GB 32100-2015), check character verified on input.
     credit_code: Mapped[str | None] = mapped_column(sa.String(18), index=True)
+    #: The investor's record (crm/companies); ``company`` keeps the text as typed.
+    company_id: Mapped[int | None] = mapped_column(sa.ForeignKey("companies.id"), index=True)
+    ownership: Mapped[str] = mapped_column(sa.String(12), default="sole", server_default="sole")
+    #: For a ``merged`` lead: the lead it was merged into.
+    merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("leads.id"))
     origin: Mapped[str] = mapped_column(sa.String(64), default="")
     industry: Mapped[str] = mapped_column(sa.String(64), default="", index=True)
     chain: Mapped[str] = mapped_column(sa.String(64), default="")
@@ -106,6 +120,7 @@ class Lead(db.Model):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     township: Mapped[Township] = relationship()
+    company_record: Mapped["Company | None"] = relationship("Company")  # noqa: F821
     primary_officer: Mapped[User | None] = relationship(foreign_keys=[primary_officer_id])
     helpers: Mapped[list["LeadOfficer"]] = relationship(
         back_populates="lead", cascade="all, delete-orphan", order_by="LeadOfficer.user_id"
@@ -123,6 +138,14 @@ class Lead(db.Model):
     fund_entries: Mapped[list["FundEntry"]] = relationship(
         back_populates="lead", cascade="all, delete-orphan", order_by="FundEntry.arrived_on"
     )
+
+    @property
+    def merged(self) -> bool:
+        return self.ownership == "merged"
+
+    @property
+    def disputed(self) -> bool:
+        return self.ownership == "disputed"
 
     def __repr__(self):
         return f"<Lead {self.id} {self.name} {self.stage}>"

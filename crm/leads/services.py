@@ -14,6 +14,7 @@ from crm import audit
 from crm.auth.models import UNIT_ROLES, User
 from crm.auth.permissions import can
 from crm.claims import services as claims
+from crm.companies import services as companies
 from crm.clock import today
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
@@ -162,6 +163,8 @@ def create_lead(user: User, data: dict) -> Lead:
     db.session.add(lead)
     db.session.flush()
     audit.record(user, "lead.create", lead, lead_id=lead.id, changes={"stage": [None, stage]})
+    #: What its officer is told when another unit registered the investor first (or None).
+    lead.dispute_notice = companies.attach_company(user, lead)
     claims.stages_entered(user, lead, pipeline.stages_up_to(stage), stage, created_on)
     if lead.stats_included_on:
         claims.stats_included_changed(user, lead, None, lead.stats_included_on)
@@ -201,6 +204,10 @@ def update_lead(user: User, lead: Lead, data: dict, version: int | None) -> Lead
             setattr(lead, field, value)
     if "company" in changes:
         lead.company_key = company_key(lead.company)
+    lead.dispute_notice = None
+    if {"company", "credit_code"} & changes.keys():
+        db.session.flush()
+        lead.dispute_notice = companies.attach_company(user, lead)
     if changes:
         bump(lead)
         audit.record(user, "lead.edit", lead, lead_id=lead.id, changes=changes)
