@@ -113,6 +113,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.auth.views import blueprint as auth_bp
     from crm.bulletin.views import blueprint as bulletin_bp
     from crm.claims.views import blueprint as claims_bp
+    from crm.companies.views import blueprint as companies_bp
     from crm.exports.views import blueprint as exports_bp
     from crm.imports.views import blueprint as imports_bp
     from crm.leads.board import blueprint as board_bp
@@ -137,6 +138,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp)
     app.register_blueprint(account_bp)
     app.register_blueprint(claims_bp)
+    app.register_blueprint(companies_bp)
     api_bp.register(app)
 
 

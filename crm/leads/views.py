@@ -155,6 +155,8 @@ def create():
                 form_errors(form, exc)
             else:
                 flash(_("项目已创建"), "success")
+                if lead.dispute_notice:
+                    flash(lead.dispute_notice.text(), "warning")
                 return redirect(url_for("leads.show", lead_id=lead.id))
     return render_template("leads/form.html", form=form, lead=None, duplicates=duplicates)
 
@@ -172,6 +174,8 @@ def show(lead_id):
     from crm.claims.queries import claims_of_lead
     from crm.visits.forms import VisitForm
 
+    from crm.companies.services import open_dispute_notice
+
     visit_form = VisitForm(visited_on=today())
     move_form = MoveForm(version=lead.version, on=today())
     return render_template(
@@ -180,6 +184,7 @@ def show(lead_id):
         timeline=queries.timeline(lead), funds=queries.fund_entries(lead),
         visit_form=visit_form, move_form=move_form, fund_form=FundForm(arrived_on=today()),
         blocker_form=BlockerForm(), resolve_form=ResolveForm(), contact_form=ContactForm(),
+        dispute_notice=open_dispute_notice(lead),
     )
 
 
@@ -208,6 +213,8 @@ def edit(lead_id):
             form_errors(form, exc)
         else:
             flash(_("已保存"), "success")
+            if lead.dispute_notice:
+                flash(lead.dispute_notice.text(), "warning")
             return redirect(url_for("leads.show", lead_id=lead.id))
     return render_template("leads/form.html", form=form, lead=lead, duplicates=[],
                            conflict=conflict)
