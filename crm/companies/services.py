@@ -57,6 +57,29 @@ class Notice:
                       date=self.registered_on.isoformat()))
 
 
+def _length_bounds(name_key: str, limit: float) -> tuple[int, int]:
+    """Lengths a name may have to reach the threshold: a ratio ≥ t needs 2·min/(a+b) ≥ t."""
+    n = len(name_key)
+    return int(n * limit / (2 - limit)), int(n * (2 - limit) / limit) + 1
+
+
+class CompanyIndex:
+    """Every company's normalised name, read once, for a caller checking many names (an
+    import's preview and its confirmation): by length, as ``matching_company_ids`` reads them."""
+
+    def __init__(self):
+        self.by_length: dict[int, list[tuple[int, str]]] = {}
+        for company_id, key in db.session.execute(sa.select(Company.id, Company.name_key)):
+            self.add(company_id, key)
+
+    def add(self, company_id: int, key: str) -> None:
+        self.by_length.setdefault(len(key), []).append((company_id, key))
+
+    def candidates(self, name_key: str, limit: float) -> list[tuple[int, str]]:
+        low, high = _length_bounds(name_key, limit)
+        return [item for n in range(low, high + 1) for item in self.by_length.get(n, ())]
+
+
 # --- companies -----------------------------------------------------------------------------------
 
 def find_company(name: str, credit_code: str | None) -> Company | None:
@@ -72,7 +95,8 @@ def find_company(name: str, credit_code: str | None) -> Company | None:
     return db.session.scalars(stmt.limit(1)).first()
 
 
-def company_for(name: str, credit_code: str | None, origin: str = "") -> Company:
+def company_for(name: str, credit_code: str | None, origin: str = "",
+                index: CompanyIndex | None = None) -> Company:
     """The company a lead's investor names: found by credit code or normalised name, else new.
     A company learns a credit code or home city it did not know."""
     name = (name or "").strip()
@@ -83,6 +107,8 @@ def company_for(name: str, credit_code: str | None, origin: str = "") -> Company
                           created_at=utcnow())
         db.session.add(company)
         db.session.flush()
+        if index is not None:
+            index.add(company.id, company.name_key)
         return company
     if credit_code and company.credit_code is None:
         company.credit_code = credit_code
@@ -92,18 +118,19 @@ def company_for(name: str, credit_code: str | None, origin: str = "") -> Company
 
 
 def matching_company_ids(name_key: str, credit_code: str | None,
-                         keys: list[tuple[int, str]] | None = None) -> set[int]:
+                         index: CompanyIndex | None = None) -> set[int]:
     """The companies naming the same investor: the same credit code, the same normalised name,
-    or a name at least ``threshold()`` similar. ``keys`` (id, name_key) may be given by a caller
-    checking many names (an import) so the names are read once."""
+    or a name at least ``threshold()`` similar (rapidfuzz over the names of a plausible
+    length). ``index`` holds the names for a caller checking many (an import)."""
     limit = threshold()
     ids = set()
     if credit_code:
         ids.update(db.session.scalars(
             sa.select(Company.id).where(Company.credit_code == credit_code)))
-    if keys is None:
-        # a ratio ≥ t needs lengths within t: 2·min/(a+b) ≥ t
-        low, high = int(len(name_key) * limit / (2 - limit)), int(len(name_key) * (2 - limit) / limit) + 1
+    if index is not None:
+        keys = index.candidates(name_key, limit)
+    else:
+        low, high = _length_bounds(name_key, limit)
         keys = db.session.execute(sa.select(Company.id, Company.name_key).where(
             sa.func.length(Company.name_key).between(low, high))).all()
     if name_key and keys:
@@ -114,11 +141,10 @@ def matching_company_ids(name_key: str, credit_code: str | None,
     return ids
 
 
-def rival_of(lead: Lead, company_ids: set[int] | None = None) -> Lead | None:
+def rival_of(lead: Lead, index: CompanyIndex | None = None) -> Lead | None:
     """The first-registered live lead (not lost, not merged) of another unit for the same
     investor as ``lead`` (earliest ``created_on``, then lowest id), or None."""
-    if company_ids is None:
-        company_ids = matching_company_ids(normalise(lead.company), lead.credit_code)
+    company_ids = matching_company_ids(normalise(lead.company), lead.credit_code, index)
     same = [Lead.company_id.in_(company_ids)] if company_ids else []
     if lead.credit_code:
         same.append(Lead.credit_code == lead.credit_code)
@@ -142,15 +168,16 @@ def first_registered(a: Lead, b: Lead) -> tuple[Lead, Lead]:
     return (a, b) if (a.created_on, a.id) <= (b.created_on, b.id) else (b, a)
 
 
-def attach_company(user: User | None, lead: Lead) -> Notice | None:
+def attach_company(user: User | None, lead: Lead,
+                   index: CompanyIndex | None = None) -> Notice | None:
     """Link ``lead`` (flushed) to its company; open a dispute when another unit has a live lead
     of the same investor and the lead is not in an open dispute already. Returns the notice for
     its officer, or None."""
-    company = company_for(lead.company, lead.credit_code, lead.origin)
+    company = company_for(lead.company, lead.credit_code, lead.origin, index)
     lead.company_id = company.id
     if lead.ownership != "sole":
         return None
-    rival = rival_of(lead)
+    rival = rival_of(lead, index)
     if rival is None:
         return None
     return open_dispute(user, lead, rival)
@@ -180,6 +207,55 @@ def open_dispute_notice(lead: Lead) -> Notice | None:
     if dispute is None:
         return None
     return notice_for(db.session.get(Lead, dispute.first_lead_id))
+
+
+@dataclass
+class LiveLeads:
+    """The live leads (not lost, not merged), read once, for an import's preview: who holds
+    each company and credit code first."""
+
+    by_company: dict
+    by_code: dict
+
+    @classmethod
+    def read(cls) -> "LiveLeads":
+        by_company: dict = {}
+        by_code: dict = {}
+        rows = db.session.execute(
+            sa.select(Lead.id, Lead.company_id, Lead.credit_code, Lead.township_id,
+                      Lead.created_on)
+            .where(Lead.stage != LOST, Lead.ownership != "merged")
+            .order_by(Lead.created_on, Lead.id))
+        for row in rows:
+            if row.company_id is not None:
+                by_company.setdefault(row.company_id, []).append(row)
+            if row.credit_code:
+                by_code.setdefault(row.credit_code, []).append(row)
+        return cls(by_company, by_code)
+
+    def first_elsewhere(self, company_ids, credit_code, township_id):
+        """(township_id, created_on) of the first-registered live lead of another unit."""
+        found = [r for cid in company_ids for r in self.by_company.get(cid, ())]
+        if credit_code:
+            found += self.by_code.get(credit_code, [])
+        found = [r for r in found if r.township_id != township_id]
+        if not found:
+            return None
+        first = min(found, key=lambda r: (r.created_on, r.id))
+        return first.township_id, first.created_on
+
+
+def preview_notice(name: str, credit_code: str | None, township_id: int, created_on: dt.date,
+                   index: CompanyIndex, live: LiveLeads, unit_names: dict) -> Notice | None:
+    """An import row's notice: would it be disputed, and who registered the investor first."""
+    ids = matching_company_ids(normalise(name), credit_code, index)
+    found = live.first_elsewhere(ids, credit_code, township_id)
+    if found is None:
+        return None
+    unit_id, first_on = found
+    if created_on < first_on:  # the row is dated first
+        return Notice(unit_names.get(township_id, ""), created_on)
+    return Notice(unit_names.get(unit_id, ""), first_on)
 
 
 # --- rulings -------------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from crm import audit
 from crm.auth.models import UNIT_ROLES, User
 from crm.auth.permissions import can
 from crm.claims import services as claims
-from crm.companies import services as companies
 from crm.clock import today
+from crm.companies import services as companies
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.inputs import DATE_MIN, DATE_RANGE, clean_text, has_visible
@@ -116,8 +116,10 @@ def find_duplicates(township_id: int, company: str, credit_code: str | None, exc
     return list(db.session.scalars(stmt.limit(5)))
 
 
-def create_lead(user: User, data: dict) -> Lead:
-    """A new lead; its stages up to ``stage`` count as entered on ``created_on``."""
+def create_lead(user: User, data: dict, *, company_index=None) -> Lead:
+    """A new lead; its stages up to ``stage`` count as entered on ``created_on``; linked to its
+    company, and disputed when another unit has a live lead of it (``lead.dispute_notice``).
+    ``company_index`` (crm.companies.services.CompanyIndex): for many leads at once."""
     data = _clean(data)
     township_id = data.get("township_id") or user.township_id
     if not can(user, "lead.create", township_id):
@@ -164,7 +166,7 @@ def create_lead(user: User, data: dict) -> Lead:
     db.session.flush()
     audit.record(user, "lead.create", lead, lead_id=lead.id, changes={"stage": [None, stage]})
     #: What its officer is told when another unit registered the investor first (or None).
-    lead.dispute_notice = companies.attach_company(user, lead)
+    lead.dispute_notice = companies.attach_company(user, lead, company_index)
     claims.stages_entered(user, lead, pipeline.stages_up_to(stage), stage, created_on)
     if lead.stats_included_on:
         claims.stats_included_changed(user, lead, None, lead.stats_included_on)

@@ -172,9 +172,8 @@ def show(lead_id):
     colour, reasons = lead_colour(lead, today())
     from crm.claims.forms import UploadForm
     from crm.claims.queries import claims_of_lead
-    from crm.visits.forms import VisitForm
-
     from crm.companies.services import open_dispute_notice
+    from crm.visits.forms import VisitForm
 
     visit_form = VisitForm(visited_on=today())
     move_form = MoveForm(version=lead.version, on=today())

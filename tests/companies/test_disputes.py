@@ -3,7 +3,6 @@ counted once), the statistics before and after, the mail to both heads, and what
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
 
 import sqlalchemy as sa
 
@@ -277,3 +276,28 @@ def test_company_search_and_page_leak_nothing(app, cw, api, client, auth):
     assert client.get("/disputes/").status_code == 403
     suggest = client.get("/companies/suggest?q=中宠").get_json()
     assert [i["id"] for i in suggest["items"]] == [company["id"]]
+
+
+def test_import_preview_shows_each_dispute_and_confirm_creates_them_disputed(
+        app, cw, client, auth):
+    import io
+
+    csv_text = ("项目名称,投资方,计划投资(万元),所属镇街\n"
+                "宠物食品出口,（山东）烟台中宠食品有限公司,500,税郭镇\n"
+                "无关项目,华鲁恒昌化工有限公司,100,税郭镇\n"
+                "华鲁二期,华鲁恒昌化工股份有限公司,100,孟庄镇\n")
+    auth.login("admin")
+    response = client.post("/imports/leads", data={"file": (io.BytesIO(csv_text.encode()),
+                                                            "台账.csv")},
+                           content_type="multipart/form-data")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert page.count("疑似撞单") == 2  # row 2 (孟庄镇 holds it) and row 4 (row 3, 税郭镇)
+    assert f"孟庄镇于{cw.lead_a.created_on.isoformat()}" in page
+    assert f"税郭镇于{today().isoformat()}" in page
+    token = page.split('name="token" value="')[1].split('"')[0]
+    assert client.post("/imports/leads/confirm", data={"token": token}).status_code == 302
+    got = dict(db.session.execute(sa.select(Lead.name, Lead.ownership).where(
+        Lead.name.in_(["宠物食品出口", "无关项目", "华鲁二期"]))).all())
+    assert got == {"宠物食品出口": "disputed", "无关项目": "sole", "华鲁二期": "disputed"}
+    assert db.session.scalar(sa.select(sa.func.count(Dispute.id))) == 2
