@@ -301,3 +301,22 @@ def test_import_preview_shows_each_dispute_and_confirm_creates_them_disputed(
         Lead.name.in_(["宠物食品出口", "无关项目", "华鲁二期"]))).all())
     assert got == {"宠物食品出口": "disputed", "无关项目": "sole", "华鲁二期": "disputed"}
     assert db.session.scalar(sa.select(sa.func.count(Dispute.id))) == 2
+
+
+def test_ruling_bumps_both_units_statistics_versions_and_the_bulletin_lists_open_ones(app, cw):
+    from crm.bulletin.report import bulletin_data
+    from crm.stats import versions
+
+    second = _new_zhongchong(cw)
+    db.session.commit()
+    data = bulletin_data(cw.admin, today())
+    assert data.disputes == {cw.a.id: 1, cw.b.id: 1}
+    assert second.id not in {item.lead.id for item in data.leads}  # disputed: in no list
+    before = versions.current([cw.a.id, cw.b.id])
+    db.session.commit()
+    company_services.rule(cw.reviewer, _dispute_of(second), "separate")
+    db.session.commit()
+    after = versions.current([cw.a.id, cw.b.id])
+    assert after[cw.a.id] > before[cw.a.id] and after[cw.b.id] > before[cw.b.id]
+    data = bulletin_data(cw.admin, today())
+    assert data.disputes == {} and second.id in {item.lead.id for item in data.leads}
