@@ -39,17 +39,15 @@ def _rows():
         "INSERT INTO api_tokens (id, user_id, token_hash, name, created_at) "
         "VALUES (1, 1, 'h', 't', '2026-01-01')",
     ]
-    for lead_id, unit, company, code, origin, created_on in LEADS:
-        code_sql = f"'{code}'" if code else "NULL"
-        rows.append(
-            "INSERT INTO leads (id, name, company, company_key, credit_code, origin, industry, "
-            "chain, source, investment_wan, funds_arrived_wan, stage, stage_changed_on, "
-            "created_on, township_id, primary_officer_id, sponsor, contact_name, contact_phone, "
-            "notes, version, created_at, updated_at) VALUES "
-            f"({lead_id}, '项目{lead_id}', '{company}', 'k', {code_sql}, '{origin}', '', '', "
-            f"'other', 1000, 0, 'contact', '{created_on}', '{created_on}', {unit}, 1, '', '', "
-            f"'', '', 1, '{created_on}', '{created_on}')")
     return rows
+
+
+INSERT_LEAD = (
+    "INSERT INTO leads (id, name, company, company_key, credit_code, origin, industry, chain, "
+    "source, investment_wan, funds_arrived_wan, stage, stage_changed_on, created_on, township_id, "
+    "primary_officer_id, sponsor, contact_name, contact_phone, notes, version, created_at, "
+    "updated_at) VALUES (:id, :name, :company, 'k', :code, :origin, '', '', 'other', 1000, 0, "
+    "'contact', :on, :on, :unit, 1, '', '', '', '', 1, :on, :on)")
 
 
 def migrate_with_data(url, tmp_path):
@@ -59,6 +57,10 @@ def migrate_with_data(url, tmp_path):
     with engine.begin() as conn:
         for sql in _rows():
             conn.execute(sa.text(sql))
+        for lead_id, unit, company, code, origin, created_on in LEADS:
+            conn.execute(sa.text(INSERT_LEAD), {
+                "id": lead_id, "name": f"项目{lead_id}", "company": company, "code": code,
+                "origin": origin, "on": created_on, "unit": unit})
     up = crm(url, "db", "upgrade", tmp_path=tmp_path)
     assert up.returncode == 0, up.stderr
     with engine.begin() as conn:
