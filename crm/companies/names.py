@@ -7,7 +7,8 @@ own part (…有限公司枣庄分公司: a branch is its head office's investor
 with rapidfuzz's ``ratio`` (the normalised Indel similarity, 0..1): one character different in a
 four-character name (华鲁恒升 / 华鲁恒昌) scores 0.75, well below the default threshold 0.9,
 while one character added to or dropped from a name of ten (鑫润泽专用车制造 / 鑫润泽专用汽车制造)
-stays above it.
+stays above it. Numbers are never "similar": names whose digits differ (…企业1 / …企业10) name
+different companies however alike the rest (``same_numbers``).
 """
 
 import re
@@ -97,6 +98,15 @@ def normalise(name: str) -> str:
     return key or unicodedata.normalize("NFKC", name or "").strip()
 
 
+_DIGITS = re.compile(r"\d+")
+
+
+def same_numbers(a: str, b: str) -> bool:
+    """Whether two normalised names carry the same numbers (a similar name with another number
+    is another company: 一分厂 and 二分厂 aside, digits are how names are told apart)."""
+    return _DIGITS.findall(a) == _DIGITS.findall(b)
+
+
 def similarity(a: str, b: str) -> float:
     """How alike two normalised names are, 0..1 (rapidfuzz's normalised Indel similarity)."""
     if not a or not b:
@@ -107,4 +117,4 @@ def similarity(a: str, b: str) -> float:
 def similar(name_a: str, name_b: str, threshold: float) -> bool:
     """Whether two company names (as typed) name the same investor by the threshold."""
     a, b = normalise(name_a), normalise(name_b)
-    return a == b or similarity(a, b) >= threshold
+    return a == b or (same_numbers(a, b) and similarity(a, b) >= threshold)

@@ -22,7 +22,7 @@ from crm.claims import services as claims
 from crm.claims.models import LIVE_STATUSES, Attachment
 from crm.clock import utcnow
 from crm.companies.models import DECISIONS, Company, Dispute
-from crm.companies.names import normalise
+from crm.companies.names import normalise, same_numbers
 from crm.config import DEFAULTS
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
@@ -137,7 +137,8 @@ def matching_company_ids(name_key: str, credit_code: str | None,
         for _key, _score, index in process.extract(
                 name_key, [k for _i, k in keys], scorer=Indel.normalized_similarity,
                 score_cutoff=limit, limit=None):
-            ids.add(keys[index][0])
+            if same_numbers(name_key, keys[index][1]):
+                ids.add(keys[index][0])
     return ids
 
 
