@@ -1,6 +1,7 @@
 """Companies (投资方) and disputes (撞单): search, the queue, rulings."""
 
 from flask.views import MethodView
+from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -77,7 +78,7 @@ def attach_notice(lead) -> None:
 
 def _require_reviewer():
     if not can(api_user(), "dispute.review"):
-        raise Forbidden("仅区投促局审核员和管理员可查看和裁定撞单")
+        raise Forbidden(_l("仅区投促局审核员和管理员可查看和裁定撞单"))
 
 
 @bp.route("/companies")

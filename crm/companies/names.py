@@ -44,19 +44,32 @@ _LEADING_BRACKET = re.compile(r"^[(\[【〔〖「『《〈]([^)\]】〕〗」』
 _BRANCH = re.compile(r"^(.*?(?:有限责任公司|股份有限公司|有限公司|集团))[^)]*?分公司$")
 #: The shortest core a region may be taken from (天津大学 keeps its 天津: 大学 names nothing).
 _MIN_CORE = 3
-_REGIONS_LONGEST_FIRST = sorted(
-    {r + s for r in REGIONS for s in ("", *_REGION_SUFFIXES)}, key=len, reverse=True)
+_REGION_NAMES = frozenset(r + s for r in REGIONS for s in ("", *_REGION_SUFFIXES))
+_REGION_LENGTHS = sorted({len(r) for r in _REGION_NAMES}, reverse=True)
+
+
+def _leading_region(key: str) -> int:
+    """The length of the longest region ``key`` starts with that leaves a core of
+    ``_MIN_CORE`` characters (0 when none)."""
+    for n in _REGION_LENGTHS:
+        if len(key) - n >= _MIN_CORE and key[:n] in _REGION_NAMES:
+            return n
+    return 0
+
+
+def _trailing_region(key: str) -> int:
+    for n in _REGION_LENGTHS:
+        if len(key) - n >= _MIN_CORE and key[-n:] in _REGION_NAMES:
+            return n
+    return 0
 
 
 def _strip_region(key: str) -> str:
-    for region in _REGIONS_LONGEST_FIRST:
-        if key.startswith(region) and len(key) - len(region) >= _MIN_CORE:
-            return key[len(region):]
-    return key
+    return key[_leading_region(key):]
 
 
 def _is_region(text: str) -> bool:
-    return text in _REGIONS_LONGEST_FIRST
+    return text in _REGION_NAMES
 
 
 def _strip_endings(key: str) -> str:
@@ -84,10 +97,9 @@ def normalise(name: str) -> str:
         key = branch.group(1)
     elif key.endswith("分公司") and len(key) > 3:
         key = key[:-3]
-        for region in _REGIONS_LONGEST_FIRST:  # …枣庄分公司 without a legal form before it
-            if key.endswith(region) and len(key) - len(region) >= _MIN_CORE:
-                key = key[: -len(region)]
-                break
+        n = _trailing_region(key)  # …枣庄分公司 without a legal form before it
+        if n:
+            key = key[:-n]
     key = _strip_endings(key)
     # regions one after the other: 山东省烟台市…
     for _ in range(3):

@@ -120,7 +120,6 @@ class Lead(db.Model):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     township: Mapped[Township] = relationship()
-    company_record: Mapped["Company | None"] = relationship("Company")  # noqa: F821
     primary_officer: Mapped[User | None] = relationship(foreign_keys=[primary_officer_id])
     helpers: Mapped[list["LeadOfficer"]] = relationship(
         back_populates="lead", cascade="all, delete-orphan", order_by="LeadOfficer.user_id"
