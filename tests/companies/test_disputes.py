@@ -320,3 +320,22 @@ def test_ruling_bumps_both_units_statistics_versions_and_the_bulletin_lists_open
     assert after[cw.a.id] > before[cw.a.id] and after[cw.b.id] > before[cw.b.id]
     data = bulletin_data(cw.admin, today())
     assert data.disputes == {} and second.id in {item.lead.id for item in data.leads}
+
+
+def test_edit_paths_form_and_api_patch(app, cw, api, client, auth):
+    lead = factories.lead(cw.off_b1, cw.b, name="乙项目", company="乙方独有公司")
+    db.session.commit()
+    patched = api("PATCH", f"/leads/{lead.id}", user="b-1",
+                  json={"company": "烟台中宠食品股份有限公司", "version": lead.version})
+    assert patched.status_code == 200, patched.get_json()
+    assert patched.get_json()["ownership"] == "disputed"
+    assert patched.get_json()["first_registered"]["township_name"] == "孟庄镇"
+
+    other = factories.lead(cw.off_b1, cw.b, name="乙项目二", company="乙方另一公司")
+    db.session.commit()
+    auth.login("b-1")
+    page = client.post(f"/leads/{other.id}/edit", data={
+        "name": "乙项目二", "company": "中宠食品", "investment_wan": "100", "source": "other",
+        "version": str(other.version)}, follow_redirects=True).get_data(as_text=True)
+    assert "疑似撞单" in page and "孟庄镇" in page and cw.lead_a.name not in page
+    assert db.session.get(Lead, other.id).ownership == "disputed"

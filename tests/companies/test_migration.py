@@ -1,6 +1,7 @@
 """Migration 0011 on a database made by the previous release: companies built from the leads'
 investor texts, each lead linked, not a character of what users typed lost."""
 
+import datetime as dt
 import uuid
 
 import sqlalchemy as sa
@@ -47,7 +48,7 @@ INSERT_LEAD = (
     "source, investment_wan, funds_arrived_wan, stage, stage_changed_on, created_on, township_id, "
     "primary_officer_id, sponsor, contact_name, contact_phone, notes, version, created_at, "
     "updated_at) VALUES (:id, :name, :company, 'k', :code, :origin, '', '', 'other', 1000, 0, "
-    "'contact', :on, :on, :unit, 1, '', '', '', '', 1, :on, :on)")
+    "'contact', :on, :on, :unit, 1, '', '', '', '', 1, :at, :at)")
 
 
 def migrate_with_data(url, tmp_path):
@@ -60,7 +61,8 @@ def migrate_with_data(url, tmp_path):
         for lead_id, unit, company, code, origin, created_on in LEADS:
             conn.execute(sa.text(INSERT_LEAD), {
                 "id": lead_id, "name": f"项目{lead_id}", "company": company, "code": code,
-                "origin": origin, "on": created_on, "unit": unit})
+                "origin": origin, "on": dt.date.fromisoformat(created_on),
+                "at": dt.datetime.fromisoformat(created_on), "unit": unit})
     up = crm(url, "db", "upgrade", tmp_path=tmp_path)
     assert up.returncode == 0, up.stderr
     with engine.begin() as conn:
