@@ -65,19 +65,26 @@ def _length_bounds(name_key: str, limit: float) -> tuple[int, int]:
 
 class CompanyIndex:
     """Every company's normalised name, read once, for a caller checking many names (an
-    import's preview and its confirmation): by length, as ``matching_company_ids`` reads them."""
+    import's preview and its confirmation): by length, as ``matching_company_ids`` reads them;
+    the candidates of each length range are kept until a company is added."""
 
     def __init__(self):
         self.by_length: dict[int, list[tuple[int, str]]] = {}
+        self._ranges: dict[tuple[int, int], tuple[list[int], list[str]]] = {}
         for company_id, key in db.session.execute(sa.select(Company.id, Company.name_key)):
             self.add(company_id, key)
 
     def add(self, company_id: int, key: str) -> None:
         self.by_length.setdefault(len(key), []).append((company_id, key))
+        self._ranges.clear()
 
-    def candidates(self, name_key: str, limit: float) -> list[tuple[int, str]]:
-        low, high = _length_bounds(name_key, limit)
-        return [item for n in range(low, high + 1) for item in self.by_length.get(n, ())]
+    def candidates(self, name_key: str, limit: float) -> tuple[list[int], list[str]]:
+        bounds = _length_bounds(name_key, limit)
+        if bounds not in self._ranges:
+            items = [item for n in range(bounds[0], bounds[1] + 1)
+                     for item in self.by_length.get(n, ())]
+            self._ranges[bounds] = ([i for i, _k in items], [k for _i, k in items])
+        return self._ranges[bounds]
 
 
 # --- companies -----------------------------------------------------------------------------------
@@ -128,17 +135,18 @@ def matching_company_ids(name_key: str, credit_code: str | None,
         ids.update(db.session.scalars(
             sa.select(Company.id).where(Company.credit_code == credit_code)))
     if index is not None:
-        keys = index.candidates(name_key, limit)
+        company_ids, keys = index.candidates(name_key, limit)
     else:
         low, high = _length_bounds(name_key, limit)
-        keys = db.session.execute(sa.select(Company.id, Company.name_key).where(
+        rows = db.session.execute(sa.select(Company.id, Company.name_key).where(
             sa.func.length(Company.name_key).between(low, high))).all()
+        company_ids, keys = [r[0] for r in rows], [r[1] for r in rows]
     if name_key and keys:
-        for _key, _score, index in process.extract(
-                name_key, [k for _i, k in keys], scorer=Indel.normalized_similarity,
-                score_cutoff=limit, limit=None):
-            if same_numbers(name_key, keys[index][1]):
-                ids.add(keys[index][0])
+        for key, _score, position in process.extract(
+                name_key, keys, scorer=Indel.normalized_similarity, score_cutoff=limit,
+                limit=None):
+            if same_numbers(name_key, key):
+                ids.add(company_ids[position])
     return ids
 
 
