@@ -8,7 +8,13 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm import inputs
-from crm.auth.permissions import can, get_lead_or_404, require, visible_townships
+from crm.auth.permissions import (
+    can,
+    get_lead_or_404,
+    require,
+    visible_leads,
+    visible_townships,
+)
 from crm.auth.views import safe_next
 from crm.clock import today
 from crm.errors import Conflict, DomainError, Forbidden
@@ -184,6 +190,9 @@ def show(lead_id):
         visit_form=visit_form, move_form=move_form, fund_form=FundForm(arrived_on=today()),
         blocker_form=BlockerForm(), resolve_form=ResolveForm(), contact_form=ContactForm(),
         dispute_notice=open_dispute_notice(lead),
+        # the lead a merged one lives on in, linked only for those who may see it
+        merged_into=db.session.scalar(visible_leads(current_user).where(
+            Lead.id == lead.merged_into_id)) if lead.merged_into_id else None,
     )
 
 

@@ -339,3 +339,26 @@ def test_edit_paths_form_and_api_patch(app, cw, api, client, auth):
         "version": str(other.version)}, follow_redirects=True).get_data(as_text=True)
     assert "疑似撞单" in page and "孟庄镇" in page and cw.lead_a.name not in page
     assert db.session.get(Lead, other.id).ownership == "disputed"
+
+
+def test_merged_lead_is_in_no_export_board_or_search(app, cw, client, auth):
+    import io
+
+    import openpyxl
+
+    second = _new_zhongchong(cw)
+    db.session.commit()
+    company_services.rule(cw.reviewer, _dispute_of(second), "keep_first")
+    db.session.commit()
+    auth.login("b-head")
+    workbook = openpyxl.load_workbook(io.BytesIO(client.get("/exports/leads.xlsx").data))
+    cells = {str(c.value) for ws in workbook.worksheets for row in ws.iter_rows() for c in row}
+    assert second.name not in cells and cw.lead_b.name in cells
+    assert second.name not in client.get("/board").get_data(as_text=True)
+    assert second.name not in client.get("/leads/?q=宠物").get_data(as_text=True)
+    page = client.get(f"/leads/{second.id}").get_data(as_text=True)  # kept for the record
+    assert "已按撞单裁定并入另一项目" in page
+    assert f"/leads/{cw.lead_a.id}" not in page and cw.lead_a.name not in page  # not theirs
+    auth.logout()
+    auth.login("admin")
+    assert f"/leads/{cw.lead_a.id}" in client.get(f"/leads/{second.id}").get_data(as_text=True)
