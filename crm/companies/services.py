@@ -359,10 +359,15 @@ def merge_into(user: User, merged: Lead, kept: Lead, dispute: Dispute) -> None:
     for other in db.session.scalars(sa.select(Dispute).where(
             Dispute.status == "open", Dispute.id != dispute.id,
             sa.or_(Dispute.first_lead_id == merged.id, Dispute.second_lead_id == merged.id))):
-        if other.first_lead_id == merged.id:
-            other.first_lead_id = kept.id
-        if other.second_lead_id == merged.id:
-            other.second_lead_id = kept.id
+        ids = [kept.id if i == merged.id else i for i in (other.first_lead_id,
+                                                          other.second_lead_id)]
+        if ids[0] == ids[1]:  # both sides now the kept lead: nothing left to rule
+            other.status, other.ruled_by_id, other.ruled_at = "ruled", user.id, utcnow()
+            other.note = str(_l("随撞单 #%(id)s 的裁定合并", id=dispute.id))
+            continue
+        a, b = (db.session.get(Lead, i) for i in ids)
+        first, second = first_registered(a, b)
+        other.first_lead_id, other.second_lead_id = first.id, second.id
     db.session.flush()
     audit.record(user, "lead.merged", merged, lead_id=merged.id, changes={
         "ownership": [old, "merged"], "merged_into_id": [None, kept.id]})

@@ -362,3 +362,21 @@ def test_merged_lead_is_in_no_export_board_or_search(app, cw, client, auth):
     auth.logout()
     auth.login("admin")
     assert f"/leads/{cw.lead_a.id}" in client.get(f"/leads/{second.id}").get_data(as_text=True)
+
+
+def test_merging_moves_the_merged_leads_other_disputes_to_the_kept_lead(app, cw):
+    c_unit = factories.township("西王庄镇")
+    c_officer = factories.user("c-1", "officer", c_unit)
+    second = _new_zhongchong(cw)
+    third = factories.lead(c_officer, c_unit, name="丙项目", company="中宠食品有限公司")
+    db.session.commit()
+    assert _dispute_of(third).first_lead_id == cw.lead_a.id
+    company_services.rule(cw.reviewer, _dispute_of(second), "keep_second")
+    db.session.commit()
+    moved = _dispute_of(third)
+    assert moved.status == "open"
+    assert (moved.first_lead_id, moved.second_lead_id) == (second.id, third.id)
+    assert db.session.get(Lead, second.id).ownership == "sole"
+    company_services.rule(cw.admin, moved, "keep_first")
+    db.session.commit()
+    assert db.session.get(Lead, third.id).merged_into_id == second.id
