@@ -117,6 +117,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.bulletin.views import blueprint as bulletin_bp
     from crm.channels.views import blueprint as channels_bp
     from crm.claims.views import blueprint as claims_bp
+    from crm.companies.views import blueprint as companies_bp
     from crm.exports.views import blueprint as exports_bp
     from crm.imports.views import blueprint as imports_bp
     from crm.industries.views import blueprint as industries_bp
@@ -146,6 +147,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(account_bp)
     app.register_blueprint(claims_bp)
     app.register_blueprint(industries_bp)
+    app.register_blueprint(companies_bp)
     api_bp.register(app)
 
 

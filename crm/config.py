@@ -81,6 +81,9 @@ DEFAULTS = {
     "CRM_WEBHOOK_ALLOWED_HOSTS": "qyapi.weixin.qq.com,oapi.dingtalk.com",
     "CRM_WEBHOOK_CONNECT_TIMEOUT": 5,
     "CRM_WEBHOOK_READ_TIMEOUT": 10,
+    #: Two normalised company names at least this similar (0..1, rapidfuzz's ratio) name one
+    #: investor: a live lead of it in another unit makes a new lead disputed (疑似撞单).
+    "CRM_DUPLICATE_SIMILARITY": 0.9,
 }
 
 _INT_SETTINGS = {
@@ -93,7 +96,8 @@ _INT_SETTINGS = {
     "CRM_UPLOAD_MAX_PENDING", "CRM_IMPORT_MAX_CELLS", "CRM_IMPORT_MAX_SHARED_STRINGS",
 }
 _FLOAT_SETTINGS = {"CRM_TARGET_YELLOW_MARGIN", "CRM_UPLOAD_RETENTION_HOURS", "CRM_IMPORT_MAX_SECONDS",
-                   "CRM_WEBHOOK_CONNECT_TIMEOUT", "CRM_WEBHOOK_READ_TIMEOUT"}
+                   "CRM_WEBHOOK_CONNECT_TIMEOUT", "CRM_WEBHOOK_READ_TIMEOUT",
+                   "CRM_DUPLICATE_SIMILARITY"}
 _BOOL_SETTINGS = {"CRM_SESSION_COOKIE_SECURE"}
 
 

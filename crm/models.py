@@ -5,6 +5,7 @@ from crm.auth.models import ApiToken, LoginAttempt, RateWindow, User
 from crm.bulletin.models import ScreenLink
 from crm.channels.models import Channel, ChannelDispatch, ChannelSend
 from crm.claims.models import Attachment, Claim, ClaimEvidence, ClaimReview
+from crm.companies.models import Company, Dispute
 from crm.industries.models import Industry
 from crm.leads.models import Blocker, Contact, FundEntry, Lead, LeadOfficer, StageChange
 from crm.permits.models import Permit
@@ -17,8 +18,8 @@ from crm.visits.models import Visit
 
 __all__ = [
     "ApiToken", "Attachment", "AuditEntry", "Blocker", "Channel", "ChannelDispatch", "ChannelSend",
-    "Claim", "ClaimEvidence", "ClaimReview", "Contact", "FundEntry", "Industry", "Lead",
-    "LeadOfficer", "LoginAttempt", "Permit", "RateWindow",
+    "Claim", "ClaimEvidence", "ClaimReview", "Company", "Contact", "Dispute", "FundEntry",
+    "Industry", "Lead", "LeadOfficer", "LoginAttempt", "Permit", "RateWindow",
     "ReminderDispatch", "ScreenLink", "StageChange", "StatsCache", "StatsVersion", "Target",
     "Township", "User", "Visit",
 ]

@@ -7,6 +7,7 @@ from sqlalchemy.orm import selectinload
 
 from crm.api.auth import api_user, token_required
 from crm.api.claims import attach_claims
+from crm.api.companies import attach_notice
 from crm.api.docs import errors, json_write
 from crm.api.schemas import (
     ID,
@@ -35,6 +36,7 @@ bp = Blueprint("api_leads", __name__, description="Leads, their stages, visits a
 
 def _with_colour(lead: Lead) -> ColouredLead:
     attach_claims([lead])
+    attach_notice(lead)
     return ColouredLead(lead, lead_colour(lead, today())[0])
 
 

@@ -234,6 +234,13 @@ class LeadSchema(Schema):
     updated_at = fields.DateTime()
     #: Its milestone claims (crm/api/claims.py defines the schema).
     claims = fields.List(fields.Nested("ClaimSchema"))
+    #: Its investor's record, and who holds the investor (crm/api/companies.py).
+    company_id = fields.Integer(allow_none=True)
+    ownership = fields.String(metadata={"enum": ["sole", "disputed", "merged"]})
+    merged_into_id = fields.Integer(allow_none=True)
+    first_registered = fields.Nested("FirstRegisteredSchema", allow_none=True, metadata={
+        "description": "A disputed lead's notice (疑似撞单): the unit that registered the "
+                       "investor first and when, nothing else of that lead; null otherwise."})
 
 
 class LeadQuerySchema(Schema):

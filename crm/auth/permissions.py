@@ -17,10 +17,12 @@ from crm.auth.models import (
     User,
 )
 from crm.extensions import db
-from crm.leads.models import Lead, LeadOfficer
+from crm.leads.models import COUNTED_OWNERSHIPS, Lead, LeadOfficer
 from crm.townships.models import Township
 
 HEAD, ADMIN = TOWNSHIP_HEAD, DISTRICT_ADMIN
+#: A lead merged into another by a ruling (crm/companies): in no list, search or statistic.
+MERGED = "merged"
 #: Roles that may create leads (in their own unit; admins in any).
 CREATOR_ROLES = (OFFICER, HEAD, ADMIN)
 
@@ -53,11 +55,15 @@ def _may_see_lead(user: User, lead: Lead) -> bool:
 
 
 def _may_edit_lead(user: User, lead: Lead) -> bool:
+    if lead.ownership == MERGED:  # kept for the record, read-only
+        return False
     return _admin(user) or _head_of(user, lead) or (user.role == OFFICER and _assigned(user, lead))
 
 
 def _may_manage_lead(user: User, lead: Lead) -> bool:
     """Back moves, reopening, assignments: heads of the unit and admins."""
+    if lead.ownership == MERGED:
+        return False
     return _admin(user) or _head_of(user, lead)
 
 
@@ -151,6 +157,13 @@ RULES = {
     "claims.queue": _role_in(ADMIN, REVIEWER),
     "attachment.upload": _may_edit_lead,  # obj: the lead
     "attachment.view": lambda user, attachment: _may_see_lead(user, attachment.lead),
+    #: Companies: their list and page (each project on it still through ``visible_leads``).
+    "company.view": lambda user, _obj=None: True,
+    #: The 撞单 queue and its rulings: reviewers and admins.
+    "dispute.review": _role_in(ADMIN, REVIEWER),
+    #: Who is told of a ruling by mail: the heads of the two units.
+    "dispute.ruling_mail": lambda user, township_id: user.role == HEAD
+    and user.township_id == township_id,
 }
 
 
@@ -164,18 +177,28 @@ def can(user: User | None, action: str, obj=None) -> bool:
     return bool(rule(user, obj))
 
 
-def visible_leads(user: User) -> sa.Select:
-    """SELECT of the leads ``user`` may see; every list and count starts here."""
-    return scope_leads(sa.select(Lead), user)
+def visible_leads(user: User, *, merged: bool = False) -> sa.Select:
+    """SELECT of the leads ``user`` may see; every list and count starts here. Leads merged
+    into another by a ruling are left out unless ``merged`` (opening one by its id)."""
+    return scope_leads(sa.select(Lead), user, merged=merged)
 
 
-def scope_leads(stmt: sa.Select, user: User) -> sa.Select:
-    """Restrict any statement over ``Lead`` to what ``user`` may see."""
+def scope_leads(stmt: sa.Select, user: User, *, merged: bool = False) -> sa.Select:
+    """Restrict any statement over ``Lead`` to what ``user`` may see (without the merged
+    leads unless ``merged``)."""
+    if not merged:
+        stmt = stmt.where(Lead.ownership != MERGED)
     if user.role in DISTRICT_ROLES:
         return stmt
     if user.township_id is None:
         return stmt.where(sa.false())
     return stmt.where(Lead.township_id == user.township_id)
+
+
+def counted_leads(stmt: sa.Select, user: User) -> sa.Select:
+    """Restrict a statement over ``Lead`` to the leads the statistics count for ``user``: what
+    they may see, without the disputed (疑似撞单, until ruled) and merged leads."""
+    return scope_leads(stmt, user).where(Lead.ownership.in_(COUNTED_OWNERSHIPS))
 
 
 def visible_townships(user: User) -> sa.Select:
@@ -200,7 +223,7 @@ def get_lead_or_404(lead_id: int, user: User, action: str | None = None, *, opti
     """Load a lead the user may see, else 404: another unit's lead does not exist for them;
     with ``action``, 403 unless the user may do it to the lead."""
     lead = db.session.scalar(
-        visible_leads(user).where(Lead.id == lead_id).options(*options)
+        visible_leads(user, merged=True).where(Lead.id == lead_id).options(*options)
     )
     if lead is None:
         abort(404)

@@ -21,7 +21,7 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import joinedload
 
 from crm.auth.models import VIEWER
-from crm.auth.permissions import scope_leads
+from crm.auth.permissions import counted_leads
 from crm.extensions import db
 from crm.leads.colour import (
     COLOUR_LABELS,
@@ -119,6 +119,8 @@ class Bulletin:
     as_of: dt.date
     stats: DistrictStats
     leads: list[BulletinLead]
+    #: Open disputes (疑似撞单) per unit id: a dispute counts for both its units.
+    disputes: dict = field(default_factory=dict)
 
     @property
     def units(self) -> list[UnitStats]:
@@ -168,7 +170,8 @@ def bulletin_data(user, as_of: dt.date) -> Bulletin:
     stats = district_stats(user, as_of.year, as_of)
     colour = colour_expr(as_of)
     order = sa.case((colour == "red", 0), (colour == "yellow", 1), else_=2)
-    stmt = scope_leads(
+    # disputed (疑似撞单) and merged leads count in no statistic, and are in no bulletin list
+    stmt = counted_leads(
         sa.select(Lead, colour.label("colour"))
         .where(Lead.in_progress, Lead.created_on <= as_of)
         .options(joinedload(Lead.primary_officer), joinedload(Lead.township))
@@ -178,7 +181,10 @@ def bulletin_data(user, as_of: dt.date) -> Bulletin:
     rows = db.session.execute(stmt).all()
     load_permits([lead for lead, _code in rows])
     leads = [BulletinLead(lead, code, lead_colour(lead, as_of)[1]) for lead, code in rows]
-    return Bulletin(as_of, stats, leads)
+    from crm.companies.queries import open_disputes_by_unit
+
+    disputes = open_disputes_by_unit([u.township_id for u in stats.units])
+    return Bulletin(as_of, stats, leads, disputes)
 
 
 def parse_as_of(text: str | None, default: dt.date) -> dt.date:

@@ -45,6 +45,9 @@ def import_leads(file: Path, dry_run: bool):
         db.session.rollback()
         raise click.ClickException(
             f"共{len(results)}行，其中{len(bad)}行有错误，未导入任何项目")
+    for result in results:
+        if result.dispute:
+            click.echo(f"第{result.row_number}行：{result.dispute}")
     if dry_run:
         db.session.rollback()
         click.echo(f"检查通过：共{len(results)}行可导入（试运行，未写入）")

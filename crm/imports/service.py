@@ -43,6 +43,9 @@ class RowResult:
     #: Resolved names for the preview: unit and officer.
     township_name: str = ""
     officer_name: str = ""
+    #: 疑似撞单: another unit registered the investor first (a notice, not an error: the lead
+    #: is imported as disputed).
+    dispute: str = ""
 
     @property
     def ok(self) -> bool:
@@ -82,7 +85,36 @@ def preview(user: User, table: Table) -> list[RowResult]:
                        IndustryIndex.load())
     results = [_check_row(context, number, values) for number, values in table.rows]
     _check_duplicates(table, results)
+    _check_disputes(results, context.units_by_id)
     return results
+
+
+def _check_disputes(results: list[RowResult], units_by_id: dict) -> None:
+    """Each row whose investor another unit holds (a live lead, or an earlier row of the
+    file): the notice its lead would get."""
+    from crm.companies import services as companies
+    from crm.companies.names import normalise
+
+    index, live = companies.CompanyIndex(), companies.LiveLeads.read()
+    names = {unit_id: unit.name for unit_id, unit in units_by_id.items()}
+    in_file: dict = {}
+    for result in results:
+        data = result.data
+        unit_id = data.get("township_id")
+        if not unit_id or not data.get("company"):
+            continue
+        created_on = data.get("created_on") or today()
+        notice = companies.preview_notice(data["company"], data.get("credit_code"), unit_id,
+                                          created_on, index, live, names)
+        key = normalise(data["company"])
+        earlier = in_file.get(key) or in_file.get(data.get("credit_code") or object())
+        if notice is None and earlier and earlier[0] != unit_id:
+            notice = companies.Notice(names.get(earlier[0], ""), earlier[1])
+        if notice is not None:
+            result.dispute = notice.text()
+        in_file.setdefault(key, (unit_id, created_on))
+        if data.get("credit_code"):
+            in_file.setdefault(data["credit_code"], (unit_id, created_on))
 
 
 def _check_row(context: _Context, number: int, values) -> RowResult:
@@ -243,13 +275,16 @@ def import_rows(user: User, results: list[RowResult], filename: str,
         raise DomainError(_l("有%(n)s行存在错误，未导入任何项目", n=len(bad)))
     if not results:
         raise DomainError(_l("没有可导入的数据行"))
+    from crm.companies.services import CompanyIndex
+
     leads = []
+    index = CompanyIndex()
     for result in results:
         data = {k: v for k, v in result.data.items() if k in (*_LEAD_FIELDS, "township_id",
                                                                  "primary_officer_id",
                                                                  "industry_id")}
         data = {k: v for k, v in data.items() if v not in (None, "")}
-        lead = create_lead(user, data)
+        lead = create_lead(user, data, company_index=index)
         audit.record(user, "lead.import", lead, lead_id=lead.id,
                      changes={"file": [None, filename], "row": [None, result.row_number]})
         leads.append(lead)

@@ -47,6 +47,14 @@ BLOCKER_LABELS = {
 
 Wan = Fixed(4)  # 万元, exact to the 元
 
+#: Who holds the investor (DOMAIN "One investor, one owner"): ``sole`` the only live lead of
+#: its company, or ruled to stand; ``disputed`` (疑似撞单) another unit had a live lead of the same
+#: company first, until a reviewer rules; ``merged`` ruled into another lead (kept for the record,
+#: read-only, in no list or statistic).
+OWNERSHIPS = ("sole", "disputed", "merged")
+#: The ownerships whose leads the statistics count.
+COUNTED_OWNERSHIPS = ("sole",)
+
 
 class Lead(db.Model):
     __tablename__ = "leads"
@@ -60,6 +68,7 @@ class Lead(db.Model):
         sa.CheckConstraint(sa.column("key_level").in_(KEY_LEVELS), name="key_level"),
         sa.CheckConstraint(sa.column("investment_wan") >= 0, name="investment_not_negative"),
         sa.CheckConstraint(sa.column("version") >= 1, name="version_positive"),
+        sa.CheckConstraint(sa.column("ownership").in_(OWNERSHIPS), name="ownership"),
         sa.Index("ix_leads_township_stage", "township_id", "stage"),
         sa.Index("ix_leads_township_follow_up", "township_id", "next_follow_up"),
         sa.Index("ix_leads_township_created_on", "township_id", "created_on"),
@@ -74,6 +83,11 @@ class Lead(db.Model):
     company_key: Mapped[str] = mapped_column(sa.String(200), index=True)
     #: 统一社会信用代码 (GB 32100-2015), check character verified on input.
     credit_code: Mapped[str | None] = mapped_column(sa.String(18), index=True)
+    #: The investor's record (crm/companies); ``company`` keeps the text as typed.
+    company_id: Mapped[int | None] = mapped_column(sa.ForeignKey("companies.id"), index=True)
+    ownership: Mapped[str] = mapped_column(sa.String(12), default="sole", server_default="sole")
+    #: For a ``merged`` lead: the lead it was merged into.
+    merged_into_id: Mapped[int | None] = mapped_column(sa.ForeignKey("leads.id"))
     origin: Mapped[str] = mapped_column(sa.String(64), default="")
     #: The industry as last given in words (a form, the API, a file, or the free text of
     #: before the managed list), kept to the character; the column keeps its old name.
@@ -136,6 +150,14 @@ class Lead(db.Model):
     fund_entries: Mapped[list["FundEntry"]] = relationship(
         back_populates="lead", cascade="all, delete-orphan", order_by="FundEntry.arrived_on"
     )
+
+    @property
+    def merged(self) -> bool:
+        return self.ownership == "merged"
+
+    @property
+    def disputed(self) -> bool:
+        return self.ownership == "disputed"
 
     def __repr__(self):
         return f"<Lead {self.id} {self.name} {self.stage}>"

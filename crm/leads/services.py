@@ -15,6 +15,7 @@ from crm.auth.models import UNIT_ROLES, User
 from crm.auth.permissions import can
 from crm.claims import services as claims
 from crm.clock import today
+from crm.companies import services as companies
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.industries import lookup
@@ -150,8 +151,10 @@ def find_duplicates(township_id: int, company: str, credit_code: str | None, exc
     return list(db.session.scalars(stmt.limit(5)))
 
 
-def create_lead(user: User, data: dict) -> Lead:
-    """A new lead; its stages up to ``stage`` count as entered on ``created_on``."""
+def create_lead(user: User, data: dict, *, company_index=None) -> Lead:
+    """A new lead; its stages up to ``stage`` count as entered on ``created_on``; linked to its
+    company, and disputed when another unit has a live lead of it (``lead.dispute_notice``).
+    ``company_index`` (crm.companies.services.CompanyIndex): for many leads at once."""
     data = _clean(data)
     township_id = data.get("township_id") or user.township_id
     if not can(user, "lead.create", township_id):
@@ -200,6 +203,8 @@ def create_lead(user: User, data: dict) -> Lead:
     db.session.add(lead)
     db.session.flush()
     audit.record(user, "lead.create", lead, lead_id=lead.id, changes={"stage": [None, stage]})
+    #: What its officer is told when another unit registered the investor first (or None).
+    lead.dispute_notice = companies.attach_company(user, lead, company_index)
     claims.stages_entered(user, lead, pipeline.stages_up_to(stage), stage, created_on)
     if lead.stats_included_on:
         claims.stats_included_changed(user, lead, None, lead.stats_included_on)
@@ -249,6 +254,10 @@ def update_lead(user: User, lead: Lead, data: dict, version: int | None) -> Lead
             setattr(lead, field, value)
     if "company" in changes:
         lead.company_key = company_key(lead.company)
+    lead.dispute_notice = None
+    if {"company", "credit_code"} & changes.keys():
+        db.session.flush()
+        lead.dispute_notice = companies.attach_company(user, lead)
     if changes:
         bump(lead)
         audit.record(user, "lead.edit", lead, lead_id=lead.id, changes=changes)

@@ -9,7 +9,13 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm import inputs
-from crm.auth.permissions import can, get_lead_or_404, require, visible_townships
+from crm.auth.permissions import (
+    can,
+    get_lead_or_404,
+    require,
+    visible_leads,
+    visible_townships,
+)
 from crm.auth.views import safe_next
 from crm.clock import today
 from crm.errors import Conflict
@@ -148,6 +154,8 @@ def create():
             lead = attempt(form, lambda: services.create_lead(
                 current_user, _lead_data(form, include_unit=True)), _("项目已创建"))
             if lead is not REFUSED:
+                if lead.dispute_notice:
+                    flash(lead.dispute_notice.text(), "warning")
                 return redirect(url_for("leads.show", lead_id=lead.id))
     return render_template("leads/form.html", form=form, lead=None, duplicates=duplicates)
 
@@ -163,6 +171,7 @@ def show(lead_id):
     colour, reasons = lead_colour(lead, today())
     from crm.claims.forms import UploadForm
     from crm.claims.queries import claims_of_lead
+    from crm.companies.services import open_dispute_notice
     from crm.permits.forms import DoneForm, PermitForm
     from crm.visits.forms import VisitForm
 
@@ -175,6 +184,10 @@ def show(lead_id):
         visit_form=visit_form, move_form=move_form, fund_form=FundForm(arrived_on=today()),
         blocker_form=BlockerForm(), resolve_form=ResolveForm(), contact_form=ContactForm(),
         permit_form=PermitForm(), permit_done_form=DoneForm(done_on=today()),
+        dispute_notice=open_dispute_notice(lead),
+        # the lead a merged one lives on in, linked only for those who may see it
+        merged_into=db.session.scalar(visible_leads(current_user).where(
+            Lead.id == lead.merged_into_id)) if lead.merged_into_id else None,
     )
 
 
@@ -200,6 +213,8 @@ def edit(lead_id):
             form.version.data = db.session.get(Lead, lead_id).version
         else:
             if saved is not REFUSED:
+                if lead.dispute_notice:
+                    flash(lead.dispute_notice.text(), "warning")
                 return redirect(url_for("leads.show", lead_id=lead.id))
     return render_template("leads/form.html", form=form, lead=lead, duplicates=[],
                            conflict=conflict)

@@ -56,7 +56,7 @@ def daily_digests(as_of: dt.date) -> list[Digest]:
     """Officers (anyone assigned to a lead) with follow-ups due today or overdue."""
     due = db.session.scalars(
         sa.select(Lead)
-        .where(Lead.in_progress, Lead.next_follow_up <= as_of)
+        .where(Lead.in_progress, Lead.next_follow_up <= as_of, Lead.ownership != "merged")
         .options(selectinload(Lead.helpers), joinedload(Lead.township))
         .order_by(Lead.next_follow_up, Lead.id)
     ).unique().all()

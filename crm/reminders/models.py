@@ -11,7 +11,8 @@ from crm.columns import UTCDateTime
 from crm.extensions import db
 
 #: ``review``: a reviewer's daily list of claims pending more than 5 workdays.
-KINDS = ("daily", "weekly", "review")
+#: ``dispute``: a ruling on a 撞单, to the heads of both units (period ``D<dispute id>``).
+KINDS = ("daily", "weekly", "review", "dispute")
 STATUSES = ("pending", "sent", "skipped")
 
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 
 from crm.auth.models import UNIT_ROLES, User
-from crm.auth.permissions import scope_leads, visible_townships
+from crm.auth.permissions import counted_leads, visible_townships
 from crm.extensions import db
 from crm.industries.initial import UNSORTED
 from crm.industries.models import Industry
@@ -94,7 +94,7 @@ def period(year: int, as_of: dt.date) -> tuple[dt.date, dt.date]:
 
 
 def _scoped(stmt: sa.Select, user: User, township_id: int | None) -> sa.Select:
-    stmt = scope_leads(stmt, user)
+    stmt = counted_leads(stmt, user)
     if township_id is not None:
         stmt = stmt.where(Lead.township_id == township_id)
     return stmt

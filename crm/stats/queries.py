@@ -13,7 +13,7 @@ from fractions import Fraction
 import sqlalchemy as sa
 
 from crm.auth.models import DISTRICT_ADMIN, User
-from crm.auth.permissions import scope_leads, visible_townships
+from crm.auth.permissions import counted_leads, visible_townships
 from crm.claims.models import STAGE_CLAIMS, Claim
 from crm.extensions import db
 from crm.industries.queries import industry_condition
@@ -114,7 +114,8 @@ def district_ranking(user: User, year: int, as_of: dt.date, page: int | None, pe
 
 
 class _Scope:
-    """The leads counted: visible to the user, optionally one industry, some units; and what
+    """The leads counted: visible to the user and counted (not disputed, not merged:
+    ``counted_leads``), optionally one industry, some units; and what
     their milestones count (``basis``: ``verified`` claims only, or every ``claimed`` one)."""
 
     def __init__(self, user: User, industry: str | None, township_ids, basis: str = "claimed"):
@@ -126,7 +127,7 @@ class _Scope:
         return self.basis == "verified"
 
     def __call__(self, stmt: sa.Select) -> sa.Select:
-        stmt = scope_leads(stmt, self.user)
+        stmt = counted_leads(stmt, self.user)
         if self.industry:
             stmt = stmt.where(industry_condition(self.industry))
         if self.township_ids is not None:

@@ -25,7 +25,7 @@ from crm.industries.initial import INDUSTRIES
 
 # revision identifiers, used by Alembic.
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

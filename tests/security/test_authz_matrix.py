@@ -56,6 +56,7 @@ from crm.channels import services as channel_services
 from crm.channels.models import ChannelDispatch
 from crm.claims import services as claim_services
 from crm.clock import today, utcnow
+from crm.companies.models import Dispute
 from crm.extensions import db
 from crm.industries import services as industry_services
 from crm.industries.models import Industry
@@ -350,6 +351,26 @@ ROUTES = [
     R("api_targets.TargetCollection", "GET", "/api/v1/targets?year={year}", api(HEADS_UP)),
     R("api_targets.UnitTargets", "PUT", "/api/v1/targets/{unit_a}/{year}",
       "401 403 403 403 403 404 404 403 ok", json(visits="{n}")),
+    # companies (投资方) and disputes (撞单): companies are the district's; a project on a company's
+    # page only through the lead's own visibility; the queue and rulings: reviewers and admins
+    # columns: anon a1 a3 a2 ahead b1 bhead viewer admin reviewer
+    R("companies.index", "GET", "/companies/", SIGNED_IN),
+    R("companies.index", "GET", "/companies/?q=中宠", SIGNED_IN),
+    R("companies.suggest", "GET", "/companies/suggest?q=中宠", SIGNED_IN),
+    R("companies.show", "GET", "/companies/{company_a}", SIGNED_IN),
+    R("companies.show", "GET", "/companies/{company_b}", SIGNED_IN),
+    R("companies.disputes", "GET", "/disputes/", "login 403 403 403 403 403 403 403 ok ok"),
+    R("companies.disputes", "GET", "/disputes/?status=ruled",
+      "login 403 403 403 403 403 403 403 ok ok"),
+    R("companies.dispute", "GET", "/disputes/{new_dispute}",
+      "login 403 403 403 403 403 403 403 ok ok"),
+    R("companies.dispute", "POST", "/disputes/{new_dispute}",
+      "login 403 403 403 403 403 403 403 ok ok", form(decision="separate", note="矩阵裁定")),
+    R("api_companies.CompanyCollection", "GET", "/api/v1/companies?q=中宠", api(SIGNED_IN)),
+    R("api_companies.DisputeCollection", "GET", "/api/v1/disputes",
+      "401 403 403 403 403 403 403 403 ok ok"),
+    R("api_companies.DisputeRuling", "POST", "/api/v1/disputes/{new_dispute}/ruling",
+      "401 403 403 403 403 403 403 403 ok ok", json(decision="keep_first", note="矩阵裁定")),
     # claims (核验): evidence files, the queue, a claim, review (four-eyes), resubmission
     # columns: anon a1 a3 a2 ahead b1 bhead viewer admin reviewer
     R("claims.upload", "POST", "/leads/{new_lead}/attachments",
@@ -497,6 +518,18 @@ class Cell:
                                   stage="negotiation" if name == "new_lead_neg" else "contact",
                                   created_on=today() - dt.timedelta(days=3))
             return lead
+        if name in ("company_a", "company_b"):
+            return (w.lead_a if name == "company_a" else w.lead_b).company_id
+        if name == "new_dispute":  # unit b registers an investor unit a holds
+            n = self["n"]
+            factories.lead(w.head_a, w.a, name=f"{A_SECRET}矩阵先报{n}", company=f"矩阵撞单公司{n}",
+                           primary_officer_id=w.off_a1.id)
+            second = factories.lead(w.head_b, w.b, name=f"{B_SECRET}矩阵后报{n}",
+                                    company=f"（山东）矩阵撞单公司{n}有限公司",
+                                    primary_officer_id=w.off_b1.id)
+            db.session.flush()
+            return db.session.scalar(sa.select(Dispute.id).where(
+                Dispute.second_lead_id == second.id))
         if name in ("new_claim", "returned_claim"):
             lead = factories.lead(w.head_a, w.a, name=f"{A_SECRET}矩阵申报{self['n']}",
                                   company=f"矩阵申报公司{self['n']}", primary_officer_id=w.off_a1.id,

@@ -11,3 +11,43 @@ document.addEventListener("submit", function (event) {
   var text = form.querySelector(".busy-text");
   if (text) text.textContent = form.dataset.busy;
 });
+
+// The lead form's investor: suggest companies already on file as the name is typed (the
+// form works without it: the name typed is matched, or a company made, when saved).
+(function () {
+  var input = document.querySelector("input[data-suggest]");
+  if (!input || !window.fetch) return;
+  var list = document.getElementById(input.getAttribute("list"));
+  var found = {};
+  var timer = null;
+  function fill(items) {
+    found = {};
+    list.textContent = "";
+    items.forEach(function (item) {
+      found[item.name] = item;
+      var option = document.createElement("option");
+      option.value = item.name;
+      if (item.credit_code) option.label = item.name + " · " + item.credit_code;
+      list.appendChild(option);
+    });
+  }
+  input.addEventListener("input", function () {
+    clearTimeout(timer);
+    var q = input.value.trim();
+    var item = found[input.value];
+    if (item) {  // picked: complete the code and home city when empty
+      var code = input.form.querySelector("[name=credit_code]");
+      var origin = input.form.querySelector("[name=origin]");
+      if (code && !code.value && item.credit_code) code.value = item.credit_code;
+      if (origin && !origin.value && item.origin) origin.value = item.origin;
+      return;
+    }
+    if (q.length < 2) return;
+    timer = setTimeout(function () {
+      fetch(input.dataset.suggest + "?q=" + encodeURIComponent(q), {credentials: "same-origin"})
+        .then(function (r) { return r.ok ? r.json() : {items: []}; })
+        .then(function (data) { fill(data.items || []); })
+        .catch(function () {});
+    }, 200);
+  });
+})();

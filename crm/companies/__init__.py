@@ -1,0 +1,1 @@
+"""Companies (投资方): one record per investor, duplicate detection across units, rulings."""
