@@ -66,9 +66,9 @@ class StageMachine(RuleBasedStateMachine):
         db.session.commit()
 
     @rule(target=leads, stage=st.sampled_from(ACTIVE), day=st.integers(0, 200))
-    def create(self, stage, day):
+    def create(self, stage, day):  # each company named once in the database: no 撞单
         created_on = YEAR_START + dt.timedelta(days=day)
-        lead = factories.lead(self.officer, self.township, company=f"公司{len(self.model)}",
+        lead = factories.lead(self.officer, self.township, company=f"公司{FIGURES['leads']}",
                               stage=stage, created_on=created_on, investment_wan=Decimal(20000))
         db.session.commit()
         FIGURES["leads"] += 1
