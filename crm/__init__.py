@@ -111,6 +111,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.admin.views import blueprint as admin_bp
     from crm.api import blueprint as api_bp
     from crm.auth.views import blueprint as auth_bp
+    from crm.bulletin.issue_views import blueprint as bulletins_bp
     from crm.bulletin.views import blueprint as bulletin_bp
     from crm.claims.views import blueprint as claims_bp
     from crm.exports.views import blueprint as exports_bp
@@ -119,7 +120,9 @@ def register_blueprints(app: Flask) -> None:
     from crm.leads.views import blueprint as leads_bp
     from crm.main.views import blueprint as main_bp
     from crm.reminders.views import blueprint as reminders_bp
+    from crm.reports.views import blueprint as reports_bp
     from crm.stats.views import blueprint as stats_bp
+    from crm.supervision.views import blueprint as supervision_bp
     from crm.targets.views import blueprint as targets_bp
     from crm.visits.views import blueprint as visits_bp
 
@@ -129,6 +132,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(visits_bp)
     app.register_blueprint(board_bp)
     app.register_blueprint(bulletin_bp)
+    app.register_blueprint(bulletins_bp)
+    app.register_blueprint(supervision_bp)
+    app.register_blueprint(reports_bp)
     app.register_blueprint(stats_bp)
     app.register_blueprint(targets_bp)
     app.register_blueprint(reminders_bp)

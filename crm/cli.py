@@ -49,6 +49,7 @@ def _register_groups() -> None:
     from crm.exports.cli import backup, restore_attachments
     from crm.imports.cli import import_
     from crm.reminders.cli import reminders, scheduler
+    from crm.supervision.cli import bulletins, supervision
 
     cli.add_command(backup)
     cli.add_command(restore_attachments)
@@ -56,6 +57,8 @@ def _register_groups() -> None:
     cli.add_command(import_)
     cli.add_command(reminders)
     cli.add_command(scheduler)
+    cli.add_command(supervision)
+    cli.add_command(bulletins)
 
 
 _register_groups()

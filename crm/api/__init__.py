@@ -31,7 +31,7 @@ def require_body():
 
 class _Registrar:
     def register(self, app):
-        from crm.api import claims, me, resources, stats, targets
+        from crm.api import claims, me, resources, stats, supervision, targets
         from crm.api.schemas import ErrorSchema, Wan
 
         app.config.update(
@@ -53,7 +53,7 @@ class _Registrar:
         api = Api(app)
         api.register_field(Wan, "number", None)
         api.spec.components.schema("ErrorSchema", schema=ErrorSchema)
-        for module in (me, resources, stats, targets, claims):
+        for module in (me, resources, stats, targets, claims, supervision):
             for bp in module.blueprints():
                 csrf.exempt(bp)
                 api.register_blueprint(bp, url_prefix="/api/v1")

@@ -99,6 +99,11 @@ def _may_submit_claim(user: User, claim) -> bool:
     return _may_edit_lead(user, claim.lead)
 
 
+def _may_answer_order(user: User, order) -> bool:
+    """The unit answers a supervision order: its head, or the lead's officers."""
+    return _head_of(user, order.lead) or (user.role == OFFICER and _assigned(user, order.lead))
+
+
 #: Actions by name. A callable refines the answer for one object; actions without an object
 #: (pages, menu entries, whole features) answer for the user alone.
 RULES = {
@@ -145,6 +150,16 @@ RULES = {
     "claims.queue": _role_in(ADMIN, REVIEWER),
     "attachment.upload": _may_edit_lead,  # obj: the lead
     "attachment.view": lambda user, attachment: _may_see_lead(user, attachment.lead),
+    # 督办 (supervision orders): the bureau issues and closes; the unit answers.
+    "supervision.list": lambda user, _obj=None: True,  # scoped by the orders' leads
+    "supervision.view": lambda user, order: _may_see_lead(user, order.lead),
+    "supervision.issue": _admin,  # obj: the lead
+    "supervision.close": _admin,  # obj: the order
+    "supervision.answer": _may_answer_order,
+    # Published bulletins (通报 第N期): the whole district's frozen figures.
+    "bulletins.view": _role_in(*DISTRICT_ROLES),
+    "bulletins.publish": _admin,
+    "reports.monthly": lambda user, _obj=None: user.role in (*DISTRICT_ROLES, HEAD),
 }
 
 

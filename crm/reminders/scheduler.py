@@ -30,6 +30,9 @@ JOBS = [
     ("weekly-digest", "weekly_job",
      lambda tz, cfg: CronTrigger(day_of_week=_day(cfg, WEEKLY_DAY), **_time(cfg, WEEKLY_TIME),
                                  timezone=tz)),
+    # After the daily reminders (and the weekly ones): 督办 orders, once per lead, level and day.
+    ("supervision-run", "supervision_job",
+     lambda tz, cfg: CronTrigger(**_after(_time(cfg, DAILY_TIME), minutes=15), timezone=tz)),
     ("retry-pending", "retry_job",
      lambda tz, cfg: IntervalTrigger(minutes=10, timezone=tz)),
     # Not a reminder: the day's statistics computed before anyone asks (crm/stats/cache.py).
@@ -77,6 +80,12 @@ def _time(cfg, setting: tuple[str, str]) -> dict:
             name=name, value=value)) from None
 
 
+def _after(at: dict, *, minutes: int) -> dict:
+    """A cron time ``minutes`` after ``at`` (the same day, at most 23:59)."""
+    total = min(at["hour"] * 60 + at["minute"] + minutes, 23 * 60 + 59)
+    return {"hour": total // 60, "minute": total % 60, "second": at["second"]}
+
+
 def _day(cfg, setting: tuple[str, str]) -> str:
     name, default = setting
     value = cfg.get(name, default)
@@ -112,6 +121,18 @@ def _run(app, kind):
 def daily_job(app):
     _run(app, "daily")  # skips holidays itself; 调休 Saturdays are workdays
     _run(app, "review")  # reviewers: claims pending more than 5 workdays
+
+
+def supervision_job(app):
+    """After the daily reminders: the automatic issue and escalation of supervision orders."""
+    from crm.clock import today
+    from crm.reminders.workdays import is_workday
+    from crm.supervision.services import run_and_commit
+
+    with app.app_context():
+        if is_workday(today()):
+            result = run_and_commit(today())
+            log.info("supervision: %s", result.summary())
 
 
 def weekly_job(app):
