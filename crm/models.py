@@ -6,15 +6,16 @@ from crm.bulletin.models import BulletinIssue, ScreenLink
 from crm.claims.models import Attachment, Claim, ClaimEvidence, ClaimReview
 from crm.leads.models import Blocker, Contact, FundEntry, Lead, LeadOfficer, StageChange
 from crm.reminders.models import ReminderDispatch
-from crm.supervision.models import SupervisionAnswer, SupervisionCounter, SupervisionOrder
 from crm.stats import cache as _stats_cache  # noqa: F401  (its write listener, with the models)
 from crm.stats.models import StatsCache, StatsVersion
+from crm.supervision.models import SupervisionAnswer, SupervisionCounter, SupervisionOrder
 from crm.targets.models import Target
 from crm.townships.models import Township
 from crm.visits.models import Visit
 
 __all__ = [
-    "ApiToken", "Attachment", "BulletinIssue", "AuditEntry", "Blocker", "Claim", "ClaimEvidence", "ClaimReview",
+    "ApiToken", "Attachment", "AuditEntry", "Blocker", "BulletinIssue", "Claim", "ClaimEvidence",
+    "ClaimReview",
     "Contact", "FundEntry", "Lead", "LeadOfficer", "LoginAttempt", "RateWindow",
     "ReminderDispatch", "ScreenLink", "StageChange", "StatsCache", "StatsVersion", "Target",
     "SupervisionAnswer", "SupervisionCounter", "SupervisionOrder", "Township", "User", "Visit",
