@@ -20,6 +20,7 @@ from sqlalchemy.orm import joinedload
 
 from crm import audit, inputs
 from crm.auth.permissions import can
+from crm.bulletin.issues import latest_issue
 from crm.bulletin.models import ScreenLink
 from crm.bulletin.report import (
     METRIC_SHORT_LABELS,
@@ -88,7 +89,7 @@ def _screen(reader, *, signed_in: bool):
     data = bulletin_data(reader, as_of)
     red = data.with_colour("red")
     html = render_template(
-        "bulletin/screen.html", data=data, as_of=as_of, as_of_text=format_date(as_of, "full"),
+        "bulletin/screen.html", data=data, issue=latest_issue(), as_of=as_of, as_of_text=format_date(as_of, "full"),
         signed_in=signed_in, red=red[:SCREEN_RED_ROWS], red_more=max(0, len(red) - SCREEN_RED_ROWS),
         refreshed_at=local_time(utcnow()), refresh_seconds=SCREEN_REFRESH_SECONDS,
     )

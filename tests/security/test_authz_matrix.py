@@ -51,8 +51,8 @@ from itsdangerous import URLSafeSerializer
 
 from crm.auth.models import ApiToken
 from crm.auth.services import issue_token
-from crm.bulletin.models import ScreenLink
 from crm.bulletin import issues as bulletin_issues
+from crm.bulletin.models import ScreenLink
 from crm.claims import services as claim_services
 from crm.clock import today, utcnow
 from crm.extensions import db

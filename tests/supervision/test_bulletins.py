@@ -125,3 +125,14 @@ def test_monthly_report(client, auth, sw):
     auth.logout()
     auth.login("a-1")
     assert client.get("/reports/monthly").status_code == 403
+
+
+def test_the_big_screen_shows_the_latest_issue(api, sw, client, auth):
+    _targets(sw, 10, 1)
+    assert api("POST", "/bulletins", json={"as_of": (today() - dt.timedelta(days=1)).isoformat()}).status_code == 201
+    factories.lead(sw.off_b1, sw.b, name="新项目", company="新公司")
+    db.session.commit()
+    assert api("POST", "/bulletins", json={"as_of": today().isoformat()}).status_code == 201
+    auth.login("viewer")
+    page = client.get("/screen").get_data(as_text=True)
+    assert f"{today().year}年第2期" in page and "↑1" in page and "↓1" in page
