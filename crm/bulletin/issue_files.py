@@ -59,7 +59,7 @@ def lead_headers() -> list[str]:
 
 def lead_rows(items: list[dict]) -> list[list]:
     return [[i["township_name"], i["name"], i["company"], i["stage_label"], i["investment_yi"],
-             i["officer"], "；".join(i["reasons"])] for i in items]
+             i["officer_name"], "；".join(i["reasons"])] for i in items]
 
 
 def order_headers() -> list[str]:

@@ -44,7 +44,7 @@ def _lead_row(item) -> dict:
         "township_id": lead.township_id, "township_name": lead.township.name,
         "stage": lead.stage, "stage_label": str(STAGE_LABELS[lead.stage]),
         "investment_wan": _amount(lead.investment_wan), "investment_yi": yi_text(lead.investment_wan),
-        "officer": item.officer_name, "milestone": item.milestone_label,
+        "officer_name": item.officer_name, "milestone": item.milestone_label,
         "milestone_on": item.milestone_on.isoformat() if item.milestone_on else None,
         "reasons": list(item.reasons), "colour": item.colour,
     }

@@ -89,7 +89,8 @@ def _screen(reader, *, signed_in: bool):
     data = bulletin_data(reader, as_of)
     red = data.with_colour("red")
     html = render_template(
-        "bulletin/screen.html", data=data, issue=latest_issue(), as_of=as_of, as_of_text=format_date(as_of, "full"),
+        "bulletin/screen.html", data=data, as_of=as_of, as_of_text=format_date(as_of, "full"),
+        issue=latest_issue(),
         signed_in=signed_in, red=red[:SCREEN_RED_ROWS], red_more=max(0, len(red) - SCREEN_RED_ROWS),
         refreshed_at=local_time(utcnow()), refresh_seconds=SCREEN_REFRESH_SECONDS,
     )

@@ -129,7 +129,8 @@ def test_monthly_report(client, auth, sw):
 
 def test_the_big_screen_shows_the_latest_issue(api, sw, client, auth):
     _targets(sw, 10, 1)
-    assert api("POST", "/bulletins", json={"as_of": (today() - dt.timedelta(days=1)).isoformat()}).status_code == 201
+    yesterday = (today() - dt.timedelta(days=1)).isoformat()
+    assert api("POST", "/bulletins", json={"as_of": yesterday}).status_code == 201
     factories.lead(sw.off_b1, sw.b, name="新项目", company="新公司")
     db.session.commit()
     assert api("POST", "/bulletins", json={"as_of": today().isoformat()}).status_code == 201
