@@ -46,7 +46,7 @@ def render(digest) -> EmailMessage:
     user = digest.user
     base = current_app.config["CRM_BASE_URL"].rstrip("/")
     # The reviewers' list is a daily mail: the daily preference turns it off.
-    pref = "daily" if digest.kind == "review" else digest.kind
+    pref = "daily" if digest.kind in ("review", "supervision") else digest.kind
     unsubscribe = f"{base}/reminders/unsubscribe/{unsubscribe_token(user, pref)}"
     context = dict(digest.context, user=user, base_url=base, unsubscribe_url=unsubscribe,
                    METRIC_LABELS=METRIC_LABELS)
@@ -55,7 +55,11 @@ def render(digest) -> EmailMessage:
             "daily": _("【招商 CRM】今日跟进提醒 %(d)s", d=digest.period),
             "weekly": _("【招商 CRM】每周提醒 %(w)s", w=digest.period),
             "review": _("【招商 CRM】待核验超过5个工作日 %(d)s", d=digest.period),
+            "supervision": lambda: _("【招商 CRM】约谈督办 %(n)s %(p)s",
+                                     n=digest.context["order"].number_text,
+                                     p=digest.context["order"].lead.name),
         }[digest.kind]
+        subject = subject() if callable(subject) else subject
         text = render_template(f"email/{digest.template}.txt", subject=subject, **context)
         html = render_template(f"email/{digest.template}.html", subject=subject, **context)
     message = EmailMessage()

@@ -10,8 +10,9 @@ from crm.clock import utcnow
 from crm.columns import UTCDateTime
 from crm.extensions import db
 
-#: ``review``: a reviewer's daily list of claims pending more than 5 workdays.
-KINDS = ("daily", "weekly", "review")
+#: ``review``: a reviewer's daily list of claims pending more than 5 workdays; ``supervision``:
+#: a district leader told of a supervision order at ``talk`` (约谈), period ``o<order id>``.
+KINDS = ("daily", "weekly", "review", "supervision")
 STATUSES = ("pending", "sent", "skipped")
 
 

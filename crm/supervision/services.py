@@ -20,6 +20,7 @@ from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.leads.colour import colour_expr, lead_colour
 from crm.leads.models import Lead
+from crm.reminders import dispatch
 from crm.reminders.workdays import is_workday
 from crm.supervision import signals
 from crm.supervision.models import (
@@ -31,6 +32,7 @@ from crm.supervision.models import (
     SupervisionOrder,
     next_level,
 )
+from crm.supervision.notify import queue_talk_mail
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,8 @@ def _create(lead: Lead, level: str, reason: str, issued_on: dt.date, due_on: dt.
         issued_by_id=getattr(user, "id", None))
     db.session.add(order)
     db.session.flush()
+    if level == LEVELS[-1]:
+        queue_talk_mail(order)
     audit.record(user, "supervision.issue", order, lead_id=lead.id, changes={
         "number": [None, order.number_text], "level": [None, level], "due_on": [None, due_on]})
     return order
@@ -285,5 +289,7 @@ def _run(as_of: dt.date) -> RunResult:
     for order in overdue:
         signals.order_overdue.send(order, as_of=as_of)
     db.session.commit()
+    if result.escalated:
+        dispatch.deliver(dispatch.RunResult())  # the 约谈 mails this run queued (and any still pending)
     log.info("supervision run %s: %s", as_of, result.summary())
     return result

@@ -89,3 +89,41 @@ def test_two_schedulers_at_once_issue_each_order_once(app, sw):
     assert sorted((o.level, o.status) for o in orders) == [("red", "open")] * 4 + [
         ("yellow", "closed")] * 4
     assert sorted(o.number for o in orders) == list(range(1, 9))
+
+
+def test_talk_orders_are_mailed_to_viewers_once_and_weekly_mails_list_open_orders(app, sw, smtp):
+    from crm.reminders import dispatch
+    from crm.reminders.models import ReminderDispatch
+    from crm.supervision.services import issue_order
+
+    app.config.update(CRM_MAIL_BACKEND="smtp", CRM_SMTP_HOST="127.0.0.1", CRM_SMTP_PORT=smtp.port)
+    with time_machine.travel(START, tick=False):
+        lead = red_lead(sw)
+        order = issue_order(sw.admin, lead, "red", "用地未落实")
+        db.session.commit()
+    later = START + dt.timedelta(days=30)
+    for _run in range(2):
+        with time_machine.travel(later, tick=False):
+            run_and_commit(today())
+    rows = db.session.scalars(sa.select(ReminderDispatch).where(
+        ReminderDispatch.kind == "supervision")).all()
+    assert [(r.user_id, r.status) for r in rows] == [(sw.viewer.id, "sent")]
+    talk = _orders()[-1]
+    assert (talk.level, talk.escalated_from_id) == ("talk", order.id)
+    to_viewer = smtp.inbox.to("viewer@example.test")
+    assert len(to_viewer) == 1
+    assert talk.number_text in str(to_viewer[0]["Subject"])
+    # the weekly mails: the unit's head and the officer carrying the lead hear of it
+    monday = (later + dt.timedelta(days=7 - later.weekday())).date()
+    dispatch.run("weekly", monday)
+    weekly = {r.user.username: _text(r.message) for r in db.session.scalars(
+        sa.select(ReminderDispatch).where(ReminderDispatch.kind == "weekly"))}
+    for username in ("a-head", "a-1", "admin"):
+        assert talk.number_text in weekly[username], username
+    assert talk.number_text not in weekly.get("b-head", "")
+
+
+def _text(raw: str) -> str:
+    from email import message_from_string, policy
+
+    return message_from_string(raw, policy=policy.default).get_body(("plain",)).get_content()
