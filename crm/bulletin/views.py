@@ -36,6 +36,7 @@ from crm.bulletin.report import (
 from crm.clock import local_time, today, utcnow
 from crm.extensions import db
 from crm.leads.colour import COLOUR_LABELS
+from crm.supervision.queries import list_orders
 from crm.targets.models import METRIC_LABELS
 
 blueprint = Blueprint("bulletin", __name__)
@@ -68,7 +69,9 @@ def page():
         abort(403)
     as_of = _as_of()
     data = bulletin_data(current_user, as_of)
-    return render_template("bulletin/page.html", data=data, as_of=as_of)
+    # 督办: the orders not yet closed, beside the colours (their own section of the page)
+    orders = list_orders(current_user, status="live", issued_to=as_of)
+    return render_template("bulletin/page.html", data=data, as_of=as_of, orders=orders)
 
 
 @blueprint.route("/bulletin.xlsx")

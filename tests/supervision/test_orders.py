@@ -70,6 +70,8 @@ def test_pages_issue_answer_with_evidence_and_word_document(client, auth, sw):
     assert client.get(f"/leads/{lead.id}").get_data(as_text=True).count(order.number_text) >= 1
     page = client.get("/supervision/?status=live").get_data(as_text=True)
     assert order.number_text in page and "孟庄镇" in page
+    assert order.number_text in client.get("/bulletin").get_data(as_text=True)
+    assert order.number_text in client.get(f"/stats/unit/{sw.a.id}").get_data(as_text=True)
     auth.logout()
     auth.login("a-1")
     r = client.post(f"/supervision/{order.id}/answer",
