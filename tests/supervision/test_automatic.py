@@ -127,3 +127,29 @@ def _text(raw: str) -> str:
     from email import message_from_string, policy
 
     return message_from_string(raw, policy=policy.default).get_body(("plain",)).get_content()
+
+
+def test_two_scheduler_processes_issue_each_order_once(app, sw, database_url, tmp_path):
+    """Two real `crm supervision run` processes at once on the same database."""
+    import os
+    import subprocess
+    import sys
+
+    with time_machine.travel(START, tick=False):
+        lead_ids = sorted(red_lead(sw, name=f"进程项目{i}").id for i in range(5))
+    db.session.commit()
+    db.session.remove()
+    env = {**os.environ, "CRM_DATABASE_URL": database_url, "CRM_SECRET_KEY": "test-secret",
+           "CRM_MAIL_BACKEND": "file", "CRM_VERIFICATION": "off"}
+    day = START.date()
+    command = [sys.executable, "-c", "from crm.cli import main; main()", "supervision", "run",
+               "--as-of", day.isoformat()]
+    runs = [subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [r.communicate(timeout=180) for r in runs]
+    assert all(r.returncode == 0 for r in runs), "\n".join(e[-2000:] for _, e in outputs)
+    orders = _orders()
+    assert sorted(o.lead_id for o in orders) == lead_ids
+    assert sorted(o.number for o in orders) == [1, 2, 3, 4, 5]
+    issued = sum(int(out.split("新下发 ")[1].split("，")[0]) for out, _ in outputs)
+    assert issued == 5
