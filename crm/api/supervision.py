@@ -1,7 +1,9 @@
 """Supervision orders (督办单) and published bulletins (通报 第N期) in the API."""
 
+import sqlalchemy as sa
 from flask import abort
 from flask.views import MethodView
+from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
@@ -11,6 +13,8 @@ from crm.api.schemas import ID, ID_MAX, Day, Text
 from crm.auth.permissions import can, get_lead_or_404
 from crm.bulletin import issues
 from crm.bulletin.models import BulletinIssue
+from crm.claims.models import Attachment
+from crm.errors import DomainError
 from crm.extensions import db
 from crm.supervision import queries, services
 from crm.supervision.models import LEVELS, STATUSES
@@ -71,6 +75,11 @@ class IssueInSchema(Schema):
 
 class AnswerInSchema(Schema):
     text = Text(required=True, validate=validate.Length(max=services.TEXT_MAX), min_len=1)
+    attachment_ids = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=1, max=ID_MAX)),
+        load_default=list, validate=validate.Length(max=20), metadata={
+            "description": "Evidence files of the lead, uploaded with "
+                           "POST /leads/{id}/attachments (optional)"})
 
 
 class CloseInSchema(Schema):
@@ -148,7 +157,13 @@ class OrderAnswers(MethodView):
     def post(self, data, order_id):
         """The unit's answer (its head or the lead's officers): the order becomes `answered`."""
         order = _order(order_id)
-        services.answer_order(api_user(), order, data["text"])
+        ids = set(data["attachment_ids"])
+        files = list(db.session.scalars(sa.select(Attachment).where(
+            Attachment.id.in_(ids), Attachment.lead_id == order.lead_id))) if ids else []
+        if len(files) != len(ids):
+            message = _l("只能使用本项目的材料")
+            raise DomainError(message, {"attachment_ids": [message]})
+        services.answer_order(api_user(), order, data["text"], files)
         return order
 
 

@@ -44,10 +44,22 @@ def test_issue_answer_close_through_the_api(api, sw):
     assert api("POST", path, user="viewer", json={"text": "x"}).status_code == 403
     assert api("POST", path, user="a-2", json={"text": "x"}).status_code == 403
     assert api("POST", path, user="a-1", json={"text": "  "}).status_code == 422
-    r = api("POST", path, user="a-1", json={"text": "已协调用地，下周开工"})
+    from tests.claims.conftest import PDF
+
+    file_b = api("POST", f"/leads/{sw.lead_b.id}/attachments", user="b-1",
+                 data={"file": (io.BytesIO(PDF), "b.pdf"), "kind": "other"},
+                 content_type="multipart/form-data").json["id"]
+    assert api("POST", path, user="a-1",
+               json={"text": "x", "attachment_ids": [file_b]}).status_code == 422
+    file_a = api("POST", f"/leads/{lead.id}/attachments", user="a-1",
+                 data={"file": (io.BytesIO(PDF), "a.pdf"), "kind": "other"},
+                 content_type="multipart/form-data").json["id"]
+    r = api("POST", path, user="a-1", json={"text": "已协调用地，下周开工",
+                                            "attachment_ids": [file_a]})
     assert r.status_code == 200, r.json
     assert r.json["status"] == "answered"
     assert r.json["answers"][0]["text"] == "已协调用地，下周开工"
+    assert r.json["answers"][0]["attachment_ids"] == [file_a]
     # closing: admins, with a note
     close = f"/supervision/{order['id']}/close"
     assert api("POST", close, user="a-head", json={"note": "好"}).status_code == 403
