@@ -12,6 +12,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 
 from crm import audit
 from crm.auth.models import User
@@ -156,8 +157,10 @@ def publish(user: User, as_of: dt.date) -> BulletinIssue:
 
 
 def list_issues() -> list[BulletinIssue]:
+    """Every issue, newest as-of date first, without its content (loaded when read)."""
     return list(db.session.scalars(
-        sa.select(BulletinIssue).order_by(BulletinIssue.as_of.desc(), BulletinIssue.id.desc())))
+        sa.select(BulletinIssue).options(defer(BulletinIssue.content))
+        .order_by(BulletinIssue.as_of.desc(), BulletinIssue.id.desc())))
 
 
 def latest_issue() -> BulletinIssue | None:
