@@ -100,6 +100,9 @@ def register_extensions(app: Flask) -> None:
 
     login_manager.user_loader(load_user_from_session)
     import crm.models  # noqa: F401  (every model registered)
+    from crm.channels import hooks
+
+    hooks.connect()  # the group robots hear of supervision orders and published bulletins
 
 
 def register_inputs(app: Flask) -> None:
@@ -114,6 +117,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.admin.views import blueprint as admin_bp
     from crm.api import blueprint as api_bp
     from crm.auth.views import blueprint as auth_bp
+    from crm.bulletin.issue_views import blueprint as bulletins_bp
     from crm.bulletin.views import blueprint as bulletin_bp
     from crm.channels.views import blueprint as channels_bp
     from crm.claims.views import blueprint as claims_bp
@@ -126,7 +130,9 @@ def register_blueprints(app: Flask) -> None:
     from crm.main.views import blueprint as main_bp
     from crm.permits.views import blueprint as permits_bp
     from crm.reminders.views import blueprint as reminders_bp
+    from crm.reports.views import blueprint as reports_bp
     from crm.stats.views import blueprint as stats_bp
+    from crm.supervision.views import blueprint as supervision_bp
     from crm.targets.views import blueprint as targets_bp
     from crm.visits.views import blueprint as visits_bp
 
@@ -137,6 +143,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(permits_bp)
     app.register_blueprint(board_bp)
     app.register_blueprint(bulletin_bp)
+    app.register_blueprint(bulletins_bp)
+    app.register_blueprint(supervision_bp)
+    app.register_blueprint(reports_bp)
     app.register_blueprint(stats_bp)
     app.register_blueprint(targets_bp)
     app.register_blueprint(reminders_bp)

@@ -50,6 +50,7 @@ def _register_groups() -> None:
     from crm.exports.cli import backup, restore_attachments
     from crm.imports.cli import import_
     from crm.reminders.cli import reminders, scheduler
+    from crm.supervision.cli import bulletins, supervision
 
     cli.add_command(backup)
     cli.add_command(channels)
@@ -58,6 +59,8 @@ def _register_groups() -> None:
     cli.add_command(import_)
     cli.add_command(reminders)
     cli.add_command(scheduler)
+    cli.add_command(supervision)
+    cli.add_command(bulletins)
 
 
 _register_groups()

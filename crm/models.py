@@ -2,7 +2,7 @@
 
 from crm.audit.models import AuditEntry
 from crm.auth.models import ApiToken, LoginAttempt, RateWindow, User
-from crm.bulletin.models import ScreenLink
+from crm.bulletin.models import BulletinIssue, ScreenLink
 from crm.channels.models import Channel, ChannelDispatch, ChannelSend
 from crm.claims.models import Attachment, Claim, ClaimEvidence, ClaimReview
 from crm.companies.models import Company, Dispute
@@ -12,14 +12,16 @@ from crm.permits.models import Permit
 from crm.reminders.models import ReminderDispatch
 from crm.stats import cache as _stats_cache  # noqa: F401  (its write listener, with the models)
 from crm.stats.models import StatsCache, StatsVersion
+from crm.supervision.models import SupervisionAnswer, SupervisionCounter, SupervisionOrder
 from crm.targets.models import Target
 from crm.townships.models import Township
 from crm.visits.models import Visit
 
 __all__ = [
-    "ApiToken", "Attachment", "AuditEntry", "Blocker", "Channel", "ChannelDispatch", "ChannelSend",
-    "Claim", "ClaimEvidence", "ClaimReview", "Company", "Contact", "Dispute", "FundEntry",
-    "Industry", "Lead", "LeadOfficer", "LoginAttempt", "Permit", "RateWindow",
+    "ApiToken", "Attachment", "AuditEntry", "Blocker", "BulletinIssue", "Channel",
+    "ChannelDispatch", "ChannelSend", "Claim", "ClaimEvidence", "ClaimReview", "Company",
+    "Contact", "Dispute", "FundEntry", "Industry", "Lead", "LeadOfficer", "LoginAttempt", "Permit",
+    "RateWindow",
     "ReminderDispatch", "ScreenLink", "StageChange", "StatsCache", "StatsVersion", "Target",
-    "Township", "User", "Visit",
+    "SupervisionAnswer", "SupervisionCounter", "SupervisionOrder", "Township", "User", "Visit",
 ]

@@ -61,7 +61,17 @@ def require_body():
 
 class _Registrar:
     def register(self, app):
-        from crm.api import claims, companies, industries, me, permits, resources, stats, targets
+        from crm.api import (
+            claims,
+            companies,
+            industries,
+            me,
+            permits,
+            resources,
+            stats,
+            supervision,
+            targets,
+        )
         from crm.api.schemas import ErrorSchema, Wan
 
         app.config.update(
@@ -84,7 +94,8 @@ class _Registrar:
         api.register_field(Wan, "number", None)
         api.spec.components.schema("ErrorSchema", schema=ErrorSchema)
         api.spec.components.schema("TargetWithDue", schema=targets.TargetWithDueSchema)
-        for module in (me, resources, stats, targets, claims, permits, industries, companies):
+        for module in (me, resources, stats, targets, claims, permits, industries, companies,
+                       supervision):
             csrf.exempt(module.bp)
             api.register_blueprint(module.bp, url_prefix="/api/v1")
         # The spec itself is public.

@@ -105,6 +105,11 @@ def _may_submit_claim(user: User, claim) -> bool:
     return _may_edit_lead(user, claim.lead)
 
 
+def _may_answer_order(user: User, order) -> bool:
+    """The unit answers a supervision order: its head, or the lead's officers."""
+    return _head_of(user, order.lead) or (user.role == OFFICER and _assigned(user, order.lead))
+
+
 #: Actions by name. A callable refines the answer for one object; actions without an object
 #: (pages, menu entries, whole features) answer for the user alone.
 RULES = {
@@ -164,6 +169,16 @@ RULES = {
     #: Who is told of a ruling by mail: the heads of the two units.
     "dispute.ruling_mail": lambda user, township_id: user.role == HEAD
     and user.township_id == township_id,
+    # 督办 (supervision orders): the bureau issues and closes; the unit answers.
+    "supervision.list": lambda user, _obj=None: True,  # scoped by the orders' leads
+    "supervision.view": lambda user, order: _may_see_lead(user, order.lead),
+    "supervision.issue": _admin,  # obj: the lead
+    "supervision.close": _admin,  # obj: the order
+    "supervision.answer": _may_answer_order,
+    # Published bulletins (通报 第N期): the whole district's frozen figures.
+    "bulletins.view": _role_in(*DISTRICT_ROLES),
+    "bulletins.publish": _admin,
+    "reports.monthly": lambda user, _obj=None: user.role in (*DISTRICT_ROLES, HEAD),
 }
 
 

@@ -47,3 +47,30 @@ class ScreenLink(db.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class BulletinIssue(db.Model):
+    """A published bulletin (通报 第N期): the bulletin of one as-of date, frozen as JSON.
+
+    ``content`` holds everything its page, workbook and Word file show; later edits of leads,
+    targets or units never change it.
+    """
+
+    __tablename__ = "bulletin_issues"
+    __table_args__ = (sa.UniqueConstraint("year", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int]
+    #: 第N期 of the year, counted from 1 without gaps.
+    number: Mapped[int]
+    #: One issue per as-of date.
+    as_of: Mapped[dt.date] = mapped_column(unique=True)
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    content: Mapped[dict] = mapped_column(sa.JSON)
+
+    published_by: Mapped[User | None] = relationship()
+
+    @property
+    def title_number(self) -> str:
+        return f"{self.year}年第{self.number}期"

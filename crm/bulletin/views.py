@@ -11,6 +11,7 @@ from sqlalchemy.orm import joinedload
 
 from crm import audit, inputs
 from crm.auth.permissions import can
+from crm.bulletin.issues import latest_issue
 from crm.bulletin.models import ScreenLink
 from crm.bulletin.report import (
     METRIC_SHORT_LABELS,
@@ -29,6 +30,7 @@ from crm.clock import local_time, today, utcnow
 from crm.extensions import db
 from crm.leads.colour import COLOUR_LABELS
 from crm.leads.models import KEY_LEVEL_LABELS
+from crm.supervision.queries import list_orders
 from crm.targets.models import METRIC_LABELS
 
 blueprint = Blueprint("bulletin", __name__)
@@ -63,7 +65,9 @@ def page():
         abort(403)
     as_of = _as_of()
     data = bulletin_data(current_user, as_of)
-    return render_template("bulletin/page.html", data=data, as_of=as_of)
+    # 督办: the orders not yet closed, beside the colours (their own section of the page)
+    orders = list_orders(current_user, status="live", issued_to=as_of)
+    return render_template("bulletin/page.html", data=data, as_of=as_of, orders=orders)
 
 
 @blueprint.route("/bulletin.xlsx")
@@ -85,6 +89,7 @@ def _screen(reader, *, signed_in: bool):
     red = data.with_colour("red")
     html = render_template(
         "bulletin/screen.html", data=data, as_of=as_of, as_of_text=format_date(as_of, "full"),
+        issue=latest_issue(),
         signed_in=signed_in, red=red[:SCREEN_RED_ROWS], red_more=max(0, len(red) - SCREEN_RED_ROWS),
         refreshed_at=local_time(utcnow()), refresh_seconds=SCREEN_REFRESH_SECONDS,
     )

@@ -173,6 +173,7 @@ def show(lead_id):
     from crm.claims.queries import claims_of_lead
     from crm.companies.services import open_dispute_notice
     from crm.permits.forms import DoneForm, PermitForm
+    from crm.supervision.queries import list_orders
     from crm.visits.forms import VisitForm
 
     visit_form = VisitForm(visited_on=today())
@@ -180,6 +181,7 @@ def show(lead_id):
     return render_template(
         "leads/show.html", lead=lead, colour=colour, reasons=reasons,
         claims=claims_of_lead(lead), upload_form=UploadForm(),
+        orders=list_orders(current_user, lead_id=lead.id),
         timeline=queries.timeline(lead), funds=queries.fund_entries(lead),
         visit_form=visit_form, move_form=move_form, fund_form=FundForm(arrived_on=today()),
         blocker_form=BlockerForm(), resolve_form=ResolveForm(), contact_form=ContactForm(),

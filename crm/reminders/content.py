@@ -14,6 +14,7 @@ from crm.leads.colour import ColouredLead, colour_expr
 from crm.leads.models import Lead, StageChange
 from crm.stats.queries import district_stats
 from crm.stats.results import pending_summary
+from crm.supervision.queries import list_orders
 from crm.visits.models import Visit
 
 
@@ -104,11 +105,24 @@ def weekly_digests(as_of: dt.date) -> list[Digest]:
             template = "weekly_admin"
         else:
             continue
+        orders = _open_orders(user)
+        if context is None and orders and user.role == OFFICER:
+            # an officer with nothing else this week still hears of the orders on their leads
+            context = {"overdue": [], "this_week": [], "flagged": [], "visits": []}
         if context:
+            context.update(orders=orders)
             context.update(as_of=as_of, period=period, last_monday=last_monday,
                            last_sunday=last_sunday, lead_url=lead_url)
             digests.append(Digest(user, "weekly", period, template, context))
     return digests
+
+
+def _open_orders(user):
+    """Supervision orders not yet closed that concern ``user``: an officer's on the leads they
+    carry, a head's in their unit, an admin's everywhere."""
+    if user.role == OFFICER:
+        return [o for o in list_orders(user, status="live") if user.id in o.lead.officer_ids]
+    return list_orders(user, status="live")
 
 
 def _with_colour(stmt, as_of):

@@ -57,7 +57,11 @@ def render(digest) -> EmailMessage:
             "review": _("【招商 CRM】待核验超过5个工作日 %(d)s", d=digest.period),
             "dispute": _("【招商 CRM】撞单裁定：%(lead)s", lead=digest.context.get("lead") and
                          digest.context["lead"].name),
+            "supervision": lambda: _("【招商 CRM】约谈督办 %(n)s %(p)s",
+                                     n=digest.context["order"].number_text,
+                                     p=digest.context["order"].lead.name),
         }[digest.kind]
+        subject = subject() if callable(subject) else subject
         text = render_template(f"email/{digest.template}.txt", subject=subject, **context)
         html = render_template(f"email/{digest.template}.html", subject=subject, **context)
     message = EmailMessage()

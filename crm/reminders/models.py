@@ -12,7 +12,9 @@ from crm.extensions import db
 
 #: ``review``: a reviewer's daily list of claims pending more than 5 workdays.
 #: ``dispute``: a ruling on a 撞单, to the heads of both units (period ``D<dispute id>``).
-KINDS = ("daily", "weekly", "review", "dispute")
+#: ``supervision``: a district leader told of a supervision order at ``talk`` (约谈), period
+#: ``o<order id>``.
+KINDS = ("daily", "weekly", "review", "dispute", "supervision")
 STATUSES = ("pending", "sent", "skipped")
 
 

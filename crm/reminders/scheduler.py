@@ -30,6 +30,9 @@ JOBS = [
     ("weekly-digest", "weekly_job",
      lambda tz, cfg: CronTrigger(day_of_week=_day(cfg, WEEKLY_DAY), **_time(cfg, WEEKLY_TIME),
                                  timezone=tz)),
+    # After the daily reminders (and the weekly ones): 督办 orders, once per lead, level and day.
+    ("supervision-run", "supervision_job",
+     lambda tz, cfg: CronTrigger(**_after(_time(cfg, DAILY_TIME), minutes=15), timezone=tz)),
     ("retry-pending", "retry_job",
      lambda tz, cfg: IntervalTrigger(minutes=10, timezone=tz)),
     # The group robots' messages: new ones (a claim reviewed, a bulletin published) and retries.
@@ -78,6 +81,12 @@ def _time(cfg, setting: tuple[str, str]) -> dict:
         raise SettingError(name, value, _l(
             "设置 %(name)s 的值无效：“%(value)s”（应为 HH:MM，00:00 至 23:59）",
             name=name, value=value)) from None
+
+
+def _after(at: dict, *, minutes: int) -> dict:
+    """A cron time ``minutes`` after ``at`` (the same day, at most 23:59)."""
+    total = min(at["hour"] * 60 + at["minute"] + minutes, 23 * 60 + 59)
+    return {"hour": total // 60, "minute": total % 60, "second": at["second"]}
 
 
 def _day(cfg, setting: tuple[str, str]) -> str:
@@ -134,6 +143,18 @@ def channels_deliver_job(app):
         result = jobs.deliver_pending()
         if result.sent or result.failed:
             log.info("channels: %s", result.summary())
+
+
+def supervision_job(app):
+    """After the daily reminders: the automatic issue and escalation of supervision orders."""
+    from crm.clock import today
+    from crm.reminders.workdays import is_workday
+    from crm.supervision.services import run_and_commit
+
+    with app.app_context():
+        if is_workday(today()):
+            result = run_and_commit(today())
+            log.info("supervision: %s", result.summary())
 
 
 def weekly_job(app):

@@ -35,6 +35,7 @@ from crm.stats.charts import (
 )
 from crm.stats.queries import district_ranking, district_stats
 from crm.stats.results import STEPS, target_colour, yellow_margin
+from crm.supervision.queries import list_orders
 from crm.targets.models import METRIC_LABELS, RATE_METRICS
 
 blueprint = Blueprint("stats", __name__, url_prefix="/stats")
@@ -163,6 +164,7 @@ def unit(township_id: int):
                 unit_stats.pending["funds_wan"], True)],
         charts=_unit_charts(unit_stats, stats.time_progress, weeks, query),
         attention=_attention(township_id, query.as_of),
+        orders=list_orders(current_user, status="live", township_id=township_id),
         SOURCE_LABELS=SOURCE_LABELS,
     )
 

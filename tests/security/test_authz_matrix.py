@@ -51,6 +51,7 @@ from itsdangerous import URLSafeSerializer
 
 from crm.auth.models import ApiToken
 from crm.auth.services import issue_token
+from crm.bulletin import issues as bulletin_issues
 from crm.bulletin.models import ScreenLink
 from crm.channels import services as channel_services
 from crm.channels.models import ChannelDispatch
@@ -64,6 +65,7 @@ from crm.leads import services as lead_services
 from crm.permits import services as permit_services
 from crm.reminders.mail import unsubscribe_token
 from crm.reminders.models import ReminderDispatch
+from crm.supervision import services as supervision_services
 from crm.targets import services as target_services
 from crm.visits import services as visit_services
 from tests import factories
@@ -118,6 +120,9 @@ DISTRICT = "login 403 403 403 403  403 403   ok     ok"       # viewers and admi
 ADMIN_ONLY = "login 403 403 403 403 403 403   403    ok"
 NOT_FOUND = "login 404 404 404 404  404 404   404    404"
 GONE = "404  404 404 404 404   404 404   404    404"        # even for the anonymous
+#: Supervision orders: the unit answers (the lead's officers, its head); the bureau issues, closes.
+ORDER_ANSWER = "login ok ok 403 ok 404 404 403 403"
+ORDER_ADMIN = "login 403 403 403 403 404 404 403 ok"
 ALL_TO_LOGIN = "login login login login login login login login login"
 
 
@@ -253,6 +258,38 @@ ROUTES = [
     R("bulletin.links", "GET", "/screen/links", ADMIN_ONLY),
     R("bulletin.links", "POST", "/screen/links", ADMIN_ONLY, form(name="矩阵屏幕{n}")),
     R("bulletin.revoke", "POST", "/screen/links/{new_link}/revoke", ADMIN_ONLY),
+    # supervision orders (督办), published bulletins (通报 第N期), the monthly report (月报)
+    R("supervision.index", "GET", "/supervision/", SIGNED_IN),
+    R("supervision.index", "GET", "/supervision/?status=all&township_id={unit_b}", SIGNED_IN),
+    R("supervision.show", "GET", "/supervision/{order_a}", LEAD_READ),
+    R("supervision.show", "GET", "/supervision/{order_b}", "login 404 404 404 404 ok ok ok ok"),
+    R("supervision.docx", "GET", "/supervision/{order_a}.docx", LEAD_READ),
+    R("supervision.answer", "POST", "/supervision/{new_order}/answer", ORDER_ANSWER,
+      form(text="矩阵答复{n}")),
+    R("supervision.close", "POST", "/supervision/{new_order}/close", ORDER_ADMIN,
+      form(note="矩阵办结{n}")),
+    R("supervision.issue", "GET", "/leads/{lead_a}/supervision", ORDER_ADMIN),
+    R("supervision.issue", "POST", "/leads/{new_lead}/supervision", ORDER_ADMIN,
+      form(level="yellow", reason="矩阵督办{n}")),
+    R("bulletins.index", "GET", "/bulletins/", DISTRICT),
+    R("bulletins.index", "POST", "/bulletins/", ADMIN_ONLY, form(as_of="{new_as_of}")),
+    R("bulletins.show", "GET", "/bulletins/{issue}", DISTRICT),
+    R("bulletins.xlsx", "GET", "/bulletins/{issue}.xlsx", DISTRICT),
+    R("bulletins.docx", "GET", "/bulletins/{issue}.docx", DISTRICT),
+    R("reports.monthly", "GET", "/reports/monthly", HEADS_UP),
+    R("reports.monthly_xlsx", "GET", "/reports/monthly.xlsx", HEADS_UP),
+    R("reports.monthly_docx", "GET", "/reports/monthly.docx", HEADS_UP),
+    R("api_supervision.OrderCollection", "GET", "/api/v1/supervision", api(SIGNED_IN)),
+    R("api_supervision.LeadOrders", "POST", "/api/v1/leads/{new_lead}/supervision",
+      api(ORDER_ADMIN), json(level="red", reason="矩阵API督办{n}")),
+    R("api_supervision.OrderAnswers", "POST", "/api/v1/supervision/{new_order}/answers",
+      api(ORDER_ANSWER), json(text="矩阵API答复{n}")),
+    R("api_supervision.OrderClose", "POST", "/api/v1/supervision/{new_order}/close",
+      api(ORDER_ADMIN), json(note="矩阵API办结{n}")),
+    R("api_bulletins.BulletinCollection", "GET", "/api/v1/bulletins", api(DISTRICT)),
+    R("api_bulletins.BulletinCollection", "POST", "/api/v1/bulletins", api(ADMIN_ONLY),
+      json(as_of="{new_as_of}")),
+    R("api_bulletins.BulletinItem", "GET", "/api/v1/bulletins/{issue}", api(DISTRICT)),
     # reminders
     R("reminders.index", "GET", "/reminders/", SIGNED_IN),
     R("reminders.preferences", "GET", "/reminders/preferences", SIGNED_IN),
@@ -455,6 +492,9 @@ def build_world(app, instance_path: Path):
     w.att_a = claim_services.upload_attachment(w.off_a1, w.lead_a, _jpeg(0), "甲现场.jpg",
                                                "site_photo")
     w.claim_a = w.lead_a.claims[0]  # its capital entry's claim
+    w.order_a = supervision_services.issue_order(w.admin, w.lead_a, "yellow", f"{A_SECRET}督办")
+    w.order_b = supervision_services.issue_order(w.admin, w.lead_b, "red", f"{B_SECRET}督办")
+    w.issue = bulletin_issues.publish(w.admin, today() - dt.timedelta(days=1))
     w.users = {"a1": w.off_a1, "a3": w.a3, "a2": w.off_a2, "ahead": w.head_a, "b1": w.off_b1,
                "bhead": w.head_b, "viewer": w.viewer, "admin": w.admin, "gone": w.gone,
                "reviewer": w.reviewer}
@@ -503,7 +543,8 @@ class Cell:
                   "a1": w.off_a1, "a2": w.off_a2, "a3": w.a3, "year": today().year,
                   "today": today().isoformat(), "screen_token": w.screen_token,
                   "revoked_token": w.revoked_token, "att_a": w.att_a, "claim_a": w.claim_a,
-                  "permit_a": w.permit_a, "permit_b": w.permit_b}
+                  "permit_a": w.permit_a, "permit_b": w.permit_b,
+                  "order_a": w.order_a, "order_b": w.order_b, "issue": w.issue}
         if name in static:
             return static[name]
         if name == "n":
@@ -545,6 +586,11 @@ class Cell:
         if name == "new_permit":
             return permit_services.add_permit(w.head_a, self["new_lead"], {
                 "kind": "planning", "due_on": today(), "responsible_unit": "矩阵局"})
+        if name == "new_order":
+            return supervision_services.issue_order(w.admin, self["new_lead"], "yellow",
+                                                    f"{A_SECRET}矩阵督办{self['n']}")
+        if name == "new_as_of":
+            return (today() - dt.timedelta(days=10 + self["n"])).isoformat()
         if name == "new_blocker":
             return lead_services.add_blocker(w.head_a, self["new_lead"], "power", "矩阵用电")
         if name == "new_link":

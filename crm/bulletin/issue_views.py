@@ -1,0 +1,92 @@
+"""Published bulletins (通报 第N期): the list, publishing, an issue as a page, .xlsx and .docx."""
+
+import io
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from crm import inputs
+from crm.auth.permissions import require
+from crm.bulletin import issues
+from crm.bulletin.issue_files import (
+    issue_docx,
+    issue_title,
+    issue_xlsx,
+    metric_label,
+    number_line,
+)
+from crm.bulletin.models import BulletinIssue
+from crm.clock import today
+from crm.errors import DomainError
+from crm.extensions import db
+from crm.leads.colour import COLOUR_LABELS
+from crm.supervision.models import LEVEL_LABELS, STATUS_LABELS
+from crm.unit_of_work import discard
+from crm.word import DOCX_MIMETYPE
+
+blueprint = Blueprint("bulletins", __name__)
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@blueprint.context_processor
+def helpers():
+    return {"metric_label": metric_label, "issue_title": issue_title, "number_line": number_line,
+            "COLOUR_LABELS": COLOUR_LABELS, "LEVEL_LABELS": LEVEL_LABELS,
+            "STATUS_LABELS": STATUS_LABELS}
+
+
+def _issue(issue_id: int) -> BulletinIssue:
+    require(current_user, "bulletins.view")
+    issue = db.session.get(BulletinIssue, issue_id)
+    if issue is None:
+        abort(404)
+    return issue
+
+
+@blueprint.route("/bulletins/", methods=["GET", "POST"])
+@login_required
+def index():
+    require(current_user, "bulletins.view")
+    error = None
+    as_of_text = today().isoformat()
+    if request.method == "POST":
+        require(current_user, "bulletins.publish")
+        as_of_text = request.form.get("as_of", "")
+        try:
+            issue = issues.publish(current_user, inputs.to_date(as_of_text))
+        except inputs.Invalid as exc:
+            error = str(exc.message)
+        except DomainError as exc:
+            discard()
+            error = str(exc.message)
+        else:
+            flash(_("已发布通报 %(n)s", n=issue.title_number), "success")
+            return redirect(url_for("bulletins.show", issue_id=issue.id))
+    return render_template("bulletins/index.html", issues=issues.list_issues(), error=error,
+                           as_of=as_of_text), 422 if error else 200
+
+
+@blueprint.route("/bulletins/<int:issue_id>")
+@login_required
+def show(issue_id: int):
+    issue = _issue(issue_id)
+    return render_template("bulletins/show.html", issue=issue, c=issue.content)
+
+
+@blueprint.route("/bulletins/<int:issue_id>.xlsx")
+@login_required
+def xlsx(issue_id: int):
+    issue = _issue(issue_id)
+    return send_file(io.BytesIO(issue_xlsx(issue)), mimetype=XLSX_MIMETYPE, as_attachment=True,
+                     max_age=0, download_name=_("通报%(y)s年第%(n)s期.xlsx", y=issue.year,
+                                                n=issue.number))
+
+
+@blueprint.route("/bulletins/<int:issue_id>.docx")
+@login_required
+def docx(issue_id: int):
+    issue = _issue(issue_id)
+    return send_file(io.BytesIO(issue_docx(issue)), mimetype=DOCX_MIMETYPE, as_attachment=True,
+                     max_age=0, download_name=_("通报%(y)s年第%(n)s期.docx", y=issue.year,
+                                                n=issue.number))

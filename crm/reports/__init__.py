@@ -1,0 +1,1 @@
+"""Periodic reports: the monthly report (月报)."""
