@@ -213,3 +213,24 @@ def test_two_scheduler_processes_send_each_message_once(app, due, robot, databas
     assert robot.refused == []
     db.session.rollback()
     assert [r.status for r in rows()] == ["sent", "sent"]
+
+
+def test_an_issued_order_and_a_published_bulletin_reach_the_robots(app, cw, robot):
+    """The real services, not the builders: their signals queue the messages in their own
+    transaction; a rolled-back order queues nothing."""
+    from crm.bulletin import issues
+    from crm.supervision import services as supervision
+
+    supervision.issue_order(cw.admin, cw.lead_a, "yellow", "开工滞后")
+    db.session.rollback()
+    assert jobs.deliver_pending().sent == 0
+
+    order = supervision.issue_order(cw.admin, cw.lead_a, "talk", "开工滞后")
+    issue = issues.publish(cw.admin, TUESDAY)
+    db.session.commit()
+    assert jobs.deliver_pending().sent == 4  # the order: unit a's two and the district's; issue
+    texts = [r.text for r in robot.received]
+    assert sum("开工滞后" in t for t in texts) == 3
+    assert sum(f"/bulletins/{issue.id}" in t for t in texts) == 1
+    assert all(f"/supervision/{order.id}" in t for t in texts if "开工滞后" in t)
+    assert jobs.deliver_pending().sent == 0
