@@ -57,6 +57,8 @@ YI_FORMAT = "#,##0.00"
 _HEADER_FILL = PatternFill(fill_type="solid", fgColor="FFD9E1F2")
 _HEADER_ALIGN = Alignment(horizontal="center", vertical="center", wrap_text=True)
 _WRAP = Alignment(vertical="top", wrap_text=True)
+#: Every cell of a row at its top, as the wrapped ones are, so a tall row reads as one line.
+_TOP = Alignment(vertical="top")
 #: The 颜色 cell's fill and text colour (ARGB), as the bulletin's.
 COLOUR_CELLS = {"red": ("FFFFC7CE", "FF9C0006"), "yellow": ("FFFFEB9C", "FF9C5700"),
                 "blue": ("FFBDD7EE", "FF1F4E79")}
@@ -104,29 +106,28 @@ class _Writer:
             self.ws.row_dimensions[self.row].height = height
         self.ws.append(cells)
 
+    def cell(self, value, alignment=_TOP):
+        cell = WriteOnlyCell(self.ws, value=value)
+        cell.alignment = alignment
+        return cell
+
     def text(self, value):
-        return safe_text(value) if value not in (None, "") else None
+        return self.cell(safe_text(value)) if value not in (None, "") else None
 
     def wrapped(self, value):
-        text = self.text(value)
-        if text is None:
-            return None
-        cell = WriteOnlyCell(self.ws, value=text)
-        cell.alignment = _WRAP
-        return cell
+        return self.cell(safe_text(value), _WRAP) if value not in (None, "") else None
 
     def date(self, value: dt.date | None):
         if value is None:
             return None
-        cell = WriteOnlyCell(self.ws, value=value)
+        cell = self.cell(value)
         cell.number_format = DATE_FORMAT
         return cell
 
     def number(self, value: Decimal | int | None, fmt: str = WAN_FORMAT):
         if value is None:
             return None
-        cell = WriteOnlyCell(self.ws, value=value if isinstance(value, int) else
-                             plain_decimal(Decimal(value)))
+        cell = self.cell(value if isinstance(value, int) else plain_decimal(Decimal(value)))
         cell.number_format = fmt
         return cell
 
