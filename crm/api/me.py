@@ -8,11 +8,12 @@ from crm.api.schemas import MeSchema, TownshipSchema
 from crm.auth.permissions import visible_townships
 from crm.extensions import db
 
-bp = Blueprint("api_me", __name__, description="The signed-in user and the units")
+bp = Blueprint("api_me", __name__, description="The signed-in user")
+townships_bp = Blueprint("api_townships", __name__, description="The units the user may see")
 
 
 def blueprints():
-    return [bp]
+    return [bp, townships_bp]
 
 
 @bp.route("/me")
@@ -23,9 +24,9 @@ def me():
     return api_user()
 
 
-@bp.route("/townships")
-@bp.response(200, TownshipSchema(many=True))
-@errors(bp)
+@townships_bp.route("/townships")
+@townships_bp.response(200, TownshipSchema(many=True))
+@errors(townships_bp)
 @token_required
 def townships():
     return db.session.scalars(visible_townships(api_user())).all()

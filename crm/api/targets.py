@@ -3,9 +3,10 @@
 from flask import abort
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from crm.api.auth import api_user, token_required
+from crm.api.base import AnswerSchema, ApiSchema
 from crm.api.docs import errors
 from crm.api.schemas import ID, Wan, WanIn
 from crm.auth.permissions import can, visible_townships
@@ -21,12 +22,12 @@ def blueprints():
     return [bp]
 
 
-class TargetQuerySchema(Schema):
+class TargetQuerySchema(ApiSchema):
     year = fields.Integer(required=True, validate=validate.Range(
         min=services.YEAR_MIN, max=services.YEAR_MAX))
 
 
-class TargetSchema(Schema):
+class TargetSchema(AnswerSchema):
     township_id = fields.Integer(required=True)
     year = fields.Integer(required=True)
     metric = fields.String(required=True, validate=validate.OneOf(METRICS))
@@ -34,7 +35,7 @@ class TargetSchema(Schema):
 
 
 #: The PUT body: any of the metrics, each a number (万元 or a count) or null to remove it.
-TargetValuesSchema = Schema.from_dict(
+TargetValuesSchema = ApiSchema.from_dict(
     {metric: WanIn(allow_none=True) for metric in METRICS}, name="TargetValuesSchema")
 
 
@@ -61,7 +62,7 @@ class TargetCollection(MethodView):
         return services.targets_for(api_user(), args["year"])
 
 
-@bp.route(f"/targets/<{ID}:township_id>/<int:year>")
+@bp.route(f"/targets/<{ID}:township_id>/<year:year>")
 class UnitTargets(MethodView):
     decorators = [token_required]
 

@@ -298,7 +298,7 @@ ROUTES = [
     # the API
     R("api-docs.openapi_json", "GET", "/api/v1/openapi.json", PUBLIC),
     R("api_me.me", "GET", "/api/v1/me", api(SIGNED_IN)),
-    R("api_me.townships", "GET", "/api/v1/townships", api(SIGNED_IN)),
+    R("api_townships.townships", "GET", "/api/v1/townships", api(SIGNED_IN)),
     R("api_leads.LeadCollection", "GET", "/api/v1/leads", api(SIGNED_IN)),
     R("api_leads.LeadCollection", "GET", "/api/v1/leads?township_id={unit_b}", api(SIGNED_IN)),
     R("api_leads.LeadCollection", "POST", "/api/v1/leads", "401 201 201 201 201 403 403 403 201",
