@@ -96,16 +96,14 @@ def unsubscribe(token):
         return render_template("reminders/unsubscribe.html", form=None, user=user, kind=kind,
                                done=True, **_labels())
     form = UnsubscribeForm()
-    status = 200
     if request.method == "POST":
-        if form.validate_on_submit():
-            _unsubscribe(user, field)
-            return render_template("reminders/unsubscribe.html", form=form, user=user, kind=kind,
-                                   done=True, **_labels())
-        flash(_("页面已过期，请刷新后重试"), "error")
-        status = 400
+        if not form.validate_on_submit():
+            abort(400)  # the CSRF token is missing or stale: answered as every other form
+        _unsubscribe(user, field)
+        return render_template("reminders/unsubscribe.html", form=form, user=user, kind=kind,
+                               done=True, **_labels())
     return render_template("reminders/unsubscribe.html", form=form, user=user, kind=kind,
-                           done=not getattr(user, field), **_labels()), status
+                           done=not getattr(user, field), **_labels())
 
 
 # --- the admin log -----------------------------------------------------------------------------
