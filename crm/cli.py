@@ -203,6 +203,21 @@ def tokens_revoke(token_id):
         click.echo(f"令牌 {token_id} 此前已吊销")
 
 
+def served_base_url(app, host: str, port: int) -> str:
+    """The links in mail: CRM_BASE_URL when it is set (environment or instance/config.py), else
+    this server's own address, so `make run PORT=8000` links to port 8000."""
+    import os
+    from pathlib import Path
+
+    from crm.config import read_instance_file
+
+    if "CRM_BASE_URL" in os.environ or "CRM_BASE_URL" in read_instance_file(Path(app.instance_path)):
+        return app.config["CRM_BASE_URL"]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 (a comparison)
+    shown = f"[{shown}]" if ":" in shown else shown
+    return f"http://{shown}:{port}"
+
+
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
@@ -219,6 +234,7 @@ def serve(host, port):
     from werkzeug.serving import run_simple
 
     app = current_app._get_current_object()
+    app.config["CRM_BASE_URL"] = served_base_url(app, host, port)
     if app.config["CRM_SCHEDULER"] == "on":
         from crm.reminders.cli import build_scheduler
 

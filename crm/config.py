@@ -21,6 +21,9 @@ DEFAULTS = {
     "CRM_SMTP_SECURITY": "none",
     "CRM_SMTP_TIMEOUT": 20,
     "CRM_MAIL_FROM": "crm@localhost",
+    #: The sender's display name in mail (``招商 CRM <crm@localhost>``), unless CRM_MAIL_FROM
+    #: carries one (``名称 <address>``); empty: the bare address.
+    "CRM_MAIL_FROM_NAME": "招商 CRM",
     "CRM_SCHEDULER": "off",
     "CRM_SESSION_COOKIE_SECURE": False,
     # Sign-in hardening: remember-me lifetime, failed sign-in limits, password length.

@@ -46,6 +46,8 @@ TOO_LARGE = _l("数值过大")
 BAD_DATE = _l("日期格式应为 YYYY-MM-DD")
 DATE_RANGE = _l("日期须在2000-01-01至2100-12-31之间")
 INVISIBLE = _l("须含有可见的文字")
+#: An API body (or a part of one) that is not a JSON object: malformed, answered 400.
+NOT_AN_OBJECT = _l("须为 JSON 对象")
 
 
 class Invalid(ValueError):

@@ -13,8 +13,12 @@ TUESDAY = dt.date(2026, 11, 24)  # a workday
 class Inbox:
     def __init__(self):
         self.messages = []
+        self.raw = []  # the bytes as they came over SMTP, one per message
+        self.envelope_from = []
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        self.raw.append(envelope.original_content or envelope.content)
+        self.envelope_from.append(envelope.mail_from)
         self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
         return "250 OK"
 

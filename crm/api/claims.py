@@ -5,11 +5,12 @@ from flask import request
 from flask.views import MethodView
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from crm.api.auth import api_user, token_required
+from crm.api.base import AnswerSchema, ApiSchema
 from crm.api.docs import errors, json_write
 from crm.api.schemas import ID, ID_MAX, Text, Wan, page_schema
 from crm.auth.permissions import get_lead_or_404
@@ -31,12 +32,12 @@ bp = Blueprint("api_claims", __name__, description="Evidence files and milestone
 
 # --- schemas ---------------------------------------------------------------------------------
 
-class ReusedSchema(Schema):
+class ReusedSchema(AnswerSchema):
     lead_id = fields.Integer(required=True)
     township_name = fields.String(required=True)
 
 
-class AttachmentSchema(Schema):
+class AttachmentSchema(AnswerSchema):
     id = fields.Integer(required=True)
     lead_id = fields.Integer(required=True)
     kind = fields.String(required=True, metadata={"enum": list(ATTACHMENT_KINDS)})
@@ -50,17 +51,18 @@ class AttachmentSchema(Schema):
     gps_lat = fields.Float(allow_none=True)
     gps_lon = fields.Float(allow_none=True)
     reused_on = fields.List(fields.Nested(ReusedSchema), metadata={
+        "optional": True,  # given by the attachment and claim calls, not inside a lead
         "description": "Other leads holding the same file (same SHA-256), with their unit."})
 
 
-class ReviewSchema(Schema):
+class ReviewSchema(AnswerSchema):
     decision = fields.String(required=True)
     opinion = fields.String()
     by = fields.Integer(attribute="by_id", allow_none=True)
     at = fields.DateTime()
 
 
-class ClaimSchema(Schema):
+class ClaimSchema(AnswerSchema):
     id = fields.Integer(required=True)
     lead_id = fields.Integer(required=True)
     township_id = fields.Integer(required=True)
@@ -78,7 +80,7 @@ class ClaimSchema(Schema):
 ClaimPageSchema = page_schema(ClaimSchema)
 
 
-class ClaimQuerySchema(Schema):
+class ClaimQuerySchema(ApiSchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     kind = fields.String(validate=validate.OneOf(CLAIM_KINDS))
     township_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
@@ -87,7 +89,7 @@ class ClaimQuerySchema(Schema):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
-class UploadSchema(Schema):
+class UploadSchema(ApiSchema):
     """The multipart body: both parts are required (checked by the service, which names the
     missing one in ``fields``); this schema documents them."""
 
@@ -96,17 +98,17 @@ class UploadSchema(Schema):
     kind = fields.String(metadata={"enum": list(ATTACHMENT_KINDS), "description": "required"})
 
 
-class EvidenceInSchema(Schema):
+class EvidenceInSchema(ApiSchema):
     attachment_id = fields.Integer(required=True, strict=True,
                                    validate=validate.Range(min=1, max=ID_MAX))
 
 
-class ReviewInSchema(Schema):
+class ReviewInSchema(ApiSchema):
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
     opinion = Text(load_default="", validate=validate.Length(max=services.OPINION_MAX))
 
 
-class ResubmitSchema(Schema):
+class ResubmitSchema(ApiSchema):
     """No fields; the body may be empty."""
 
 

@@ -3,9 +3,10 @@
 from flask.views import MethodView
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from crm.api.auth import api_user, token_required
+from crm.api.base import ApiSchema
 from crm.api.docs import errors, json_write
 from crm.api.schemas import ID, Text
 from crm.auth.permissions import can
@@ -17,12 +18,12 @@ from crm.unit_of_work import commit_now
 bp = Blueprint("api_companies", __name__, description="Companies (投资方) and disputes (撞单)")
 
 
-class FirstRegisteredSchema(Schema):
+class FirstRegisteredSchema(ApiSchema):
     township_name = fields.String(required=True)
     registered_on = fields.Date(required=True)
 
 
-class CompanySchema(Schema):
+class CompanySchema(ApiSchema):
     id = fields.Integer(required=True)
     name = fields.String(required=True)
     credit_code = fields.String(allow_none=True)
@@ -31,20 +32,20 @@ class CompanySchema(Schema):
         "description": "Its leads the caller may see (merged leads are counted nowhere)."})
 
 
-class CompanyPageSchema(Schema):
+class CompanyPageSchema(ApiSchema):
     items = fields.List(fields.Nested(CompanySchema), required=True)
     total = fields.Integer(required=True)
     page = fields.Integer(required=True)
     per_page = fields.Integer(required=True)
 
 
-class CompanyQuerySchema(Schema):
+class CompanyQuerySchema(ApiSchema):
     q = Text(validate=validate.Length(max=100))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
-class DisputeSchema(Schema):
+class DisputeSchema(ApiSchema):
     id = fields.Integer(required=True)
     lead_ids = fields.List(fields.Integer(), required=True)
     first_lead_id = fields.Integer(required=True)
@@ -55,11 +56,11 @@ class DisputeSchema(Schema):
     note = fields.String()
 
 
-class DisputeQuerySchema(Schema):
+class DisputeQuerySchema(ApiSchema):
     status = fields.String(validate=validate.OneOf(DISPUTE_STATUSES))
 
 
-class RulingSchema(Schema):
+class RulingSchema(ApiSchema):
     decision = fields.String(required=True, validate=validate.OneOf(DECISIONS))
     note = Text(load_default="", validate=validate.Length(max=services.NOTE_MAX))
 

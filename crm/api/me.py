@@ -1,14 +1,12 @@
-"""GET /me and GET /townships."""
+"""GET /me."""
 
 from flask_smorest import Blueprint
 
 from crm.api.auth import api_user, token_required
 from crm.api.docs import errors
-from crm.api.schemas import MeSchema, TownshipSchema
-from crm.auth.permissions import visible_townships
-from crm.extensions import db
+from crm.api.schemas import MeSchema
 
-bp = Blueprint("api_me", __name__, description="The signed-in user and the units")
+bp = Blueprint("api_me", __name__, description="The signed-in user")
 
 
 @bp.route("/me")
@@ -17,11 +15,3 @@ bp = Blueprint("api_me", __name__, description="The signed-in user and the units
 @token_required
 def me():
     return api_user()
-
-
-@bp.route("/townships")
-@bp.response(200, TownshipSchema(many=True))
-@errors(bp)
-@token_required
-def townships():
-    return db.session.scalars(visible_townships(api_user())).all()

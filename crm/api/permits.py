@@ -3,9 +3,10 @@
 from flask import abort
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from crm.api.auth import api_user, token_required
+from crm.api.base import ApiSchema
 from crm.api.docs import errors, json_write
 from crm.api.schemas import ID, Day, Text
 from crm.auth.permissions import get_lead_or_404
@@ -16,7 +17,7 @@ from crm.permits.models import PERMIT_KINDS, Permit
 bp = Blueprint("api_permits", __name__, description="Permit checklists of leads (手续办理清单)")
 
 
-class PermitPatchSchema(Schema):
+class PermitPatchSchema(ApiSchema):
     due_on = Day()
     done_on = Day(allow_none=True, metadata={"description": "null: not done"})
     note = Text(validate=validate.Length(max=services.NOTE_MAX))
@@ -28,7 +29,7 @@ class PermitInSchema(PermitPatchSchema):
     due_on = Day(required=True)
 
 
-class PermitSchema(Schema):
+class PermitSchema(ApiSchema):
     id = fields.Integer(required=True)
     lead_id = fields.Integer(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(PERMIT_KINDS))

@@ -1,10 +1,11 @@
 """Marshmallow schemas: they validate requests and generate the OpenAPI document."""
 
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from crm import inputs
+from crm.api.base import AnswerSchema, ApiSchema, localise_validator
 from crm.leads.colour import COLOURS
 from crm.leads.models import KEY_LEVELS, SOURCES
 from crm.leads.pipeline import LOST_REASONS, ORDERED_STAGES, STAGES
@@ -16,20 +17,28 @@ ID_MAX = 2**31 - 1
 ID = f"int(min=1, max={ID_MAX})"
 
 
-class ErrorBody(Schema):
-    code = fields.String(required=True)
-    message = fields.String(required=True)
+class ErrorBodySchema(AnswerSchema):
+    code = fields.String(metadata={"description": "What went wrong, for programs: "
+                                   "bad_request, unauthorized, forbidden, not_found, conflict, "
+                                   "too_large, unprocessable (the request's form), invalid (a "
+                                   "rule of the domain), rate_limited, unavailable, …"})
+    message = fields.String(metadata={"description": "For people, in the user's language"})
     fields_ = fields.Dict(data_key="fields", keys=fields.String(),
-                          values=fields.List(fields.String()))
+                          values=fields.List(fields.String()), metadata={
+                              "description": "Each invalid field's messages (empty if none)"})
     changes = fields.Dict(keys=fields.String(), values=fields.List(fields.Raw()), metadata={
-        "description": "On a 409: each field changed since the version read, as [old, new]."})
+        "optional": True,
+        "description": "On a 409 only: each field changed since the version read, as "
+                       "[old, new] (a stage move as `stage`)."})
 
 
-class ErrorSchema(Schema):
-    error = fields.Nested(ErrorBody, required=True)
+class ErrorSchema(AnswerSchema):
+    """Every error answer: ``{"error": {"code", "message", "fields"}}``."""
+
+    error = fields.Nested(ErrorBodySchema)
 
 
-class MeSchema(Schema):
+class MeSchema(AnswerSchema):
     id = fields.Integer(required=True)
     username = fields.String(required=True)
     display_name = fields.String()
@@ -37,13 +46,13 @@ class MeSchema(Schema):
     township_id = fields.Integer(allow_none=True, required=True)
 
 
-class TownshipSchema(Schema):
+class TownshipSchema(AnswerSchema):
     id = fields.Integer(required=True)
     name = fields.String(required=True)
     kind = fields.String(required=True)
 
 
-class IndustrySchema(Schema):
+class IndustrySchema(ApiSchema):
     """An industry of the managed list; a lead's ``industry`` may be its name or an alias."""
 
     id = fields.Integer(required=True)
@@ -64,11 +73,25 @@ def wan_json(value):
     return int(value) if value == value.to_integral_value() else float(value)
 
 
+def rounded(value, places: int):
+    """A number as sent, rounded half-even to ``places`` decimals (0.1+0.2 sent as
+    0.30000000000000004 is 0.3); anything else as it is, for the checks to refuse."""
+    try:
+        amount = Decimal(str(value).strip())
+    except (ArithmeticError, ValueError):
+        return value
+    if not amount.is_finite() or amount.as_tuple().exponent >= -places or amount < 0 \
+            or amount >= 10**13:
+        return value  # negative (never rounded up to zero), huge or already exact
+    return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+
+
 class Wan(fields.Field):
     """An exact amount of 万元: a JSON number in, a Decimal inside, a JSON number out.
 
-    At most 4 decimal places and below 10¹² (Fixed's range); ``positive`` amounts must be above
-    zero, others may be zero. Answers (sums) may exceed what one input may be.
+    Rounded half-even to 4 decimal places (``places``) and below 10¹² (Fixed's range);
+    ``positive`` amounts must be above zero, others may be zero. Answers (sums) may exceed what
+    one input may be.
     """
 
     default_error_messages = {
@@ -91,8 +114,8 @@ class Wan(fields.Field):
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise self.make_error("invalid")
         try:
-            return inputs.to_decimal(value, places=self.places, positive=self.positive,
-                                     below=WAN_MAX + PLACES)
+            return inputs.to_decimal(rounded(value, self.places), places=self.places,
+                                     positive=self.positive, below=WAN_MAX + PLACES)
         except inputs.Invalid as exc:
             raise ValidationError(str(exc.message)) from exc
 
@@ -103,8 +126,12 @@ class WanIn(Wan):
     def __init__(self, places: int = 4, **kwargs):
         step = Decimal(1).scaleb(-places)
         largest = Decimal("1e12") - step
-        super().__init__(metadata={"multipleOf": float(step), "maximum": float(largest)},
-                         places=places, **kwargs)
+        rule = (f"Rounded half-even to {places} decimal places (0.30000000000000004 → 0.3; "
+                f"四舍六入五成双，保留{places}位小数).")
+        metadata = {"maximum": float(largest), "description": rule}
+        if kwargs.get("positive"):  # above half a step: it rounds to a step at least
+            metadata.update(minimum=float(step / 2), exclusiveMinimum=True)
+        super().__init__(metadata=metadata, places=places, **kwargs)
 
 
 class Text(fields.String):
@@ -124,7 +151,7 @@ class Text(fields.String):
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         if self.min_len:
-            validate.Length(min=self.min_len)(text)
+            localise_validator(validate.Length(min=self.min_len))(text)
         for validator in self.validators:
             if isinstance(validator, validate.Length):
                 validator(text)
@@ -153,7 +180,7 @@ def _text(max_len, min_len=0, **kw):
     return Text(validate=validate.Length(max=max_len), min_len=min_len, **kw)
 
 
-class LeadFieldsSchema(Schema):
+class LeadFieldsSchema(ApiSchema):
     """The fields a client may write on a lead (create and PATCH)."""
 
     name = _text(200, 1)
@@ -198,22 +225,24 @@ class LeadPatchSchema(LeadFieldsSchema):
     version = _id(required=True)
 
 
-class LeadSchema(Schema):
-    id = fields.Integer(required=True)
-    name = fields.String(required=True)
-    company = fields.String(required=True)
+class LeadSchema(AnswerSchema):
+    """A lead as every answer gives it: all fields, null where there is no value."""
+
+    id = fields.Integer()
+    name = fields.String()
+    company = fields.String()
     credit_code = fields.String(allow_none=True)
     origin = fields.String()
     industry = fields.String()
     chain = fields.String()
-    source = fields.String()
+    source = fields.String(validate=validate.OneOf(SOURCES))
     investment_wan = Wan()
     land_mu = Wan(allow_none=True)
     expected_output_wan = Wan(allow_none=True)
     expected_tax_wan = Wan(allow_none=True)
     jobs = fields.Integer(allow_none=True)
     funds_arrived_wan = Wan(dump_only=True)
-    stage = fields.String()
+    stage = fields.String(validate=validate.OneOf(STAGES))
     created_on = fields.Date()
     township_id = fields.Integer()
     primary_officer_id = fields.Integer(allow_none=True)
@@ -227,8 +256,11 @@ class LeadSchema(Schema):
     planned_production_date = fields.Date(allow_none=True)
     stats_included_on = fields.Date(allow_none=True)
     key_level = fields.String(validate=validate.OneOf(KEY_LEVELS))
-    lost_reason = fields.String(allow_none=True)
-    color = fields.String(allow_none=True, attribute="colour")
+    lost_reason = fields.String(allow_none=True, validate=validate.OneOf(LOST_REASONS),
+                                metadata={"description": "Set when the stage is lost"})
+    color = fields.String(allow_none=True, attribute="colour", validate=validate.OneOf(COLOURS),
+                          metadata={"description": "Null for producing and lost leads"})
+    notes = fields.String()
     version = fields.Integer()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -243,7 +275,7 @@ class LeadSchema(Schema):
                        "investor first and when, nothing else of that lead; null otherwise."})
 
 
-class LeadQuerySchema(Schema):
+class LeadQuerySchema(ApiSchema):
     township_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
     stage = fields.String(validate=validate.OneOf(STAGES))
     officer_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
@@ -255,11 +287,11 @@ class LeadQuerySchema(Schema):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
-def page_schema(item: type[Schema]) -> type[Schema]:
+def page_schema(item: type[ApiSchema]) -> type[ApiSchema]:
     """The schema of one page of ``item``s: ``{items, total, page, per_page}`` (named after the
     item: LeadSchema → LeadPageSchema, "LeadPage" in the spec)."""
     name = item.__name__.removesuffix("Schema") + "PageSchema"
-    return Schema.from_dict({
+    return AnswerSchema.from_dict({
         "items": fields.List(fields.Nested(item), required=True),
         "total": fields.Integer(required=True),
         "page": fields.Integer(required=True),
@@ -270,7 +302,7 @@ def page_schema(item: type[Schema]) -> type[Schema]:
 LeadPageSchema = page_schema(LeadSchema)
 
 
-class TransitionSchema(Schema):
+class TransitionSchema(ApiSchema):
     to = fields.String(required=True, validate=validate.OneOf(STAGES))
     on = Day()
     reason = _text(2000)
@@ -278,7 +310,7 @@ class TransitionSchema(Schema):
     version = _id()
 
 
-class VisitInSchema(Schema):
+class VisitInSchema(ApiSchema):
     visited_on = Day()
     kind = fields.String(required=True, validate=validate.OneOf(VISIT_KINDS))
     summary = _text(5000, 1, required=True)
@@ -286,19 +318,19 @@ class VisitInSchema(Schema):
     next_follow_up = Day(allow_none=True)
 
 
-class VisitSchema(VisitInSchema):
+class VisitSchema(AnswerSchema, VisitInSchema):
     id = fields.Integer()
     lead_id = fields.Integer()
     user_id = fields.Integer()
     created_at = fields.DateTime()
 
 
-class FundInSchema(Schema):
+class FundInSchema(ApiSchema):
     arrived_on = Day(required=True)
     amount_wan = WanIn(required=True, positive=True)
 
 
-class FundSchema(FundInSchema):
+class FundSchema(AnswerSchema, FundInSchema):
     amount_wan = Wan(required=True, positive=True)
     id = fields.Integer()
     lead_id = fields.Integer()

@@ -20,9 +20,10 @@ from functools import lru_cache
 
 from flask import abort, current_app
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from crm.api.auth import api_user, token_required
+from crm.api.base import ApiSchema
 from crm.api.docs import errors
 from crm.api.schemas import Day, Wan, wan_json
 from crm.auth.models import User
@@ -50,7 +51,7 @@ KEPT_TEXTS = 10_000
 bp = Blueprint("api_stats", __name__, description="Statistics by unit")
 
 
-class StatsQuerySchema(Schema):
+class StatsQuerySchema(ApiSchema):
     year = fields.Integer(validate=validate.Range(min=2000, max=2100))
     as_of = Day()
     #: ``verified``: milestones count from verified claims only; ``claimed``: every claim.
@@ -58,7 +59,7 @@ class StatsQuerySchema(Schema):
     basis = fields.String(validate=validate.OneOf(BASES))
 
 
-class TargetStatSchema(Schema):
+class TargetStatSchema(ApiSchema):
     metric = fields.String(required=True)
     target = Wan(required=True)
     actual = Wan(required=True, allow_none=True, metadata={
@@ -78,7 +79,7 @@ def _rates():
     return fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
 
 
-class PendingSchema(Schema):
+class PendingSchema(ApiSchema):
     signed = fields.Integer(required=True)
     started = fields.Integer(required=True)
     producing = fields.Integer(required=True)
@@ -86,7 +87,7 @@ class PendingSchema(Schema):
     funds_wan = Wan(required=True)
 
 
-class TownshipStatSchema(Schema):
+class TownshipStatSchema(ApiSchema):
     township_id = fields.Integer(required=True)
     name = fields.String(required=True)
     rank = fields.Integer(required=True, allow_none=True, metadata={
@@ -108,7 +109,7 @@ class TownshipStatSchema(Schema):
     pending = fields.Nested(PendingSchema)
 
 
-class StatsSchema(Schema):
+class StatsSchema(ApiSchema):
     year = fields.Integer(required=True)
     as_of = fields.Date(required=True)
     time_progress = fields.Float(required=True)

@@ -5,9 +5,10 @@ from flask import abort
 from flask.views import MethodView
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
 from crm.api.auth import api_user, token_required
+from crm.api.base import ApiSchema
 from crm.api.docs import errors, json_write
 from crm.api.schemas import ID, ID_MAX, Day, Text
 from crm.auth.permissions import can, get_lead_or_404
@@ -29,7 +30,7 @@ def blueprints():
 
 # --- schemas ---------------------------------------------------------------------------------
 
-class AnswerSchema(Schema):
+class AnswerSchema(ApiSchema):
     id = fields.Integer(required=True)
     text = fields.String(required=True)
     by = fields.Integer(attribute="by_id", allow_none=True)
@@ -40,7 +41,7 @@ class AnswerSchema(Schema):
         return [f.id for f in answer.files]
 
 
-class OrderSchema(Schema):
+class OrderSchema(ApiSchema):
     id = fields.Integer(required=True)
     lead_id = fields.Integer(required=True)
     township_id = fields.Integer(required=True)
@@ -61,19 +62,19 @@ class OrderSchema(Schema):
     answers = fields.List(fields.Nested(AnswerSchema))
 
 
-class OrderQuerySchema(Schema):
+class OrderQuerySchema(ApiSchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     level = fields.String(validate=validate.OneOf(LEVELS))
     township_id = fields.Integer(validate=validate.Range(min=1, max=ID_MAX))
 
 
-class IssueInSchema(Schema):
+class IssueInSchema(ApiSchema):
     level = fields.String(required=True, validate=validate.OneOf(LEVELS))
     reason = Text(required=True, validate=validate.Length(max=services.TEXT_MAX), min_len=1)
     due_on = Day(allow_none=True)
 
 
-class AnswerInSchema(Schema):
+class AnswerInSchema(ApiSchema):
     text = Text(required=True, validate=validate.Length(max=services.TEXT_MAX), min_len=1)
     attachment_ids = fields.List(
         fields.Integer(strict=True, validate=validate.Range(min=1, max=ID_MAX)),
@@ -82,11 +83,11 @@ class AnswerInSchema(Schema):
                            "POST /leads/{id}/attachments (optional)"})
 
 
-class CloseInSchema(Schema):
+class CloseInSchema(ApiSchema):
     note = Text(required=True, validate=validate.Length(max=services.TEXT_MAX), min_len=1)
 
 
-class IssueSummarySchema(Schema):
+class IssueSummarySchema(ApiSchema):
     id = fields.Integer(required=True)
     year = fields.Integer(required=True)
     number = fields.Integer(required=True)
@@ -109,7 +110,7 @@ class IssueSchema(IssueSummarySchema):
     orders = fields.List(fields.Dict())
 
 
-class PublishInSchema(Schema):
+class PublishInSchema(ApiSchema):
     as_of = Day(required=True)
 
 

@@ -3,9 +3,10 @@
 from flask import abort
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, post_dump, validate
+from marshmallow import ValidationError, fields, post_dump, validate
 
 from crm.api.auth import api_user, token_required
+from crm.api.base import AnswerSchema, ApiSchema
 from crm.api.docs import errors, json_write
 from crm.api.schemas import ID, Day, Wan, WanIn
 from crm.auth.permissions import can, visible_townships
@@ -17,12 +18,12 @@ from crm.townships.models import Township
 bp = Blueprint("api_targets", __name__, description="Yearly targets per unit and metric")
 
 
-class TargetQuerySchema(Schema):
+class TargetQuerySchema(ApiSchema):
     year = fields.Integer(required=True, validate=validate.Range(
         min=services.YEAR_MIN, max=services.YEAR_MAX))
 
 
-class TargetSchema(Schema):
+class TargetSchema(AnswerSchema):
     township_id = fields.Integer(required=True)
     year = fields.Integer(required=True)
     metric = fields.String(required=True, validate=validate.OneOf(METRICS))
@@ -37,7 +38,7 @@ class TargetSchema(Schema):
         return data
 
 
-class TargetWithDueSchema(Schema):
+class TargetWithDueSchema(ApiSchema):
     target = WanIn(required=True)
     due_on = Day(allow_none=True, metadata={"description": "Within the year; null: none"})
 
@@ -61,7 +62,7 @@ class TargetValue(fields.Field):
 
 #: The PUT body: any of the metrics, each a number (万元, a count or a rate), an object with its
 #: due date, or null to remove it.
-TargetValuesSchema = Schema.from_dict(
+TargetValuesSchema = ApiSchema.from_dict(
     {metric: TargetValue() for metric in METRICS}, name="TargetValuesSchema")
 
 
@@ -88,7 +89,7 @@ class TargetCollection(MethodView):
         return services.targets_for(api_user(), args["year"])
 
 
-@bp.route(f"/targets/<{ID}:township_id>/<int:year>")
+@bp.route(f"/targets/<{ID}:township_id>/<year:year>")
 class UnitTargets(MethodView):
     decorators = [token_required]
 

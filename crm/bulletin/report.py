@@ -15,8 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.styles import Alignment, Border, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from sqlalchemy.orm import joinedload
 
@@ -34,7 +33,7 @@ from crm.leads.colour import (
 from crm.leads.models import KEY_LEVEL_LABELS, Lead
 from crm.leads.pipeline import NEXT_MILESTONE, STAGE_LABELS
 from crm.money import plain_decimal, yi
-from crm.spreadsheets import safe_text
+from crm.spreadsheets import font, new_workbook, print_setup, row_height, safe_text, text_width
 from crm.stats.queries import DistrictStats, UnitStats, district_stats
 from crm.stats.results import pending_summary
 from crm.targets.models import METRIC_LABELS, METRICS, RATE_METRICS
@@ -275,7 +274,7 @@ def colour_fill(colour: str) -> PatternFill:
 
 def write_bulletin_xlsx(data: Bulletin, target) -> None:
     """Write the two-sheet bulletin to a path or a binary stream."""
-    workbook = Workbook()
+    workbook = new_workbook()
     _ranking_sheet(workbook.active, data)
     _leads_sheet(workbook.create_sheet(LEADS_SHEET), data)
     _key_sheet(workbook.create_sheet(KEY_SHEET), data)
@@ -340,7 +339,7 @@ def _ranking_sheet(ws, data: Bulletin) -> None:
             ws.cell(row, column).border = _BORDER
             if column > 2:
                 ws.cell(row, column).alignment = _CENTER
-    _widths(ws, [7, 16, 12] + [20] * len(metrics) + ([30] if waiting else []))
+    _widths(ws, headers, [7, 16, 12] + [20] * len(metrics) + ([30] if waiting else []))
 
 
 def _leads_sheet(ws, data: Bulletin) -> None:
@@ -371,14 +370,14 @@ def _leads_sheet(ws, data: Bulletin) -> None:
         for column in range(1, len(headers) + 1):
             ws.cell(row, column).border = _BORDER
     ws.auto_filter.ref = f"A{HEADER_ROW}:{get_column_letter(len(headers))}{max(HEADER_ROW, ws.max_row)}"
-    _widths(ws, [7, 14, 28, 28, 8, 12, 10, 14, 12, 44])
+    _widths(ws, headers, [7, 14, 28, 28, 8, 12, 10, 14, 12, 44])
 
 
 def _head(ws, as_of: dt.date, legend: str, headers: list[str]) -> None:
     """Title (row 1), legend (row 2), column headers (row 3); frozen; printed landscape."""
     last = get_column_letter(len(headers))
     ws["A1"] = title(as_of)
-    ws["A1"].font = Font(bold=True, size=14)
+    ws["A1"].font = font(bold=True, size=14)
     ws["A1"].alignment = Alignment(horizontal="center", vertical="center")
     ws.merge_cells(f"A1:{last}1")
     ws["A2"] = legend
@@ -388,17 +387,12 @@ def _head(ws, as_of: dt.date, legend: str, headers: list[str]) -> None:
     ws.row_dimensions[2].height = 36
     for column, header in enumerate(headers, start=1):
         cell = ws.cell(HEADER_ROW, column, header)
-        cell.font = Font(bold=True)
+        cell.font = font(bold=True)
         cell.fill = _HEADER_FILL
         cell.alignment = _CENTER
         cell.border = _BORDER
     ws.freeze_panes = f"A{HEADER_ROW + 1}"
-    ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    print_setup(ws, title_rows=f"{HEADER_ROW}:{HEADER_ROW}")
 
 
 def _text(cell, value) -> None:
@@ -409,9 +403,25 @@ def _text(cell, value) -> None:
 def _colour(cell, colour: str | None) -> None:
     if colour in XLSX_COLOURS:
         cell.fill = colour_fill(colour)
-        cell.font = Font(bold=True, color=XLSX_COLOURS[colour][1])
+        cell.font = font(bold=True, color=XLSX_COLOURS[colour][1])
 
 
-def _widths(ws, widths: list[int]) -> None:
+def _widths(ws, headers: list[str], widths: list[float]) -> None:
+    """Each column as wide as asked and at least as its header (a header such as 计划投资（亿元）
+    never breaks before its bracket); every row from the header down as tall as its wrapped
+    text needs, the legend's too (it spans the sheet)."""
+    widths = [max(width, text_width(header) + 2) for header, width in zip(headers, widths,
+                                                                          strict=True)]
     for column, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(column)].width = width
+    ws.row_dimensions[2].height = max(36, row_height([(ws["A2"].value, sum(widths))]) or 0)
+    for row in range(HEADER_ROW, ws.max_row + 1):
+        height = row_height((_shown(ws.cell(row, column).value), width)
+                            for column, width in enumerate(widths, start=1))
+        if height:
+            ws.row_dimensions[row].height = height
+
+
+def _shown(value) -> str:
+    """A cell's text as printed (numbers and dates are short: one line)."""
+    return value if isinstance(value, str) else ""

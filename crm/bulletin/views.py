@@ -3,7 +3,7 @@
 import io
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -27,6 +27,7 @@ from crm.bulletin.report import (
     write_bulletin_xlsx,
 )
 from crm.clock import local_time, today, utcnow
+from crm.downloads import send_download
 from crm.extensions import db
 from crm.leads.colour import COLOUR_LABELS
 from crm.leads.models import KEY_LEVEL_LABELS
@@ -79,8 +80,9 @@ def download():
     stream = io.BytesIO()
     write_bulletin_xlsx(bulletin_data(current_user, as_of), stream)
     stream.seek(0)
-    return send_file(stream, mimetype=XLSX_MIMETYPE, as_attachment=True, max_age=0,
-                     download_name=_("红黄蓝通报-%(d)s.xlsx", d=as_of.isoformat()))
+    return send_download(stream, mimetype=XLSX_MIMETYPE,
+                         name=_("红黄蓝通报-%(d)s.xlsx", d=as_of.isoformat()),
+                         ascii_name=f"bulletin-{as_of.isoformat()}.xlsx")
 
 
 def _screen(reader, *, signed_in: bool):

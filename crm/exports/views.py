@@ -12,6 +12,7 @@ from crm import inputs
 from crm.auth.permissions import can
 from crm.backup import BackupError, backup
 from crm.clock import local_time, today, utcnow
+from crm.downloads import send_download
 from crm.exports.xlsx import write_leads_xlsx, write_visits_xlsx
 from crm.leads.views import parse_filter
 
@@ -20,7 +21,7 @@ blueprint = Blueprint("exports", __name__)
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _send_spooled(write, mimetype, name):
+def _send_spooled(write, mimetype, name, ascii_name):
     """Write to an anonymous temporary file (large exports stay off the heap) and send it."""
     stream = tempfile.TemporaryFile()
     try:
@@ -29,8 +30,7 @@ def _send_spooled(write, mimetype, name):
     except BaseException:
         stream.close()
         raise
-    return send_file(stream, mimetype=mimetype, as_attachment=True, max_age=0,
-                     download_name=name)
+    return send_download(stream, mimetype=mimetype, name=name, ascii_name=ascii_name)
 
 
 @blueprint.route("/exports/leads.xlsx")
@@ -39,7 +39,7 @@ def leads():
     flt = parse_filter(request.args)
     as_of = today()
     return _send_spooled(lambda s: write_leads_xlsx(current_user, flt, as_of, s), XLSX_MIMETYPE,
-                         f"项目导出-{as_of.isoformat()}.xlsx")
+                         f"项目导出-{as_of.isoformat()}.xlsx", f"leads-{as_of.isoformat()}.xlsx")
 
 
 def _date_arg(name) -> dt.date | None:
@@ -56,7 +56,7 @@ def visits():
     start, end = _date_arg("from"), _date_arg("to")
     return _send_spooled(
         lambda s: write_visits_xlsx(current_user, township_id, start, end, s), XLSX_MIMETYPE,
-        f"走访记录导出-{today().isoformat()}.xlsx",
+        f"走访记录导出-{today().isoformat()}.xlsx", f"visits-{today().isoformat()}.xlsx",
     )
 
 

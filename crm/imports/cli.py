@@ -36,6 +36,8 @@ def import_leads(file: Path, dry_run: bool):
         table = read_table(file)
     except ImportRefused as exc:
         raise click.ClickException(str(exc.message)) from None
+    for number, why in table.skipped:
+        click.echo(f"第{number}行：{why}")
     results = preview(user, table)
     bad = [r for r in results if r.errors]
     for result in bad:

@@ -13,12 +13,15 @@ from flask_babel import lazy_gettext as _l
 
 from crm.industries.lookup import is_unsorted
 from crm.leads.models import KEY_LEVEL_LABELS, KEY_LEVELS, SOURCE_LABELS, SOURCES
-from crm.leads.pipeline import ORDERED_STAGES, STAGE_LABELS
+from crm.leads.pipeline import LOST, LOST_REASON_LABELS, LOST_REASONS, ORDERED_STAGES, STAGE_LABELS
 from crm.spreadsheets import unguarded
 
 #: The field naming a lead's officer (a column of the spreadsheet, not the role).
 OFFICER_FIELD = "officer"  # not a role
-#: The template's columns, in order: (field, header). Also the canonical header of each field.
+#: The template's columns, in order: (field, header). Also the canonical header of each field,
+#: and the lead export's first columns (crm/exports/xlsx.py writes exactly these, so what is
+#: exported re-imports): a field added here is exported and imported without more code when the
+#: lead has an attribute of that name (dates and amounts by ``DATE_FIELDS``/``AMOUNT_FIELDS``).
 TEMPLATE_COLUMNS = (
     ("name", "项目名称"),
     ("company", "投资方"),
@@ -32,6 +35,8 @@ TEMPLATE_COLUMNS = (
     (OFFICER_FIELD, "负责人"),
     ("sponsor", "帮包领导"),
     ("stage", "阶段"),
+    ("lost_reason", "终止原因"),
+    ("lost_on", "终止日期"),
     ("created_on", "录入日期"),
     ("planned_sign_date", "计划签约"),
     ("planned_start_date", "计划开工"),
@@ -48,6 +53,9 @@ TEMPLATE_COLUMNS = (
     ("notes", "备注"),
 )
 FIELD_HEADERS = dict(TEMPLATE_COLUMNS)
+#: The template's sample row says this in its 备注: the importer skips such a row (with a note),
+#: so a template filled in below its sample, or not at all, imports no sample lead.
+SAMPLE_MARKER = "示例行"
 
 _ALIASES = {
     "name": ("项目名称", "项目", "项目名", "招商项目", "项目名称及内容"),
@@ -77,6 +85,8 @@ _ALIASES = {
     "next_follow_up": ("下次跟进", "下次跟进日期", "跟进日期"),
     "stats_included_on": ("纳统日期", "纳统时间"),
     "key_level": ("重点级别", "重点项目", "重点项目级别", "项目级别"),
+    "lost_reason": ("终止原因", "终止理由"),
+    "lost_on": ("终止日期", "终止时间"),
     "notes": ("备注", "说明", "存在问题"),
 }
 #: Normalised header text → field.
@@ -214,8 +224,20 @@ def parse_stage(value) -> str | None:
     code = by_label.get(text) or (text.lower() if text.lower() in STAGE_LABELS else None)
     if code is None:
         raise ValueError(_l("未知的阶段（应为接触、洽谈、签约、开工或投产）"))
-    if code not in ORDERED_STAGES:
-        raise ValueError(_l("导入的项目阶段须为接触、洽谈、签约、开工或投产"))
+    if code not in (*ORDERED_STAGES, LOST):
+        raise ValueError(_l("导入的项目阶段须为接触、洽谈、签约、开工、投产或终止"))
+    return code
+
+
+def parse_lost_reason(value) -> str | None:
+    """投资方放弃, 选址他处, 条件未谈拢, 政策不符, 其他 (or their codes)."""
+    text = norm_text(value)
+    if not text:
+        return None
+    by_label = {norm_text(str(label)): code for code, label in LOST_REASON_LABELS.items()}
+    code = by_label.get(text) or (text.lower() if text.lower() in LOST_REASONS else None)
+    if code is None:
+        raise ValueError(_l("未知的终止原因（应为投资方放弃、选址他处、条件未谈拢、政策不符或其他）"))
     return code
 
 

@@ -15,7 +15,7 @@ from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
 
 from crm.imports.errors import ImportRefused
-from crm.imports.mapping import combined_header_field, header_field, norm_text
+from crm.imports.mapping import SAMPLE_MARKER, combined_header_field, header_field, norm_text
 from crm.imports.xlsx import Budget, read_rows
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -51,6 +51,8 @@ class Table:
     columns: list[Column]
     #: (row number in the file, 1-based as the user sees it; the cells)
     rows: list[tuple[int, list]] = field(default_factory=list)
+    #: (row number, why) of rows left out: the template's sample row (``SAMPLE_MARKER``)
+    skipped: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def fields(self) -> dict[str, Column]:
@@ -251,14 +253,20 @@ def _table(raw_rows) -> Table:
         raise ImportRefused(_l("表头缺少必需的列：%(cols)s", cols="、".join(missing)))
     table = Table(columns)
     _max_bytes, max_rows = limits()
+    notes = table.fields.get("notes")
     for number, values in raw_rows[first_data:]:
         if all(_blank(v) for v in values):
             continue
         values = list(values) + [None] * (width - len(values))
+        if notes is not None and norm_text(values[notes.index]).startswith(SAMPLE_MARKER):
+            table.skipped.append((number, str(_l("模板的示例行，未导入"))))
+            continue
         table.rows.append((number, values[:width]))
         if len(table.rows) > max_rows:
             raise ImportRefused(_l("行数过多，一次最多导入 %(n)s 行", n=max_rows))
     if not table.rows:
+        if table.skipped:
+            raise ImportRefused(_l("表格中没有数据行（模板的示例行不导入）"))
         raise ImportRefused(_l("表格中没有数据行"))
     return table
 

@@ -22,15 +22,19 @@ from crm.imports import mapping
 from crm.imports.reader import Table
 from crm.industries.lookup import IndustryIndex
 from crm.leads.models import Lead
-from crm.leads.services import create_lead, validate_lead_fields
+from crm.leads.pipeline import LOST
+from crm.leads.services import create_lead, move_stage, validate_lead_fields
 from crm.leads.validation import company_key, credit_code_valid, normalize_credit_code
 from crm.townships.models import Township
 
 _TEXT_FIELDS = ("name", "company", "credit_code", "origin", "industry", "chain", "sponsor",
                 "contact_name", "contact_phone", "notes")
 #: Fields passed on to ``create_lead``.
+#: A 终止 row's reason and date: for the stage move, not ``create_lead``.
+_LOST_FIELDS = ("lost_reason", "lost_on")
 _LEAD_FIELDS = (*_TEXT_FIELDS, "source", "investment_wan", "land_mu", "expected_output_wan",
-                "expected_tax_wan", "jobs", "stage", "key_level", *mapping.DATE_FIELDS)
+                "expected_tax_wan", "jobs", "stage", "key_level", *mapping.DATE_FIELDS,
+                *_LOST_FIELDS)
 
 
 @dataclass
@@ -162,8 +166,14 @@ def _check_row(context: _Context, number: int, values) -> RowResult:
                 data[fld] = mapping.parse_date(raw(fld))
             except ValueError as exc:
                 err(fld, exc.args[0])
+    if "lost_on" in cols:
+        try:
+            data["lost_on"] = mapping.parse_date(raw("lost_on"))
+        except ValueError as exc:
+            err("lost_on", exc.args[0])
     for fld, parse in (("stage", mapping.parse_stage), ("source", mapping.parse_source),
-                       ("key_level", mapping.parse_key_level)):
+                       ("key_level", mapping.parse_key_level),
+                       ("lost_reason", mapping.parse_lost_reason)):
         if fld in cols:
             try:
                 data[fld] = parse(raw(fld))
@@ -211,10 +221,11 @@ def _check_row(context: _Context, number: int, values) -> RowResult:
 
     if data.get("created_on") and data["created_on"] > today():
         err("created_on", _l("录入日期不能晚于今天"))
+    _check_lost(data, err)
     field_errors = {}
     try:
-        validate_lead_fields({k: v for k, v in data.items() if v is not None or k in
-                              ("name", "company")}, creating=True)
+        validate_lead_fields({k: v for k, v in data.items() if k not in _LOST_FIELDS and (
+            v is not None or k in ("name", "company"))}, creating=True)
     except DomainError as exc:
         field_errors = exc.fields
     already = {h for h, _m in result.errors}
@@ -224,6 +235,24 @@ def _check_row(context: _Context, number: int, values) -> RowResult:
         for message in messages:
             err(fld, message)
     return result
+
+
+def _check_lost(data: dict, err) -> None:
+    """A 终止 row (an exported lost lead) needs its reason; its date is the day it was lost
+    (default today), between its 录入日期 and today."""
+    if data.get("stage") != LOST:
+        for fld in _LOST_FIELDS:
+            if data.pop(fld, None) is not None:
+                err(fld, _l("仅终止的项目填写此项"))
+        return
+    if not data.get("lost_reason"):
+        err("lost_reason", _l("终止的项目须填写终止原因"))
+    lost_on = data.get("lost_on")
+    if lost_on is not None:
+        if lost_on > today():
+            err("lost_on", _l("终止日期不能晚于今天"))
+        elif lost_on < (data.get("created_on") or today()):
+            err("lost_on", _l("终止日期不能早于录入日期"))
 
 
 def _check_duplicates(table: Table, results: list[RowResult]) -> None:
@@ -284,7 +313,14 @@ def import_rows(user: User, results: list[RowResult], filename: str,
                                                                  "primary_officer_id",
                                                                  "industry_id")}
         data = {k: v for k, v in data.items() if v not in (None, "")}
-        lead = create_lead(user, data, company_index=index)
+        lost = {k: data.pop(k, None) for k in _LOST_FIELDS}
+        if data.get("stage") == LOST:  # entered as a contact, then lost (its reason, its day)
+            data["stage"] = "contact"
+            lead = create_lead(user, data, company_index=index)
+            move_stage(user, lead, LOST, on=lost["lost_on"] or today(),
+                       lost_reason=lost["lost_reason"])
+        else:
+            lead = create_lead(user, data, company_index=index)
         audit.record(user, "lead.import", lead, lead_id=lead.id,
                      changes={"file": [None, filename], "row": [None, result.row_number]})
         leads.append(lead)

@@ -3,17 +3,19 @@
 import io
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from crm.auth.permissions import can
+from crm.downloads import send_download
 from crm.errors import DomainError, Forbidden
 from crm.imports import uploads
-from crm.imports.mapping import OFFICER_FIELD, TEMPLATE_COLUMNS
+from crm.imports.mapping import OFFICER_FIELD
 from crm.imports.reader import EXTENSIONS, ImportRefused, limits, read_table
 from crm.imports.service import import_rows, preview
+from crm.imports.template import write_template
 from crm.leads.pipeline import STAGE_LABELS
 from crm.unit_of_work import commit_now, discard, end_transaction
 
@@ -49,34 +51,21 @@ def _from_token(token: str) -> tuple[Path, str]:
 @blueprint.get("/template.xlsx")
 @login_required
 def template():
-    """An empty workbook with the import's Chinese headers and one example row."""
-    import openpyxl
-    from openpyxl.styles import Font
-
+    """The import's Chinese headers and one sample row (which the importer skips)."""
     _require_importer()
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    sheet.title = "项目导入"
-    sheet.append([header for _f, header in TEMPLATE_COLUMNS])
     example = {
         "name": "宠物食品生产基地", "company": "烟台中宠食品股份有限公司", "origin": "烟台",
         "industry": "健康食品", "source": "以企招商", "investment_wan": "1.5亿",
         "township": current_user.township.name if current_user.township else "孟庄镇",
         OFFICER_FIELD: current_user.display_name
         if can(current_user, "lead.assigned_to_me") else "",
-        "stage": "洽谈", "planned_sign_date": "2026-06-30", "notes": "示例行，导入前请删除",
+        "stage": "洽谈", "planned_sign_date": "2026-06-30",
     }
-    sheet.append([example.get(f, "") for f, _h in TEMPLATE_COLUMNS])
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for column in sheet.columns:
-        sheet.column_dimensions[column[0].column_letter].width = 16
-    sheet.freeze_panes = "A2"
     buffer = io.BytesIO()
-    workbook.save(buffer)
+    write_template(example, buffer)
     buffer.seek(0)
-    return send_file(
-        buffer, as_attachment=True, download_name="项目导入模板.xlsx",
+    return send_download(
+        buffer, name="项目导入模板.xlsx", ascii_name="lead-import-template.xlsx",
         mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
 

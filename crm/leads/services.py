@@ -289,19 +289,49 @@ def check_version(lead: Lead, version: int | None) -> None:
         )
 
 
-def changes_since(lead: Lead, version: int) -> dict:
-    """Fields changed by edits after the user's version, from the audit trail (newest wins)."""
-    from crm.audit.models import AuditEntry
+#: Audit actions whose entry is one write of the lead (one version) and whose changes are the
+#: lead's own fields. Other writes that bump the version are read from their own rows below.
+_FIELD_WRITES = ("lead.edit", "lead.assign")
+#: Audit actions that bump the version without changing a field a client sends.
+_OTHER_WRITES = ("lead.funds", "visit.edit")
 
-    entries = db.session.scalars(
-        sa.select(AuditEntry)
-        .where(AuditEntry.lead_id == lead.id, AuditEntry.action == "lead.edit")
-        .order_by(AuditEntry.id.desc())
-        .limit(max(min(lead.version - version, lead.version), 0))
-    )
+
+def changes_since(lead: Lead, version: int) -> dict:
+    """What the lead's writes after the user's ``version`` changed, as ``{field: [old, new]}``:
+    field edits and assignments from the audit trail, stage moves from the stage history
+    (``stage``, and ``lost_reason`` on a move to lost). The newest ``lead.version -
+    version`` writes are read, every kind of write counting one (funds and visits too)."""
+    from crm.audit.models import AuditEntry
+    from crm.visits.models import Visit
+
+    gap = max(min(lead.version - version, lead.version), 0)
+    if not gap:
+        return {}
+    audits = db.session.execute(
+        sa.select(AuditEntry.created_at, AuditEntry.action, AuditEntry.changes)
+        .where(AuditEntry.lead_id == lead.id,
+               AuditEntry.action.in_(_FIELD_WRITES + _OTHER_WRITES))
+        .order_by(AuditEntry.id.desc()).limit(gap)).all()
+    moves = db.session.execute(
+        sa.select(StageChange.created_at, StageChange.from_stage, StageChange.to_stage,
+                  StageChange.lost_reason, StageChange.id)
+        .where(StageChange.lead_id == lead.id, StageChange.implied.is_(False),
+               StageChange.from_stage.is_not(None))
+        .order_by(StageChange.id.desc()).limit(gap)).all()
+    visits = db.session.scalars(
+        sa.select(Visit.created_at).where(Visit.lead_id == lead.id)
+        .order_by(Visit.id.desc()).limit(gap)).all()
+    writes = [(at, {} if action in _OTHER_WRITES else changes) for at, action, changes in audits]
+    for at, old, new, lost_reason, _id in moves:
+        move = {"stage": [old, new]}
+        if new == pipeline.LOST:  # a lead in progress has no lost reason
+            move["lost_reason"] = [None, lost_reason]
+        writes.append((at, move))
+    writes += [(at, {}) for at in visits]
+    writes.sort(key=lambda write: write[0], reverse=True)
     changed: dict = {}
-    for entry in entries:
-        for field, (old, new) in entry.changes.items():
+    for _at, changes in writes[:gap]:  # newest first: the newest value, the oldest old one
+        for field, (old, new) in changes.items():
             changed.setdefault(field, [old, new])
             changed[field][0] = old
     return changed

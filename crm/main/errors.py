@@ -19,6 +19,7 @@ from crm.errors import (
 )
 from crm.extensions import db, login_manager
 from crm.i18n import DEFAULT, SUPPORTED
+from crm.inputs import NOT_AN_OBJECT
 from crm.logs import redact
 
 log = logging.getLogger(__name__)
@@ -181,4 +182,6 @@ def _strings(msgs) -> list:
 
 def _is_malformed(fields: dict) -> bool:
     """A body that is not a JSON object at all is malformed (400), not invalid (422)."""
-    return "_schema" in fields and any("Invalid input type" in m for m in fields["_schema"])
+    body = str(NOT_AN_OBJECT)
+    return "_schema" in fields and any(m == body or "Invalid input type" in m
+                                       for m in fields["_schema"])

@@ -4,10 +4,11 @@ import contextlib
 import os
 import smtplib
 import ssl
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.parser import HeaderParser
-from email.policy import SMTP
-from email.utils import formatdate, getaddresses, make_msgid
+from email.policy import SMTP, default
+from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from pathlib import Path
 
 from flask import current_app, render_template
@@ -16,6 +17,7 @@ from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from crm.auth.models import User
+from crm.clock import business_tz, utcnow
 from crm.targets.models import METRIC_LABELS
 
 _UNSUBSCRIBE_SALT = "reminder-unsubscribe"
@@ -41,6 +43,46 @@ def read_unsubscribe_token(token: str) -> tuple[int, str] | None:
     return data["u"], data["k"]
 
 
+class VerbatimHeader(UnstructuredHeader):
+    """A header written as it is: ASCII, never turned into RFC 2047 encoded words.
+
+    RFC 2369 (List-*), RFC 8058 and RFC 3834 headers are read by mail clients as they stand; an
+    encoded word (which the default policy makes of a long URL) hides the unsubscribe link.
+    A long value is folded only after a comma between its elements (``<a>, <b>``)."""
+
+    max_count = 1
+
+    def fold(self, *, policy):
+        value = str(self)
+        if not value.isascii():
+            raise ValueError(f"{self.name}: only ASCII may go out verbatim")
+        return f"{self.name}: {value.replace(', ', ',' + policy.linesep + ' ')}{policy.linesep}"
+
+
+#: Headers a mail client reads as they stand (RFC 2369, RFC 8058, RFC 3834).
+VERBATIM_HEADERS = ("list-unsubscribe", "list-unsubscribe-post", "list-id", "auto-submitted")
+
+
+def _registry() -> HeaderRegistry:
+    registry = HeaderRegistry()
+    for name in VERBATIM_HEADERS:
+        registry.map_to_type(name, VerbatimHeader)
+    return registry
+
+
+#: How every message is built and written: the default policy (folded at 78, "\n" stored, sent
+#: as CRLF), except that the structured list headers above are never encoded.
+MAIL_POLICY = default.clone(header_factory=_registry())
+
+
+def sender_address() -> Address:
+    """``CRM_MAIL_FROM`` with its display name: the one it carries (``名称 <addr>``), else
+    ``CRM_MAIL_FROM_NAME``."""
+    name, address = parseaddr(current_app.config["CRM_MAIL_FROM"])
+    name = name or current_app.config.get("CRM_MAIL_FROM_NAME") or ""
+    return Address(display_name=name, addr_spec=address)
+
+
 def render(digest) -> EmailMessage:
     """The digest as a multipart (text + HTML) message in the reader's language."""
     user = digest.user
@@ -64,13 +106,19 @@ def render(digest) -> EmailMessage:
         subject = subject() if callable(subject) else subject
         text = render_template(f"email/{digest.template}.txt", subject=subject, **context)
         html = render_template(f"email/{digest.template}.html", subject=subject, **context)
-    message = EmailMessage()
+    message = EmailMessage(policy=MAIL_POLICY)
     message["Subject"] = subject
-    message["From"] = current_app.config["CRM_MAIL_FROM"]
+    message["From"] = sender_address()
     message["To"] = user.email
-    message["Date"] = formatdate(localtime=False)
+    # The business timezone's offset (+0800), as the reader's clock shows the time.
+    message["Date"] = format_datetime(utcnow().astimezone(business_tz()).replace(microsecond=0))
     message["Message-ID"] = make_msgid(domain="zhaoshang.crm")
+    # RFC 2369 and RFC 8058: the client's unsubscribe button POSTs "List-Unsubscribe=One-Click"
+    # to the link, which unsubscribes without a session (crm/reminders/views.py).
     message["List-Unsubscribe"] = f"<{unsubscribe}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    # RFC 3834: sent by a program; auto-responders (out of office) do not answer it.
+    message["Auto-Submitted"] = "auto-generated"
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     return message
@@ -124,7 +172,7 @@ class SmtpSender:
         self.security = (cfg["CRM_SMTP_SECURITY"] or "none").lower()
         self.username, self.password = cfg["CRM_SMTP_USERNAME"], cfg["CRM_SMTP_PASSWORD"]
         self.timeout = cfg["CRM_SMTP_TIMEOUT"]
-        self.sender = cfg["CRM_MAIL_FROM"]
+        self.sender = parseaddr(cfg["CRM_MAIL_FROM"])[1]  # the envelope: the bare address
         self.smtp = None
         self.lost: str | None = None  # why the connection is gone, once it is
 

@@ -15,7 +15,7 @@ from crm.auth.models import User
 from crm.auth.permissions import require
 from crm.clock import utcnow
 from crm.errors import DomainError
-from crm.extensions import db
+from crm.extensions import csrf, db
 from crm.main.forms import form_errors
 from crm.reminders import dispatch, mail
 from crm.reminders.forms import PreferencesForm, RetryForm, UnsubscribeForm
@@ -82,23 +82,37 @@ def _token_user(token: str) -> tuple[User, str]:
     return user, read[1]
 
 
+def _unsubscribe(user: User, field: str) -> None:
+    if getattr(user, field):
+        setattr(user, field, False)
+        record(user, "reminders.unsubscribe", user, changes={field: [True, False]})
+
+
+#: RFC 8058: a mail client's unsubscribe button POSTs this body to the List-Unsubscribe link.
+ONE_CLICK = ("List-Unsubscribe", "One-Click")
+
+
+# CSRF is exempt here only: the mail client's one-click POST (RFC 8058) has no session, and the
+# signed token in the URL is what authorises the change. The confirmation form in the page still
+# carries its CSRF token (checked by the form itself).
+@csrf.exempt
 @blueprint.route("/unsubscribe/<token>", methods=["GET", "POST"])
 def unsubscribe(token):
     user, kind = _token_user(token)
     field = f"reminder_{kind}"
+    if request.method == "POST" and request.form.get(ONE_CLICK[0]) == ONE_CLICK[1]:
+        _unsubscribe(user, field)  # answered 200 at once: RFC 8058 forbids a redirect
+        return render_template("reminders/unsubscribe.html", form=None, user=user, kind=kind,
+                               done=True, **_labels())
     form = UnsubscribeForm()
-    status = 200
     if request.method == "POST":
-        if form.validate_on_submit():
-            if getattr(user, field):
-                setattr(user, field, False)
-                record(user, "reminders.unsubscribe", user, changes={field: [True, False]})
-            return render_template("reminders/unsubscribe.html", form=form, user=user, kind=kind,
-                                   done=True, **_labels())
-        flash(_("页面已过期，请刷新后重试"), "error")
-        status = 400
+        if not form.validate_on_submit():
+            abort(400)  # the CSRF token is missing or stale: answered as every other form
+        _unsubscribe(user, field)
+        return render_template("reminders/unsubscribe.html", form=form, user=user, kind=kind,
+                               done=True, **_labels())
     return render_template("reminders/unsubscribe.html", form=form, user=user, kind=kind,
-                           done=not getattr(user, field), **_labels()), status
+                           done=not getattr(user, field), **_labels())
 
 
 # --- the admin log -----------------------------------------------------------------------------

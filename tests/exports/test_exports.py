@@ -28,8 +28,9 @@ from tests.querycount import count_queries
 CRM = str(Path(sys.executable).with_name("crm"))
 IMPORT_HEADERS = (
     "项目名称", "投资方", "统一社会信用代码", "来源地", "产业", "产业链", "招商方式",
-    "计划投资(万元)", "所属镇街", "负责人", "阶段", "录入日期", "计划签约日期", "计划开工日期",
-    "计划投产日期", "下次跟进", "联系人", "联系电话",
+    "计划投资(万元)", "所属镇街", "负责人", "帮包领导", "阶段", "终止原因", "终止日期", "录入日期",
+    "计划签约", "计划开工", "计划投产", "用地(亩)", "预计年产值(万元)", "预计年税收(万元)",
+    "就业人数", "联系人", "联系电话", "下次跟进", "纳统日期", "备注",
 )
 
 
@@ -84,12 +85,12 @@ def test_lead_export_headers_values_and_types(client, auth, world):
     assert row["计划投资(亿元)"].number_format == "#,##0.00"
     assert Decimal(str(v["到位资金(万元)"])) == Decimal("1000.5")
     # dates are date cells
-    for name in ("录入日期", "计划签约日期", "纳统日期"):
+    for name in ("录入日期", "计划签约", "纳统日期"):
         assert row[name].is_date, name
     assert v["录入日期"].date() == today() - dt.timedelta(days=10)
-    assert v["计划签约日期"].date() == dt.date(2026, 9, 30)
+    assert v["计划签约"].date() == dt.date(2026, 9, 30)
     assert v["纳统日期"].date() == dt.date(2026, 1, 15)
-    assert v["计划开工日期"] is None
+    assert v["计划开工"] is None
 
 
 def test_lead_export_round_trips_the_import_columns(client, auth, world):

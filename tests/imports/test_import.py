@@ -123,10 +123,12 @@ def test_parse_date_errors_and_labels():
             mapping.parse_date(bad)
     assert mapping.parse_stage("签约") == "signed"
     assert mapping.parse_stage("started") == "started"
-    with pytest.raises(ValueError):
-        mapping.parse_stage("终止")
+    assert mapping.parse_stage("终止") == "lost"  # an exported lost lead re-imports
     with pytest.raises(ValueError):
         mapping.parse_stage("谈判中")
+    assert mapping.parse_lost_reason("选址他处") == "relocated"
+    with pytest.raises(ValueError):
+        mapping.parse_lost_reason("不想干了")
     assert mapping.parse_source("资本招商") == "capital"
     assert mapping.header_field("计划投资（万元）") == ("investment_wan", "万元")
     assert mapping.header_field("*项目名称") == ("name", None)
@@ -308,9 +310,20 @@ def test_template_download_has_chinese_headers(app, client, auth, world, tmp_pat
     headers = [c.value for c in ws[1]]
     assert headers[:2] == ["项目名称", "投资方"] and "计划投资(万元)" in headers
     assert client.get("/imports/leads").status_code == 200
-    # the template itself reads back
+    # the template itself reads back, and its sample row is no lead
+    with pytest.raises(ImportRefused, match="示例行"):
+        read_table(path)
+    ws.append(["真实项目", "真实投资方"])
+    ws.insert_rows(2)  # a row typed above the sample too
+    ws["A2"], ws["B2"] = "另一个项目", "另一投资方"
+    ws.parent.save(path)
     table = read_table(path)
-    assert table.fields.keys() >= {"name", "company", "investment_wan", "township", "stage"}
+    assert table.fields.keys() >= {"name", "company", "investment_wan", "township", "stage",
+                                   "sponsor", "land_mu", "jobs", "notes", "lost_reason"}
+    assert [values[0] for _n, values in table.rows] == ["另一个项目", "真实项目"]
+    assert table.skipped == [(3, "模板的示例行，未导入")]
+    results = preview(world.off_a1, table)
+    assert [r.error_lines() for r in results] == [[], []]
 
 
 def test_officer_imports_gbk_csv_into_own_unit(app, client, auth, world, tmp_path):

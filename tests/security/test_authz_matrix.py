@@ -365,7 +365,7 @@ ROUTES = [
     # the API
     R("api-docs.openapi_json", "GET", "/api/v1/openapi.json", PUBLIC),
     R("api_me.me", "GET", "/api/v1/me", api(SIGNED_IN)),
-    R("api_me.townships", "GET", "/api/v1/townships", api(SIGNED_IN)),
+    R("api_townships.townships", "GET", "/api/v1/townships", api(SIGNED_IN)),
     R("api_industries.industries", "GET", "/api/v1/industries", api(SIGNED_IN)),
     R("api_leads.LeadCollection", "GET", "/api/v1/leads", api(SIGNED_IN)),
     R("api_leads.LeadCollection", "GET", "/api/v1/leads?township_id={unit_b}", api(SIGNED_IN)),
