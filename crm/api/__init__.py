@@ -131,10 +131,11 @@ class _Registrar:
         api.register_converter(YearConverter, _year_schema)
         api.ma_plugin.converter.add_attribute_function(named_enum)
         api.spec.components.schema("TargetWithDue", schema=targets.TargetWithDueSchema)
-        for module in (me, townships, resources, stats, targets, claims, permits, industries,
-                       companies, supervision):
-            csrf.exempt(module.bp)
-            api.register_blueprint(module.bp, url_prefix="/api/v1")
+        for bp in (me.bp, townships.bp, resources.bp, stats.bp, targets.bp, claims.bp,
+                   permits.bp, industries.bp, companies.bp, supervision.bp,
+                   supervision.bulletins_bp):
+            csrf.exempt(bp)
+            api.register_blueprint(bp, url_prefix="/api/v1")
         # The spec itself is public.
         app.extensions["crm_api"] = api
 

@@ -4,7 +4,7 @@ from apispec import BasePlugin
 
 from crm.api.schemas import ErrorSchema
 from crm.leads.colour import COLOURS
-from crm.leads.models import SOURCES
+from crm.leads.models import KEY_LEVELS, OWNERSHIPS, SOURCES
 from crm.leads.pipeline import LOST_REASONS, ORDERED_STAGES, STAGES
 from crm.visits.models import KINDS as VISIT_KINDS
 
@@ -128,6 +128,8 @@ NAMED_ENUMS = {
     "LostReason": LOST_REASONS,
     "Color": COLOURS,
     "VisitKind": VISIT_KINDS,
+    "KeyLevel": KEY_LEVELS,
+    "Ownership": OWNERSHIPS,
 }
 _BY_VALUES = {frozenset(values): name for name, values in NAMED_ENUMS.items()}
 

@@ -7,7 +7,7 @@ from marshmallow import ValidationError, fields, validate
 from crm import inputs
 from crm.api.base import AnswerSchema, ApiSchema, localise_validator
 from crm.leads.colour import COLOURS
-from crm.leads.models import KEY_LEVELS, SOURCES
+from crm.leads.models import KEY_LEVELS, OWNERSHIPS, SOURCES
 from crm.leads.pipeline import LOST_REASONS, ORDERED_STAGES, STAGES
 from crm.visits.models import KINDS as VISIT_KINDS
 
@@ -268,7 +268,7 @@ class LeadSchema(AnswerSchema):
     claims = fields.List(fields.Nested("ClaimSchema"))
     #: Its investor's record, and who holds the investor (crm/api/companies.py).
     company_id = fields.Integer(allow_none=True)
-    ownership = fields.String(metadata={"enum": ["sole", "disputed", "merged"]})
+    ownership = fields.String(validate=validate.OneOf(OWNERSHIPS))
     merged_into_id = fields.Integer(allow_none=True)
     first_registered = fields.Nested("FirstRegisteredSchema", allow_none=True, metadata={
         "description": "A disputed lead's notice (疑似撞单): the unit that registered the "

@@ -24,10 +24,6 @@ bp = Blueprint("api_supervision", __name__, description="Supervision orders (督
 bulletins_bp = Blueprint("api_bulletins", __name__, description="Published bulletins (通报)")
 
 
-def blueprints():
-    return [bp, bulletins_bp]
-
-
 # --- schemas ---------------------------------------------------------------------------------
 
 class AnswerSchema(ApiSchema):
