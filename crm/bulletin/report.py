@@ -299,7 +299,7 @@ def _key_sheet(ws, data: Bulletin) -> None:
         ws.cell(row, 7, yi(lead.investment_wan)).number_format = "#,##0.00"
         for column in range(1, len(headers) + 1):
             ws.cell(row, column).border = _BORDER
-    _widths(ws, [8, 7, 14, 28, 28, 8, 12, 44])
+    _widths(ws, headers, [8, 7, 14, 28, 28, 8, 12, 44])
 
 
 def _ranking_sheet(ws, data: Bulletin) -> None:
