@@ -77,7 +77,9 @@ def test_api_reads_writes_and_filters_the_level(client, world):
     listed = client.get("/api/v1/leads?key_level=any", headers=headers).get_json()
     assert [i["id"] for i in listed["items"]] == [lead["id"]]
     doc = client.get("/api/v1/openapi.json").get_json()
-    assert doc["components"]["schemas"]["Lead"]["properties"]["key_level"]["enum"] == [
+    assert doc["components"]["schemas"]["Lead"]["properties"]["key_level"] == {
+        "allOf": [{"$ref": "#/components/schemas/KeyLevel"}]}
+    assert doc["components"]["schemas"]["KeyLevel"]["enum"] == [
         "none", "district", "city", "province"]
 
 
