@@ -268,11 +268,55 @@ def runner(app):
     return app.test_cli_runner()
 
 
+#: Worlds built in this process, by (day, settings): a file copy of the database right after
+#: build_world, and each object's (class, id). Building the world is most of a test's setup; a
+#: copy of the file (SQLite, an empty database) gives the same rows, ids and dates.
+_world_snapshots: dict[tuple, tuple[Path, dict]] = {}
+
+
+def _empty_sqlite_file(app) -> str | None:
+    url = sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    from crm.auth.models import User
+
+    return url.database if db.session.scalar(sa.select(sa.func.count(User.id))) == 0 else None
+
+
+def _sqlite_copy(source: str, target: str) -> None:
+    """A consistent copy of a live SQLite database (its WAL included), by the backup API."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(source)) as src, \
+            contextlib.closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+
+
 @pytest.fixture
-def world(app):
+def world(app, tmp_path_factory):
     """Two units with a head and two officers each, an admin, a viewer and a few leads."""
+    from crm.clock import today
+
+    file = _empty_sqlite_file(app)
+    here = str(Path(app.instance_path).parent)  # the test's own folder: not a setting
+    key = (today(), repr(sorted((k, repr(v)) for k, v in app.config.items()
+                                if here not in repr(v))))
+    if file is not None and key in _world_snapshots:
+        snapshot, ids = _world_snapshots[key]
+        db.session.remove()
+        db.engine.dispose()
+        for suffix in ("-wal", "-shm"):
+            Path(file + suffix).unlink(missing_ok=True)
+        shutil.copyfile(snapshot, file)
+        return factories.SimpleNamespace(**{name: db.session.get(model, pk)
+                                            for name, (model, pk) in ids.items()})
     w = factories.build_world()
     db.session.commit()
+    if file is not None:
+        snapshot = tmp_path_factory.mktemp("world") / "world.sqlite3"
+        _sqlite_copy(file, str(snapshot))
+        _world_snapshots[key] = (snapshot, {name: (type(obj), obj.id)
+                                            for name, obj in vars(w).items()})
     return w
 
 

@@ -156,7 +156,8 @@ def supervision_messages(order, event: str) -> list[Message]:
     title = f"{heading}：{lead_name}" if lead_name else heading
     lines = [f"### {title}", _("级别：%(l)s", l=level_label)]
     if lead_name and _get(order, "lead_id"):
-        lines.append(_("项目：[%(n)s](%(u)s)", n=lead_name, u=f"{base_url()}/leads/{_get(order, 'lead_id')}"))
+        lead_url = f"{base_url()}/leads/{_get(order, 'lead_id')}"
+        lines.append(_("项目：[%(n)s](%(u)s)", n=lead_name, u=lead_url))
     if _get(order, "reason"):
         lines.append(_("事由：%(r)s", r=md(_get(order, "reason"))))
     if due_on:
