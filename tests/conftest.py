@@ -39,7 +39,7 @@ DB_FIXTURES = {"app", "database_url", "db_kind", "pg_database", "pg_server_url",
 PG_FIXTURES = {"pg_database", "pg_server_url"}
 BROWSER_FIXTURES = {"browser", "phone", "desktop"}
 SLOW_FIXTURES = {"served", "proxy", "pg_url", "live_server"}
-SLOW_FOLDERS = {"concurrency", "faults", "scale"}
+SLOW_FOLDERS = {"concurrency", "faults", "scale", "security"}  # security: sweeps of every route
 BROWSER_FOLDERS = {"browser"}
 
 

@@ -204,8 +204,10 @@ def test_concurrent_guesses_cannot_pass_the_limit(app, world):
     counted = collections.Counter(outcomes("a-1"))
     assert set(codes) <= {200, 429} and sum(codes.values()) == 40
     assert counted["bad_password"] <= 10 and counted["pending"] == 0
-    assert counted["bad_password"] + counted["throttled"] == 40
-    assert codes[429] == counted["throttled"] >= 30
+    # A guess that waited longer than HASH_WAIT for the hashing slot (a slow machine) is refused
+    # as busy without a row; every other guess is logged.
+    busy = 40 - counted["bad_password"] - counted["throttled"]
+    assert codes[429] == counted["throttled"] + busy >= 30
     print(f"throttle: 40 concurrent guesses from 8 threads, {counted['bad_password']} checked, "
           f"{counted['throttled']} refused")
 

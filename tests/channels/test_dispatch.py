@@ -16,6 +16,9 @@ from tests import factories
 from tests.channels.conftest import KEYWORD
 from tests.mailserver import TUESDAY
 
+#: Real robots, timeouts, retries and processes: `make test` runs these, `make check` does not.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def due(cw):

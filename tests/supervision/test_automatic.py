@@ -3,6 +3,7 @@ exactly once per lead, level and day, across a simulated month and with two sche
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 import time_machine
 
@@ -12,6 +13,9 @@ from crm.supervision.cli import supervision as supervision_cli
 from crm.supervision.models import SupervisionOrder
 from crm.supervision.services import DUE_WORKDAYS, add_workdays, run_and_commit
 from tests.supervision.conftest import in_threads, red_lead
+
+#: A simulated month of runs, schedulers in threads and processes: `make test` runs these.
+pytestmark = pytest.mark.slow
 
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))  # a Monday
 
