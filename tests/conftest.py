@@ -308,8 +308,10 @@ def world(app, tmp_path_factory):
         for suffix in ("-wal", "-shm"):
             Path(file + suffix).unlink(missing_ok=True)
         shutil.copyfile(snapshot, file)
-        return factories.SimpleNamespace(**{name: db.session.get(model, pk)
-                                            for name, (model, pk) in ids.items()})
+        w = factories.SimpleNamespace(**{name: db.session.get(model, pk)
+                                         for name, (model, pk) in ids.items()})
+        db.session.commit()  # no read transaction left open (SQLite would keep its snapshot)
+        return w
     w = factories.build_world()
     db.session.commit()
     if file is not None:
@@ -317,6 +319,7 @@ def world(app, tmp_path_factory):
         _sqlite_copy(file, str(snapshot))
         _world_snapshots[key] = (snapshot, {name: (type(obj), obj.id)
                                             for name, obj in vars(w).items()})
+        db.session.commit()  # reading the ids began a transaction: end it, as build_world did
     return w
 
 
