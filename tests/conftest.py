@@ -29,16 +29,16 @@ TESTS = Path(__file__).parent
 #   db       it goes through a database (the app fixture, a database URL, a served database);
 #   pg       it needs the PostgreSQL server (the "postgresql" parametrisation or a pg fixture);
 #   browser  it drives Chromium;
-#   slow     it starts servers, fuzzes them or injects faults (gunicorn, a live server, faults,
-#            concurrency, scale); a long property test, or one that starts a `crm` process,
-#            says so itself (pytest.mark.slow). Command behaviour is tested in this process
+#   slow     it starts servers, fuzzes them or injects faults (gunicorn, a live server, moto's
+#            S3, a fake group robot, faults, concurrency, scale, the security sweeps); a long
+#            property test, or one that starts a `crm` process, says so itself (pytest.mark.slow). Command behaviour is tested in this process
 #            (tests/console.py); one test per concern runs the real console script.
 # `make check` runs `-m "not slow and not browser and not pg"`; `make test` runs everything.
 DB_FIXTURES = {"app", "database_url", "db_kind", "pg_database", "pg_server_url", "world", "client",
                "runner", "served", "live"}
 PG_FIXTURES = {"pg_database", "pg_server_url"}
 BROWSER_FIXTURES = {"browser", "phone", "desktop"}
-SLOW_FIXTURES = {"served", "proxy", "pg_url", "live_server"}
+SLOW_FIXTURES = {"served", "proxy", "pg_url", "live_server", "s3_server", "robot"}
 SLOW_FOLDERS = {"concurrency", "faults", "scale", "security"}  # security: sweeps of every route
 BROWSER_FOLDERS = {"browser"}
 
@@ -88,7 +88,8 @@ def tiers(item) -> set[str]:
         marks |= {"db", "pg"}
     if names & BROWSER_FIXTURES or folder in BROWSER_FOLDERS:
         marks.add("browser")
-    if names & SLOW_FIXTURES or folder in SLOW_FOLDERS:
+    if names & SLOW_FIXTURES or folder in SLOW_FOLDERS \
+            or any(isinstance(v, str) and v == "s3" for v in params.values()):  # a moto server
         marks.add("slow")
     return marks
 

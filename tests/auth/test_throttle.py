@@ -177,6 +177,7 @@ def test_two_app_instances_share_the_count(app, client, database_url, tmp_path, 
     assert outcomes("a-1") == ["bad_password"] * 10 + ["throttled"] * 2
 
 
+@pytest.mark.slow  # a live server
 def test_concurrent_guesses_cannot_pass_the_limit(app, world):
     """8 threads guess at once against a live server: still no more than 10 failures counted."""
     app.config["CRM_LOGIN_HASH_QUEUE"] = 8  # every guess reaches the count (none refused as busy)
