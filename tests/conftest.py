@@ -31,8 +31,9 @@ TESTS = Path(__file__).parent
 #   browser  it drives Chromium;
 #   slow     it starts servers, fuzzes them or injects faults (gunicorn, a live server, moto's
 #            S3, a fake group robot, faults, concurrency, scale, the security sweeps); a long
-#            property test, or one that starts a `crm` process, says so itself (pytest.mark.slow). Command behaviour is tested in this process
-#            (tests/console.py); one test per concern runs the real console script.
+#            property test, or one that starts a `crm` process, says so itself
+#            (pytest.mark.slow). Command behaviour is tested in this process (tests/console.py);
+#            one test per concern runs the real console script.
 # `make check` runs `-m "not slow and not browser and not pg"`; `make test` runs everything.
 DB_FIXTURES = {"app", "database_url", "db_kind", "pg_database", "pg_server_url", "world", "client",
                "runner", "served", "live"}
