@@ -19,9 +19,9 @@ from crm.channels.models import (
     Channel,
     ChannelDispatch,
 )
-from crm.clock import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
+from crm.main import retries
 from crm.main.forms import form_errors
 from crm.townships.models import Township
 from crm.unit_of_work import end_transaction
@@ -179,18 +179,6 @@ def messages():
                            KIND_LABELS=MESSAGE_KIND_LABELS, STATUS_LABELS=STATUS_LABELS)
 
 
-def _retryable(ids) -> list[int]:
-    """Of ``ids``, the pending rows no process is sending right now (a lease has no error)."""
-    if not ids:
-        return []
-    leased = sa.and_(ChannelDispatch.last_error == "", ChannelDispatch.next_attempt_at.is_not(None),
-                     ChannelDispatch.next_attempt_at > utcnow())
-    return list(db.session.scalars(
-        sa.select(ChannelDispatch.id).where(ChannelDispatch.id.in_(ids),
-                                            ChannelDispatch.status == "pending", sa.not_(leased))
-        .order_by(ChannelDispatch.id)))
-
-
 @blueprint.route("/messages/retry", methods=["POST"])
 @login_required
 def retry():
@@ -200,13 +188,7 @@ def retry():
     if not form.validate_on_submit():
         flash(_("请求有误，请刷新页面后重试"), "error")
         return back
-    if form.dispatch_id.data:
-        wanted = [form.dispatch_id.data]
-    elif form.scope.data == "failed":
-        wanted = list(db.session.scalars(sa.select(ChannelDispatch.id).where(_failed)))
-    else:
-        wanted = []
-    ids = _retryable(wanted)
+    ids = retries.retryable(ChannelDispatch, retries.wanted(form, ChannelDispatch, _failed))
     if not ids:
         flash(_("没有可重试的消息（可能已发送，或正在发送中）"), "info")
         return back

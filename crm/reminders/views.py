@@ -13,9 +13,9 @@ from crm.account.services import set_mobile
 from crm.audit.services import record
 from crm.auth.models import User
 from crm.auth.permissions import require
-from crm.clock import utcnow
 from crm.errors import DomainError
 from crm.extensions import csrf, db
+from crm.main import retries
 from crm.main.forms import form_errors
 from crm.reminders import dispatch, mail
 from crm.reminders.forms import PreferencesForm, RetryForm, UnsubscribeForm
@@ -142,20 +142,6 @@ def admin():
                            KINDS=KINDS, **_labels())
 
 
-def _retryable(ids) -> list[int]:
-    """Of ``ids``, the pending rows no process is sending right now (a lease has no error)."""
-    if not ids:
-        return []
-    leased = sa.and_(ReminderDispatch.last_error == "",
-                     ReminderDispatch.next_attempt_at.is_not(None),
-                     ReminderDispatch.next_attempt_at > utcnow())
-    return list(db.session.scalars(
-        sa.select(ReminderDispatch.id)
-        .where(ReminderDispatch.id.in_(ids), ReminderDispatch.status == "pending",
-               sa.not_(leased))
-        .order_by(ReminderDispatch.id)))
-
-
 @blueprint.route("/admin/retry", methods=["POST"])
 @login_required
 def retry():
@@ -165,13 +151,7 @@ def retry():
     if not form.validate_on_submit():
         flash(_("请求有误，请刷新页面后重试"), "error")
         return back
-    if form.dispatch_id.data:
-        wanted = [form.dispatch_id.data]
-    elif form.scope.data == "failed":
-        wanted = list(db.session.scalars(sa.select(ReminderDispatch.id).where(_failed)))
-    else:
-        wanted = []
-    ids = _retryable(wanted)
+    ids = retries.retryable(ReminderDispatch, retries.wanted(form, ReminderDispatch, _failed))
     if not ids:
         flash(_("没有可重试的提醒（可能已发送，或正在发送中）"), "info")
         return back

@@ -1,0 +1,30 @@
+"""The retry button of an outbox page (mail, group robots): which rows a retry may take.
+
+Both outboxes keep a row per message with ``status``, ``last_error`` and ``next_attempt_at``
+(a lease while a process sends it, or the time of the next try after a failure).
+"""
+
+import sqlalchemy as sa
+
+from crm.clock import utcnow
+from crm.extensions import db
+
+
+def wanted(form, model, failed) -> list[int]:
+    """The rows a retry form names: one (``dispatch_id``), or every failed one (``scope``)."""
+    if form.dispatch_id.data:
+        return [form.dispatch_id.data]
+    if form.scope.data == "failed":
+        return list(db.session.scalars(sa.select(model.id).where(failed)))
+    return []
+
+
+def retryable(model, ids) -> list[int]:
+    """Of ``ids``, the pending rows no process is sending right now (a lease has no error)."""
+    if not ids:
+        return []
+    leased = sa.and_(model.last_error == "", model.next_attempt_at.is_not(None),
+                     model.next_attempt_at > utcnow())
+    return list(db.session.scalars(
+        sa.select(model.id).where(model.id.in_(ids), model.status == "pending", sa.not_(leased))
+        .order_by(model.id)))
