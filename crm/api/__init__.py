@@ -131,6 +131,7 @@ class _Registrar:
         api.register_converter(YearConverter, _year_schema)
         api.ma_plugin.converter.add_attribute_function(named_enum)
         api.spec.components.schema("TargetWithDue", schema=targets.TargetWithDueSchema)
+        api.spec.components.schema("RateWithDue", schema=targets.RateWithDueSchema)
         for bp in (me.bp, townships.bp, resources.bp, stats.bp, targets.bp, claims.bp,
                    permits.bp, industries.bp, companies.bp, supervision.bp,
                    supervision.bulletins_bp):

@@ -161,7 +161,8 @@ class LeadAttachments(MethodView):
     def post(self, _files, lead_id):
         """Upload an evidence file (multipart `file` and `kind`; checked by its content)."""
         lead = get_lead_or_404(lead_id, api_user())
-        unknown = sorted((set(request.form) | set(request.files)) - {"file", "kind"})
+        sent = {str(name) for name in (*request.form, *request.files)}  # a part may lack a name
+        unknown = sorted(sent - {"file", "kind"})
         if unknown:  # as the JSON bodies do (marshmallow's RAISE): a field we do not know is 422
             message = _l("未知字段：%(f)s", f="、".join(unknown))
             raise DomainError(message, {name: [_l("未知字段")] for name in unknown})

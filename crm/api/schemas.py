@@ -272,7 +272,8 @@ class LeadSchema(AnswerSchema):
     merged_into_id = fields.Integer(allow_none=True)
     first_registered = fields.Nested("FirstRegisteredSchema", allow_none=True, metadata={
         "description": "A disputed lead's notice (疑似撞单): the unit that registered the "
-                       "investor first and when, nothing else of that lead; null otherwise."})
+                       "investor first and when, nothing else of that lead; in the answer to "
+                       "the call that created or changed the lead.", "optional": True})
 
 
 class LeadQuerySchema(ApiSchema):

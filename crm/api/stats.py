@@ -68,7 +68,8 @@ class TargetStatSchema(ApiSchema):
                        "is its value on that date"})
     attainment = fields.Float(allow_none=True, required=True)
     color = fields.String(allow_none=True, required=True)
-    due_on = fields.Date(metadata={"description": "The target's due date, when it has one"})
+    due_on = fields.Date(metadata={"description": "The target's due date, when it has one",
+                                   "optional": True})
 
 
 def _counts():

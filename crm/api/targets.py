@@ -1,5 +1,7 @@
 """Yearly targets: read those of the units the user may see; admins set a unit's targets."""
 
+from decimal import Decimal
+
 from flask import abort
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -12,7 +14,8 @@ from crm.api.schemas import ID, Day, Wan, WanIn
 from crm.auth.permissions import can, visible_townships
 from crm.extensions import db
 from crm.targets import services
-from crm.targets.models import METRICS
+from crm.targets.models import METRICS, RATE_METRICS
+from crm.targets.services import VALUE_LIMIT
 from crm.townships.models import Township
 
 bp = Blueprint("api_targets", __name__, description="Yearly targets per unit and metric")
@@ -28,7 +31,8 @@ class TargetSchema(AnswerSchema):
     year = fields.Integer(required=True)
     metric = fields.String(required=True, validate=validate.OneOf(METRICS))
     target = Wan(required=True, attribute="value")
-    due_on = fields.Date(metadata={"description": "完成时限, when the target has one"})
+    due_on = fields.Date(metadata={"description": "完成时限, when the target has one",
+                                   "optional": True})
 
     @post_dump
     def _no_due_date(self, data, **kwargs):
@@ -43,13 +47,24 @@ class TargetWithDueSchema(ApiSchema):
     due_on = Day(allow_none=True, metadata={"description": "Within the year; null: none"})
 
 
+class RateWithDueSchema(TargetWithDueSchema):
+    target = WanIn(required=True)
+    target.metadata["maximum"] = 1  # a share: 0.9 is 90%
+
+
+#: The largest target a client may send: a rate is a share (0–1), anything else below 10¹².
+LARGEST = {metric: 1 if metric in RATE_METRICS else float(VALUE_LIMIT - Decimal("0.0001"))
+           for metric in METRICS}
+
+
 class TargetValue(fields.Field):
     """A metric's target: a number (万元, a count, or a share 0–1 for a rate), or
     ``{"target": number, "due_on": "YYYY-MM-DD"}``; null removes it."""
 
-    def __init__(self, **kwargs):
-        number = {"type": "number", "minimum": 0}
-        described = {"$ref": "#/components/schemas/TargetWithDue"}
+    def __init__(self, metric: str, **kwargs):
+        number = {"type": "number", "minimum": 0, "maximum": LARGEST[metric]}
+        described = {"$ref": "#/components/schemas/"
+                             + ("RateWithDue" if metric in RATE_METRICS else "TargetWithDue")}
         super().__init__(allow_none=True, metadata={"oneOf": [number, described]}, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -63,7 +78,7 @@ class TargetValue(fields.Field):
 #: The PUT body: any of the metrics, each a number (万元, a count or a rate), an object with its
 #: due date, or null to remove it.
 TargetValuesSchema = ApiSchema.from_dict(
-    {metric: TargetValue() for metric in METRICS}, name="TargetValuesSchema")
+    {metric: TargetValue(metric) for metric in METRICS}, name="TargetValuesSchema")
 
 
 def _visible_township(township_id: int) -> Township:
