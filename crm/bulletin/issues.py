@@ -8,6 +8,7 @@ screen, API) reads ``BulletinIssue.content`` and nothing else.
 
 import datetime as dt
 from decimal import Decimal
+from fractions import Fraction
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -34,7 +35,13 @@ FORMAT = 1
 NEW = "新"
 
 
-def _amount(value) -> str:
+def _amount(value) -> str | None:
+    """A figure as exact text: an amount or count, a rate (a Fraction, to 4 places), or None
+    where there is none (a rate of no key projects)."""
+    if value is None:
+        return None
+    if isinstance(value, Fraction):
+        value = (Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal("0.0001"))
     return str(plain_decimal(Decimal(value)))
 
 

@@ -137,3 +137,21 @@ def test_the_big_screen_shows_the_latest_issue(api, sw, client, auth):
     auth.login("viewer")
     page = client.get("/screen").get_data(as_text=True)
     assert f"{today().year}年第2期" in page and "↑1" in page and "↓1" in page
+
+
+def test_an_issue_freezes_rate_targets_with_and_without_key_projects(api, sw):
+    """A unit with key projects has a rate (a fraction, kept to 4 places); one without has none
+    (null): publishing never fails on either."""
+    year = today().year
+    target_services.set_targets(sw.admin, sw.a.id, year, {"start_rate": Decimal("0.9")})
+    target_services.set_targets(sw.admin, sw.b.id, year, {"start_rate": Decimal("0.9")})
+    key = db.session.get(Lead, sw.lead_a.id)
+    key.key_level, key.planned_start_date = "city", today() - dt.timedelta(days=1)
+    db.session.commit()
+    r = api("POST", "/bulletins", json={"as_of": today().isoformat()})
+    assert r.status_code == 201, r.json
+    units = {u["name"]: u for u in api("GET", f"/bulletins/{r.json['id']}").json["townships"]}
+    rates = {name: [t for t in u["targets"] if t["metric"] == "start_rate"][0]["actual"]
+             for name, u in units.items()}
+    assert rates[sw.b.name] is None
+    assert rates[sw.a.name] == "0"  # its key project has not started
