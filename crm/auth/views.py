@@ -1,6 +1,7 @@
 """Sign-in, sign-out, password change, the language switch and the sign-in log."""
 
 import datetime as dt
+import time
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -15,8 +16,10 @@ from flask import (
     session,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy.orm import joinedload
 
 from crm import inputs
@@ -50,10 +53,30 @@ def _sign_in_session(user, remember: bool) -> None:
     login_user(user, remember=remember, duration=dt.timedelta(days=days))
 
 
+#: The plain sign-in page (no query, no message) as rendered, by locale, with its CSRF token
+#: replaced by ``_CSRF_SLOT``: a flood of page loads costs a string replace each, not a render.
+_login_pages: dict[tuple, tuple[float, str]] = {}
+_CSRF_SLOT = "\x00csrf\x00"
+LOGIN_PAGE_SECONDS = 60
+
+
+def _plain_login_page() -> str:
+    """The sign-in page of no query and no message, for this visitor's CSRF token."""
+    key = (id(current_app._get_current_object()), str(get_locale()))
+    now = time.monotonic()
+    cached = _login_pages.get(key)
+    if cached is None or now - cached[0] > LOGIN_PAGE_SECONDS:
+        html = render_template("auth/login.html", form=LoginForm(next=""))
+        cached = _login_pages[key] = (now, html.replace(generate_csrf(), _CSRF_SLOT))
+    return cached[1].replace(_CSRF_SLOT, generate_csrf())
+
+
 @blueprint.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
         return redirect(safe_next(request.args.get("next")))
+    if request.method == "GET" and not request.args and not session.get("_flashes"):
+        return _plain_login_page()
     if request.method == "POST" and throttle.gate().full():
         # A flood: answered before the form, the database or the full page are touched.
         return _busy(throttle.Refusal("busy", utcnow() + throttle.BUSY_RETRY))

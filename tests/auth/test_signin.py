@@ -144,3 +144,22 @@ def test_home_page_differs_by_role(app, world):
     assert "税郭镇" in pages["admin"] and "孟庄镇" in pages["admin"]  # every unit side by side
     assert "税郭镇" not in pages["a-1"] and "税郭镇" not in pages["a-head"]
     assert len({pages["admin"], pages["a-1"], pages["a-head"]}) == 3
+
+
+def test_the_plain_sign_in_page_is_served_from_memory_with_each_visitors_own_token(app, world):
+    """The page of no query and no message is rendered once; each visitor still gets their own
+    CSRF token, and it signs them in (CSRF on)."""
+    import re
+
+    app.config["WTF_CSRF_ENABLED"] = True
+    tokens = []
+    for _ in range(2):
+        client = app.test_client()
+        page = client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        assert "\x00" not in page and page.count(token) >= 2  # the form's and the language switch's
+        tokens.append(token)
+        response = client.post("/login", data={"csrf_token": token, "username": "a-1",
+                                               "password": factories.PASSWORD})
+        assert response.status_code == 302
+    assert tokens[0] != tokens[1]
