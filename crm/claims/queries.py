@@ -1,7 +1,6 @@
 """Reading claims and evidence: always through the one policy (another unit's claim is 404)."""
 
 import datetime as dt
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import abort
@@ -13,6 +12,7 @@ from crm.claims.models import Attachment, Claim, ClaimEvidence, ClaimReview
 from crm.clock import business_tz
 from crm.extensions import db
 from crm.leads.models import Lead
+from crm.paging import Page
 
 
 def claim_options():
@@ -51,16 +51,6 @@ def get_attachment_or_404(attachment_id: int, user: User) -> Attachment:
     return attachment
 
 
-@dataclass
-class ClaimPage:
-    items: list
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
 
 
 def submitted_before(day: dt.date) -> dt.datetime:
@@ -70,7 +60,7 @@ def submitted_before(day: dt.date) -> dt.datetime:
 
 
 def list_claims(user: User, *, status=None, kind=None, township_id=None, lead_id=None,
-                older_than: dt.date | None = None, page: int = 1, per_page: int = 50) -> ClaimPage:
+                older_than: dt.date | None = None, page: int = 1, per_page: int = 50) -> Page:
     """Claims the user may see, oldest submission first; ``older_than``: submitted before that
     business day."""
     stmt = visible_claims(user)
@@ -90,7 +80,7 @@ def list_claims(user: User, *, status=None, kind=None, township_id=None, lead_id
         stmt.options(*claim_options()).order_by(Claim.submitted_at, Claim.id)
         .limit(per_page).offset((page - 1) * per_page)
     ).unique().all()
-    return ClaimPage(list(items), total or 0, page, per_page)
+    return Page(list(items), total or 0, page, per_page)
 
 
 def next_pending(user: User) -> int | None:

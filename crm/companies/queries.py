@@ -1,6 +1,5 @@
 """Reading companies and disputes, always through the one policy (visible_leads)."""
 
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import abort
@@ -13,6 +12,7 @@ from crm.companies.names import normalise
 from crm.extensions import db
 from crm.leads.models import Lead
 from crm.leads.validation import normalize_credit_code
+from crm.paging import Page
 from crm.townships.models import Township
 
 
@@ -20,19 +20,9 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-@dataclass
-class CompanyPage:
-    items: list  # (Company, lead_count)
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
 
 
-def search_companies(user: User, q: str | None, page: int = 1, per_page: int = 50) -> CompanyPage:
+def search_companies(user: User, q: str | None, page: int = 1, per_page: int = 50) -> Page:
     """Companies by name, normalised name or credit code (all when ``q`` is empty), by name.
     ``lead_count`` counts only the leads ``user`` may see (merged leads nowhere)."""
     stmt = sa.select(Company)
@@ -53,7 +43,7 @@ def search_companies(user: User, q: str | None, page: int = 1, per_page: int = 5
         stmt.order_by(Company.name_key, Company.id).offset((page - 1) * per_page).limit(per_page)
     ).all()
     counts = lead_counts(user, [c.id for c in companies])
-    return CompanyPage([(c, counts.get(c.id, 0)) for c in companies], total, page, per_page)
+    return Page([(c, counts.get(c.id, 0)) for c in companies], total, page, per_page)
 
 
 def lead_counts(user: User, company_ids) -> dict[int, int]:

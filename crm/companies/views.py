@@ -2,7 +2,7 @@
 type-ahead) and the 撞单 queue with its rulings."""
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
@@ -12,10 +12,10 @@ from crm.auth.permissions import require
 from crm.claims.models import Attachment
 from crm.companies import mail, queries, services
 from crm.companies.forms import RulingForm
-from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.leads.models import Lead, StageChange
-from crm.unit_of_work import commit_now, discard
+from crm.main.forms import REFUSED, attempt
+from crm.unit_of_work import commit_now
 from crm.visits.models import Visit
 
 blueprint = Blueprint("companies", __name__)
@@ -95,15 +95,9 @@ def dispute(dispute_id):
             flash(_("该撞单已裁定"), "error")
             return redirect(url_for("companies.dispute", dispute_id=item.id))
         if form.validate_on_submit():
-            try:
-                services.rule(current_user, item, form.decision.data, form.note.data or "")
-            except Forbidden:
-                discard()
-                abort(403)
-            except DomainError as exc:
-                discard()
-                flash(str(exc.message), "error")
-            else:
+            ruled = attempt(None, lambda: services.rule(current_user, item, form.decision.data,
+                                                        form.note.data or ""))
+            if ruled is not REFUSED:
                 commit_now()
                 mail.send_now(item)
                 flash(_("已裁定"), "success")

@@ -10,13 +10,13 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from crm.auth.permissions import can
 from crm.downloads import send_download
-from crm.errors import DomainError, Forbidden
 from crm.imports import uploads
 from crm.imports.mapping import OFFICER_FIELD
 from crm.imports.reader import EXTENSIONS, ImportRefused, limits, read_table
 from crm.imports.service import import_rows, preview
 from crm.imports.template import write_template
 from crm.leads.pipeline import STAGE_LABELS
+from crm.main.forms import REFUSED, attempt
 from crm.unit_of_work import commit_now, discard, end_transaction
 
 blueprint = Blueprint("imports", __name__, url_prefix="/imports")
@@ -139,16 +139,10 @@ def confirm():
             "imports/preview.html", table=table, results=results, filename=filename,
             token=request.form.get("token", ""), bad=bad, stage_labels=STAGE_LABELS,
         ), 422
-    try:
-        created = import_rows(current_user, results, filename)
-        commit_now()  # the rows are stored before their file is deleted
-    except Forbidden:
-        discard()
-        abort(403)
-    except DomainError as exc:
-        discard()
-        flash(str(exc.message), "error")
+    created = attempt(None, lambda: import_rows(current_user, results, filename))
+    if created is REFUSED:
         return redirect(url_for("imports.leads"))
+    commit_now()  # the rows are stored before their file is deleted
     stored.unlink(missing_ok=True)
     flash(_("已从“%(file)s”导入 %(n)s 个项目", file=filename, n=len(created)), "success")
     return redirect(url_for("leads.index"))
