@@ -184,11 +184,9 @@ def messages():
 def retry():
     require(current_user, "channels.manage")
     back = redirect(url_for("channels.messages", **_filters(request.args)))
-    form = RetryForm()
-    if not form.validate_on_submit():
-        flash(_("请求有误，请刷新页面后重试"), "error")
+    ids = retries.chosen(RetryForm(), ChannelDispatch, _failed)
+    if ids is None:
         return back
-    ids = retries.retryable(ChannelDispatch, retries.wanted(form, ChannelDispatch, _failed))
     if not ids:
         flash(_("没有可重试的消息（可能已发送，或正在发送中）"), "info")
         return back

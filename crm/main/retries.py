@@ -5,6 +5,8 @@ Both outboxes keep a row per message with ``status``, ``last_error`` and ``next_
 """
 
 import sqlalchemy as sa
+from flask import flash
+from flask_babel import gettext as _
 
 from crm.clock import utcnow
 from crm.extensions import db
@@ -28,3 +30,12 @@ def retryable(model, ids) -> list[int]:
     return list(db.session.scalars(
         sa.select(model.id).where(model.id.in_(ids), model.status == "pending", sa.not_(leased))
         .order_by(model.id)))
+
+
+def chosen(form, model, failed) -> list[int] | None:
+    """The rows a posted retry form may retry now, or None (with a message) when the form is
+    stale or forged."""
+    if not form.validate_on_submit():
+        flash(_("请求有误，请刷新页面后重试"), "error")
+        return None
+    return retryable(model, wanted(form, model, failed))

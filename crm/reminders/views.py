@@ -147,11 +147,9 @@ def admin():
 def retry():
     require(current_user, "reminders.admin")
     back = redirect(url_for("reminders.admin", **_filters(request.args)))
-    form = RetryForm()
-    if not form.validate_on_submit():
-        flash(_("请求有误，请刷新页面后重试"), "error")
+    ids = retries.chosen(RetryForm(), ReminderDispatch, _failed)
+    if ids is None:
         return back
-    ids = retries.retryable(ReminderDispatch, retries.wanted(form, ReminderDispatch, _failed))
     if not ids:
         flash(_("没有可重试的提醒（可能已发送，或正在发送中）"), "info")
         return back
