@@ -1,8 +1,9 @@
 """Published bulletins (通报 第N期): the list, publishing, an issue as a page, .xlsx and .docx."""
 
 import io
+from functools import partial
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -18,6 +19,7 @@ from crm.bulletin.issue_files import (
 )
 from crm.bulletin.models import BulletinIssue
 from crm.clock import today
+from crm.downloads import send_download
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.leads.colour import COLOUR_LABELS
@@ -74,19 +76,15 @@ def show(issue_id: int):
     return render_template("bulletins/show.html", issue=issue, c=issue.content)
 
 
-@blueprint.route("/bulletins/<int:issue_id>.xlsx")
-@login_required
-def xlsx(issue_id: int):
+def document(issue_id: int, kind: str):
+    """The issue as a workbook or a Word document."""
     issue = _issue(issue_id)
-    return send_file(io.BytesIO(issue_xlsx(issue)), mimetype=XLSX_MIMETYPE, as_attachment=True,
-                     max_age=0, download_name=_("通报%(y)s年第%(n)s期.xlsx", y=issue.year,
-                                                n=issue.number))
+    make, mimetype = {"xlsx": (issue_xlsx, XLSX_MIMETYPE), "docx": (issue_docx, DOCX_MIMETYPE)}[kind]
+    return send_download(io.BytesIO(make(issue)), mimetype=mimetype,
+                         name=_("通报%(y)s年第%(n)s期", y=issue.year, n=issue.number) + f".{kind}",
+                         ascii_name=f"bulletin-{issue.year}-{issue.number}.{kind}")
 
 
-@blueprint.route("/bulletins/<int:issue_id>.docx")
-@login_required
-def docx(issue_id: int):
-    issue = _issue(issue_id)
-    return send_file(io.BytesIO(issue_docx(issue)), mimetype=DOCX_MIMETYPE, as_attachment=True,
-                     max_age=0, download_name=_("通报%(y)s年第%(n)s期.docx", y=issue.year,
-                                                n=issue.number))
+for _kind in ("xlsx", "docx"):  # endpoints bulletins.xlsx, bulletins.docx
+    blueprint.add_url_rule(f"/bulletins/<int:issue_id>.{_kind}", _kind,
+                           login_required(partial(document, kind=_kind)))

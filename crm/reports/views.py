@@ -1,12 +1,14 @@
 """The monthly report (月报) as a page, an .xlsx and a .docx."""
 
 import io
+from functools import partial
 
-from flask import Blueprint, abort, render_template, request, send_file
+from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm.auth.permissions import require
+from crm.downloads import send_download
 from crm.reports.monthly import monthly_report, parse_month, report_docx, report_xlsx, tables
 from crm.word import DOCX_MIMETYPE
 
@@ -30,17 +32,15 @@ def monthly():
     return render_template("reports/monthly.html", report=report, tables=tables(report))
 
 
-@blueprint.route("/reports/monthly.xlsx")
-@login_required
-def monthly_xlsx():
+def monthly_document(kind: str):
+    """The month's report as a workbook or a Word document."""
     report = _report()
-    return send_file(io.BytesIO(report_xlsx(report)), mimetype=XLSX_MIMETYPE, as_attachment=True,
-                     max_age=0, download_name=_("月报-%(m)s.xlsx", m=report.label))
+    make, mimetype = {"xlsx": (report_xlsx, XLSX_MIMETYPE), "docx": (report_docx, DOCX_MIMETYPE)}[kind]
+    return send_download(io.BytesIO(make(report)), mimetype=mimetype,
+                         name=_("月报-%(m)s", m=report.label) + f".{kind}",
+                         ascii_name=f"monthly-report-{report.year}-{report.month:02d}.{kind}")
 
 
-@blueprint.route("/reports/monthly.docx")
-@login_required
-def monthly_docx():
-    report = _report()
-    return send_file(io.BytesIO(report_docx(report)), mimetype=DOCX_MIMETYPE, as_attachment=True,
-                     max_age=0, download_name=_("月报-%(m)s.docx", m=report.label))
+for _kind in ("xlsx", "docx"):  # endpoints reports.monthly_xlsx, reports.monthly_docx
+    blueprint.add_url_rule(f"/reports/monthly.{_kind}", f"monthly_{_kind}",
+                           login_required(partial(monthly_document, kind=_kind)))

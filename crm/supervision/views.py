@@ -3,13 +3,14 @@ by hand from the lead page, and each order as a Word document."""
 
 import io
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm import inputs
 from crm.auth.permissions import can, get_lead_or_404, require, visible_townships
 from crm.claims import services as claim_services
+from crm.downloads import send_download
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.supervision import queries, services
@@ -62,9 +63,9 @@ def show(order_id: int):
 @login_required
 def docx(order_id: int):
     order = queries.get_order_or_404(order_id, current_user)
-    return send_file(
-        io.BytesIO(order_docx(order)), mimetype=DOCX_MIMETYPE, as_attachment=True,
-        max_age=0, download_name=_("督办单%(y)s-%(n)s.docx", y=order.year, n=order.number))
+    return send_download(io.BytesIO(order_docx(order)), mimetype=DOCX_MIMETYPE,
+                         name=_("督办单%(y)s-%(n)s.docx", y=order.year, n=order.number),
+                         ascii_name=f"supervision-order-{order.year}-{order.number}.docx")
 
 
 @blueprint.route("/supervision/<int:order_id>/answer", methods=["POST"])

@@ -155,3 +155,28 @@ def test_an_issue_freezes_rate_targets_with_and_without_key_projects(api, sw):
              for name, u in units.items()}
     assert rates[sw.b.name] is None
     assert rates[sw.a.name] == "0"  # its key project has not started
+
+
+def test_documents_download_with_a_real_ascii_name(client, auth, sw):
+    """curl -OJ and old gateways save a real name; browsers get the Chinese one."""
+    from crm.bulletin import issues
+    from crm.supervision.services import issue_order
+
+    issue = issues.publish(sw.admin, today())
+    order = issue_order(sw.admin, red_lead(sw, name="鲁南超算中心"), "yellow", "开工滞后")
+    db.session.commit()
+    auth.login("admin")
+    month = today().strftime("%Y-%m")
+    wanted = {
+        f"/bulletins/{issue.id}.docx": f'filename="bulletin-{issue.year}-{issue.number}.docx"',
+        f"/bulletins/{issue.id}.xlsx": f'filename="bulletin-{issue.year}-{issue.number}.xlsx"',
+        f"/supervision/{order.id}.docx":
+            f'filename="supervision-order-{order.year}-{order.number}.docx"',
+        f"/reports/monthly.docx?month={month}": f'filename="monthly-report-{month}.docx"',
+        f"/reports/monthly.xlsx?month={month}": f'filename="monthly-report-{month}.xlsx"',
+    }
+    for path, name in wanted.items():
+        response = client.get(path)
+        assert response.status_code == 200, path
+        disposition = response.headers["Content-Disposition"]
+        assert disposition.startswith("attachment; " + name) and "filename*=UTF-8''" in disposition
