@@ -7,6 +7,7 @@ import click
 import sqlalchemy as sa
 from flask.cli import with_appcontext
 
+from crm.cli_dates import as_of_option
 from crm.extensions import db
 
 
@@ -30,18 +31,14 @@ def first_district_admin():
 @export.command("bulletin")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The .xlsx file to write.")
-@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD",
-              help="The date of the bulletin (default: today, Asia/Shanghai).")
+@as_of_option("The date of the bulletin (default: today, Asia/Shanghai).")
 @with_appcontext
 def export_bulletin(out: Path, as_of: str | None):
     """Write the weekly 红黄蓝 bulletin (unit ranking, project colours) to an .xlsx file."""
-    from crm.bulletin.report import bulletin_data, parse_as_of, write_bulletin_xlsx
+    from crm.bulletin.report import bulletin_data, write_bulletin_xlsx
     from crm.clock import today
 
-    try:
-        day = parse_as_of(as_of, today())
-    except ValueError:
-        raise click.ClickException(f"日期格式不正确：{as_of}（应为 YYYY-MM-DD）") from None
+    day = as_of or today()
     data = bulletin_data(first_district_admin(), day)
     # Built in memory first: a path that cannot be written leaves no half-written file.
     buffer = io.BytesIO()

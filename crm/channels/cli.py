@@ -4,6 +4,7 @@ import click
 import sqlalchemy as sa
 from flask.cli import with_appcontext
 
+from crm.cli_dates import as_of_option
 from crm.extensions import db
 
 
@@ -96,20 +97,15 @@ def test(name):
 
 
 @channels.command("send")
-@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD",
-              help="The workday whose follow-ups to send (default: today, Asia/Shanghai).")
+@as_of_option("The workday whose follow-ups to send (default: today, Asia/Shanghai).")
 @with_appcontext
 def send(as_of):
     """Send each unit's follow-ups of that workday (once), then every message due; print counts."""
-    import datetime as dt
 
     from crm.channels import jobs
     from crm.clock import today
 
-    try:
-        day = dt.date.fromisoformat(as_of) if as_of else today()
-    except ValueError:
-        raise click.ClickException(f"日期格式应为 YYYY-MM-DD：{as_of}") from None
+    day = as_of or today()
     result = jobs.daily(day)
     if result is None:
         click.echo(f"{day} 不是工作日，不发送每日跟进。")

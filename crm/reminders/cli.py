@@ -1,19 +1,11 @@
 """`crm reminders send daily|weekly [--as-of] [--dry-run]` and `crm scheduler`."""
 
-import datetime as dt
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-
-def _date(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"日期格式应为 YYYY-MM-DD：{value}") from exc
+from crm.cli_dates import as_of_option
 
 
 @click.group()
@@ -23,7 +15,7 @@ def reminders():
 
 @reminders.command("send")
 @click.argument("kind", type=click.Choice(["daily", "weekly", "review"]))
-@click.option("--as-of", "as_of", callback=_date, help="As on this date (YYYY-MM-DD).")
+@as_of_option("As on this date (default: today, Asia/Shanghai).")
 @click.option("--dry-run", is_flag=True, help="Print who would get what; change nothing.")
 @with_appcontext
 def send(kind, as_of, dry_run):

@@ -3,17 +3,8 @@
 import click
 from flask.cli import with_appcontext
 
+from crm.cli_dates import as_of_option
 from crm.extensions import db
-
-
-def _day(text: str | None):
-    from crm.bulletin.report import parse_as_of
-    from crm.clock import today
-
-    try:
-        return parse_as_of(text, today())
-    except ValueError:
-        raise click.ClickException(f"日期格式不正确：{text}（应为 YYYY-MM-DD）") from None
 
 
 @click.group()
@@ -22,14 +13,14 @@ def supervision():
 
 
 @supervision.command("run")
-@click.option("--as-of", "as_of", default=None, metavar="YYYY-MM-DD",
-              help="Run as on that date (default: today, Asia/Shanghai).")
+@as_of_option("Run as on that date (default: today, Asia/Shanghai).")
 @with_appcontext
-def run_command(as_of: str | None):
+def run_command(as_of):
     """Issue yellow orders for red projects and escalate overdue orders (exactly once a day)."""
+    from crm.clock import today
     from crm.supervision.services import run_and_commit
 
-    day = _day(as_of)
+    day = as_of or today()
     result = run_and_commit(day)
     click.echo(f"督办 {day.isoformat()}：{result.summary()}")
 
@@ -40,18 +31,16 @@ def bulletins():
 
 
 @bulletins.command("publish")
-@click.option("--as-of", "as_of", required=True, metavar="YYYY-MM-DD",
-              help="The as-of date of the bulletin to publish.")
+@as_of_option("The as-of date of the bulletin to publish.", required=True)
 @with_appcontext
-def publish_command(as_of: str):
+def publish_command(as_of):
     """Publish the bulletin of that date as the next issue of its year; prints the issue."""
     from crm.bulletin.cli import first_district_admin
     from crm.bulletin.issues import publish
     from crm.errors import DomainError
 
-    day = _day(as_of)
     try:
-        issue = publish(first_district_admin(), day)
+        issue = publish(first_district_admin(), as_of)
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
