@@ -297,7 +297,19 @@ class Required(DataRequired):
         super().__call__(form, field)
 
 
-class AmountField(DecimalField):
+class _Bounded:
+    """A number field whose text is read by ``parse`` within ``bounds``; empty is None."""
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        if valuelist and valuelist[0].strip():
+            try:
+                self.data = self.parse(valuelist[0], **self.bounds)
+            except Invalid as exc:
+                raise ValueError(exc.message) from exc
+
+
+class AmountField(_Bounded, DecimalField):
     """A finite amount within [minimum, below) with at most ``places`` decimals."""
 
     def __init__(self, label=None, validators=None, *, places: int = 4, minimum=0,
@@ -305,16 +317,10 @@ class AmountField(DecimalField):
         super().__init__(label, validators, places=places, **kwargs)
         self.bounds = {"places": places, "minimum": minimum, "below": below, "positive": positive}
 
-    def process_formdata(self, valuelist):
-        self.data = None
-        if valuelist and valuelist[0].strip():
-            try:
-                self.data = to_decimal(valuelist[0], **self.bounds)
-            except Invalid as exc:
-                raise ValueError(exc.message) from exc
+    parse = staticmethod(to_decimal)
 
 
-class WholeField(IntegerField):
+class WholeField(_Bounded, IntegerField):
     """An integer within [minimum, maximum] (64-bit at most)."""
 
     def __init__(self, label=None, validators=None, *, minimum: int = 0,
@@ -322,13 +328,7 @@ class WholeField(IntegerField):
         super().__init__(label, validators, **kwargs)
         self.bounds = {"minimum": minimum, "maximum": maximum}
 
-    def process_formdata(self, valuelist):
-        self.data = None
-        if valuelist and valuelist[0].strip():
-            try:
-                self.data = to_int(valuelist[0], **self.bounds)
-            except Invalid as exc:
-                raise ValueError(exc.message) from exc
+    parse = staticmethod(to_int)
 
 
 class DayField(DateField):

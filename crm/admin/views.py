@@ -51,13 +51,6 @@ def _townships() -> list[Township]:
     return list(db.session.scalars(sa.select(Township).order_by(Township.id)))
 
 
-def _user_or_404(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        abort(404)
-    return user
-
-
 def _township(township_id: int | None) -> Township | None:
     return db.session.get(Township, township_id) if township_id else None
 
@@ -134,7 +127,7 @@ def _history(user: User) -> list[dict]:
 @login_required
 def user_show(user_id):
     require(current_user, "users.manage")
-    user = _user_or_404(user_id)
+    user = db.get_or_404(User, user_id)
     user_tokens = list(db.session.scalars(
         sa.select(ApiToken).where(ApiToken.user_id == user.id)
         .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
@@ -175,7 +168,7 @@ def user_create():
 @login_required
 def user_edit(user_id):
     require(current_user, "users.manage")
-    user = _user_or_404(user_id)
+    user = db.get_or_404(User, user_id)
     form = UserEditForm(obj=user, township_id=user.township_id or 0)
     form.set_units(_townships())
     if form.validate_on_submit():
@@ -195,7 +188,7 @@ def user_edit(user_id):
 
 def _confirmed_action(user_id: int, action, done_message, noop_message):
     require(current_user, "users.manage")
-    user = _user_or_404(user_id)
+    user = db.get_or_404(User, user_id)
     if not ConfirmForm().validate_on_submit():
         flash(_("页面已过期，请刷新后重试"), "error")
     else:
@@ -227,7 +220,7 @@ def user_reactivate(user_id):
 @login_required
 def user_password(user_id):
     require(current_user, "users.manage")
-    user = _user_or_404(user_id)
+    user = db.get_or_404(User, user_id)
     form = PasswordResetForm()
     if form.validate_on_submit():
         password = services.generate_password() if form.generate.data else form.password.data

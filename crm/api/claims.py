@@ -11,7 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from crm.api.auth import api_user, token_required
 from crm.api.base import AnswerSchema, ApiSchema
-from crm.api.docs import errors, json_write
+from crm.api.docs import errors, json_read, json_write
 from crm.api.schemas import ID, ID_MAX, Text, Wan, page_schema
 from crm.auth.permissions import get_lead_or_404
 from crm.claims import queries, services
@@ -193,9 +193,7 @@ class AttachmentFile(MethodView):
 class ClaimCollection(MethodView):
     decorators = [token_required]
 
-    @bp.arguments(ClaimQuerySchema, location="query")
-    @bp.response(200, ClaimPageSchema)
-    @errors(bp, 422)
+    @json_read(bp, ClaimQuerySchema, ClaimPageSchema)
     def get(self, args):
         """Claims the user may see, oldest submission first."""
         page = queries.list_claims(

@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 
 from crm.api.auth import api_user, token_required
 from crm.api.base import ApiSchema
-from crm.api.docs import errors, json_write
+from crm.api.docs import json_read, json_write
 from crm.api.schemas import ID, Text
 from crm.auth.permissions import can
 from crm.companies import mail, queries, services
@@ -82,9 +82,7 @@ def _require_reviewer():
 class CompanyCollection(MethodView):
     decorators = [token_required]
 
-    @bp.arguments(CompanyQuerySchema, location="query")
-    @bp.response(200, CompanyPageSchema)
-    @errors(bp, 422)
+    @json_read(bp, CompanyQuerySchema, CompanyPageSchema)
     def get(self, args):
         """Companies by name, normalised name or credit code; `lead_count` counts the leads the
         caller may see."""
@@ -99,9 +97,7 @@ class CompanyCollection(MethodView):
 class DisputeCollection(MethodView):
     decorators = [token_required]
 
-    @bp.arguments(DisputeQuerySchema, location="query")
-    @bp.response(200, DisputeSchema(many=True))
-    @errors(bp, 403, 422)
+    @json_read(bp, DisputeQuerySchema, DisputeSchema(many=True), codes=(403, 422,))
     def get(self, args):
         """Disputes (疑似撞单), open first (reviewers and admins)."""
         _require_reviewer()

@@ -58,6 +58,17 @@ def json_write(bp, body, answer, status: int = 200, codes=WRITE_ERRORS, location
     return decorator
 
 
+def json_read(bp, query, answer, codes=(422,)):
+    """A call that reads with ``query`` arguments and answers ``answer`` with 200: the arguments,
+    the answer and the error ``codes``, documented on ``bp`` in one decorator."""
+
+    def decorator(view):
+        view = errors(bp, *codes)(view)
+        return bp.arguments(query, location="query")(bp.response(200, answer)(view))
+
+    return decorator
+
+
 # --- what generated clients are made from: operation ids, tags, enums -------------------------
 
 #: Operations named for what they do rather than by the rule below.

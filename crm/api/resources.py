@@ -8,7 +8,7 @@ from sqlalchemy.orm import selectinload
 from crm.api.auth import api_user, token_required
 from crm.api.claims import attach_claims
 from crm.api.companies import attach_notice
-from crm.api.docs import errors, json_write
+from crm.api.docs import errors, json_read, json_write
 from crm.api.schemas import (
     ID,
     FundInSchema,
@@ -49,9 +49,7 @@ def _load(lead_id: int) -> Lead:
 class LeadCollection(MethodView):
     decorators = [token_required]
 
-    @bp.arguments(LeadQuerySchema, location="query")
-    @bp.response(200, LeadPageSchema)
-    @errors(bp, 422)
+    @json_read(bp, LeadQuerySchema, LeadPageSchema)
     def get(self, args):
         """Leads the user may see, filtered and paginated."""
         flt = queries.LeadFilter(

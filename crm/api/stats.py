@@ -24,7 +24,7 @@ from marshmallow import fields, validate
 
 from crm.api.auth import api_user, token_required
 from crm.api.base import ApiSchema
-from crm.api.docs import errors
+from crm.api.docs import json_read
 from crm.api.schemas import Day, Wan, wan_json
 from crm.auth.models import User
 from crm.auth.permissions import can
@@ -118,9 +118,7 @@ class StatsSchema(ApiSchema):
 
 
 @bp.route("/stats/townships", methods=["GET"])
-@bp.arguments(StatsQuerySchema, location="query")
-@bp.response(200, StatsSchema)
-@errors(bp, 403, 422)
+@json_read(bp, StatsQuerySchema, StatsSchema, codes=(403, 422,))
 @token_required
 def township_stats(args):
     """Snapshot, entries, conversion, rates and targets of every unit the user may see

@@ -9,7 +9,7 @@ from marshmallow import fields, validate
 
 from crm.api.auth import api_user, token_required
 from crm.api.base import ApiSchema
-from crm.api.docs import errors, json_write
+from crm.api.docs import errors, json_read, json_write
 from crm.api.schemas import ID, ID_MAX, Day, Text
 from crm.auth.permissions import can, get_lead_or_404
 from crm.bulletin import issues
@@ -116,9 +116,7 @@ class PublishInSchema(ApiSchema):
 class OrderCollection(MethodView):
     decorators = [token_required]
 
-    @bp.arguments(OrderQuerySchema, location="query")
-    @bp.response(200, OrderSchema(many=True))
-    @errors(bp, 422)
+    @json_read(bp, OrderQuerySchema, OrderSchema(many=True))
     def get(self, args):
         """Orders on the leads the user may see, newest first."""
         return queries.list_orders(api_user(), status=args.get("status"), level=args.get("level"),

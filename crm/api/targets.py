@@ -9,7 +9,7 @@ from marshmallow import ValidationError, fields, post_dump, validate
 
 from crm.api.auth import api_user, token_required
 from crm.api.base import AnswerSchema, ApiSchema
-from crm.api.docs import errors, json_write
+from crm.api.docs import json_read, json_write
 from crm.api.schemas import ID, Day, Wan, WanIn
 from crm.auth.permissions import can, visible_townships
 from crm.extensions import db
@@ -94,9 +94,7 @@ def _visible_township(township_id: int) -> Township:
 class TargetCollection(MethodView):
     decorators = [token_required]
 
-    @bp.arguments(TargetQuerySchema, location="query")
-    @bp.response(200, TargetSchema(many=True))
-    @errors(bp, 403, 422)
+    @json_read(bp, TargetQuerySchema, TargetSchema(many=True), codes=(403, 422,))
     def get(self, args):
         """The targets of the year of every unit the user may see (not officers: 403)."""
         if not can(api_user(), "targets.view"):

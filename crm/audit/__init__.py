@@ -1,5 +1,5 @@
 """The audit trail: every edit, who and when, never rewritten."""
 
-from crm.audit.services import record
+from crm.audit.services import apply_changes, record
 
-__all__ = ["record"]
+__all__ = ["apply_changes", "record"]

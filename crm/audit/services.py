@@ -21,6 +21,18 @@ def record(user, action: str, obj=None, *, lead_id=None, changes=None) -> AuditE
     return entry
 
 
+def apply_changes(obj, values: dict) -> dict:
+    """Set ``values`` on ``obj``; the fields that changed, as ``{field: [old, new]}`` for
+    ``record``."""
+    changes = {}
+    for field, value in values.items():
+        old = getattr(obj, field)
+        if old != value:
+            changes[field] = [old, value]
+            setattr(obj, field, value)
+    return changes
+
+
 def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}

@@ -3,7 +3,7 @@
 import io
 from functools import partial
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -40,10 +40,7 @@ def helpers():
 
 def _issue(issue_id: int) -> BulletinIssue:
     require(current_user, "bulletins.view")
-    issue = db.session.get(BulletinIssue, issue_id)
-    if issue is None:
-        abort(404)
-    return issue
+    return db.get_or_404(BulletinIssue, issue_id)
 
 
 @blueprint.route("/bulletins/", methods=["GET", "POST"])

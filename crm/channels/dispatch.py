@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from crm import outbox
 from crm.channels import crypto, vendors
 from crm.channels.models import Channel, ChannelDispatch, ChannelSend
 from crm.clock import utcnow
@@ -115,7 +116,7 @@ def deliver(result: RunResult, only_ids=None, force_ids=frozenset()) -> None:
     with db.engine.begin() as conn:
         ids = list(conn.scalars(due))
     for dispatch_id in ids:
-        if _lease(dispatch_id, dispatch_id in force_ids):
+        if outbox.lease(ChannelDispatch, dispatch_id, LEASE, dispatch_id in force_ids):
             _send_leased(dispatch_id, result)
 
 
@@ -126,7 +127,8 @@ def _send_leased(dispatch_id: int, result: RunResult) -> None:
     wait = take_slot(channel.id)
     if wait is not None:
         # Not an attempt: back to pending, due once a slot frees, without an error.
-        _write(dispatch_id, attempts=row.attempts - 1, next_attempt_at=utcnow() + wait)
+        outbox.write(ChannelDispatch, dispatch_id, attempts=row.attempts - 1,
+                     next_attempt_at=utcnow() + wait)
         result.waiting += 1
         return
     try:
@@ -134,7 +136,7 @@ def _send_leased(dispatch_id: int, result: RunResult) -> None:
     except (vendors.DeliveryError, crypto.SecretUnreadable) as exc:
         _mark_failed(dispatch_id, channel.name, error_text(exc), result)
     else:
-        _write(dispatch_id, status="sent", sent_at=utcnow(), last_error="", next_attempt_at=None)
+        outbox.mark_sent(ChannelDispatch, dispatch_id)
         result.sent += 1
 
 
@@ -178,35 +180,11 @@ def prune_sends() -> int:
         return conn.execute(sa.delete(ChannelSend).where(ChannelSend.at < utcnow() - SENDS_KEPT)).rowcount
 
 
-def _write(dispatch_id: int, **values) -> None:
-    with db.engine.begin() as conn:
-        conn.execute(sa.update(ChannelDispatch).where(ChannelDispatch.id == dispatch_id)
-                     .values(**values))
-
-
-def _lease(dispatch_id: int, force: bool = False) -> bool:
-    """Take the row for sending: only one process wins the conditional update."""
-    now = utcnow()
-    ready = [ChannelDispatch.next_attempt_at.is_(None), ChannelDispatch.next_attempt_at <= now]
-    if force:
-        ready.append(ChannelDispatch.last_error != "")
-    with db.engine.begin() as conn:
-        taken = conn.execute(
-            sa.update(ChannelDispatch)
-            .where(ChannelDispatch.id == dispatch_id, ChannelDispatch.status == "pending",
-                   sa.or_(*ready))
-            .values(next_attempt_at=now + LEASE, attempts=ChannelDispatch.attempts + 1,
-                    last_error="")
-        ).rowcount
-    return taken == 1
-
-
 def _mark_failed(dispatch_id: int, channel_name: str, error: str, result: RunResult) -> None:
     with db.engine.begin() as conn:
         attempts = conn.scalar(sa.select(ChannelDispatch.attempts)
                                .where(ChannelDispatch.id == dispatch_id))
-    wait = BACKOFF[min(max(attempts - 1, 0), len(BACKOFF) - 1)]
-    _write(dispatch_id, last_error=error[:2000] or "error", next_attempt_at=utcnow() + wait)
+    outbox.back_off(ChannelDispatch, dispatch_id, attempts, error, BACKOFF)
     result.failed += 1
     result.errors.append(f"{channel_name}: {error}")
 
@@ -228,14 +206,7 @@ def run_and_commit(messages) -> RunResult:
 
 def retry_now_and_commit(dispatch_ids) -> RunResult:
     """An admin's "retry": make the rows due now and send them."""
-    db.session.execute(
-        sa.update(ChannelDispatch)
-        .where(ChannelDispatch.id.in_(list(dispatch_ids)), ChannelDispatch.status == "pending",
-               sa.or_(ChannelDispatch.last_error != "", ChannelDispatch.next_attempt_at.is_(None),
-                      ChannelDispatch.next_attempt_at <= utcnow()))
-        .values(next_attempt_at=None)
-    )
-    db.session.commit()
+    outbox.make_due_and_commit(ChannelDispatch, dispatch_ids)
     result = RunResult()
     deliver(result, only_ids=list(dispatch_ids))
     return result

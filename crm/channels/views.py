@@ -1,7 +1,7 @@
 """Admin pages: the group robots (add, edit, test, delete) and their message log (retry)."""
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -31,13 +31,6 @@ blueprint = Blueprint("channels", __name__, url_prefix="/admin/channels")
 PER_PAGE = 50
 STATUS_LABELS = {"failed": _l("发送失败"), "pending": _l("待发送"), "sent": _l("已发送")}
 _failed = sa.and_(ChannelDispatch.status == "pending", ChannelDispatch.last_error != "")
-
-
-def _channel_or_404(channel_id: int) -> Channel:
-    channel = db.session.get(Channel, channel_id)
-    if channel is None:
-        abort(404)
-    return channel
 
 
 def _units() -> list[Township]:
@@ -86,7 +79,7 @@ def create():
 @login_required
 def edit(channel_id):
     require(current_user, "channels.manage")
-    channel = _channel_or_404(channel_id)
+    channel = db.get_or_404(Channel, channel_id)
     form = ChannelForm(obj=channel, township_id=channel.township_id or 0, url="")
     form.set_units(_units())
     if request.method == "GET":
@@ -111,7 +104,7 @@ def edit(channel_id):
 @login_required
 def test(channel_id):
     require(current_user, "channels.manage")
-    channel = _channel_or_404(channel_id)
+    channel = db.get_or_404(Channel, channel_id)
     back = redirect(url_for("channels.index"))
     if not ActionForm().validate_on_submit():
         flash(_("请求有误，请刷新页面后重试"), "error")
@@ -132,7 +125,7 @@ def test(channel_id):
 @login_required
 def delete(channel_id):
     require(current_user, "channels.manage")
-    channel = _channel_or_404(channel_id)
+    channel = db.get_or_404(Channel, channel_id)
     if not ActionForm().validate_on_submit():
         flash(_("请求有误，请刷新页面后重试"), "error")
     else:
@@ -184,19 +177,15 @@ def messages():
 def retry():
     require(current_user, "channels.manage")
     back = redirect(url_for("channels.messages", **_filters(request.args)))
-    ids = retries.chosen(RetryForm(), ChannelDispatch, _failed)
-    if ids is None:
-        return back
-    if not ids:
-        flash(_("没有可重试的消息（可能已发送，或正在发送中）"), "info")
-        return back
-    result = dispatch.retry_now_and_commit(ids)
-    record(current_user, "channels.retry", changes={"ids": ids, "sent": result.sent,
-                                                      "failed": result.failed})
-    if result.failed or result.waiting:
-        flash(_("重试完成：已发送 %(sent)s 条，失败 %(failed)s 条，等待限流 %(w)s 条。%(error)s",
-                sent=result.sent, failed=result.failed, w=result.waiting,
-                error=(result.errors or [""])[0]), "error")
-    else:
-        flash(_("重试完成：已发送 %(sent)s 条", sent=result.sent), "success")
+    retries.retry_chosen(RetryForm(), ChannelDispatch, _failed, dispatch.retry_now_and_commit,
+                         "channels.retry", nothing=_("没有可重试的消息（可能已发送，或正在发送中）"),
+                         summary=_retry_summary)
     return back
+
+
+def _retry_summary(result):
+    if result.failed or result.waiting:
+        return (_("重试完成：已发送 %(sent)s 条，失败 %(failed)s 条，等待限流 %(w)s 条。%(error)s",
+                  sent=result.sent, failed=result.failed, w=result.waiting,
+                  error=(result.errors or [""])[0]), "error")
+    return _("重试完成：已发送 %(sent)s 条", sent=result.sent), "success"

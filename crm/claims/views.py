@@ -63,6 +63,13 @@ def _uploaded(form):
 
 # --- evidence files ------------------------------------------------------------------------------
 
+def _claim(claim_id: int, action: str):
+    """The claim (404 outside the user's sight), if the user may do ``action`` on it (else 403)."""
+    claim = queries.get_claim_or_404(claim_id, current_user)
+    require(current_user, action, claim)
+    return claim
+
+
 @blueprint.route("/leads/<int:lead_id>/attachments", methods=["POST"])
 @login_required
 def upload(lead_id):
@@ -148,8 +155,7 @@ def show(claim_id):
 @blueprint.route("/claims/<int:claim_id>/review", methods=["POST"])
 @login_required
 def review(claim_id):
-    claim = queries.get_claim_or_404(claim_id, current_user)
-    require(current_user, "claim.review", claim)
+    claim = _claim(claim_id, "claim.review")
     form = ReviewForm()
     if form.validate_on_submit():
         done = attempt(None, lambda: services.review(
@@ -168,8 +174,7 @@ def review(claim_id):
 @login_required
 def add_evidence(claim_id):
     """One of the lead's files already uploaded, as this claim's evidence."""
-    claim = queries.get_claim_or_404(claim_id, current_user)
-    require(current_user, "claim.submit", claim)
+    claim = _claim(claim_id, "claim.submit")
     attachment = queries.lead_attachment(claim, inputs.int_arg(request.form, "attachment_id"))
     if attachment is None:
         abort(404)
@@ -182,8 +187,7 @@ def add_evidence(claim_id):
 @login_required
 def resubmit(claim_id):
     """A returned claim: more evidence (optional here) and pending again."""
-    claim = queries.get_claim_or_404(claim_id, current_user)
-    require(current_user, "claim.submit", claim)
+    claim = _claim(claim_id, "claim.submit")
     form = ResubmitForm()
     if not form.validate_on_submit():
         flash(_("请检查填写的内容"), "error")

@@ -16,6 +16,8 @@ import unicodedata
 
 from rapidfuzz.distance import Indel
 
+from crm.leads.validation import strip_endings
+
 #: Provinces, autonomous regions and major cities: a leading one is not part of the name.
 REGIONS = (
     # provinces, autonomous regions, municipalities, SARs
@@ -72,17 +74,6 @@ def _is_region(text: str) -> bool:
     return text in _REGION_NAMES
 
 
-def _strip_endings(key: str) -> str:
-    changed = True
-    while changed:
-        changed = False
-        for ending in ENDINGS:
-            if key.endswith(ending) and len(key) > len(ending):
-                key = key[: -len(ending)]
-                changed = True
-    return key
-
-
 def normalise(name: str) -> str:
     """The name reduced to what identifies the investor: （山东）烟台中宠食品股份有限公司 → 中宠食品."""
     key = unicodedata.normalize("NFKC", name or "").lower()
@@ -100,13 +91,13 @@ def normalise(name: str) -> str:
         n = _trailing_region(key)  # …枣庄分公司 without a legal form before it
         if n:
             key = key[:-n]
-    key = _strip_endings(key)
+    key = strip_endings(key, ENDINGS)
     # regions one after the other: 山东省烟台市…
     for _ in range(3):
         stripped = _strip_region(key)
         if stripped == key:
             break
-        key = _strip_endings(stripped)
+        key = strip_endings(stripped, ENDINGS)
     return key or unicodedata.normalize("NFKC", name or "").strip()
 
 

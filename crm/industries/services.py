@@ -92,11 +92,7 @@ def update_industry(user, industry: Industry, *, name: str, chain: str, aliases,
     _check(industry, name, chain, alias_list)
     new = {"name": name, "chain": chain, "aliases": ALIAS_SEPARATOR.join(alias_list),
            "sort_order": sort_order, "active": active}
-    changes = {}
-    for field, value in new.items():
-        if getattr(industry, field) != value:
-            changes[field] = [getattr(industry, field), value]
-            setattr(industry, field, value)
+    changes = audit.apply_changes(industry, new)
     if changes:
         db.session.flush()
         audit.record(user, "industry.edit", industry, changes=changes)

@@ -1,6 +1,6 @@
 """The industry list's pages (admins): the list, add and edit, and sorting 待归类 leads in bulk."""
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -13,13 +13,6 @@ from crm.industries.models import Industry
 from crm.main.forms import form_errors
 
 blueprint = Blueprint("industries", __name__, url_prefix="/admin/industries")
-
-
-def _industry_or_404(industry_id: int) -> Industry:
-    industry = db.session.get(Industry, industry_id)
-    if industry is None:
-        abort(404)
-    return industry
 
 
 @blueprint.route("/", methods=["GET", "POST"])
@@ -47,7 +40,7 @@ def index():
 @login_required
 def edit(industry_id: int):
     require(current_user, "industries.manage")
-    industry = _industry_or_404(industry_id)
+    industry = db.get_or_404(Industry, industry_id)
     form = IndustryForm(obj=industry, aliases="\n".join(industry.alias_list))
     if form.validate_on_submit():
         try:

@@ -15,6 +15,7 @@ from crm.industries.queries import industry_condition
 from crm.leads.colour import ColouredLead, colour_expr
 from crm.leads.models import FundEntry, Lead, LeadOfficer, StageChange
 from crm.leads.pipeline import SCALE_CLASSES
+from crm.paging import Page
 from crm.visits.models import Visit
 
 SORTS = {
@@ -86,16 +87,11 @@ class LeadFilter:
 
 
 @dataclass
-class LeadPage:
-    items: list[ColouredLead]
-    total: int
-    investment_wan: Decimal
-    page: int
-    per_page: int
+class LeadPage(Page):
+    """A page of the lead list (items are ``ColouredLead``), with the investment of all its
+    matches."""
 
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+    investment_wan: Decimal = Decimal(0)
 
 
 def list_leads(user: User, flt: LeadFilter, as_of: dt.date, page: int = 1, per_page: int = 50):
@@ -119,7 +115,7 @@ def list_leads(user: User, flt: LeadFilter, as_of: dt.date, page: int = 1, per_p
     )
     rows = db.session.execute(stmt).unique().all()
     items = [ColouredLead(lead, lead_colour) for lead, lead_colour in rows]
-    return LeadPage(items, total, Decimal(invest or 0), page, per_page)
+    return LeadPage(items, total, page, per_page, investment_wan=Decimal(invest or 0))
 
 
 @dataclass

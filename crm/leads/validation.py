@@ -29,12 +29,18 @@ def company_key(name: str) -> str:
     key = unicodedata.normalize("NFKC", name or "")
     key = re.sub(r"\s+", "", key).lower()
     key = key.replace("（", "(").replace("）", ")")
+    return strip_endings(key, _LEGAL_SUFFIXES)
+
+
+def strip_endings(key: str, endings) -> str:
+    """``key`` without any of ``endings`` at its end, again and again (…集团有限公司 → …), but
+    never down to nothing."""
     changed = True
     while changed:
         changed = False
-        for suffix in _LEGAL_SUFFIXES:
-            if key.endswith(suffix) and len(key) > len(suffix):
-                key = key[: -len(suffix)]
+        for ending in endings:
+            if key.endswith(ending) and len(key) > len(ending):
+                key = key[: -len(ending)]
                 changed = True
     return key
 

@@ -7,7 +7,9 @@ Both outboxes keep a row per message with ``status``, ``last_error`` and ``next_
 import sqlalchemy as sa
 from flask import flash
 from flask_babel import gettext as _
+from flask_login import current_user
 
+from crm.audit import record
 from crm.clock import utcnow
 from crm.extensions import db
 
@@ -39,3 +41,20 @@ def chosen(form, model, failed) -> list[int] | None:
         flash(_("请求有误，请刷新页面后重试"), "error")
         return None
     return retryable(model, wanted(form, model, failed))
+
+
+def retry_chosen(form, model, failed, retry_now_and_commit, action: str, *, nothing: str,
+                 summary) -> None:
+    """The whole retry button: the rows the form may retry, sent now, audited as ``action``,
+    and a message: ``nothing`` when no row may be retried, else ``summary(result)``, a
+    ``(text, category)`` pair."""
+    ids = chosen(form, model, failed)
+    if ids is None:
+        return
+    if not ids:
+        flash(nothing, "info")
+        return
+    result = retry_now_and_commit(ids)
+    record(current_user, action, changes={"ids": ids, "sent": result.sent,
+                                          "failed": result.failed})
+    flash(*summary(result))

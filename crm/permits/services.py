@@ -77,11 +77,7 @@ def update_permit(user, permit: Permit, data: dict) -> Permit:
     """Change the fields named in ``data`` (``done_on`` None: not done after all)."""
     _check(user, permit.lead)
     values = _validate(data)
-    changes = {}
-    for name, value in values.items():
-        if getattr(permit, name) != value:
-            changes[name] = [getattr(permit, name), value]
-            setattr(permit, name, value)
+    changes = audit.apply_changes(permit, values)
     if changes:
         db.session.flush()
         audit.record(user, "permit.edit", permit, lead_id=permit.lead_id, changes=changes)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from crm import outbox
 from crm.auth.models import User
 from crm.clock import utcnow
 from crm.extensions import db
@@ -137,11 +138,11 @@ def deliver(result: RunResult, only_ids=None, force_ids=frozenset()) -> None:
             connection = stack.enter_context(mail.sender())
         except mail.MailError as exc:
             for dispatch_id in ids:
-                if _lease(dispatch_id, True):
+                if outbox.lease(ReminderDispatch, dispatch_id, LEASE, True):
                     _mark_failed(dispatch_id, str(exc), result)
             return
         for dispatch_id in ids:
-            if not _lease(dispatch_id, dispatch_id in force_ids):
+            if not outbox.lease(ReminderDispatch, dispatch_id, LEASE, dispatch_id in force_ids):
                 continue
             with db.engine.begin() as conn:
                 raw, kind, period, user_id = conn.execute(
@@ -154,33 +155,8 @@ def deliver(result: RunResult, only_ids=None, force_ids=frozenset()) -> None:
             except mail.MailError as exc:
                 _mark_failed(dispatch_id, str(exc), result)
             else:
-                _write(dispatch_id, status="sent", sent_at=utcnow(), last_error="",
-                       next_attempt_at=None)
+                outbox.mark_sent(ReminderDispatch, dispatch_id)
                 result.sent += 1
-
-
-def _write(dispatch_id: int, **values) -> None:
-    """One UPDATE in a transaction of its own (see ``claim``)."""
-    with db.engine.begin() as conn:
-        conn.execute(sa.update(ReminderDispatch).where(ReminderDispatch.id == dispatch_id)
-                     .values(**values))
-
-
-def _lease(dispatch_id: int, force: bool = False) -> bool:
-    """Take the row for sending: only one process wins the conditional update."""
-    now = utcnow()
-    ready = [ReminderDispatch.next_attempt_at.is_(None), ReminderDispatch.next_attempt_at <= now]
-    if force:
-        ready.append(ReminderDispatch.last_error != "")
-    with db.engine.begin() as conn:
-        taken = conn.execute(
-            sa.update(ReminderDispatch)
-            .where(ReminderDispatch.id == dispatch_id, ReminderDispatch.status == "pending",
-                   sa.or_(*ready))
-            .values(next_attempt_at=now + LEASE, attempts=ReminderDispatch.attempts + 1,
-                    last_error="")
-        ).rowcount
-    return taken == 1
 
 
 def _mark_failed(dispatch_id: int, error: str, result: RunResult) -> None:
@@ -191,23 +167,14 @@ def _mark_failed(dispatch_id: int, error: str, result: RunResult) -> None:
             .join(User, User.id == ReminderDispatch.user_id)
             .where(ReminderDispatch.id == dispatch_id)
         ).one()
-    wait = BACKOFF[min(max(attempts - 1, 0), len(BACKOFF) - 1)]
-    _write(dispatch_id, last_error=error[:2000] or "error", next_attempt_at=utcnow() + wait)
+    outbox.back_off(ReminderDispatch, dispatch_id, attempts, error, BACKOFF)
     result.failed += 1
     result.errors.append(f"{username}: {error}")
 
 
 def retry_now_and_commit(dispatch_ids) -> RunResult:
     """An admin's "retry": make the rows due now and send them."""
-    db.session.execute(
-        sa.update(ReminderDispatch)
-        .where(ReminderDispatch.id.in_(list(dispatch_ids)), ReminderDispatch.status == "pending",
-               # never a row another process is sending right now (a lease clears last_error)
-               sa.or_(ReminderDispatch.last_error != "", ReminderDispatch.next_attempt_at.is_(None),
-                      ReminderDispatch.next_attempt_at <= utcnow()))
-        .values(next_attempt_at=None)
-    )
-    db.session.commit()
+    outbox.make_due_and_commit(ReminderDispatch, dispatch_ids)
     result = RunResult()
     deliver(result, only_ids=list(dispatch_ids))
     return result

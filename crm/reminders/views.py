@@ -147,18 +147,14 @@ def admin():
 def retry():
     require(current_user, "reminders.admin")
     back = redirect(url_for("reminders.admin", **_filters(request.args)))
-    ids = retries.chosen(RetryForm(), ReminderDispatch, _failed)
-    if ids is None:
-        return back
-    if not ids:
-        flash(_("没有可重试的提醒（可能已发送，或正在发送中）"), "info")
-        return back
-    result = dispatch.retry_now_and_commit(ids)
-    record(current_user, "reminders.retry", changes={"ids": ids, "sent": result.sent,
-                                                       "failed": result.failed})
-    if result.failed:
-        flash(_("重试完成：已发送 %(sent)s 封，失败 %(failed)s 封。%(error)s", sent=result.sent,
-                failed=result.failed, error=(result.errors or [""])[0]), "error")
-    else:
-        flash(_("重试完成：已发送 %(sent)s 封", sent=result.sent), "success")
+    retries.retry_chosen(RetryForm(), ReminderDispatch, _failed, dispatch.retry_now_and_commit,
+                         "reminders.retry", nothing=_("没有可重试的提醒（可能已发送，或正在发送中）"),
+                         summary=_retry_summary)
     return back
+
+
+def _retry_summary(result):
+    if result.failed:
+        return (_("重试完成：已发送 %(sent)s 封，失败 %(failed)s 封。%(error)s", sent=result.sent,
+                  failed=result.failed, error=(result.errors or [""])[0]), "error")
+    return _("重试完成：已发送 %(sent)s 封", sent=result.sent), "success"

@@ -265,24 +265,17 @@ def run_and_commit(as_of: dt.date) -> RunResult:
 def _run(as_of: dt.date) -> RunResult:
     result = RunResult()
     db.session.commit()
-    for order_id in escalation_candidates(as_of):
-        new = _escalate(order_id, as_of)
-        if new is None:
-            result.skipped += 1
-            db.session.rollback()
-            continue
-        signals.order_issued.send(new, escalated_from=new.escalated_from)
-        db.session.commit()
-        result.escalated.append(new.id)
-    for lead_id in red_candidates(as_of):
-        new = _issue_yellow(lead_id, as_of)
-        if new is None:
-            result.skipped += 1
-            db.session.rollback()
-            continue
-        signals.order_issued.send(new, escalated_from=None)
-        db.session.commit()
-        result.issued.append(new.id)
+    for candidates, make, made in ((escalation_candidates, _escalate, result.escalated),
+                                   (red_candidates, _issue_yellow, result.issued)):
+        for candidate_id in candidates(as_of):
+            new = make(candidate_id, as_of)
+            if new is None:
+                result.skipped += 1
+                db.session.rollback()
+                continue
+            signals.order_issued.send(new, escalated_from=new.escalated_from)
+            db.session.commit()
+            made.append(new.id)
     overdue = db.session.scalars(sa.select(SupervisionOrder).where(
         SupervisionOrder.status == "open", SupervisionOrder.due_on < as_of,
         SupervisionOrder.level == LEVELS[-1])).all()

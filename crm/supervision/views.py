@@ -11,8 +11,9 @@ from crm import inputs
 from crm.auth.permissions import can, get_lead_or_404, require, visible_townships
 from crm.claims import services as claim_services
 from crm.downloads import send_download
-from crm.errors import DomainError, Forbidden
+from crm.errors import DomainError
 from crm.extensions import db
+from crm.main.forms import attempt
 from crm.supervision import queries, services
 from crm.supervision.document import order_docx
 from crm.supervision.models import LEVEL_LABELS, LEVELS, STATUS_LABELS, STATUSES
@@ -26,13 +27,6 @@ blueprint = Blueprint("supervision", __name__)
 def helpers():
     return {"LEVELS": LEVELS, "LEVEL_LABELS": LEVEL_LABELS, "STATUSES": STATUSES,
             "STATUS_LABELS": STATUS_LABELS}
-
-
-def _refused(exc: DomainError) -> None:
-    discard()
-    messages = [str(m) for ms in exc.fields.values() for m in ms] or [str(exc.message)]
-    for message in messages:
-        flash(message, "error")
 
 
 @blueprint.route("/supervision/")
@@ -74,19 +68,15 @@ def answer(order_id: int):
     order = queries.get_order_or_404(order_id, current_user)
     if not can(current_user, "supervision.answer", order):
         abort(403)
-    try:
+    def answer_with_file():
         files = []
         upload = request.files.get("file")
         if upload is not None and upload.filename:
             files.append(claim_services.upload_attachment(
                 current_user, order.lead, upload.read(), upload.filename, "other"))
         services.answer_order(current_user, order, request.form.get("text", ""), files)
-    except Forbidden:
-        abort(403)
-    except DomainError as exc:
-        _refused(exc)
-    else:
-        flash(_("已答复督办单 %(n)s", n=order.number_text), "success")
+
+    attempt(None, answer_with_file, _("已答复督办单 %(n)s", n=order.number_text))
     return redirect(url_for("supervision.show", order_id=order_id))
 
 
@@ -96,12 +86,8 @@ def close(order_id: int):
     order = queries.get_order_or_404(order_id, current_user)
     if not can(current_user, "supervision.close", order):
         abort(403)
-    try:
-        services.close_order(current_user, order, request.form.get("note", ""))
-    except DomainError as exc:
-        _refused(exc)
-    else:
-        flash(_("督办单 %(n)s 已办结", n=order.number_text), "success")
+    attempt(None, lambda: services.close_order(current_user, order, request.form.get("note", "")),
+            _("督办单 %(n)s 已办结", n=order.number_text))
     return redirect(url_for("supervision.show", order_id=order_id))
 
 

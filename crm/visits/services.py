@@ -74,11 +74,7 @@ def edit_visit(user: User, visit: Visit, data: dict) -> Visit:
     if not can(user, "visit.edit", visit):
         raise Forbidden(_l("只能在当天修改自己登记的走访"))
     values = _validate({f: data.get(f, getattr(visit, f)) for f in VISIT_FIELDS})
-    changes = {}
-    for field, value in values.items():
-        if getattr(visit, field) != value:
-            changes[field] = [getattr(visit, field), value]
-            setattr(visit, field, value)
+    changes = audit.apply_changes(visit, values)
     if changes:
         lead = visit.lead
         lock(lead)
