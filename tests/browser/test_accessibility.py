@@ -341,7 +341,7 @@ FOCUSED_VS_BAR = """() => {
     const e = document.activeElement, bar = document.querySelector(".form-actions-sticky");
     const r = e.getBoundingClientRect(), b = bar.getBoundingClientRect();
     return {inMain: !!e.closest("#main"), inBar: bar.contains(e), top: r.top, bottom: r.bottom,
-            barTop: b.top, name: e.name || e.id || e.textContent.trim().slice(0, 20)};
+            barTop: b.top, barBottom: b.bottom, name: e.name || e.id || e.textContent.trim().slice(0, 20)};
 }"""
 
 
@@ -363,7 +363,8 @@ def test_sticky_save_bar_never_covers_the_focused_field(browser, a11y_live, path
             if not state["inMain"]:
                 break
             seen += 1
-            if not state["inBar"] and state["bottom"] > state["barTop"] + 0.5:
+            under = state["bottom"] > state["barTop"] + 0.5 and state["top"] < state["barBottom"]
+            if not state["inBar"] and under:
                 covered.append(f"{state['name']} (bottom {state['bottom']:.0f} > bar top "
                                f"{state['barTop']:.0f})")
         assert seen > 5, f"only {seen} fields focused on {path}"
