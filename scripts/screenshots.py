@@ -17,6 +17,7 @@ import re
 import sys
 import tempfile
 import threading
+from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -34,6 +35,7 @@ from crm.companies.models import Dispute
 from crm.extensions import db
 from crm.industries.models import Industry
 from crm.leads.models import Lead
+from crm.leads.services import create_lead
 from crm.permits.models import Permit
 from crm.permits.services import add_permit
 from crm.reminders.mail import unsubscribe_token
@@ -86,6 +88,10 @@ def demo_ids() -> dict:
     claim = db.session.scalar(sa.select(Claim).join(Lead).where(
         Lead.township_id == officer.township_id).order_by(Claim.id))
     colleague = db.session.scalar(sa.select(User).where(User.username == "mengzhuang-2"))
+    if db.session.scalar(sa.select(Dispute.id)) is None:  # another unit registers the same investor
+        rival = db.session.scalar(sa.select(User).where(User.username == "shuiguo-1"))
+        create_lead(rival, {"name": f"{lead.name}（二期）", "company": f"（山东）{lead.company}",
+                            "township_id": rival.township_id, "investment_wan": Decimal(20000)})
     officer.reminder_daily = True
     db.session.flush()
     return {
