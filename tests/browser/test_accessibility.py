@@ -313,7 +313,7 @@ FOCUS_STYLE = """e => {
 }"""
 
 
-@pytest.mark.parametrize("selector", ["#main a[href]", "#main input.input[type=text]",
+@pytest.mark.parametrize("selector", ["header .nav a", "#main a[href]", "#main input.input[type=text]",
                                       "#main select.input", "#main button.btn-primary"])
 def test_focus_indicator_has_three_to_one_contrast(browser, a11y_live, selector):
     """The keyboard focus (a 2 px or thicker outline) contrasts ≥ 3:1 with what is around it."""
