@@ -76,9 +76,12 @@ def _link(href: str | None, content: str) -> str:
 def _svg(chart_id: str, title: str, width: int, height: int, body: list[str],
          kind: str) -> Markup:
     title_id = f"{chart_id}-title"
+    # An image may not hold links (its children are presentational): a chart whose bars drill
+    # down is a group of links named by its title.
+    role = "group" if any("<a " in part for part in body) else "img"
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" '
             f'{_attrs(class_=f"chart chart-{kind}", id=chart_id, viewBox=f"0 0 {width} {height}")}'
-            f' role="img" {_attrs(aria_labelledby=title_id)}'
+            f' role="{role}" {_attrs(aria_labelledby=title_id)}'
             f" font-family='{FONT}' font-size=\"13\">"
             f'<title id="{_esc(title_id)}">{_esc(title)}</title>')
     # Safe: every text and attribute value above went through _esc().
