@@ -20,7 +20,7 @@ from markupsafe import Markup
 from crm.auth.permissions import can
 from crm.bulletin.report import DistrictReader
 from crm.leads.pipeline import CLOSED_STAGES, ORDERED_STAGES, STAGE_LABELS
-from crm.main.dashboard_charts import month_chart
+from crm.main.dashboard_charts import DARK, SCREEN_SERIES_COLOURS, bars_chart, month_chart
 from crm.money import wan_text
 from crm.stats.activity import MonthActivity, month_activity
 from crm.stats.charts import (
@@ -249,3 +249,28 @@ def _district_targets(stats: DistrictStats) -> tuple[list[TargetRow], list]:
                                   units=len(found), colours=dict(colours)))
             values.append(None)
     return rows, values
+
+
+#: The stages' colours on the big screen's dark panels (lighter than the pages' own).
+SCREEN_STAGE_COLOURS = {"contact": "#94a3b8", "negotiation": "#a78bfa", "signed": "#2dd4bf",
+                        "started": "#fb923c", "producing": "#4ade80"}
+
+
+def screen_charts(reader, data, as_of: dt.date) -> dict:
+    """The big screen's funnel (the district's entries this year, from the bulletin's
+    statistics) and the last 30 days' activity, drawn for its dark panels with text readable
+    from across a room; with the figures for their text equivalents."""
+    totals = data.stats.totals
+    funnel = [(s, STAGE_LABELS[s], totals.entered[s]) for s in ORDERED_STAGES]
+    month = month_activity(reader, None, as_of)
+    return {
+        "funnel": funnel,
+        "funnel_svg": bars_chart(
+            "screen-funnel", _("%(y)s 年各阶段进入项目数", y=as_of.year),
+            [Bar(str(label), n, SCREEN_STAGE_COLOURS[s], str(n)) for s, label, n in funnel],
+            width=340, font=20, label_w=60, palette=DARK),
+        "month": month,
+        "month_svg": month_chart(
+            "screen-month", _("近 %(n)s 天每日走访与阶段变动", n=len(month.days)), month,
+            width=340, height=250, font=16, palette=DARK, colours=SCREEN_SERIES_COLOURS),
+    }
