@@ -272,5 +272,5 @@ def screen_charts(reader, data, as_of: dt.date) -> dict:
         "month": month,
         "month_svg": month_chart(
             "screen-month", _("近 %(n)s 天每日走访与阶段变动", n=len(month.days)), month,
-            width=340, height=250, font=16, palette=DARK, colours=SCREEN_SERIES_COLOURS),
+            width=340, height=250, font=20, palette=DARK, colours=SCREEN_SERIES_COLOURS),
     }
