@@ -135,7 +135,7 @@ def _funnel(stats: UnitStats, year: int) -> tuple[list[dict], Markup]:
 def _month(user, township_id, as_of) -> tuple[MonthActivity, Markup]:
     month = month_activity(user, township_id, as_of)
     chart = month_chart("chart-home-month", _("近 %(n)s 天每日走访与阶段变动", n=len(month.days)),
-                        month, font=13, height=220)
+                        month, font=15, height=230)
     return month, chart
 
 
