@@ -152,6 +152,9 @@ RULES = {
     "work.unit": _role_in(HEAD),
     #: Statistics open on the user's own unit rather than the district overview.
     "stats.unit_home": _role_in(HEAD),
+    #: A head's home shows their unit's place in the district's ranking (its rank and how many
+    #: units are ranked; never the other units' figures).
+    "unit.rank": _role_in(HEAD),
     "imports.use": _role_in(*CREATOR_ROLES),
     "reminders.admin": _admin,
     "channels.manage": _admin,  # WeCom and DingTalk group robots and their message log

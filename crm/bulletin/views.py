@@ -31,15 +31,21 @@ from crm.downloads import send_download
 from crm.extensions import db
 from crm.leads.colour import COLOUR_LABELS
 from crm.leads.models import KEY_LEVEL_LABELS
+from crm.main.dashboard import screen_charts
 from crm.supervision.queries import list_orders
 from crm.targets.models import METRIC_LABELS
 
 blueprint = Blueprint("bulletin", __name__)
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-#: How many red projects the screen lists; the rest are counted ("另有 n 个").
-SCREEN_RED_ROWS = 9
+#: The screen lists every red project; with JavaScript it shows them this many at a time,
+#: turning to the next group every SCREEN_ROTATE_SECONDS (static/js/screen.js).
+SCREEN_RED_PAGE = 6
+SCREEN_ROTATE_SECONDS = 12
 SCREEN_REFRESH_SECONDS = 300
+#: A screen's headers: no cache, no index, no referrer (its link is its secret).
+SCREEN_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow",
+                  "Referrer-Policy": "no-referrer"}
 
 
 @blueprint.context_processor
@@ -88,16 +94,22 @@ def download():
 def _screen(reader, *, signed_in: bool):
     as_of = today()
     data = bulletin_data(reader, as_of)
-    red = data.with_colour("red")
     html = render_template(
         "bulletin/screen.html", data=data, as_of=as_of, as_of_text=format_date(as_of, "full"),
-        issue=latest_issue(),
-        signed_in=signed_in, red=red[:SCREEN_RED_ROWS], red_more=max(0, len(red) - SCREEN_RED_ROWS),
+        issue=latest_issue(), signed_in=signed_in, red=data.with_colour("red"),
+        red_page=SCREEN_RED_PAGE, rotate_seconds=SCREEN_ROTATE_SECONDS,
+        charts=screen_charts(reader, data, as_of),
         refreshed_at=local_time(utcnow()), refresh_seconds=SCREEN_REFRESH_SECONDS,
     )
     # A screen's link is its secret: never cached, indexed, or sent on as a referrer.
-    return html, 200, {"Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow",
-                       "Referrer-Policy": "no-referrer"}
+    return html, 200, SCREEN_HEADERS
+
+
+def _screen_gone(revoked: bool):
+    """A screen link that was revoked (410) or never existed (404): a page of its own, in the
+    screen's style, with no navigation (nobody at a wall screen is signed in)."""
+    html = render_template("bulletin/screen_gone.html", revoked=revoked)
+    return html, 410 if revoked else 404, SCREEN_HEADERS
 
 
 @blueprint.route("/screen")
@@ -112,12 +124,14 @@ def screen():
 def screen_by_token(token: str):
     """A screen's secret link: no sign-in; the district's data, as a viewer sees it."""
     if len(token) > 100:
-        abort(404)
+        return _screen_gone(revoked=False)
     link = db.session.scalar(
         sa.select(ScreenLink).where(ScreenLink.token_hash == ScreenLink.hash(token))
     )
-    if link is None or not link.is_active:
-        abort(404)
+    if link is None:
+        return _screen_gone(revoked=False)
+    if not link.is_active:
+        return _screen_gone(revoked=True)
     return _screen(DistrictReader(), signed_in=False)
 
 

@@ -10,30 +10,37 @@ from crm.extensions import db
 from crm.leads.colour import colour_expr
 from crm.leads.models import Lead
 from crm.leads.queries import IN_PROGRESS, LeadFilter, list_leads
+from crm.main.dashboard import district_dashboard, unit_dashboard
+from crm.stats.charts import percent
 
 blueprint = Blueprint("main", __name__)
 
 
 def pipeline_counts(user, as_of):
-    """{township_id: {stage: n, "red": n, "yellow": n, "invest": 万元}} in one aggregate."""
+    """{township_id: {stage: n, "red": n, "yellow": n, "overdue": n, "invest": 万元}} in one
+    aggregate (``overdue``: leads in progress whose next follow-up date has passed)."""
     colour = colour_expr(as_of)
+    overdue = sa.and_(Lead.in_progress, Lead.next_follow_up < as_of)
     stmt = scope_leads(
         sa.select(
             Lead.township_id, Lead.stage, sa.func.count(Lead.id),
             sa.func.sum(sa.case((colour == "red", 1), else_=0)),
             sa.func.sum(sa.case((colour == "yellow", 1), else_=0)),
             sa.func.coalesce(sa.func.sum(Lead.investment_wan), 0),
+            sa.func.sum(sa.case((overdue, 1), else_=0)),
         ).group_by(Lead.township_id, Lead.stage),
         user,
     )
     counts: dict = {}
-    for township_id, stage, n, red, yellow, invest in db.session.execute(stmt):
-        row = counts.setdefault(township_id, {"red": 0, "yellow": 0, "total": 0, "invest": 0})
+    for township_id, stage, n, red, yellow, invest, late in db.session.execute(stmt):
+        row = counts.setdefault(township_id, {"red": 0, "yellow": 0, "total": 0, "invest": 0,
+                                              "overdue": 0})
         row[stage] = n
         row["red"] += red or 0
         row["yellow"] += yellow or 0
         row["total"] += n
         row["invest"] += invest or 0
+        row["overdue"] += late or 0
     return counts
 
 
@@ -43,7 +50,7 @@ def home():
     as_of = today()
     townships = db.session.scalars(visible_townships(current_user)).all()
     counts = pipeline_counts(current_user, as_of)
-    context = {"townships": townships, "counts": counts, "as_of": as_of}
+    context = {"townships": townships, "counts": counts, "as_of": as_of, "pct": percent}
     if can(current_user, "lead.assigned_to_me"):
         mine = editable_leads(current_user).with_only_columns(Lead.id)
         due = db.session.execute(
@@ -58,10 +65,16 @@ def home():
             as_of, per_page=10,
         )
     elif can(current_user, "work.unit"):
+        if current_user.township_id:
+            context["dashboard"] = unit_dashboard(
+                current_user, current_user.township_id,
+                counts.get(current_user.township_id, {}), as_of)
         context["attention"] = list_leads(
             current_user, LeadFilter(stage=IN_PROGRESS, color="red", sort="investment"),
             as_of, per_page=10,
         )
+    elif can(current_user, "district.view"):
+        context["dashboard"] = district_dashboard(current_user, counts, as_of)
     return render_template("main/home.html", **context)
 
 

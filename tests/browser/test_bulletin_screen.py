@@ -96,10 +96,12 @@ def test_big_screen_by_secret_link(browser, desktop, live, tmp_path, monkeypatch
     assert screen.evaluate("window.__marker") is None  # a new document: screen.js reloaded it
     assert not errors, errors
 
-    # Revoked: the next reload shows the 404 page instead.
+    # Revoked: the next reload shows the screen's own "link revoked" page instead (410).
     page.goto(f"{live.url}/screen/links")
     page.click("button:has-text('停用')")
     page.wait_for_selector("text=已停用屏幕链接")
     response = screen.goto(url)
-    assert response.status == 404
+    assert response.status == 410
+    assert screen.locator("h1").inner_text() == "此屏幕链接已停用"
+    assert screen.locator("nav, a, .topbar").count() == 0
     context.close()

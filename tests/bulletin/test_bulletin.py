@@ -284,7 +284,7 @@ def test_screen_links_create_use_revoke(app, client, auth, scenario):
     assert client.post(f"/screen/links/{link.id}/revoke").status_code == 302
     assert client.post("/screen/links/9999/revoke").status_code == 404
     auth.logout()
-    assert client.get(f"/screen/{token}").status_code == 404
+    assert client.get(f"/screen/{token}").status_code == 410  # revoked: gone for good
     db.session.refresh(link)
     assert link.revoked_at is not None
 

@@ -120,6 +120,8 @@ DISTRICT = "login 403 403 403 403  403 403   ok     ok"       # viewers and admi
 ADMIN_ONLY = "login 403 403 403 403 403 403   403    ok"
 NOT_FOUND = "login 404 404 404 404  404 404   404    404"
 GONE = "404  404 404 404 404   404 404   404    404"        # even for the anonymous
+#: A revoked screen link: gone for good (410), whoever asks.
+REVOKED = "410  410 410 410 410   410 410   410    410"
 #: Supervision orders: the unit answers (the lead's officers, its head); the bureau issues, closes.
 ORDER_ANSWER = "login ok ok 403 ok 404 404 403 403"
 ORDER_ADMIN = "login 403 403 403 403 404 404 403 ok"
@@ -254,7 +256,7 @@ ROUTES = [
     R("bulletin.download", "GET", "/bulletin.xlsx", HEADS_UP),
     R("bulletin.screen", "GET", "/screen", DISTRICT),
     R("bulletin.screen_by_token", "GET", "/screen/{screen_token}", PUBLIC),
-    R("bulletin.screen_by_token", "GET", "/screen/{revoked_token}", GONE),
+    R("bulletin.screen_by_token", "GET", "/screen/{revoked_token}", REVOKED),
     R("bulletin.links", "GET", "/screen/links", ADMIN_ONLY),
     R("bulletin.links", "POST", "/screen/links", ADMIN_ONLY, form(name="矩阵屏幕{n}")),
     R("bulletin.revoke", "POST", "/screen/links/{new_link}/revoke", ADMIN_ONLY),
