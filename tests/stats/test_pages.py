@@ -189,7 +189,8 @@ def test_charts_are_svg_with_escaped_names(client, auth, scenario):
     assert "&lt;script&gt;x&lt;/script&gt;镇" in svg
     assert "<script>x" not in html
     unit = client.get(f"/stats/unit/{w.a.id}?year=2025&as_of={AS_OF}").get_data(as_text=True)
-    assert unit.count("<svg ") == 3 and "style=" not in unit
+    # funnel, targets and weekly moves, each twice (a phone's and a wide screen's; one shows)
+    assert unit.count("<svg ") == 6 and unit.count("chart-wide") == 3 and "style=" not in unit
     assert 'fill="#d97706"' in unit  # signed_100m: 3 of 7 at 49.6% is yellow
 
 
