@@ -61,8 +61,10 @@ def test_the_visit_tab_opens_the_officers_own_leads_the_heads_whole_unit(client,
     assert "选择要记走访的项目" in listing
     assert f'href="/leads/{world.lead_a.id}/visits"' in listing
     assert f'/leads/{world.lead_a2.id}/visits' not in listing  # a-2's lead: not in this list
-    # the tab shows where one is
+    # the tab shows where one is, on the list and on the visit form
     assert 'tab-visit active" href' in _tab_bar(listing)
+    form = client.get(f"/leads/{world.lead_a.id}/visits").get_data(as_text=True)
+    assert 'tab-visit active" href' in _tab_bar(form) and 'class="tab active"' not in form
 
     auth.logout()
     auth.login("a-head")
