@@ -2,11 +2,17 @@
 width (only a marked .scroller scrolls sideways), the top bar takes at most 120 px, officers and
 heads get the bottom tab bar, the account menu opens; at 1366×900 the navigation shows."""
 
+import datetime as dt
+
 import pytest
 import sqlalchemy as sa
 
+from crm.auth.models import User
+from crm.clock import today
 from crm.extensions import db
 from crm.leads.models import Lead
+from crm.targets.models import Target
+from tests import factories
 from tests.browser.conftest import sign_in
 
 PHONE = {"width": 390, "height": 844}
@@ -37,6 +43,29 @@ MEASURE = """() => {
 }"""
 
 
+def _fill(live) -> int:
+    """Content that widens pages: targets for both units, red key projects with long names.
+    Returns the officer's lead."""
+    with live.app.app_context():
+        admin = db.session.scalar(sa.select(User).where(User.username == "admin"))
+        officer = db.session.scalar(sa.select(User).where(User.username == "a-1"))
+        units = [officer.township, db.session.scalar(
+            sa.select(User).where(User.username == "b-1")).township]
+        for k, unit in enumerate(units * 2):
+            factories.lead(admin, unit, name=f"高端智能装备制造产业园二期扩建工程项目{k}",
+                           company=f"山东省枣庄市某某新材料科技股份有限公司{k}",
+                           stage="negotiation", key_level="city",
+                           created_on=today() - dt.timedelta(days=100),
+                           planned_sign_date=today() - dt.timedelta(days=40 + k))
+            for metric, value in (("new_leads", 8), ("signed_100m", 10), ("visits", 50),
+                                  ("funds_arrived_wan", 150000)):
+                if k < 2:
+                    db.session.add(Target(township_id=unit.id, year=today().year,
+                                          metric=metric, value=value))
+        db.session.commit()
+        return db.session.scalar(sa.select(Lead.id).where(Lead.name == "宠物食品生产基地"))
+
+
 def _pages(page, live, lead_id: int) -> list[str]:
     """Every page in the user's navigation, then the lead page and the account pages."""
     hrefs = page.eval_on_selector_all(".nav a", "links => links.map(a => a.getAttribute('href'))")
@@ -51,9 +80,8 @@ def test_every_page_fits_a_phone(browser, live, username, tabs):
     page.set_default_timeout(15000)
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    lead_id = _fill(live)
     sign_in(page, live, username)
-    with live.app.app_context():
-        lead_id = db.session.scalar(sa.select(Lead.id).where(Lead.name == "宠物食品生产基地"))
     pages = _pages(page, live, lead_id)
     assert len(pages) >= 8, pages
     for path in pages:
@@ -133,6 +161,7 @@ def test_desktop_keeps_the_top_navigation(desktop, live):
     scroller.focus()
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
-    assert scroller.evaluate("s => s.scrollLeft") > 0
+    page.wait_for_function("() => document.querySelector('.scroller').scrollLeft > 0",
+                           timeout=5000)  # arrow keys scroll smoothly
     assert page.locator(".scroller-hint").first.is_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
