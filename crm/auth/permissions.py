@@ -148,6 +148,9 @@ RULES = {
     #: "My work" (我的工作 / 本单位工作) and "only mine" filters: people bound to one unit, who
     #: carry leads.
     "work.view": _role_in(*UNIT_ROLES),
+    #: The phone's bottom tab bar (首页 / 我的工作 / 项目 / 记走访 / 更多): the people who work on
+    #: leads in the field; the others find every page in the top bar's menu.
+    "nav.tabs": _role_in(*UNIT_ROLES),
     #: The whole unit's work: heads (per-officer table, officers' names, what needs attention).
     "work.unit": _role_in(HEAD),
     #: Statistics open on the user's own unit rather than the district overview.

@@ -19,8 +19,11 @@ STAGE_COLOURS = {
     "contact": "#64748b", "negotiation": "#7c3aed", "signed": "#0d9488",
     "started": "#ea580c", "producing": "#16a34a", "lost": "#9ca3af",
 }
-#: The width of every chart in user units; a phone shows it at about 0.85 scale.
+#: The width of every chart in user units; a phone shows it at about 0.85 scale (app.css sets
+#: its text larger there). The pages draw each chart a second time at WIDE for a wide screen
+#: (class ``chart-wide``; the stylesheet shows one of the two), so its text keeps its size.
 WIDTH = 400
+WIDE = 900
 TEXT, MUTED, GRID, TRACK = "#1f2933", "#5c6776", "#e2e8f0", "#eef2f7"
 
 
@@ -79,8 +82,9 @@ def _svg(chart_id: str, title: str, width: int, height: int, body: list[str],
     # An image may not hold links (its children are presentational): a chart whose bars drill
     # down is a group of links named by its title.
     role = "group" if any("<a " in part for part in body) else "img"
+    size = " chart-wide" if width > WIDTH else ""
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" '
-            f'{_attrs(class_=f"chart chart-{kind}", id=chart_id, viewBox=f"0 0 {width} {height}")}'
+            f'{_attrs(class_=f"chart chart-{kind}{size}", id=chart_id, viewBox=f"0 0 {width} {height}")}'
             f' role="{role}" {_attrs(aria_labelledby=title_id)}'
             f" font-family='{FONT}' font-size=\"13\">"
             f'<title id="{_esc(title_id)}">{_esc(title)}</title>')
@@ -95,9 +99,9 @@ def percent(value: Fraction | float | None, places: int = 1) -> str:
     return f"{float(value) * 100:.{places}f}%"
 
 
-def funnel_chart(chart_id: str, title: str, bars: Sequence[Bar]) -> Markup:
+def funnel_chart(chart_id: str, title: str, bars: Sequence[Bar], width: int = WIDTH) -> Markup:
     """Horizontal bars, one per stage, the widest for the largest count; each a drill-down."""
-    width, label_w, row_h, bar_h, pad = WIDTH, 56, 32, 22, 6
+    label_w, row_h, bar_h, pad = 56, 32, 22, 6
     area = width - label_w - 56
     top = max((b.value for b in bars), default=0) or 1
     body = []
@@ -115,11 +119,11 @@ def funnel_chart(chart_id: str, title: str, bars: Sequence[Bar]) -> Markup:
 
 
 def attainment_chart(chart_id: str, title: str, bars: Sequence[Bar],
-                     progress: Fraction) -> Markup:
+                     progress: Fraction, width: int = WIDTH) -> Markup:
     """One bar per target (attainment; colour by target colour) against a dashed mark at the
     time progress across every bar. The scale runs to 100% or to the best attainment, at most
     200%."""
-    width, left, right, row_h, bar_h, top = WIDTH, 4, 4, 44, 14, 30
+    left, right, row_h, bar_h, top = 4, 4, 44, 14, 30
     area = width - left - right
     scale = min(max([1.0, *(b.value for b in bars)]), 2.0)
 
@@ -154,9 +158,10 @@ def attainment_chart(chart_id: str, title: str, bars: Sequence[Bar],
 
 
 def weekly_chart(chart_id: str, title: str, weeks: Sequence, stages: Sequence[str],
-                 stage_labels: dict, week_label: Callable | None = None) -> Markup:
+                 stage_labels: dict, week_label: Callable | None = None,
+                 width: int = WIDTH) -> Markup:
     """Stacked columns: one per week, one segment per stage entered, the week's total on top."""
-    width, left, right, top, bottom = WIDTH, 24, 4, 44, 26
+    left, right, top, bottom = 24, 4, 44, 26
     height = 230
     plot_h = height - top - bottom
     slot = (width - left - right) / max(len(weeks), 1)

@@ -27,6 +27,7 @@ from crm.stats.charts import (
     NO_COLOUR,
     STAGE_COLOURS,
     TARGET_COLOURS,
+    WIDE,
     Bar,
     attainment_chart,
     funnel_chart,
@@ -122,15 +123,16 @@ def overview():
                                industry=query.industry)
     rows = [{"unit": u, "targets": {t.metric: t for t in u.targets}} for u in ranking.units]
     margin = yellow_margin()
-    chart = attainment_chart(
-        "chart-ranking", _("各单位平均目标完成率与时序进度"),
-        [Bar(u.name, float(u.mean_attainment or 0),
-             _colour(target_colour(u.mean_attainment, ranking.time_progress, margin)),
-             percent(u.mean_attainment), url_for("stats.unit", township_id=u.township_id,
-                                                 **query.args()))
-         for u in ranking.units if u.targets],
-        ranking.time_progress,
-    )
+    bars = [Bar(u.name, float(u.mean_attainment or 0),
+                _colour(target_colour(u.mean_attainment, ranking.time_progress, margin)),
+                percent(u.mean_attainment), url_for("stats.unit", township_id=u.township_id,
+                                                    **query.args()))
+            for u in ranking.units if u.targets]
+    title = _("各单位平均目标完成率与时序进度")
+    # Drawn for a phone and, wider, for a wide screen (the stylesheet shows one of the two).
+    chart = (attainment_chart("chart-ranking", title, bars, ranking.time_progress)
+             + attainment_chart("chart-ranking-wide", title, bars, ranking.time_progress,
+                                width=WIDE))
     return render_template(
         "stats/overview.html", query=query, stats=ranking, rows=rows, page=ranking,
         totals=ranking.totals, metrics=ranking.metrics, industries=_industries(query.industry),
@@ -208,23 +210,26 @@ def _target_rows(u, query: StatsQuery) -> list[dict]:
 
 
 def _unit_charts(u, progress, weeks, query: StatsQuery) -> dict:
-    funnel = funnel_chart(
-        "chart-funnel", _("%(y)s 年各阶段进入项目数", y=query.year),
-        [Bar(str(STAGE_LABELS[s]), u.entered[s], STAGE_COLOURS[s], str(u.entered[s]),
-             query.drill(u.township_id, f"entered_{s}")) for s in ORDERED_STAGES],
-    )
-    attainment = attainment_chart(
-        "chart-targets", _("目标完成率与时序进度"),
-        [Bar(str(METRIC_LABELS[t.metric]), float(t.attainment or 0), _colour(t.color),
-             f"{metric_value(t.metric, t.actual)} / {metric_value(t.metric, t.target)} · "
-             f"{percent(t.attainment)}",
-             query.drill(u.township_id, t.metric) if t.metric in DRILLABLE else None)
-         for t in u.targets],
-        progress,
-    )
+    """The unit page's charts, each drawn for a phone and, wider, for a wide screen (the
+    stylesheet shows one of the two), so their text keeps a readable size on both."""
+    funnel_title = _("%(y)s 年各阶段进入项目数", y=query.year)
+    stages = [Bar(str(STAGE_LABELS[s]), u.entered[s], STAGE_COLOURS[s], str(u.entered[s]),
+                  query.drill(u.township_id, f"entered_{s}")) for s in ORDERED_STAGES]
+    funnel = (funnel_chart("chart-funnel", funnel_title, stages)
+              + funnel_chart("chart-funnel-wide", funnel_title, stages, width=WIDE))
+    targets_title = _("目标完成率与时序进度")
+    targets = [Bar(str(METRIC_LABELS[t.metric]), float(t.attainment or 0), _colour(t.color),
+                   f"{metric_value(t.metric, t.actual)} / {metric_value(t.metric, t.target)} · "
+                   f"{percent(t.attainment)}",
+                   query.drill(u.township_id, t.metric) if t.metric in DRILLABLE else None)
+               for t in u.targets]
+    attainment = (attainment_chart("chart-targets", targets_title, targets, progress)
+                  + attainment_chart("chart-targets-wide", targets_title, targets, progress,
+                                     width=WIDE))
     labels = {s: str(STAGE_LABELS[s]) for s in STAGES}
-    weekly = weekly_chart("chart-weekly", _("近 %(n)s 周阶段变动", n=len(weeks)), weeks,
-                          STAGES, labels)
+    title = _("近 %(n)s 周阶段变动", n=len(weeks))
+    weekly = (weekly_chart("chart-weekly", title, weeks, STAGES, labels)
+              + weekly_chart("chart-weekly-wide", title, weeks, STAGES, labels, width=WIDE))
     return {"funnel": funnel, "attainment": attainment, "weekly": weekly}
 
 

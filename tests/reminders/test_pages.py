@@ -78,7 +78,7 @@ def test_list_shows_only_the_users_rows(client, auth, world):
     assert "给专员一的提醒" in page.text and "专员一的周报" in page.text
     assert "给专员二的提醒" not in page.text
     assert page.text.index("专员一的周报") < page.text.index("给专员一的提醒")  # newest first
-    assert "table-wrap" in page.text and "style=" not in page.text
+    assert "class=\"scroller\"" in page.text and "style=" not in page.text
 
 
 # --- unsubscribe ------------------------------------------------------------------------------

@@ -184,12 +184,13 @@ def test_charts_are_svg_with_escaped_names(client, auth, scenario):
     db.session.commit()
     auth.login("admin")
     html = client.get(f"/stats/?year=2025&as_of={AS_OF}").get_data(as_text=True)
-    svg = re.search(r"<svg .*?</svg>", html, re.S).group(0)
+    svg = re.search(r"<svg xmlns.*?</svg>", html, re.S).group(0)  # a chart, not an icon
     assert 'viewBox="0 0 400' in svg and "<title" in svg and "style=" not in svg
     assert "&lt;script&gt;x&lt;/script&gt;镇" in svg
     assert "<script>x" not in html
     unit = client.get(f"/stats/unit/{w.a.id}?year=2025&as_of={AS_OF}").get_data(as_text=True)
-    assert unit.count("<svg ") == 3 and "style=" not in unit
+    # funnel, targets and weekly moves, each twice (a phone's and a wide screen's; one shows)
+    assert unit.count("<svg xmlns") == 6 and unit.count("chart-wide") == 3 and "style=" not in unit
     assert 'fill="#d97706"' in unit  # signed_100m: 3 of 7 at 49.6% is yellow
 
 

@@ -1,0 +1,167 @@
+"""The phone layout in real Chromium: at 390×844 every main page, for every role, fits the
+width (only a marked .scroller scrolls sideways), the top bar takes at most 120 px, officers and
+heads get the bottom tab bar, the account menu opens; at 1366×900 the navigation shows."""
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from crm.auth.models import User
+from crm.clock import today
+from crm.extensions import db
+from crm.leads.models import Lead
+from crm.targets.models import Target
+from tests import factories
+from tests.browser.conftest import sign_in
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1366, "height": 900}
+
+#: Pages not in the navigation (the account menu's, a lead's) visited besides every nav link.
+EXTRA = ["/account/tokens", "/password", "/reminders/preferences", "/reminders/"]
+
+#: What the page says about its width: the document's, the top bar's height, and every
+#: element wider than the screen that is not inside a marked scroller (a table that would
+#: make the page scroll sideways).
+MEASURE = """() => {
+  const width = document.documentElement.clientWidth;
+  const loose = [];
+  for (const el of document.querySelectorAll("main *")) {
+    if (el.closest(".scroller, .board, svg")) continue;
+    const box = el.getBoundingClientRect();
+    if (box.width > 0 && box.right > width + 1) loose.push(el.tagName + "." + el.className);
+  }
+  const scrollers = [...document.querySelectorAll(".scroller")].map(s => ({
+    role: s.getAttribute("role"), label: s.getAttribute("aria-label"), tab: s.tabIndex}));
+  return {
+    scrollWidth: document.documentElement.scrollWidth,
+    header: document.querySelector(".topbar").getBoundingClientRect().height,
+    loose: loose.slice(0, 5),
+    scrollers,
+  };
+}"""
+
+
+def _fill(live) -> int:
+    """Content that widens pages: targets for both units, red key projects with long names.
+    Returns the officer's lead."""
+    with live.app.app_context():
+        admin = db.session.scalar(sa.select(User).where(User.username == "admin"))
+        officer = db.session.scalar(sa.select(User).where(User.username == "a-1"))
+        units = [officer.township, db.session.scalar(
+            sa.select(User).where(User.username == "b-1")).township]
+        for k, unit in enumerate(units * 2):
+            factories.lead(admin, unit, name=f"高端智能装备制造产业园二期扩建工程项目{k}",
+                           company=f"山东省枣庄市某某新材料科技股份有限公司{k}",
+                           stage="negotiation", key_level="city",
+                           created_on=today() - dt.timedelta(days=100),
+                           planned_sign_date=today() - dt.timedelta(days=40 + k))
+            for metric, value in (("new_leads", 8), ("signed_100m", 10), ("visits", 50),
+                                  ("funds_arrived_wan", 150000)):
+                if k < 2:
+                    db.session.add(Target(township_id=unit.id, year=today().year,
+                                          metric=metric, value=value))
+        db.session.commit()
+        return db.session.scalar(sa.select(Lead.id).where(Lead.name == "宠物食品生产基地"))
+
+
+def _pages(page, live, lead_id: int) -> list[str]:
+    """Every page in the user's navigation, then the lead page and the account pages."""
+    hrefs = page.eval_on_selector_all(".nav a", "links => links.map(a => a.getAttribute('href'))")
+    return list(dict.fromkeys([*hrefs, f"/leads/{lead_id}", *EXTRA]))
+
+
+@pytest.mark.parametrize("username, tabs", [("a-1", True), ("a-head", True),
+                                             ("admin", False), ("viewer", False)])
+def test_every_page_fits_a_phone(browser, live, username, tabs):
+    context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    lead_id = _fill(live)
+    sign_in(page, live, username)
+    pages = _pages(page, live, lead_id)
+    assert len(pages) >= 8, pages
+    for path in pages:
+        response = page.goto(live.url + path)
+        assert response.status == 200, path
+        m = page.evaluate(MEASURE)
+        assert m["scrollWidth"] <= 390, (path, m)
+        assert not m["loose"], (path, m["loose"])
+        assert m["header"] <= 120, (path, m["header"])
+        for scroller in m["scrollers"]:  # a named region the keyboard reaches
+            assert scroller["role"] == "region" and scroller["label"] and scroller["tab"] == 0
+        assert page.locator(".nav").is_hidden()
+        assert page.locator(".tabbar").is_visible() is tabs, path
+    assert not errors, errors  # nothing refused by the Content-Security-Policy
+
+    # The account menu opens without leaving the page and holds the account's items.
+    page.goto(live.url + "/")
+    menu = page.locator("#site-menu .menu-panel")
+    assert menu.is_hidden()
+    page.click("#site-menu summary")
+    assert menu.is_visible()
+    for item in ("API 令牌", "修改密码", "退出", "切换语言"):
+        assert menu.get_by_text(item, exact=True).is_visible(), item
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.keyboard.press("Escape")
+    assert menu.is_hidden()
+    if not tabs:
+        page.click("#site-menu summary")  # the pages, too, for those without the tab bar
+        assert menu.locator(".menu-nav a", has_text="统计").is_visible()
+    context.close()
+
+
+def test_tab_bar_leads_an_officer_to_log_a_visit(phone, live):
+    page = phone
+    sign_in(page, live, "a-1")
+    bar = page.locator(".tabbar")
+    assert [t.strip() for t in bar.locator(".tab, .tab-more > summary").all_inner_texts()] == [
+        "首页", "我的工作", "项目", "记走访", "更多"]
+    assert bar.locator("[aria-current=page]").inner_text().strip() == "首页"
+    # 更多 opens the other pages without leaving this one
+    page.click(".tab-more summary")
+    assert page.locator(".tab-more-panel a", has_text="看板").is_visible()
+    page.click(".tab-more summary")
+    # 记走访: the officer's own leads, each with its button, then the visit form
+    bar.get_by_text("记走访").click()
+    page.wait_for_url("**/leads/?*pick=visit*")
+    cards = page.locator(".table-leads tbody tr")
+    assert cards.count() == 1 and "宠物食品生产基地" in cards.first.inner_text()
+    page.locator(".table-leads").get_by_role("link", name="记走访：宠物食品生产基地").click()
+    page.wait_for_url(f"**/leads/{live.ids['lead_a']}/visits")
+    assert page.locator("form textarea[name=summary]").is_visible()
+    # above the tab bar: the form's last button is not hidden behind it
+    button = page.locator("main form button[type=submit]").last
+    button.scroll_into_view_if_needed()
+    top_of_bar = bar.bounding_box()["y"]
+    box = button.bounding_box()
+    assert box["y"] + box["height"] <= top_of_bar + 1
+
+
+def test_desktop_keeps_the_top_navigation(desktop, live):
+    page = desktop
+    sign_in(page, live, "admin")
+    for path in ("/", "/stats/", "/bulletin", "/targets/"):
+        page.goto(live.url + path)
+        assert page.locator(".nav").is_visible()
+        assert page.locator(".tabbar").count() == 0
+        assert page.locator(".nav a", has_text="统计").is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1366, path
+        assert page.locator(".topbar").bounding_box()["height"] <= 120
+    page.click("#site-menu summary")
+    assert page.locator("#site-menu .menu-panel").get_by_text("API 令牌").is_visible()
+    assert page.locator(".menu-nav").is_hidden()  # the pages stay in the top bar
+    # a wide table scrolls inside its marked region, reachable by the keyboard
+    page.set_viewport_size(PHONE)
+    page.goto(live.url + "/targets/")
+    scroller = page.locator(".scroller").first
+    scroller.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => document.querySelector('.scroller').scrollLeft > 0",
+                           timeout=5000)  # arrow keys scroll smoothly
+    assert page.locator(".scroller-hint").first.is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
