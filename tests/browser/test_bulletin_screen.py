@@ -60,7 +60,7 @@ def test_bulletin_page_and_download(desktop, live, tmp_path):  # noqa: F811 (fix
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()
     assert page.evaluate("document.documentElement.scrollWidth") <= 391
-    assert page.locator(".table-bulletin thead").is_hidden()
+    assert page.locator(".table-bulletin thead").first.is_hidden()
 
 
 def test_big_screen_by_secret_link(browser, desktop, live, tmp_path, monkeypatch):  # noqa: F811
