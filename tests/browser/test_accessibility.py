@@ -100,7 +100,7 @@ PAGES = [
     Page("大屏", "/screen", DISTRICT),
     Page("大屏链接", "/screen/links", ADMIN),
     Page("大屏（链接）", "/screen/{screen_token}", ANON),
-    Page("大屏（已撤销）", "/screen/{revoked_token}", ANON, 404),
+    Page("大屏（已撤销）", "/screen/{revoked_token}", ANON, 410),
     Page("退订提醒", "/reminders/unsubscribe/{unsubscribe}", ANON),
     Page("用户", "/admin/users", ADMIN),
     Page("新建用户", "/admin/users/new", ADMIN),
