@@ -1,5 +1,6 @@
 """Lead pages: list, detail, create, edit, stage moves, assignment, funds, blockers."""
 
+import json
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -98,11 +99,15 @@ def index():
                            industries=all_industries())
 
 
-def _township_choices(form):
+def _township_choices(form, may_choose: bool = False):
+    """The units the user may create a lead in; when ``may_choose`` among several, the select
+    starts empty (请选择单位), so the user does choose."""
     townships = db.session.scalars(visible_townships(current_user)).all()
     allowed = [t for t in townships if can(current_user, "lead.create", t.id)]
-    form.township_id.choices = [(t.id, t.name) for t in allowed]
-    return allowed
+    ask = may_choose and len(allowed) > 1
+    form.township_id.choices = ([(0, _("请选择单位"))] if ask else []) + [
+        (t.id, t.name) for t in allowed]
+    return allowed, ask
 
 
 def _officer_choices(form, township_id):
@@ -137,27 +142,45 @@ def create():
             form.township_id.data = current_user.township_id
             form.primary_officer_id.data = (
                 current_user.id if can(current_user, "lead.assigned_to_me") else 0)
-    if not _township_choices(form):
+    allowed, ask = _township_choices(form, can(current_user, "lead.any_unit"))
+    if not allowed:
         abort(403)
+    if not ask:  # officers and heads: their own unit (or the one unit there is)
+        form.township_id.data = allowed[0].id if len(allowed) == 1 else current_user.township_id
     _industry_choices(form)
-    if not can(current_user, "lead.any_unit"):
-        form.township_id.data = current_user.township_id  # officers and heads: their own unit
-    _officer_choices(form, form.township_id.data or current_user.township_id
-                     or form.township_id.choices[0][0])
+    officers = _officer_choices(form, form.township_id.data)
+    # the officers of every unit on offer: the page's script follows the chosen unit
+    officers_by_unit = json.dumps(queries.officers_by_unit([t.id for t in allowed]),
+                                  ensure_ascii=False) if ask else None
     duplicates = []
-    if form.validate_on_submit():
+    if form.validate_on_submit() and _unit_and_officer_chosen(form, officers):
         duplicates = services.find_duplicates(form.township_id.data, form.company.data,
                                               form.credit_code.data)
-        if duplicates and request.form.get("confirm_duplicate") != "1":
-            flash(_("本单位已有相同投资方或统一社会信用代码的项目，请确认不是重复录入。"), "warning")
-        else:
+        if not duplicates or request.form.get("confirm_duplicate") == "1":
             lead = attempt(form, lambda: services.create_lead(
                 current_user, _lead_data(form, include_unit=True)), _("项目已创建"))
             if lead is not REFUSED:
                 if lead.dispute_notice:
                     flash(lead.dispute_notice.text(), "warning")
                 return redirect(url_for("leads.show", lead_id=lead.id))
-    return render_template("leads/form.html", form=form, lead=None, duplicates=duplicates)
+    return render_template("leads/form.html", form=form, lead=None, duplicates=duplicates,
+                           officers_by_unit=officers_by_unit)
+
+
+def _unit_and_officer_chosen(form, officers) -> bool:
+    """A unit is chosen, and the officer (if any) is one of its people; else the field says so
+    (the officer select already lists the chosen unit's people)."""
+    if not form.township_id.data:
+        form.township_id.errors = [_("请选择单位")]
+        return False
+    chosen = form.primary_officer_id.data
+    if chosen and chosen not in {u.id for u in officers}:
+        unit = dict(form.township_id.choices).get(form.township_id.data, "")
+        form.primary_officer_id.errors = [
+            _("所选负责人不是%(unit)s的在岗人员，请从该单位的人员中重新选择", unit=unit)]
+        form.primary_officer_id.data = 0
+        return False
+    return True
 
 
 @blueprint.route("/<int:lead_id>")
@@ -198,6 +221,7 @@ def show(lead_id):
 def edit(lead_id):
     lead = get_lead_or_404(lead_id, current_user, "lead.edit")
     form = LeadForm(obj=lead)
+    form.kept_follow_up = lead.next_follow_up
     del form.township_id, form.stage, form.created_on, form.primary_officer_id
     _industry_choices(form, lead)
     if request.method == "GET":

@@ -51,3 +51,26 @@ document.addEventListener("submit", function (event) {
     }, 200);
   });
 })();
+
+/* ── fixes: form helpers (unit → officers, error summary focus, copy, confirm) ────────── */
+
+// The new-lead form: the officer select lists the chosen unit's people (without JavaScript
+// the server re-shows the form with the chosen unit's people and says what to fix).
+(function () {
+  var unit = document.querySelector("select[data-unit-officers]");
+  if (!unit) return;
+  var officers = JSON.parse(unit.dataset.unitOfficers);
+  var select = document.getElementById(unit.dataset.officerSelect);
+  if (!select) return;
+  unit.addEventListener("change", function () {
+    var keep = select.value;
+    var people = officers[unit.value] || [];
+    while (select.options.length > 1) select.remove(1);  // the first is "—"
+    people.forEach(function (person) {
+      var option = new Option(person[1], String(person[0]));
+      if (String(person[0]) === keep) option.selected = true;
+      select.add(option);
+    });
+    if (select.value !== keep) select.value = "0";
+  });
+})();
