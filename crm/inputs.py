@@ -192,6 +192,54 @@ def filter_args(args, *, search: str | None = None, ids: tuple[str, ...] = (),
     return found
 
 
+def fallback_arg(args, name: str, parse, default, *, what, example: str, shown: str):
+    """A page's date, month or year in the query string, the one rule for every page: parsed by
+    ``parse`` (Invalid or ValueError when malformed or out of range); ``default`` when absent;
+    ``default`` with a warning flashed when invalid (``what``“abc”无效，已按 ``shown`` 显示), so a
+    bad link shows the default page instead of failing."""
+    from flask import flash
+    from flask_babel import gettext
+
+    text = clean_text(args.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        return parse(text)
+    except ValueError:  # Invalid too
+        flash(gettext("%(what)s“%(v)s”无效，已按%(shown)s显示（格式：%(example)s）", what=what,
+                      v=text[:20], shown=shown, example=example), "warning")
+        return default
+
+
+def date_or_default(args, name: str, default: dt.date, *, what=None) -> dt.date:
+    """``?as_of=2026-06-30`` (or another date): ``fallback_arg``'s rule."""
+    return fallback_arg(args, name, to_date, default, what=what or _l("日期"),
+                        example="2026-06-30", shown=default.isoformat())
+
+
+def year_or_default(args, name: str, default: int) -> int:
+    """``?year=2026``: ``fallback_arg``'s rule."""
+    return fallback_arg(args, name, to_year, default, what=_l("年份"), example="2026",
+                        shown=_l("%(y)s年", y=default))
+
+
+_MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
+
+
+def to_month(value: str) -> tuple[int, int]:
+    """``YYYY-MM`` within 2000..2100: (year, month); else Invalid."""
+    match = _MONTH.fullmatch(unicodedata.normalize("NFKC", value or "").strip())
+    if not match or not (YEAR_MIN <= int(match[1]) <= YEAR_MAX and 1 <= int(match[2]) <= 12):
+        raise Invalid(_l("月份格式应为 YYYY-MM"))
+    return int(match[1]), int(match[2])
+
+
+def month_or_default(args, name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """``?month=2026-06``: ``fallback_arg``'s rule."""
+    return fallback_arg(args, name, to_month, default, what=_l("月份"), example="2026-06",
+                        shown=f"{default[0]}-{default[1]:02d}")
+
+
 def page_arg(args, maximum: int = 100_000) -> int:
     """``?page=``: 1 when absent or malformed, at most ``maximum``."""
     return min(int_arg(args, "page", maximum=INT64_MAX) or 1, maximum)

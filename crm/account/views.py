@@ -14,6 +14,7 @@ from crm.clock import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.main.forms import form_errors
+from crm.paging import keep_in_range
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")
 
@@ -48,6 +49,7 @@ def tokens():
         .order_by(ApiToken.created_at.desc(), ApiToken.id.desc()),
         page=page, per_page=PER_PAGE, error_out=False,
     )
+    keep_in_range(rows)
     html = render_template("account/tokens.html", form=form, rows=rows, created=created,
                            revoke_form=RevokeForm(), now=utcnow(), status=services.token_status,
                            STATUS_LABELS=services.STATUS_LABELS)

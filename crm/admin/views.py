@@ -22,6 +22,7 @@ from crm.clock import local_time, utcnow
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.main.forms import form_errors
+from crm.paging import keep_in_range
 from crm.townships.models import Township
 from crm.unit_of_work import discard
 
@@ -88,6 +89,7 @@ def users():
         stmt = stmt.where(User.active.is_(flt["active"] == "1"))
     rows = db.paginate(stmt.order_by(User.active.desc(), User.username), page=_page(),
                        per_page=PER_PAGE, error_out=False)
+    keep_in_range(rows)
     return render_template("admin/users.html", rows=rows, flt=flt, townships=_townships(),
                            ROLES=ROLES, ACTIVE_FILTERS=ACTIVE_FILTERS)
 
@@ -271,6 +273,7 @@ def tokens():
         stmt = stmt.where(ApiToken.revoked_at.is_(None), unexpired)
     rows = db.paginate(stmt.order_by(ApiToken.created_at.desc(), ApiToken.id.desc()),
                        page=_page(), per_page=PER_PAGE, error_out=False)
+    keep_in_range(rows)
     return render_template("admin/tokens.html", rows=rows, flt=flt, confirm=ConfirmForm(), now=now,
                            status=token_services.token_status,
                            STATUS_LABELS=token_services.STATUS_LABELS)

@@ -53,6 +53,7 @@ def helpers():
 
 
 def _as_of():
+    """The as-of date of a download: 400 when malformed (a file is named after its date)."""
     try:
         return parse_as_of(request.args.get("as_of"), today())
     except ValueError:
@@ -64,7 +65,7 @@ def _as_of():
 def page():
     if not can(current_user, "bulletin.view"):
         abort(403)
-    as_of = _as_of()
+    as_of = inputs.date_or_default(request.args, "as_of", today(), what=_("截至日期"))
     data = bulletin_data(current_user, as_of)
     # 督办: the orders not yet closed, beside the colours (their own section of the page)
     orders = list_orders(current_user, status="live", issued_to=as_of)

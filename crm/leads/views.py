@@ -37,15 +37,16 @@ from crm.leads.forms import (
 from crm.leads.models import KEY_LEVELS, Blocker, Lead, LeadOfficer
 from crm.leads.pipeline import STAGES, next_stage
 from crm.main.forms import REFUSED, attempt, flash_form_errors
+from crm.paging import keep_in_range
 from crm.stats.queries import lead_ids_behind
 from crm.unit_of_work import discard
 
 blueprint = Blueprint("leads", __name__, url_prefix="/leads")
 
 
-def parse_filter(args, problems: list | None = None) -> queries.LeadFilter:
+def parse_filter(args) -> queries.LeadFilter:
     """The list's filters from a query string; a malformed or out-of-range value is dropped
-    (and, for a drill-down, its reason added to ``problems``)."""
+    (a drill-down's bad year or date falls back to the default, with a warning)."""
     def int_or_none(name):
         return inputs.int_arg(args, name)
 
@@ -64,23 +65,19 @@ def parse_filter(args, problems: list | None = None) -> queries.LeadFilter:
                    if args.get("key_level") in (*KEY_LEVELS, queries.KEY_PROJECTS) else None),
         q=(args.get("q") or "").strip()[:100] or None,
         sort=args.get("sort") or "updated",
-        lead_ids=_behind(args, township_id, problems if problems is not None else []),
+        lead_ids=_behind(args, township_id),
     )
 
 
-def _behind(args, township_id: int | None, problems: list) -> sa.Select | None:
+def _behind(args, township_id: int | None) -> sa.Select | None:
     """?township_id=3&metric=signed_100m&year=2026&as_of=2026-06-30: a SELECT of the ids of
     the unit's leads behind a statistic (none for a metric without a drill-down); a bad year or
-    date is added to ``problems``."""
+    date falls back to the default (``inputs.fallback_arg``)."""
     metric = inputs.clean_text(args.get("metric") or "")[:40]
     if not metric or not township_id:
         return None
-    try:
-        year = inputs.to_year(args.get("year", ""))
-        as_of = inputs.date_arg(args, "as_of") or today()
-    except inputs.Invalid as exc:
-        problems.append(exc.message)
-        return None
+    as_of = inputs.date_or_default(args, "as_of", today(), what=_l("截至日期"))
+    year = inputs.year_or_default(args, "year", as_of.year)
     ids = lead_ids_behind(current_user, metric, township_id, year, as_of)
     return ids if ids is not None else sa.select(Lead.id).where(sa.false())
 
@@ -88,12 +85,10 @@ def _behind(args, township_id: int | None, problems: list) -> sa.Select | None:
 @blueprint.route("/")
 @login_required
 def index():
-    problems: list = []
-    flt = parse_filter(request.args, problems)
-    for problem in problems:
-        flash(_("统计明细的参数无效：%(why)s", why=problem), "warning")
+    flt = parse_filter(request.args)
     page = inputs.page_arg(request.args)
     result = queries.list_leads(current_user, flt, today(), page=page, per_page=50)
+    keep_in_range(result)
     townships = db.session.scalars(visible_townships(current_user)).all()
     return render_template("leads/index.html", result=result, flt=flt, townships=townships,
                            industries=all_industries())

@@ -17,6 +17,7 @@ from crm.errors import DomainError
 from crm.extensions import csrf, db
 from crm.main import retries
 from crm.main.forms import form_errors
+from crm.paging import keep_in_range
 from crm.reminders import dispatch, mail
 from crm.reminders.forms import PreferencesForm, RetryForm, UnsubscribeForm
 from crm.reminders.models import KINDS, ReminderDispatch
@@ -65,6 +66,7 @@ def index():
         .order_by(ReminderDispatch.created_at.desc(), ReminderDispatch.id.desc()),
         page=_page(), per_page=PER_PAGE, error_out=False,
     )
+    keep_in_range(rows)
     return render_template("reminders/list.html", rows=rows, **_labels())
 
 
@@ -138,6 +140,7 @@ def admin():
                          ReminderDispatch.id.desc())
     rows = db.paginate(stmt, page=_page(), per_page=PER_PAGE, error_out=False)
     failed_count = db.session.scalar(sa.select(sa.func.count(ReminderDispatch.id)).where(_failed))
+    keep_in_range(rows)
     return render_template("reminders/admin.html", rows=rows, flt=flt, failed_count=failed_count,
                            KINDS=KINDS, **_labels())
 
