@@ -192,11 +192,11 @@ def filter_args(args, *, search: str | None = None, ids: tuple[str, ...] = (),
     return found
 
 
-def fallback_arg(args, name: str, parse, default, *, what, example: str, shown: str):
+def fallback_arg(args, name: str, parse, default, *, what, shown: str):
     """A page's date, month or year in the query string, the one rule for every page: parsed by
-    ``parse`` (Invalid or ValueError when malformed or out of range); ``default`` when absent;
-    ``default`` with a warning flashed when invalid (``what``“abc”无效，已按 ``shown`` 显示), so a
-    bad link shows the default page instead of failing."""
+    ``parse`` (Invalid when malformed or out of range); ``default`` when absent; ``default``
+    with a warning flashed when invalid (``what``“abc”无效，已按 ``shown`` 显示（why）), so a bad
+    link shows the default page instead of failing."""
     from flask import flash
     from flask_babel import gettext
 
@@ -205,21 +205,21 @@ def fallback_arg(args, name: str, parse, default, *, what, example: str, shown: 
         return default
     try:
         return parse(text)
-    except ValueError:  # Invalid too
-        flash(gettext("%(what)s“%(v)s”无效，已按%(shown)s显示（格式：%(example)s）", what=what,
-                      v=text[:20], shown=shown, example=example), "warning")
+    except Invalid as exc:
+        flash(gettext("%(what)s“%(v)s”无效，已按%(shown)s显示（%(why)s）", what=what,
+                      v=text[:20], shown=shown, why=exc.message), "warning")
         return default
 
 
 def date_or_default(args, name: str, default: dt.date, *, what=None) -> dt.date:
     """``?as_of=2026-06-30`` (or another date): ``fallback_arg``'s rule."""
     return fallback_arg(args, name, to_date, default, what=what or _l("日期"),
-                        example="2026-06-30", shown=default.isoformat())
+                        shown=default.isoformat())
 
 
 def year_or_default(args, name: str, default: int) -> int:
     """``?year=2026``: ``fallback_arg``'s rule."""
-    return fallback_arg(args, name, to_year, default, what=_l("年份"), example="2026",
+    return fallback_arg(args, name, to_year, default, what=_l("年份"),
                         shown=_l("%(y)s年", y=default))
 
 
@@ -236,7 +236,7 @@ def to_month(value: str) -> tuple[int, int]:
 
 def month_or_default(args, name: str, default: tuple[int, int]) -> tuple[int, int]:
     """``?month=2026-06``: ``fallback_arg``'s rule."""
-    return fallback_arg(args, name, to_month, default, what=_l("月份"), example="2026-06",
+    return fallback_arg(args, name, to_month, default, what=_l("月份"),
                         shown=f"{default[0]}-{default[1]:02d}")
 
 

@@ -200,7 +200,8 @@ def parse_stage(value) -> str | None:
                      "已开工": "started", "在建": "started", "已投产": "producing"})
     code = by_label.get(text) or (text.lower() if text.lower() in STAGE_LABELS else None)
     if code is None:
-        raise ValueError(_l("未知的阶段（应为接触、洽谈、签约、开工或投产）"))
+        raise ValueError(_l("未知的阶段“%(text)s”（应为接触、洽谈、签约、开工、投产或终止）",
+                            text=text))
     if code not in (*ORDERED_STAGES, LOST):
         raise ValueError(_l("导入的项目阶段须为接触、洽谈、签约、开工、投产或终止"))
     return code

@@ -26,6 +26,7 @@ blueprint = Blueprint("reminders", __name__, url_prefix="/reminders")
 
 PER_PAGE = 50
 KIND_LABELS = {"daily": _l("每日跟进提醒"), "weekly": _l("每周提醒"), "review": _l("待核验提醒"),
+               "dispute": _l("撞单裁定通知"),
                "supervision": _l("约谈督办通知")}
 STATUS_LABELS = {"failed": _l("发送失败"), "pending": _l("待发送"), "sent": _l("已发送"),
                  "skipped": _l("已跳过")}
@@ -34,7 +35,21 @@ _failed = sa.and_(ReminderDispatch.status == "pending", ReminderDispatch.last_er
 
 
 def _labels() -> dict:
-    return {"KIND_LABELS": KIND_LABELS, "STATUS_LABELS": STATUS_LABELS}
+    return {"KIND_LABELS": KIND_LABELS, "STATUS_LABELS": STATUS_LABELS, "opens": opens}
+
+
+def opens(row: ReminderDispatch) -> str:
+    """Where an entry of 我的提醒 opens: what the reminder was about (the dispute, the
+    supervision order, the claims to review; a follow-up digest: 我的工作, which lists the
+    leads due)."""
+    number = row.period[1:]
+    if row.kind == "dispute" and number.isdigit():
+        return url_for("companies.dispute", dispute_id=int(number))
+    if row.kind == "supervision" and number.isdigit():
+        return url_for("supervision.show", order_id=int(number))
+    if row.kind == "review":
+        return url_for("claims.queue")
+    return url_for("board.my_work")
 
 
 def _page() -> int:

@@ -198,3 +198,23 @@ def test_the_duplicate_warning_shows_once(client, auth, world):
     text = response.get_data(as_text=True)
     assert response.status_code == 200
     assert text.count("本单位已有相同投资方") == 1
+
+
+# --- 8. 我的工作's 按人员: a 未分配 row, so the rows add up --------------------------------------------
+
+def test_the_heads_per_officer_table_has_an_unassigned_row(client, auth, world):
+    past = today() - dt.timedelta(days=2)
+    world.lead_a.next_follow_up = past  # a-1's
+    for i in range(3):  # no officer
+        factories.lead(world.head_a, world.a, name=f"无人项目{i}", company=f"无人公司{i}",
+                       next_follow_up=past if i < 2 else today())
+    db.session.commit()
+    auth.login("a-head")
+    text = client.get("/my").get_data(as_text=True)
+    table = re.search(r"<h2>按人员</h2>.*?</table>", text, re.S).group(0)
+    row = re.search(r'<tr class="row-unassigned">(.*?)</tr>', table, re.S).group(1)
+    assert re.findall(r"<td>(.*?)</td>", row) == ["未分配", "3", "2", "1"]
+    overdue = sum(int(re.sub(r"<[^>]+>", "", cells[2])) for cells in (
+        re.findall(r"<td>(.*?)</td>", r) for r in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S))
+        if cells)
+    assert overdue == 3  # the 逾期跟进 section's count
