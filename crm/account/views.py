@@ -13,7 +13,7 @@ from crm.auth.permissions import require
 from crm.clock import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
-from crm.main.forms import form_errors
+from crm.main.forms import form_errors, unconfirmed
 from crm.paging import keep_in_range
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")
@@ -67,6 +67,10 @@ def token_revoke(token_id):
         abort(404)  # another user's token does not exist for this user
     if not RevokeForm().validate_on_submit():
         flash(_("页面已过期，请刷新后重试"), "error")
+    elif token.revoked_at is None and (page := unconfirmed(
+            _("吊销令牌“%(name)s”？吊销后，使用它的程序将无法再访问，且不能恢复。",
+              name=token.name or "—"), _("吊销"), url_for("account.tokens"))):
+        return no_store(page)
     elif services.revoke_token(current_user, token):
         flash(_("令牌“%(name)s”已吊销，使用它的程序将无法再访问", name=token.name), "success")
     else:

@@ -31,6 +31,7 @@ from crm.downloads import send_download
 from crm.extensions import db
 from crm.leads.colour import COLOUR_LABELS
 from crm.leads.models import KEY_LEVEL_LABELS
+from crm.main.forms import unconfirmed
 from crm.supervision.queries import list_orders
 from crm.targets.models import METRIC_LABELS
 
@@ -161,6 +162,10 @@ def revoke(link_id: int):
     link = db.session.get(ScreenLink, link_id)
     if link is None:
         abort(404)
+    if link.is_active and (page := unconfirmed(
+            _("停用屏幕链接“%(name)s”？停用后，使用该链接的大屏将无法再显示。", name=link.name),
+            _("停用"), url_for("bulletin.links"))):
+        return page
     if link.is_active:
         link.revoked_at = utcnow()
         audit.record(current_user, "screen.revoke", link, changes={"name": [link.name, None]})

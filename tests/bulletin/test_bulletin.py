@@ -283,7 +283,7 @@ def test_screen_links_create_use_revoke(app, client, auth, scenario):
     assert client.get("/screen/" + "x" * 500).status_code == 404
 
     auth.login("admin")
-    assert client.post(f"/screen/links/{link.id}/revoke").status_code == 302
+    assert client.post(f"/screen/links/{link.id}/revoke", data={"confirmed": "1"}).status_code == 302
     assert client.post("/screen/links/9999/revoke").status_code == 404
     auth.logout()
     assert client.get(f"/screen/{token}").status_code == 404

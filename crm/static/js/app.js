@@ -74,3 +74,19 @@ document.addEventListener("submit", function (event) {
     if (select.value !== keep) select.value = "0";
   });
 })();
+
+// A destructive button (revoke a token, stop a screen link): without JavaScript the server
+// answers with a confirmation page; with it, confirm() asks here and the form says so.
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (!form.dataset || !form.dataset.confirm) return;
+  if (!window.confirm(form.dataset.confirm)) {
+    event.preventDefault();
+    return;
+  }
+  var confirmed = document.createElement("input");
+  confirmed.type = "hidden";
+  confirmed.name = "confirmed";
+  confirmed.value = "1";
+  form.appendChild(confirmed);
+});
