@@ -90,3 +90,19 @@ document.addEventListener("submit", function (event) {
   confirmed.value = "1";
   form.appendChild(confirmed);
 });
+
+// After a server-side validation error: focus the error summary (the autofocus attribute does
+// it too where supported), and let each of its links focus its field.
+(function () {
+  var summary = document.querySelector("[data-error-summary]");
+  if (!summary) return;
+  if (document.activeElement !== summary) summary.focus();
+  summary.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-field]");
+    var field = link && document.getElementById(link.dataset.field);
+    if (!field) return;
+    event.preventDefault();
+    field.focus();
+    if (field.scrollIntoView) field.scrollIntoView({block: "center"});
+  });
+})();
