@@ -71,3 +71,17 @@ def test_stopping_a_screen_link_asks_first(client, auth, world):
     assert client.post(action, data={"confirmed": "1"}).status_code == 302
     db.session.refresh(link)
     assert link.revoked_at is not None
+
+
+# --- a 复制 button beside each secret shown once -----------------------------------------------------
+
+def test_secrets_shown_once_have_a_copy_button(client, auth, world):
+    auth.login("a-1")
+    text = client.post("/account/tokens", data={"name": "脚本", "days": "90"}).get_data(
+        as_text=True)
+    assert re.search(r'<input id="new-token"[^>]*readonly', text)  # selectable without JS
+    assert re.search(r'<button type="button"[^>]*data-copy="new-token" hidden>复制</button>', text)
+    auth.logout()
+    auth.login("admin")
+    text = client.post("/screen/links", data={"name": "大厅"}).get_data(as_text=True)
+    assert re.search(r'data-copy="new-link-url" hidden>复制</button>', text)

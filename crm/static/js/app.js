@@ -106,3 +106,29 @@ document.addEventListener("submit", function (event) {
     if (field.scrollIntoView) field.scrollIntoView({block: "center"});
   });
 })();
+
+// A secret shown once (a new API token, a screen link, a new password): a 复制 button. Without
+// JavaScript the button stays hidden and the text stays selectable in its field.
+(function () {
+  var buttons = document.querySelectorAll("button[data-copy]");
+  Array.prototype.forEach.call(buttons, function (button) {
+    var field = document.getElementById(button.dataset.copy);
+    if (!field) return;
+    var status = button.nextElementSibling;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      function done(ok) {
+        if (status) status.textContent = ok ? "已复制" : "请手动选择并复制";
+      }
+      field.select();
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(field.value).then(function () { done(true); },
+                                                        function () { done(false); });
+      } else {
+        var ok = false;
+        try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+        done(ok);
+      }
+    });
+  });
+})();
