@@ -22,6 +22,7 @@ from crm.leads.models import SOURCE_LABELS
 from crm.leads.pipeline import ORDERED_STAGES, STAGE_LABELS, STAGES
 from crm.leads.queries import IN_PROGRESS, LeadFilter, list_leads
 from crm.money import wan_text
+from crm.paging import keep_in_range
 from crm.stats.breakdowns import breakdowns, weekly_moves
 from crm.stats.charts import (
     NO_COLOUR,
@@ -107,6 +108,7 @@ def overview():
     ranking = district_ranking(current_user, query.year, query.as_of,
                                inputs.page_arg(request.args), RANKING_ROWS,
                                industry=query.industry)
+    keep_in_range(ranking)
     rows = [{"unit": u, "targets": {t.metric: t for t in u.targets}} for u in ranking.units]
     margin = yellow_margin()
     chart = attainment_chart(
