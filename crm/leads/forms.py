@@ -40,8 +40,9 @@ def _phone(form, field):
         raise ValidationError(_l("电话号码格式不正确"))
 
 
-def _follow_up(form, field):
-    """The lead's next follow-up: today or later, unless it is the date already on file."""
+def follow_up_not_past(form, field):
+    """A next follow-up typed on a page (the lead form, the visit form): today or later, unless
+    it is the date already on file (``form.kept_follow_up``, perhaps overdue)."""
     if follow_up_in_past(field.data, getattr(form, "kept_follow_up", None)):
         raise ValidationError(FOLLOW_UP_PAST)
 
@@ -87,7 +88,7 @@ class LeadForm(InputForm):
     sponsor = StringField(_l("帮包领导"), validators=[Length(max=64)])
     contact_name = StringField(_l("联系人"), validators=[Length(max=64)])
     contact_phone = StringField(_l("联系电话"), validators=[Length(max=32), _phone])
-    next_follow_up = DayField(_l("下次跟进"), validators=[Optional(), _follow_up])
+    next_follow_up = DayField(_l("下次跟进"), validators=[Optional(), follow_up_not_past])
     planned_sign_date = _date(_l("计划签约"))
     planned_start_date = _date(_l("计划开工"))
     planned_production_date = _date(_l("计划投产"))

@@ -49,8 +49,9 @@ def phone_valid(phone: str) -> bool:
     return bool(_PHONE.match(phone))
 
 
-#: The one rule of a next follow-up (下次跟进) typed on a page (the lead form, the visit form):
-#: it is a day still to come, today at the earliest.
+#: The one rule of a next follow-up (下次跟进) typed on a page (the lead form, the visit form:
+#: ``crm.leads.forms.follow_up_not_past``): a day still to come, today at the earliest. The
+#: services take a past one (history: an import, the demo data, a visit entered late).
 FOLLOW_UP_PAST = _l("下次跟进日期不能早于今天")
 
 

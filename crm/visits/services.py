@@ -14,14 +14,12 @@ from crm.extensions import db
 from crm.inputs import has_visible
 from crm.leads.models import Lead
 from crm.leads.services import bump, lock
-from crm.leads.validation import FOLLOW_UP_PAST, follow_up_in_past
 from crm.visits.models import KINDS, Visit
 
 VISIT_FIELDS = ("visited_on", "kind", "summary", "next_step", "next_follow_up", "participants")
 
 
-def _validate(data: dict, kept: dt.date | None = None) -> dict:
-    """``kept``: the visit's next follow-up on file (an edit may keep it though past)."""
+def _validate(data: dict) -> dict:
     errors: dict[str, list] = {}
     visited_on = data.get("visited_on") or today()
     if visited_on > today():
@@ -36,10 +34,8 @@ def _validate(data: dict, kept: dt.date | None = None) -> dict:
     elif len(summary) > 5000:
         errors["summary"] = [_l("内容过长（最多5000字）")]
     follow_up = data.get("next_follow_up")
-    if follow_up_in_past(follow_up, kept) or (follow_up is not None and follow_up < visited_on):
-        errors["next_follow_up"] = [FOLLOW_UP_PAST]
-    elif follow_up is not None and follow_up > dt.date(2100, 12, 31):
-        errors["next_follow_up"] = [_l("日期不合理")]
+    if follow_up is not None and (follow_up < visited_on or follow_up > dt.date(2100, 12, 31)):
+        errors["next_follow_up"] = [_l("下次跟进日期不能早于走访日期")]
     if errors:
         raise DomainError(_l("请检查填写的内容"), errors)
     return {
@@ -77,8 +73,7 @@ def edit_visit(user: User, visit: Visit, data: dict) -> Visit:
     """Own visit, the same day; the old values stay in the audit trail (the timeline)."""
     if not can(user, "visit.edit", visit):
         raise Forbidden(_l("只能在当天修改自己登记的走访"))
-    values = _validate({f: data.get(f, getattr(visit, f)) for f in VISIT_FIELDS},
-                       kept=visit.next_follow_up)
+    values = _validate({f: data.get(f, getattr(visit, f)) for f in VISIT_FIELDS})
     changes = {}
     for field, value in values.items():
         if getattr(visit, field) != value:
