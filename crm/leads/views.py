@@ -148,7 +148,10 @@ def create():
     officers_by_unit = json.dumps(queries.officers_by_unit([t.id for t in allowed]),
                                   ensure_ascii=False) if ask else None
     duplicates = []
-    if form.validate_on_submit() and _unit_and_officer_chosen(form, officers):
+    valid = form.validate_on_submit()
+    # checked with the other fields, so every mistake is said at once
+    valid = (_unit_and_officer_chosen(form, officers) if form.is_submitted() else True) and valid
+    if valid:
         duplicates = services.find_duplicates(form.township_id.data, form.company.data,
                                               form.credit_code.data)
         if not duplicates or request.form.get("confirm_duplicate") == "1":

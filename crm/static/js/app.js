@@ -118,7 +118,7 @@ document.addEventListener("submit", function (event) {
     button.hidden = false;
     button.addEventListener("click", function () {
       function done(ok) {
-        if (status) status.textContent = ok ? "已复制" : "请手动选择并复制";
+        if (status) status.textContent = ok ? button.dataset.copied : button.dataset.copyFailed;
       }
       field.select();
       if (navigator.clipboard && window.isSecureContext) {
