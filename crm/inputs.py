@@ -90,6 +90,49 @@ def to_decimal(value, *, minimum: Decimal | int | None = 0, below: Decimal = AMO
     return amount
 
 
+#: An amount of 万元 that is not one: one sentence, with the ways it may be written.
+WAN_FORMAT = _l("须为数字，可写作 15000、15,000、1.5亿或15000万（不带单位按万元计）")
+WAN_UNIT = _l("金额单位须为万元或亿元")
+_WAN = re.compile(r"([+-]?\d+(?:\.\d+)?)(亿元|亿|万元|万)?", re.ASCII)
+_OTHER_UNIT = re.compile(r"[+-]?\d+(?:\.\d+)?(元|千元|百万元?|千万元?|美元|港元|欧元)", re.ASCII)
+
+
+def to_wan(value, *, in_yi: bool = False, places: int = 4, positive: bool = False,
+           below: Decimal = AMOUNT_LIMIT) -> Decimal:
+    """An amount of money in 万元, as people write it: 15000, 15,000, 1.5亿, 1.5 亿元, 15000万
+    (a number without a unit is in 万元, or in 亿元 when ``in_yi``: a column headed 亿元).
+    The one parser of amounts typed on the pages, sent as text to the API and read from an
+    imported file; then the bounds of ``to_decimal``. A spreadsheet's number (a float) is
+    rounded half-even to ``places``; typed text must have at most ``places`` decimals."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
+        raise Invalid(WAN_FORMAT)
+    unit = None
+    if isinstance(value, str):
+        text = re.sub(r"[\s,，]", "", unicodedata.normalize("NFKC", value))
+        if len(text) > 64:
+            raise Invalid(TOO_LARGE if text.lstrip("+-").replace(".", "").isdigit()
+                          else WAN_FORMAT)
+        match = _WAN.fullmatch(text)
+        if not match:
+            raise Invalid(WAN_UNIT if _OTHER_UNIT.fullmatch(text) else WAN_FORMAT)
+        amount, unit = Decimal(match.group(1)), match.group(2)
+    else:
+        try:
+            amount = Decimal(str(value))
+        except (InvalidOperation, ValueError) as exc:
+            raise Invalid(WAN_FORMAT) from exc
+        if not amount.is_finite():
+            raise Invalid(WAN_FORMAT)
+        if isinstance(value, float) and amount.as_tuple().exponent < -places:
+            amount = amount.quantize(Decimal(1).scaleb(-places))
+    if unit in ("亿", "亿元") or (unit is None and in_yi):
+        amount *= 10000
+    amount = to_decimal(amount, places=places, positive=positive, below=below)
+    if amount == amount.to_integral_value():
+        return amount.quantize(Decimal(1))
+    return amount.normalize()
+
+
 def to_int(value, *, minimum: int | None = 0, maximum: int = INT64_MAX) -> int:
     """An integer of at most 20 digits within [minimum, maximum]; else Invalid."""
     if isinstance(value, bool):
@@ -147,6 +190,54 @@ def filter_args(args, *, search: str | None = None, ids: tuple[str, ...] = (),
         if args.get(name) in allowed:
             found[name] = args[name]
     return found
+
+
+def fallback_arg(args, name: str, parse, default, *, what, shown: str):
+    """A page's date, month or year in the query string, the one rule for every page: parsed by
+    ``parse`` (Invalid when malformed or out of range); ``default`` when absent; ``default``
+    with a warning flashed when invalid (``what``“abc”无效，已按 ``shown`` 显示（why）), so a bad
+    link shows the default page instead of failing."""
+    from flask import flash
+    from flask_babel import gettext
+
+    text = clean_text(args.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        return parse(text)
+    except Invalid as exc:
+        flash(gettext("%(what)s“%(v)s”无效，已按%(shown)s显示（%(why)s）", what=what,
+                      v=text[:20], shown=shown, why=exc.message), "warning")
+        return default
+
+
+def date_or_default(args, name: str, default: dt.date, *, what=None) -> dt.date:
+    """``?as_of=2026-06-30`` (or another date): ``fallback_arg``'s rule."""
+    return fallback_arg(args, name, to_date, default, what=what or _l("日期"),
+                        shown=default.isoformat())
+
+
+def year_or_default(args, name: str, default: int) -> int:
+    """``?year=2026``: ``fallback_arg``'s rule."""
+    return fallback_arg(args, name, to_year, default, what=_l("年份"),
+                        shown=_l("%(y)s年", y=default))
+
+
+_MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
+
+
+def to_month(value: str) -> tuple[int, int]:
+    """``YYYY-MM`` within 2000..2100: (year, month); else Invalid."""
+    match = _MONTH.fullmatch(unicodedata.normalize("NFKC", value or "").strip())
+    if not match or not (YEAR_MIN <= int(match[1]) <= YEAR_MAX and 1 <= int(match[2]) <= 12):
+        raise Invalid(_l("月份格式应为 YYYY-MM"))
+    return int(match[1]), int(match[2])
+
+
+def month_or_default(args, name: str, default: tuple[int, int]) -> tuple[int, int]:
+    """``?month=2026-06``: ``fallback_arg``'s rule."""
+    return fallback_arg(args, name, to_month, default, what=_l("月份"),
+                        shown=f"{default[0]}-{default[1]:02d}")
 
 
 def page_arg(args, maximum: int = 100_000) -> int:
@@ -310,14 +401,20 @@ class _Bounded:
 
 
 class AmountField(_Bounded, DecimalField):
-    """A finite amount within [minimum, below) with at most ``places`` decimals."""
+    """A finite amount within [minimum, below) with at most ``places`` decimals; ``wan``: an
+    amount of money in 万元, written as ``to_wan`` reads it (1.5亿, 15000万)."""
 
     def __init__(self, label=None, validators=None, *, places: int = 4, minimum=0,
-                 below: Decimal = AMOUNT_LIMIT, positive: bool = False, **kwargs):
+                 below: Decimal = AMOUNT_LIMIT, positive: bool = False, wan: bool = False,
+                 **kwargs):
         super().__init__(label, validators, places=places, **kwargs)
-        self.bounds = {"places": places, "minimum": minimum, "below": below, "positive": positive}
+        self.wan = wan
+        self.bounds = {"places": places, "below": below, "positive": positive}
+        if not wan:
+            self.bounds["minimum"] = minimum
 
-    parse = staticmethod(to_decimal)
+    def parse(self, text, **bounds):
+        return (to_wan if self.wan else to_decimal)(text, **bounds)
 
 
 class WholeField(_Bounded, IntegerField):

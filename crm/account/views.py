@@ -13,7 +13,8 @@ from crm.auth.permissions import require
 from crm.clock import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
-from crm.main.forms import form_errors
+from crm.main.forms import form_errors, unconfirmed
+from crm.paging import keep_in_range
 
 blueprint = Blueprint("account", __name__, url_prefix="/account")
 
@@ -48,6 +49,7 @@ def tokens():
         .order_by(ApiToken.created_at.desc(), ApiToken.id.desc()),
         page=page, per_page=PER_PAGE, error_out=False,
     )
+    keep_in_range(rows)
     html = render_template("account/tokens.html", form=form, rows=rows, created=created,
                            revoke_form=RevokeForm(), now=utcnow(), status=services.token_status,
                            STATUS_LABELS=services.STATUS_LABELS)
@@ -65,6 +67,10 @@ def token_revoke(token_id):
         abort(404)  # another user's token does not exist for this user
     if not RevokeForm().validate_on_submit():
         flash(_("页面已过期，请刷新后重试"), "error")
+    elif token.revoked_at is None and (page := unconfirmed(
+            _("吊销令牌“%(name)s”？吊销后，使用它的程序将无法再访问，且不能恢复。",
+              name=token.name or "—"), _("吊销"), url_for("account.tokens"))):
+        return no_store(page)
     elif services.revoke_token(current_user, token):
         flash(_("令牌“%(name)s”已吊销，使用它的程序将无法再访问", name=token.name), "success")
     else:

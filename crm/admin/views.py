@@ -21,7 +21,8 @@ from crm.auth.views import safe_next
 from crm.clock import local_time, utcnow
 from crm.errors import DomainError
 from crm.extensions import db
-from crm.main.forms import form_errors
+from crm.main.forms import form_errors, unconfirmed
+from crm.paging import keep_in_range
 from crm.townships.models import Township
 from crm.unit_of_work import discard
 
@@ -81,6 +82,7 @@ def users():
         stmt = stmt.where(User.active.is_(flt["active"] == "1"))
     rows = db.paginate(stmt.order_by(User.active.desc(), User.username), page=_page(),
                        per_page=PER_PAGE, error_out=False)
+    keep_in_range(rows)
     return render_template("admin/users.html", rows=rows, flt=flt, townships=_townships(),
                            ROLES=ROLES, ACTIVE_FILTERS=ACTIVE_FILTERS)
 
@@ -264,6 +266,7 @@ def tokens():
         stmt = stmt.where(ApiToken.revoked_at.is_(None), unexpired)
     rows = db.paginate(stmt.order_by(ApiToken.created_at.desc(), ApiToken.id.desc()),
                        page=_page(), per_page=PER_PAGE, error_out=False)
+    keep_in_range(rows)
     return render_template("admin/tokens.html", rows=rows, flt=flt, confirm=ConfirmForm(), now=now,
                            status=token_services.token_status,
                            STATUS_LABELS=token_services.STATUS_LABELS)
@@ -276,12 +279,18 @@ def token_revoke(token_id):
     token = db.session.get(ApiToken, token_id)
     if token is None:
         abort(404)
+    next_url = request.form.get("next")
+    back = safe_next(next_url) if next_url else url_for("admin.tokens")
     if not ConfirmForm().validate_on_submit():
         flash(_("页面已过期，请刷新后重试"), "error")
+    elif token.revoked_at is None and (page := unconfirmed(
+            _("吊销 %(user)s 的令牌“%(name)s”？吊销后，使用它的程序将无法再访问，且不能恢复。",
+              user=token.user.username, name=token.name or "—"), _("吊销"), back,
+            keep=("next",))):
+        return page
     elif token_services.revoke_token(current_user, token):
         flash(_("已吊销 %(user)s 的令牌“%(name)s”", user=token.user.username, name=token.name),
               "success")
     else:
         flash(_("该令牌此前已吊销"), "info")
-    next_url = request.form.get("next")
-    return redirect(safe_next(next_url) if next_url else url_for("admin.tokens"))
+    return redirect(back)

@@ -113,9 +113,12 @@ class Wan(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise self.make_error("invalid")
+        amount = rounded(value, self.places)
+        # text that is not a plain number (1.5亿, 15000万): the one parser of amounts
+        parse = inputs.to_wan if isinstance(amount, str) else inputs.to_decimal
         try:
-            return inputs.to_decimal(rounded(value, self.places), places=self.places,
-                                     positive=self.positive, below=WAN_MAX + PLACES)
+            return parse(amount, places=self.places, positive=self.positive,
+                         below=WAN_MAX + PLACES)
         except inputs.Invalid as exc:
             raise ValidationError(str(exc.message)) from exc
 

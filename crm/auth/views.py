@@ -30,6 +30,7 @@ from crm.auth.permissions import require
 from crm.clock import utcnow
 from crm.errors import DomainError
 from crm.extensions import db
+from crm.paging import keep_in_range
 from crm.unit_of_work import discard
 
 blueprint = Blueprint("auth", __name__)
@@ -176,6 +177,7 @@ def signins():
     stmt = stmt.order_by(LoginAttempt.at.desc(), LoginAttempt.id.desc())
     page = inputs.page_arg(request.args, maximum=10**6 - 1)
     rows = db.paginate(stmt, page=page, per_page=SIGNINS_PER_PAGE, error_out=False)
+    keep_in_range(rows)
     return render_template("auth/signins.html", rows=rows, flt=flt, OUTCOMES=LOGIN_OUTCOME_LABELS)
 
 

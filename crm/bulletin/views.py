@@ -32,6 +32,7 @@ from crm.extensions import db
 from crm.leads.colour import COLOUR_LABELS
 from crm.leads.models import KEY_LEVEL_LABELS
 from crm.main.dashboard import screen_charts
+from crm.main.forms import unconfirmed
 from crm.supervision.queries import list_orders
 from crm.targets.models import METRIC_LABELS
 
@@ -59,6 +60,7 @@ def helpers():
 
 
 def _as_of():
+    """The as-of date of a download: 400 when malformed (a file is named after its date)."""
     try:
         return parse_as_of(request.args.get("as_of"), today())
     except ValueError:
@@ -70,7 +72,7 @@ def _as_of():
 def page():
     if not can(current_user, "bulletin.view"):
         abort(403)
-    as_of = _as_of()
+    as_of = inputs.date_or_default(request.args, "as_of", today(), what=_("截至日期"))
     data = bulletin_data(current_user, as_of)
     # 督办: the orders not yet closed, beside the colours (their own section of the page)
     orders = list_orders(current_user, status="live", issued_to=as_of)
@@ -174,6 +176,10 @@ def revoke(link_id: int):
     link = db.session.get(ScreenLink, link_id)
     if link is None:
         abort(404)
+    if link.is_active and (page := unconfirmed(
+            _("停用屏幕链接“%(name)s”？停用后，使用该链接的大屏将无法再显示。", name=link.name),
+            _("停用"), url_for("bulletin.links"))):
+        return page
     if link.is_active:
         link.revoked_at = utcnow()
         audit.record(current_user, "screen.revoke", link, changes={"name": [link.name, None]})

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy.orm import joinedload, selectinload
 
 from crm.channels.dispatch import Message, enqueue
@@ -72,7 +73,7 @@ def _daily_text(unit_name: str, as_of: dt.date, leads: list[Lead]) -> tuple[str,
         for lead in group:
             officer = md(lead.primary_officer.display_name) if lead.primary_officer else _("未分配")
             late = (as_of - lead.next_follow_up).days
-            when = _("逾期 %(n)s 天", n=late) if late > 0 else _("今天")
+            when = ngettext("逾期 %(num)s 天", "逾期 %(num)s 天", late) if late > 0 else _("今天")
             lines.append(f"- [{md(lead.name)}]({base_url()}/leads/{lead.id}) {officer} · {when}")
     return title, "\n".join(lines)
 

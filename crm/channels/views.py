@@ -23,6 +23,7 @@ from crm.errors import DomainError
 from crm.extensions import db
 from crm.main import retries
 from crm.main.forms import form_errors
+from crm.paging import keep_in_range
 from crm.townships.models import Township
 from crm.unit_of_work import end_transaction
 
@@ -167,6 +168,7 @@ def messages():
     failed_count = db.session.scalar(sa.select(sa.func.count(ChannelDispatch.id)).where(_failed))
     pending_count = db.session.scalar(sa.select(sa.func.count(ChannelDispatch.id)).where(
         ChannelDispatch.status == "pending"))
+    keep_in_range(rows)
     return render_template("channels/messages.html", rows=rows, flt=flt, failed_count=failed_count,
                            pending_count=pending_count, KINDS=MESSAGE_KINDS,
                            KIND_LABELS=MESSAGE_KIND_LABELS, STATUS_LABELS=STATUS_LABELS)

@@ -21,6 +21,7 @@ from crm.claims.models import (
 from crm.clock import today
 from crm.extensions import db
 from crm.main.forms import REFUSED, attempt
+from crm.paging import keep_in_range
 from crm.storage import get_storage
 
 blueprint = Blueprint("claims", __name__)
@@ -132,6 +133,7 @@ def queue():
                                  township_id=township_id, older_than=older_than, page=page,
                                  per_page=30)
     townships = db.session.scalars(visible_townships(current_user)).all()
+    keep_in_range(result)
     return render_template("claims/queue.html", result=result, townships=townships,
                            township_id=township_id, kind=kind, age=age, ages=AGES,
                            CLAIM_KINDS=CLAIM_KINDS, CLAIM_KIND_LABELS=CLAIM_KIND_LABELS)

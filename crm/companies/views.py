@@ -15,6 +15,7 @@ from crm.companies.forms import RulingForm
 from crm.extensions import db
 from crm.leads.models import Lead, StageChange
 from crm.main.forms import REFUSED, attempt
+from crm.paging import keep_in_range
 from crm.unit_of_work import commit_now
 from crm.visits.models import Visit
 
@@ -31,6 +32,7 @@ def index():
     q = inputs.clean_text(request.args.get("q") or "").strip()[:100]
     page = queries.search_companies(current_user, q, inputs.int_arg(request.args, "page") or 1,
                                     PER_PAGE)
+    keep_in_range(page)
     return render_template("companies/index.html", result=page, q=q)
 
 

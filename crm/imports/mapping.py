@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from flask_babel import lazy_gettext as _l
 
 from crm.industries.lookup import is_unsorted
+from crm.inputs import Invalid, to_wan
 from crm.leads.models import KEY_LEVEL_LABELS, KEY_LEVELS, SOURCE_LABELS, SOURCES
 from crm.leads.pipeline import LOST, LOST_REASON_LABELS, LOST_REASONS, ORDERED_STAGES, STAGE_LABELS
 from crm.spreadsheets import unguarded
@@ -133,42 +134,18 @@ def combined_header_field(parent, child) -> tuple[str | None, str | None]:
     return field, unit
 
 
-_AMOUNT = re.compile(r"^(\d+(?:\.\d+)?)(亿元|亿|万元|万)?$")
-
-
 def parse_amount(value, header_unit: str | None = None) -> Decimal | None:
-    """An amount in 万元: '1.5亿' → 15000, '15000万' → 15000, '15,000' → 15000, 1.2亿元 → 12000.
+    """An amount in 万元 (crm.inputs.to_wan, the one parser of amounts): '1.5亿' → 15000,
+    '15000万' → 15000, '15,000' → 15000, 1.2亿元 → 12000; None for an empty cell.
 
     A plain number is in 万元, unless its column header says 亿元.
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    if isinstance(value, bool):
-        raise ValueError(_l("金额格式不正确"))
-    if isinstance(value, int | float | Decimal):
-        number, unit = Decimal(str(value)), None
-    else:
-        text = norm_text(value).replace(",", "").replace("，", "")
-        m = _AMOUNT.match(text)
-        if not m:
-            if re.match(r"^\d+(\.\d+)?(元|千元|百万|美元)$", text):
-                raise ValueError(_l("金额单位须为万元或亿元"))
-            raise ValueError(_l("金额格式不正确（如 15000、1.5亿、15000万）"))
-        try:
-            number = Decimal(m.group(1))
-        except InvalidOperation as exc:  # pragma: no cover - the regex guards it
-            raise ValueError(_l("金额格式不正确")) from exc
-        unit = m.group(2)
-    if number < 0:
-        raise ValueError(_l("金额须为不小于0的数字"))
-    if unit is None and header_unit in ("亿元", "亿"):
-        unit = "亿"
-    if unit in ("亿", "亿元"):
-        number *= 10000
-    number = number.normalize()
-    if number.as_tuple().exponent < -4:
-        number = number.quantize(Decimal("0.0001"))
-    return number + 0  # drop a negative zero and the exponent form of 1E+4
+    try:
+        return to_wan(value, in_yi=header_unit in ("亿元", "亿"))
+    except Invalid as exc:
+        raise ValueError(exc.message) from exc
 
 
 def parse_number(value, *, integer=False) -> Decimal | int | None:
@@ -223,7 +200,8 @@ def parse_stage(value) -> str | None:
                      "已开工": "started", "在建": "started", "已投产": "producing"})
     code = by_label.get(text) or (text.lower() if text.lower() in STAGE_LABELS else None)
     if code is None:
-        raise ValueError(_l("未知的阶段（应为接触、洽谈、签约、开工或投产）"))
+        raise ValueError(_l("未知的阶段“%(text)s”（应为接触、洽谈、签约、开工、投产或终止）",
+                            text=text))
     if code not in (*ORDERED_STAGES, LOST):
         raise ValueError(_l("导入的项目阶段须为接触、洽谈、签约、开工、投产或终止"))
     return code

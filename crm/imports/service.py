@@ -47,6 +47,9 @@ class RowResult:
     #: Resolved names for the preview: unit and officer.
     township_name: str = ""
     officer_name: str = ""
+    #: The stage as the preview shows it: the stage's label, or the text of the file when it
+    #: names no stage (an error of the row).
+    stage_text: str = ""
     #: 疑似撞单: another unit registered the investor first (a notice, not an error: the lead
     #: is imported as disputed).
     dispute: str = ""
@@ -56,7 +59,7 @@ class RowResult:
         return not self.errors
 
     def error_lines(self) -> list[str]:
-        return [f"第{self.row_number}行：{col}: {msg}" for col, msg in self.errors]
+        return [f"第{self.row_number}行：{col}：{msg}" for col, msg in self.errors]
 
 
 def _header(table: Table, fld: str) -> str:
@@ -76,17 +79,21 @@ class _Context:
     officers: dict[int, list[User]]
     #: The industry list, read once per file.
     industries: IndustryIndex
+    #: The unit of every row that names none (chosen on the upload page), or None.
+    file_unit: Township | None = None
 
 
-def preview(user: User, table: Table) -> list[RowResult]:
-    """Every row of ``table`` checked; nothing is written."""
+def preview(user: User, table: Table, unit_id: int | None = None) -> list[RowResult]:
+    """Every row of ``table`` checked; nothing is written. ``unit_id``: the unit of every row
+    that names none (the whole file's, chosen by a user who may import into several units)."""
     units = {t.name: t for t in db.session.scalars(sa.select(Township))}
     officers: dict[int, list[User]] = {}
     for officer in db.session.scalars(sa.select(User).where(
             User.active, User.role.in_(UNIT_ROLES)).order_by(User.id)):
         officers.setdefault(officer.township_id, []).append(officer)
-    context = _Context(user, table, units, {t.id: t for t in units.values()}, officers,
-                       IndustryIndex.load())
+    units_by_id = {t.id: t for t in units.values()}
+    context = _Context(user, table, units, units_by_id, officers, IndustryIndex.load(),
+                       units_by_id.get(unit_id) if unit_id else None)
     results = [_check_row(context, number, values) for number, values in table.rows]
     _check_duplicates(table, results)
     _check_disputes(results, context.units_by_id)
@@ -171,6 +178,8 @@ def _check_row(context: _Context, number: int, values) -> RowResult:
             data["lost_on"] = mapping.parse_date(raw("lost_on"))
         except ValueError as exc:
             err("lost_on", exc.args[0])
+    if "stage" in cols:
+        result.stage_text = mapping.cell_text(raw("stage"))
     for fld, parse in (("stage", mapping.parse_stage), ("source", mapping.parse_source),
                        ("key_level", mapping.parse_key_level),
                        ("lost_reason", mapping.parse_lost_reason)):
@@ -195,8 +204,10 @@ def _check_row(context: _Context, number: int, values) -> RowResult:
             err("township", _l("未知的单位“%(name)s”", name=unit_name))
     elif user.township_id:
         unit = units_by_id.get(user.township_id)
+    elif context.file_unit is not None:
+        unit = context.file_unit
     else:
-        err("township", _l("请填写所属镇街"))
+        err("township", _l("请填写所属镇街，或在上传时选择整个文件所属的单位"))
     if unit is not None:
         result.township_name = unit.name
         data["township_id"] = unit.id
@@ -205,7 +216,12 @@ def _check_row(context: _Context, number: int, values) -> RowResult:
 
     officer_field = mapping.OFFICER_FIELD
     officer_name = mapping.cell_text(raw(officer_field)) if officer_field in cols else ""
-    if officer_name and unit is not None:
+    result.officer_name = officer_name  # as in the file, until matched to a person
+    if officer_name and unit is None:  # no unit to look in: a person of no unit is an error
+        if not any(officer_name in (u.display_name, u.username)
+                   for people in officers.values() for u in people):
+            err(officer_field, _l("“%(name)s”不是任何单位的在岗人员", name=officer_name))
+    elif officer_name:
         found = [u for u in officers.get(unit.id, ())
                  if officer_name in (u.display_name, u.username)]
         if len(found) == 1:

@@ -8,8 +8,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from crm.auth.permissions import can
+from crm import inputs
+from crm.auth.permissions import can, visible_townships
 from crm.downloads import send_download
+from crm.extensions import db
 from crm.imports import uploads
 from crm.imports.mapping import OFFICER_FIELD
 from crm.imports.reader import EXTENSIONS, ImportRefused, limits, read_table
@@ -30,11 +32,26 @@ def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="crm.imports.upload")
 
 
-def _token(stored: str, filename: str) -> str:
-    return _serializer().dumps({"f": stored, "n": filename, "u": current_user.id})
+def _token(stored: str, filename: str, unit_id: int | None) -> str:
+    return _serializer().dumps({"f": stored, "n": filename, "u": current_user.id, "t": unit_id})
 
 
-def _from_token(token: str) -> tuple[Path, str]:
+def _file_units() -> list:
+    """The units a user who may import into several may choose as the whole file's (整个文件
+    属于); [] for a user whose file is his own unit's."""
+    if not can(current_user, "lead.any_unit"):
+        return []
+    return [t for t in db.session.scalars(visible_townships(current_user))
+            if can(current_user, "lead.create", t.id)]
+
+
+def _file_unit(units: list) -> int | None:
+    """The whole file's unit chosen on the upload form (None: each row names its unit)."""
+    chosen = inputs.int_arg(request.form, "township_id")
+    return chosen if chosen in {t.id for t in units} else None
+
+
+def _from_token(token: str) -> tuple[Path, str, int | None]:
     try:
         payload = _serializer().loads(token or "")
     except BadSignature:
@@ -45,7 +62,7 @@ def _from_token(token: str) -> tuple[Path, str]:
     if not stored.exists():
         flash(_("上传的文件已失效，请重新上传"), "error")
         abort(redirect(url_for("imports.leads")))
-    return stored, payload["n"]
+    return stored, payload["n"], payload.get("t")
 
 
 @blueprint.get("/template.xlsx")
@@ -76,7 +93,9 @@ def leads():
     """Upload a file; answer with the preview of every row (nothing written yet)."""
     _require_importer()
     max_bytes, max_rows = limits()
-    context = {"max_mb": f"{max_bytes / 1048576:g}", "max_rows": max_rows}
+    units = _file_units()
+    context = {"max_mb": f"{max_bytes / 1048576:g}", "max_rows": max_rows, "units": units,
+               "unit_id": _file_unit(units) if request.method == "POST" else None}
     if request.method == "GET":
         return render_template("imports/upload.html", **context)
     upload = request.files.get("file")
@@ -94,11 +113,14 @@ def leads():
     table = _read_outside_transaction(stored, filename)
     if table is None:
         return render_template("imports/upload.html", **context), 400
-    results = preview(current_user, table)
+    unit_id = context["unit_id"]
+    results = preview(current_user, table, unit_id)
+    file_unit = next((t.name for t in units if t.id == unit_id), "")
     discard()  # a preview writes nothing
     return render_template(
         "imports/preview.html", table=table, results=results, filename=filename,
-        token=_token(stored.name, filename), bad=[r for r in results if r.errors], stage_labels=STAGE_LABELS,
+        token=_token(stored.name, filename, unit_id), bad=[r for r in results if r.errors],
+        stage_labels=STAGE_LABELS, file_unit=file_unit,
     )
 
 
@@ -126,11 +148,13 @@ def _read_outside_transaction(stored: Path, filename: str):
 def confirm():
     """Re-read the uploaded file, check it again and import every row, or none."""
     _require_importer()
-    stored, filename = _from_token(request.form.get("token", ""))
+    stored, filename, unit_id = _from_token(request.form.get("token", ""))
     table = _read_outside_transaction(stored, filename)
     if table is None:
         return redirect(url_for("imports.leads"))
-    results = preview(current_user, table)
+    units = _file_units()
+    unit_id = unit_id if unit_id in {t.id for t in units} else None
+    results = preview(current_user, table, unit_id)
     bad = [r for r in results if r.errors]
     if bad:
         discard()
@@ -138,6 +162,7 @@ def confirm():
         return render_template(
             "imports/preview.html", table=table, results=results, filename=filename,
             token=request.form.get("token", ""), bad=bad, stage_labels=STAGE_LABELS,
+            file_unit=next((t.name for t in units if t.id == unit_id), ""),
         ), 422
     created = attempt(None, lambda: import_rows(current_user, results, filename))
     if created is REFUSED:

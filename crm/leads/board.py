@@ -110,7 +110,7 @@ def my_work():
     flagged = [lead for lead in flagged if lead.colour in ("red", "yellow")]
     per_officer = []
     if can(current_user, "work.unit"):
-        per_officer = _per_officer(current_user.township_id, as_of)
+        per_officer = _per_officer(current_user.township_id, as_of) + _unassigned(active, as_of)
     from crm.claims.queries import returned_for
 
     return render_template("leads/my_work.html", sections=sections, flagged=flagged,
@@ -134,3 +134,17 @@ def _per_officer(township_id, as_of):
         .order_by(User.display_name)
     )
     return [(u, overdue or 0, due or 0, n) for u, overdue, due, n in db.session.execute(stmt)]
+
+
+def _unassigned(active: sa.Select, as_of) -> list:
+    """The 未分配 row of 按人员: the leads in progress with no officer at work on them (none, or
+    one no longer active), so the rows add up to the unit's; [] when there are none."""
+    staff = sa.select(User.id).where(User.active)
+    overdue, due, n = db.session.execute(
+        active.where(sa.or_(Lead.primary_officer_id.is_(None),
+                            Lead.primary_officer_id.not_in(staff)))
+        .with_only_columns(sa.func.sum(sa.case((Lead.next_follow_up < as_of, 1), else_=0)),
+                           sa.func.sum(sa.case((Lead.next_follow_up == as_of, 1), else_=0)),
+                           sa.func.count(Lead.id))
+        .order_by(None)).one()
+    return [(None, overdue or 0, due or 0, n)] if n else []

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy.orm.attributes import set_committed_value
 
 from crm.extensions import db
@@ -44,12 +45,14 @@ def lead_colour(lead: Lead, as_of: dt.date) -> tuple[str | None, list[str]]:
     planned = getattr(lead, field) if field else None
     if planned is not None and planned < as_of:
         overdue = (as_of - planned).days
-        reasons.append(str(_l("%(what)s已过 %(n)s 天", what=MILESTONE_LABELS[field], n=overdue)))
+        reasons.append(ngettext("%(what)s已过 %(num)s 天", "%(what)s已过 %(num)s 天", overdue,
+                                 what=MILESTONE_LABELS[field]))
         colour = "red" if overdue > red_days else "yellow"
     for permit in lead.permits:
         overdue = permit.overdue_days(as_of)
         if overdue > 0:
-            reasons.append(str(_l("手续逾期：%(kind)s %(n)s 天", kind=permit.kind_label, n=overdue)))
+            reasons.append(ngettext("手续逾期：%(kind)s %(num)s 天", "手续逾期：%(kind)s %(num)s 天",
+                                     overdue, kind=permit.kind_label))
             if overdue > red_days:
                 colour = "red"
             elif colour == "blue":
@@ -58,11 +61,12 @@ def lead_colour(lead: Lead, as_of: dt.date) -> tuple[str | None, list[str]]:
         reasons.append(str(_l("下次跟进日期（%(d)s）已过", d=lead.next_follow_up.isoformat())))
         colour = "yellow" if colour == "blue" else colour
     last = lead.last_visit_on or lead.created_on
-    if (as_of - last).days > idle_days:
+    idle = (as_of - last).days
+    if idle > idle_days:
         if lead.last_visit_on is None:
-            reasons.append(str(_l("录入后 %(n)s 天未走访", n=(as_of - last).days)))
+            reasons.append(ngettext("录入后 %(num)s 天未走访", "录入后 %(num)s 天未走访", idle))
         else:
-            reasons.append(str(_l("已 %(n)s 天未走访", n=(as_of - last).days)))
+            reasons.append(ngettext("已 %(num)s 天未走访", "已 %(num)s 天未走访", idle))
         colour = "yellow" if colour == "blue" else colour
     return colour, reasons
 

@@ -22,7 +22,12 @@ from crm.leads.models import (
     SOURCES,
 )
 from crm.leads.pipeline import LOST_REASON_LABELS, LOST_REASONS, ORDERED_STAGES, STAGE_LABELS, STAGES
-from crm.leads.validation import credit_code_valid, phone_valid
+from crm.leads.validation import (
+    FOLLOW_UP_PAST,
+    credit_code_valid,
+    follow_up_in_past,
+    phone_valid,
+)
 
 
 def _credit_code(form, field):
@@ -35,13 +40,20 @@ def _phone(form, field):
         raise ValidationError(_l("电话号码格式不正确"))
 
 
+def follow_up_not_past(form, field):
+    """A next follow-up typed on a page (the lead form, the visit form): today or later, unless
+    it is the date already on file (``form.kept_follow_up``, perhaps overdue)."""
+    if follow_up_in_past(field.data, getattr(form, "kept_follow_up", None)):
+        raise ValidationError(FOLLOW_UP_PAST)
+
+
 #: The most jobs a project may promise (the API's bound too).
 JOBS_MAX = 10_000_000
 _DATE_MSG = _l("日期格式应为 YYYY-MM-DD")
 
 
-def _amount(label, places=4):
-    return AmountField(label, places=places, validators=[Optional()])
+def _amount(label, places=4, wan=True):
+    return AmountField(label, places=places, wan=wan, validators=[Optional()])
 
 
 def _date(label, required=False, **bounds):
@@ -62,9 +74,9 @@ class LeadForm(InputForm):
     key_level = SelectField(_l("重点项目"),
                             choices=[SelectChoice(k, KEY_LEVEL_LABELS[k]) for k in KEY_LEVELS],
                             default="none")
-    investment_wan = AmountField(_l("计划投资（万元）"), places=4, validators=[
+    investment_wan = AmountField(_l("计划投资（万元）"), places=4, wan=True, validators=[
         InputRequired(_l("请填写计划投资"))])
-    land_mu = _amount(_l("用地（亩）"), places=2)
+    land_mu = _amount(_l("用地（亩）"), places=2, wan=False)
     expected_output_wan = _amount(_l("预计年产值（万元）"))
     expected_tax_wan = _amount(_l("预计年税收（万元）"))
     jobs = WholeField(_l("预计就业（人）"), minimum=0, maximum=JOBS_MAX, validators=[Optional()])
@@ -76,13 +88,16 @@ class LeadForm(InputForm):
     sponsor = StringField(_l("帮包领导"), validators=[Length(max=64)])
     contact_name = StringField(_l("联系人"), validators=[Length(max=64)])
     contact_phone = StringField(_l("联系电话"), validators=[Length(max=32), _phone])
-    next_follow_up = _date(_l("下次跟进"))
+    next_follow_up = DayField(_l("下次跟进"), validators=[Optional(), follow_up_not_past])
     planned_sign_date = _date(_l("计划签约"))
     planned_start_date = _date(_l("计划开工"))
     planned_production_date = _date(_l("计划投产"))
     stats_included_on = _date(_l("纳统日期"), latest=today, too_late=_l("纳统日期不能晚于今天"))
     notes = TextAreaField(_l("备注"), validators=[Length(max=5000)])
     version = HiddenField()
+
+    #: The lead's next follow-up on file (an edit may keep it, though past).
+    kept_follow_up = None
 
 
 class MoveForm(InputForm):
@@ -107,7 +122,7 @@ class AssignForm(InputForm):
 class FundForm(InputForm):
     arrived_on = _date(_l("到位日期"), required=True, latest=today,
                        too_late=_l("到位日期不能为空，也不能晚于今天"))
-    amount_wan = AmountField(_l("金额（万元）"), places=4, positive=True, validators=[
+    amount_wan = AmountField(_l("金额（万元）"), places=4, positive=True, wan=True, validators=[
         InputRequired(_l("请填写金额"))])
 
 

@@ -81,8 +81,13 @@ class LeadFilter:
             stmt = stmt.where(Lead.id.in_(self.lead_ids))
         if self.q:
             pattern = "%" + self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            officers = sa.select(User.id).where(sa.or_(
+                User.display_name.ilike(pattern, escape="\\"),
+                User.username.ilike(pattern, escape="\\")))
             stmt = stmt.where(sa.or_(Lead.name.ilike(pattern, escape="\\"),
-                                     Lead.company.ilike(pattern, escape="\\")))
+                                     Lead.company.ilike(pattern, escape="\\"),
+                                     Lead.credit_code.ilike(pattern, escape="\\"),
+                                     Lead.primary_officer_id.in_(officers)))
         return stmt
 
 
@@ -154,10 +159,23 @@ def timeline(lead: Lead) -> list[TimelineItem]:
                 "lead.assign": "assign", "visit.edit": "visit_edit"}.get(e.action, "edit")
         if e.action.startswith(("claim.", "attachment.")):
             kind = "claim"
-        items.append(TimelineItem(local_time(e.created_at).date(), e.created_at, kind, e.user, e,
+        items.append(TimelineItem(_arrival_day(e) if kind == "funds" else
+                                  local_time(e.created_at).date(), e.created_at, kind, e.user, e,
                                   e.changes))
     items.sort(key=lambda i: (i.on, i.at), reverse=True)
     return items
+
+
+def _arrival_day(entry: AuditEntry) -> dt.date:
+    """A capital entry's place on the timeline: the day the money arrived (the entry's own day
+    when the trail does not say)."""
+    from crm.clock import local_time
+
+    arrived = (entry.changes or {}).get("arrived_on", [None, None])[1]
+    try:
+        return dt.date.fromisoformat(str(arrived))
+    except ValueError:
+        return local_time(entry.created_at).date()
 
 
 def fund_entries(lead: Lead):
@@ -172,3 +190,14 @@ def unit_officers(township_id: int) -> list[User]:
                               User.role.in_(UNIT_ROLES))
         .order_by(User.role.desc(), User.display_name)
     ))
+
+
+def officers_by_unit(township_ids: list[int]) -> dict[int, list[tuple[int, str]]]:
+    """Each unit's active people, as ``unit_officers`` orders them: (id, name); one query."""
+    found: dict[int, list[tuple[int, str]]] = {unit_id: [] for unit_id in township_ids}
+    for user in db.session.scalars(
+            sa.select(User).where(User.township_id.in_(township_ids), User.active,
+                                  User.role.in_(UNIT_ROLES))
+            .order_by(User.role.desc(), User.display_name)):
+        found[user.township_id].append((user.id, user.display_name))
+    return found

@@ -1,7 +1,12 @@
 """Checks on a lead's identity fields: credit code, company name, phone."""
 
+import datetime as dt
 import re
 import unicodedata
+
+from flask_babel import lazy_gettext as _l
+
+from crm.clock import today
 
 #: GB 32100-2015: the code's alphabet (no I, O, S, V, Z) and the weights of positions 1–17.
 _CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -48,3 +53,15 @@ def strip_endings(key: str, endings) -> str:
 def phone_valid(phone: str) -> bool:
     phone = unicodedata.normalize("NFKC", phone or "").replace(" ", "")
     return bool(_PHONE.match(phone))
+
+
+#: The one rule of a next follow-up (下次跟进) typed on a page (the lead form, the visit form:
+#: ``crm.leads.forms.follow_up_not_past``): a day still to come, today at the earliest. The
+#: services take a past one (history: an import, the demo data, a visit entered late).
+FOLLOW_UP_PAST = _l("下次跟进日期不能早于今天")
+
+
+def follow_up_in_past(day: dt.date | None, kept: dt.date | None = None) -> bool:
+    """Whether ``day``, given as a next follow-up, is before today; ``kept`` (the date already on
+    file, perhaps overdue) may be kept as it is."""
+    return day is not None and day != kept and day < today()

@@ -1,5 +1,6 @@
 """Lead pages: list, detail, create, edit, stage moves, assignment, funds, blockers."""
 
+import json
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -36,15 +37,16 @@ from crm.leads.forms import (
 from crm.leads.models import KEY_LEVELS, Blocker, Lead, LeadOfficer
 from crm.leads.pipeline import STAGES, next_stage
 from crm.main.forms import REFUSED, attempt, flash_form_errors
+from crm.paging import keep_in_range
 from crm.stats.queries import lead_ids_behind
 from crm.unit_of_work import discard
 
 blueprint = Blueprint("leads", __name__, url_prefix="/leads")
 
 
-def parse_filter(args, problems: list | None = None) -> queries.LeadFilter:
+def parse_filter(args) -> queries.LeadFilter:
     """The list's filters from a query string; a malformed or out-of-range value is dropped
-    (and, for a drill-down, its reason added to ``problems``)."""
+    (a drill-down's bad year or date falls back to the default, with a warning)."""
     def int_or_none(name):
         return inputs.int_arg(args, name)
 
@@ -63,23 +65,19 @@ def parse_filter(args, problems: list | None = None) -> queries.LeadFilter:
                    if args.get("key_level") in (*KEY_LEVELS, queries.KEY_PROJECTS) else None),
         q=(args.get("q") or "").strip()[:100] or None,
         sort=args.get("sort") or "updated",
-        lead_ids=_behind(args, township_id, problems if problems is not None else []),
+        lead_ids=_behind(args, township_id),
     )
 
 
-def _behind(args, township_id: int | None, problems: list) -> sa.Select | None:
+def _behind(args, township_id: int | None) -> sa.Select | None:
     """?township_id=3&metric=signed_100m&year=2026&as_of=2026-06-30: a SELECT of the ids of
     the unit's leads behind a statistic (none for a metric without a drill-down); a bad year or
-    date is added to ``problems``."""
+    date falls back to the default (``inputs.fallback_arg``)."""
     metric = inputs.clean_text(args.get("metric") or "")[:40]
     if not metric or not township_id:
         return None
-    try:
-        year = inputs.to_year(args.get("year", ""))
-        as_of = inputs.date_arg(args, "as_of") or today()
-    except inputs.Invalid as exc:
-        problems.append(exc.message)
-        return None
+    as_of = inputs.date_or_default(args, "as_of", today(), what=_l("截至日期"))
+    year = inputs.year_or_default(args, "year", as_of.year)
     ids = lead_ids_behind(current_user, metric, township_id, year, as_of)
     return ids if ids is not None else sa.select(Lead.id).where(sa.false())
 
@@ -87,22 +85,24 @@ def _behind(args, township_id: int | None, problems: list) -> sa.Select | None:
 @blueprint.route("/")
 @login_required
 def index():
-    problems: list = []
-    flt = parse_filter(request.args, problems)
-    for problem in problems:
-        flash(_("统计明细的参数无效：%(why)s", why=problem), "warning")
+    flt = parse_filter(request.args)
     page = inputs.page_arg(request.args)
     result = queries.list_leads(current_user, flt, today(), page=page, per_page=50)
+    keep_in_range(result)
     townships = db.session.scalars(visible_townships(current_user)).all()
     return render_template("leads/index.html", result=result, flt=flt, townships=townships,
                            industries=all_industries())
 
 
-def _township_choices(form):
+def _township_choices(form, may_choose: bool = False):
+    """The units the user may create a lead in; when ``may_choose`` among several, the select
+    starts empty (请选择单位), so the user does choose."""
     townships = db.session.scalars(visible_townships(current_user)).all()
     allowed = [t for t in townships if can(current_user, "lead.create", t.id)]
-    form.township_id.choices = [(t.id, t.name) for t in allowed]
-    return allowed
+    ask = may_choose and len(allowed) > 1
+    form.township_id.choices = ([(0, _("请选择单位"))] if ask else []) + [
+        (t.id, t.name) for t in allowed]
+    return allowed, ask
 
 
 def _officer_choices(form, township_id):
@@ -137,27 +137,48 @@ def create():
             form.township_id.data = current_user.township_id
             form.primary_officer_id.data = (
                 current_user.id if can(current_user, "lead.assigned_to_me") else 0)
-    if not _township_choices(form):
+    allowed, ask = _township_choices(form, can(current_user, "lead.any_unit"))
+    if not allowed:
         abort(403)
+    if not ask:  # officers and heads: their own unit (or the one unit there is)
+        form.township_id.data = allowed[0].id if len(allowed) == 1 else current_user.township_id
     _industry_choices(form)
-    if not can(current_user, "lead.any_unit"):
-        form.township_id.data = current_user.township_id  # officers and heads: their own unit
-    _officer_choices(form, form.township_id.data or current_user.township_id
-                     or form.township_id.choices[0][0])
+    officers = _officer_choices(form, form.township_id.data)
+    # the officers of every unit on offer: the page's script follows the chosen unit
+    officers_by_unit = json.dumps(queries.officers_by_unit([t.id for t in allowed]),
+                                  ensure_ascii=False) if ask else None
     duplicates = []
-    if form.validate_on_submit():
+    valid = form.validate_on_submit()
+    # checked with the other fields, so every mistake is said at once
+    valid = (_unit_and_officer_chosen(form, officers) if form.is_submitted() else True) and valid
+    if valid:
         duplicates = services.find_duplicates(form.township_id.data, form.company.data,
                                               form.credit_code.data)
-        if duplicates and request.form.get("confirm_duplicate") != "1":
-            flash(_("本单位已有相同投资方或统一社会信用代码的项目，请确认不是重复录入。"), "warning")
-        else:
+        if not duplicates or request.form.get("confirm_duplicate") == "1":
             lead = attempt(form, lambda: services.create_lead(
                 current_user, _lead_data(form, include_unit=True)), _("项目已创建"))
             if lead is not REFUSED:
                 if lead.dispute_notice:
                     flash(lead.dispute_notice.text(), "warning")
                 return redirect(url_for("leads.show", lead_id=lead.id))
-    return render_template("leads/form.html", form=form, lead=None, duplicates=duplicates)
+    return render_template("leads/form.html", form=form, lead=None, duplicates=duplicates,
+                           officers_by_unit=officers_by_unit)
+
+
+def _unit_and_officer_chosen(form, officers) -> bool:
+    """A unit is chosen, and the officer (if any) is one of its people; else the field says so
+    (the officer select already lists the chosen unit's people)."""
+    if not form.township_id.data:
+        form.township_id.errors = [_("请选择单位")]
+        return False
+    chosen = form.primary_officer_id.data
+    if chosen and chosen not in {u.id for u in officers}:
+        unit = dict(form.township_id.choices).get(form.township_id.data, "")
+        form.primary_officer_id.errors = [
+            _("所选负责人不是%(unit)s的在岗人员，请从该单位的人员中重新选择", unit=unit)]
+        form.primary_officer_id.data = 0
+        return False
+    return True
 
 
 @blueprint.route("/<int:lead_id>")
@@ -198,6 +219,7 @@ def show(lead_id):
 def edit(lead_id):
     lead = get_lead_or_404(lead_id, current_user, "lead.edit")
     form = LeadForm(obj=lead)
+    form.kept_follow_up = lead.next_follow_up
     del form.township_id, form.stage, form.created_on, form.primary_officer_id
     _industry_choices(form, lead)
     if request.method == "GET":

@@ -8,7 +8,7 @@ change is discarded, so the request commits nothing (crm/unit_of_work.py).
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort, flash
+from flask import abort, flash, render_template, request
 
 from crm.errors import DomainError, Forbidden
 from crm.unit_of_work import discard
@@ -64,3 +64,16 @@ def flash_form_errors(form) -> None:
         label = getattr(form, field).label.text if hasattr(form, field) else field
         for message in messages:
             flash(f"{label}：{message}", "error")
+
+
+def unconfirmed(question: str, action: str, cancel_url: str, *, keep: tuple[str, ...] = ()):
+    """A destructive POST's confirmation step, which works without JavaScript: the confirmation
+    page (``question``, a button that posts the same form again with ``confirmed=1``, and a way
+    back) when the form was not confirmed, else None. The list's button asks ``confirm()``
+    first when JavaScript runs (``data-confirm``) and then posts ``confirmed=1`` itself.
+    ``keep`` names posted fields carried to the second post (a ``next``)."""
+    if request.form.get("confirmed") == "1":
+        return None
+    kept = {name: request.form[name] for name in keep if request.form.get(name)}
+    return render_template("confirm.html", question=question, action=action, kept=kept,
+                           cancel_url=cancel_url, button=action)

@@ -10,7 +10,7 @@ from crm.auth.permissions import can
 from crm.clock import local_time, today
 from crm.leads.models import BLOCKER_LABELS, KEY_LEVEL_LABELS, SOURCE_LABELS
 from crm.leads.pipeline import LOST_REASON_LABELS, ORDERED_STAGES, STAGE_LABELS, STAGES
-from crm.money import wan_text, yi_text
+from crm.money import list_separator, wan_text, yi_phrase, yi_text
 from crm.visits.models import KIND_LABELS as VISIT_KIND_LABELS
 
 
@@ -35,11 +35,20 @@ def register(app):
         }
 
     app.jinja_env.filters["yi"] = yi_text
+    #: An amount in a sentence: "3.50 亿元", in English "350 million yuan".
+    app.jinja_env.filters["yi_amount"] = lambda v: yi_phrase(v, _english())
+    #: Reasons and other clauses joined: "；" in Chinese, "; " in English.
+    app.jinja_env.filters["clauses"] = lambda items: list_separator(_english()).join(
+        str(i) for i in items or ())
     app.jinja_env.filters["wan"] = wan_text
     app.jinja_env.filters["date"] = lambda d: format_date(d, "yyyy-MM-dd") if d else ""
     app.jinja_env.filters["datetime"] = (
         lambda t: local_time(t).strftime("%Y-%m-%d %H:%M") if t else ""
     )
+
+
+def _english() -> bool:
+    return str(get_locale() or "zh_CN").startswith("en")
 
 
 def _can(action, obj=None):

@@ -17,6 +17,7 @@ from crm.errors import DomainError
 from crm.extensions import csrf, db
 from crm.main import retries
 from crm.main.forms import form_errors
+from crm.paging import keep_in_range
 from crm.reminders import dispatch, mail
 from crm.reminders.forms import PreferencesForm, RetryForm, UnsubscribeForm
 from crm.reminders.models import KINDS, ReminderDispatch
@@ -25,6 +26,7 @@ blueprint = Blueprint("reminders", __name__, url_prefix="/reminders")
 
 PER_PAGE = 50
 KIND_LABELS = {"daily": _l("每日跟进提醒"), "weekly": _l("每周提醒"), "review": _l("待核验提醒"),
+               "dispute": _l("撞单裁定通知"),
                "supervision": _l("约谈督办通知")}
 STATUS_LABELS = {"failed": _l("发送失败"), "pending": _l("待发送"), "sent": _l("已发送"),
                  "skipped": _l("已跳过")}
@@ -33,7 +35,21 @@ _failed = sa.and_(ReminderDispatch.status == "pending", ReminderDispatch.last_er
 
 
 def _labels() -> dict:
-    return {"KIND_LABELS": KIND_LABELS, "STATUS_LABELS": STATUS_LABELS}
+    return {"KIND_LABELS": KIND_LABELS, "STATUS_LABELS": STATUS_LABELS, "opens": opens}
+
+
+def opens(row: ReminderDispatch) -> str:
+    """Where an entry of 我的提醒 opens: what the reminder was about (the dispute, the
+    supervision order, the claims to review; a follow-up digest: 我的工作, which lists the
+    leads due)."""
+    number = row.period[1:]
+    if row.kind == "dispute" and number.isdigit():
+        return url_for("companies.dispute", dispute_id=int(number))
+    if row.kind == "supervision" and number.isdigit():
+        return url_for("supervision.show", order_id=int(number))
+    if row.kind == "review":
+        return url_for("claims.queue")
+    return url_for("board.my_work")
 
 
 def _page() -> int:
@@ -65,6 +81,7 @@ def index():
         .order_by(ReminderDispatch.created_at.desc(), ReminderDispatch.id.desc()),
         page=_page(), per_page=PER_PAGE, error_out=False,
     )
+    keep_in_range(rows)
     return render_template("reminders/list.html", rows=rows, **_labels())
 
 
@@ -138,6 +155,7 @@ def admin():
                          ReminderDispatch.id.desc())
     rows = db.paginate(stmt, page=_page(), per_page=PER_PAGE, error_out=False)
     failed_count = db.session.scalar(sa.select(sa.func.count(ReminderDispatch.id)).where(_failed))
+    keep_in_range(rows)
     return render_template("reminders/admin.html", rows=rows, flt=flt, failed_count=failed_count,
                            KINDS=KINDS, **_labels())
 

@@ -4,7 +4,6 @@ projects waiting longest to start or to produce, and the supervision orders of t
 import calendar
 import datetime as dt
 import io
-import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -18,6 +17,7 @@ from crm.auth.models import User
 from crm.auth.permissions import scope_leads
 from crm.clock import today
 from crm.extensions import db
+from crm.inputs import to_month
 from crm.leads.models import Lead
 from crm.money import yi_text
 from crm.spreadsheets import safe_text
@@ -27,7 +27,6 @@ from crm.supervision.queries import list_orders
 
 TOP = 10
 MILESTONES = ("signed", "started", "producing")
-_MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 
 
 def parse_month(text: str | None) -> tuple[int, int]:
@@ -36,13 +35,7 @@ def parse_month(text: str | None) -> tuple[int, int]:
     if not text:
         now = today()
         return now.year, now.month
-    match = _MONTH.fullmatch(text)
-    if not match:
-        raise ValueError(text)
-    year, month = int(match[1]), int(match[2])
-    if not (2000 <= year <= 2100 and 1 <= month <= 12):
-        raise ValueError(text)
-    return year, month
+    return to_month(text)
 
 
 @dataclass

@@ -7,7 +7,9 @@ from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from crm import inputs
 from crm.auth.permissions import require
+from crm.clock import today
 from crm.downloads import send_download
 from crm.reports.monthly import monthly_report, parse_month, report_docx, report_xlsx, tables
 from crm.word import DOCX_MIMETYPE
@@ -17,6 +19,7 @@ XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.she
 
 
 def _report():
+    """The month of a download: 400 when malformed (a file is named after its month)."""
     require(current_user, "reports.monthly")
     try:
         year, month = parse_month(request.args.get("month"))
@@ -28,7 +31,10 @@ def _report():
 @blueprint.route("/reports/monthly")
 @login_required
 def monthly():
-    report = _report()
+    require(current_user, "reports.monthly")
+    now = today()
+    year, month = inputs.month_or_default(request.args, "month", (now.year, now.month))
+    report = monthly_report(current_user, year, month)
     return render_template("reports/monthly.html", report=report, tables=tables(report))
 
 

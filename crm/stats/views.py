@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -22,6 +22,7 @@ from crm.leads.models import SOURCE_LABELS
 from crm.leads.pipeline import ORDERED_STAGES, STAGE_LABELS, STAGES
 from crm.leads.queries import IN_PROGRESS, LeadFilter, list_leads
 from crm.money import wan_text
+from crm.paging import keep_in_range
 from crm.stats.breakdowns import breakdowns, weekly_moves
 from crm.stats.charts import (
     NO_COLOUR,
@@ -79,21 +80,8 @@ class StatsQuery:
 
 def parse_query(args) -> StatsQuery:
     """?year=2025&as_of=2025-06-30&industry=…; a bad date or year falls back, with a flash."""
-    as_of = today()
-    text = inputs.clean_text(args.get("as_of") or "").strip()
-    if text:
-        try:
-            as_of = inputs.to_date(text)
-        except inputs.Invalid:
-            as_of = today()
-            flash(_("截至日期“%(v)s”无效，已按今天统计（格式：2025-06-30）", v=text[:20]), "warning")
-    year = as_of.year
-    text = inputs.clean_text(args.get("year") or "").strip()
-    if text:
-        try:
-            year = inputs.to_year(text)
-        except inputs.Invalid:
-            flash(_("年份“%(v)s”无效，已按 %(y)s 年统计", v=text[:20], y=year), "warning")
+    as_of = inputs.date_or_default(args, "as_of", today(), what=_("截至日期"))
+    year = inputs.year_or_default(args, "year", as_of.year)
     industry = (args.get("industry") or "").strip()[:64] or None
     return StatsQuery(year, as_of, industry)
 
@@ -121,6 +109,7 @@ def overview():
     ranking = district_ranking(current_user, query.year, query.as_of,
                                inputs.page_arg(request.args), RANKING_ROWS,
                                industry=query.industry)
+    keep_in_range(ranking)
     rows = [{"unit": u, "targets": {t.metric: t for t in u.targets}} for u in ranking.units]
     margin = yellow_margin()
     bars = [Bar(u.name, float(u.mean_attainment or 0),

@@ -5,6 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from crm import inputs
 from crm.auth.permissions import can, require, visible_townships
 from crm.clock import today
 from crm.errors import DomainError, Forbidden
@@ -82,7 +83,8 @@ def index():
     editable = can(current_user, "targets.edit")
     if request.method == "POST" and not editable:
         abort(403)
-    year = _year(request.form.get("year") if request.method == "POST" else request.args.get("year"))
+    year = (_year(request.form.get("year")) if request.method == "POST"
+            else inputs.year_or_default(request.args, "year", today().year))
     townships = db.session.scalars(visible_townships(current_user)).all()
     targets = services.targets_for(current_user, year)
     context = dict(

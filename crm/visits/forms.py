@@ -5,6 +5,7 @@ from wtforms import RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from crm.inputs import DayField, InputForm, Required
+from crm.leads.forms import follow_up_not_past
 from crm.visits.models import KIND_LABELS, KINDS
 
 
@@ -15,5 +16,8 @@ class VisitForm(InputForm):
     summary = TextAreaField(_l("走访情况"), validators=[
         Required(_l("请填写走访情况")), Length(max=5000)])
     next_step = TextAreaField(_l("下一步"), validators=[Length(max=2000)])
-    next_follow_up = DayField(_l("下次跟进"), validators=[Optional()])
+    next_follow_up = DayField(_l("下次跟进"), validators=[Optional(), follow_up_not_past])
     participants = StringField(_l("参与人员"), validators=[Length(max=200)])
+
+    #: The visit's next follow-up on file (an edit may keep it, though past).
+    kept_follow_up = None

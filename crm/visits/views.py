@@ -44,6 +44,7 @@ def edit(lead_id, visit_id):
         abort(404)
     require(current_user, "visit.edit", visit)
     form = VisitForm(obj=visit)
+    form.kept_follow_up = visit.next_follow_up
     if form.validate_on_submit():
         data = {f: getattr(form, f).data for f in services.VISIT_FIELDS}
         if attempt(form, lambda: services.edit_visit(current_user, visit, data),

@@ -131,14 +131,15 @@ def test_own_revocation(app, world):
     c = _signed_in(app, "a-1")
     _r, raw = _create(c)
     token = _token(raw)
-    r = c.post(f"/account/tokens/{token.id}/revoke", follow_redirects=True)
+    r = c.post(f"/account/tokens/{token.id}/revoke", data={"confirmed": "1"},
+               follow_redirects=True)
     assert "已吊销" in r.get_data(as_text=True)
     assert _me(app, raw).status_code == 401
     assert _token(raw).revoked_at is not None
     [entry] = _audit("token.revoke")
     assert entry.user.username == "a-1" and entry.object_id == token.id
     # Twice is harmless and not audited again.
-    c.post(f"/account/tokens/{token.id}/revoke")
+    c.post(f"/account/tokens/{token.id}/revoke", data={"confirmed": "1"})
     assert len(_audit("token.revoke")) == 1
     assert c.get(f"/account/tokens/{token.id}/revoke").status_code == 405
 
@@ -174,7 +175,8 @@ def test_admin_lists_and_revokes_everyones_tokens(app, client, auth, world):
     assert client.get("/admin/tokens?status=bogus&page=x").status_code == 200
 
     token_id = _token(raws["b-head"]).id
-    r = client.post(f"/admin/tokens/{token_id}/revoke", data={"next": "/admin/tokens?status=active"})
+    r = client.post(f"/admin/tokens/{token_id}/revoke",
+                    data={"next": "/admin/tokens?status=active", "confirmed": "1"})
     assert r.status_code == 302 and r.headers["Location"] == "/admin/tokens?status=active"
     assert _me(app, raws["b-head"]).status_code == 401
     assert _me(app, raws["a-1"]).status_code == 200
@@ -184,7 +186,8 @@ def test_admin_lists_and_revokes_everyones_tokens(app, client, auth, world):
     assert "已吊销" in client.get("/admin/tokens?status=revoked").get_data(as_text=True)
     # Off-site "next" is not followed.
     other = _token(raws["viewer"]).id
-    r = client.post(f"/admin/tokens/{other}/revoke", data={"next": "//evil.example/"})
+    r = client.post(f"/admin/tokens/{other}/revoke",
+                    data={"next": "//evil.example/", "confirmed": "1"})
     assert r.headers["Location"] == "/"
     assert client.post("/admin/tokens/99999/revoke").status_code == 404
     # The user's page lists their tokens and the history.

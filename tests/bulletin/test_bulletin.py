@@ -212,8 +212,10 @@ def test_bulletin_page_by_role(client, auth, scenario):
     assert "投产项目" not in text and "七月新线索" not in text
     assert 'class="badge c-red"' in text and "5/10 (50.0%)" in text
     assert "/bulletin.xlsx?as_of=2025-06-30" in text
-    assert client.get("/bulletin?as_of=2025-02-30").status_code == 400
-    assert client.get("/bulletin?as_of=not-a-date").status_code == 400
+    for bad in ("2025-02-30", "not-a-date"):  # the page falls back to today, with a warning
+        response = client.get(f"/bulletin?as_of={bad}")
+        assert response.status_code == 200
+        assert f"截至日期“{bad}”无效" in response.get_data(as_text=True)
     assert client.get("/bulletin.xlsx?as_of=0001-01-01").status_code == 400
     auth.logout()
     auth.login("b-head")
@@ -281,7 +283,7 @@ def test_screen_links_create_use_revoke(app, client, auth, scenario):
     assert client.get("/screen/" + "x" * 500).status_code == 404
 
     auth.login("admin")
-    assert client.post(f"/screen/links/{link.id}/revoke").status_code == 302
+    assert client.post(f"/screen/links/{link.id}/revoke", data={"confirmed": "1"}).status_code == 302
     assert client.post("/screen/links/9999/revoke").status_code == 404
     auth.logout()
     assert client.get(f"/screen/{token}").status_code == 410  # revoked: gone for good

@@ -355,7 +355,7 @@ def test_cli_with_a_bad_row_writes_nothing(app, runner, world, tmp_path):
     before = lead_count()
     result = runner.invoke(import_, ["leads", str(path)])
     assert result.exit_code != 0
-    assert f"第{sheet_row(30)}行：阶段:" in result.output
+    assert f"第{sheet_row(30)}行：阶段：" in result.output
     assert result.output.count("第") >= 1 and "未导入任何项目" in result.output
     db.session.rollback()
     assert lead_count() == before

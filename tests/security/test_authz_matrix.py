@@ -259,7 +259,8 @@ ROUTES = [
     R("bulletin.screen_by_token", "GET", "/screen/{revoked_token}", REVOKED),
     R("bulletin.links", "GET", "/screen/links", ADMIN_ONLY),
     R("bulletin.links", "POST", "/screen/links", ADMIN_ONLY, form(name="矩阵屏幕{n}")),
-    R("bulletin.revoke", "POST", "/screen/links/{new_link}/revoke", ADMIN_ONLY),
+    R("bulletin.revoke", "POST", "/screen/links/{new_link}/revoke", ADMIN_ONLY,
+      form(confirmed="1")),
     # supervision orders (督办), published bulletins (通报 第N期), the monthly report (月报)
     R("supervision.index", "GET", "/supervision/", SIGNED_IN),
     R("supervision.index", "GET", "/supervision/?status=all&township_id={unit_b}", SIGNED_IN),
@@ -347,12 +348,14 @@ ROUTES = [
     R("admin.user_password", "POST", "/admin/users/{new_user}/password", ADMIN_ONLY,
       form(generate="y")),
     R("admin.tokens", "GET", "/admin/tokens", ADMIN_ONLY),
-    R("admin.token_revoke", "POST", "/admin/tokens/{token_a2}/revoke", ADMIN_ONLY, form()),
+    R("admin.token_revoke", "POST", "/admin/tokens/{token_a2}/revoke", ADMIN_ONLY,
+      form(confirmed="1")),
     R("account.tokens", "GET", "/account/tokens", SIGNED_IN),
     R("account.tokens", "POST", "/account/tokens", SIGNED_IN, form(name="矩阵令牌{n}", days="90")),
-    R("account.token_revoke", "POST", "/account/tokens/{own_token}/revoke", SIGNED_IN, form()),
+    R("account.token_revoke", "POST", "/account/tokens/{own_token}/revoke", SIGNED_IN,
+      form(confirmed="1")),
     R("account.token_revoke", "POST", "/account/tokens/{token_a2}/revoke",  # only a-2's own
-      "login 404 404 ok 404 404 404 404 404", form()),
+      "login 404 404 ok 404 404 404 404 404", form(confirmed="1")),
     R("auth.signins", "GET", "/admin/signins", ADMIN_ONLY),
     # the industry list (产业目录) and sorting 待归类 leads: admins
     R("industries.index", "GET", "/admin/industries/", ADMIN_ONLY),

@@ -51,3 +51,84 @@ document.addEventListener("submit", function (event) {
     }, 200);
   });
 })();
+
+/* ── fixes: form helpers (unit → officers, error summary focus, copy, confirm) ────────── */
+
+// The new-lead form: the officer select lists the chosen unit's people (without JavaScript
+// the server re-shows the form with the chosen unit's people and says what to fix).
+(function () {
+  var unit = document.querySelector("select[data-unit-officers]");
+  if (!unit) return;
+  var officers = JSON.parse(unit.dataset.unitOfficers);
+  var select = document.getElementById(unit.dataset.officerSelect);
+  if (!select) return;
+  unit.addEventListener("change", function () {
+    var keep = select.value;
+    var people = officers[unit.value] || [];
+    while (select.options.length > 1) select.remove(1);  // the first is "—"
+    people.forEach(function (person) {
+      var option = new Option(person[1], String(person[0]));
+      if (String(person[0]) === keep) option.selected = true;
+      select.add(option);
+    });
+    if (select.value !== keep) select.value = "0";
+  });
+})();
+
+// A destructive button (revoke a token, stop a screen link): without JavaScript the server
+// answers with a confirmation page; with it, confirm() asks here and the form says so.
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (!form.dataset || !form.dataset.confirm) return;
+  if (!window.confirm(form.dataset.confirm)) {
+    event.preventDefault();
+    return;
+  }
+  var confirmed = document.createElement("input");
+  confirmed.type = "hidden";
+  confirmed.name = "confirmed";
+  confirmed.value = "1";
+  form.appendChild(confirmed);
+});
+
+// After a server-side validation error: focus the error summary (the autofocus attribute does
+// it too where supported), and let each of its links focus its field.
+(function () {
+  var summary = document.querySelector("[data-error-summary]");
+  if (!summary) return;
+  if (document.activeElement !== summary) summary.focus();
+  summary.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-field]");
+    var field = link && document.getElementById(link.dataset.field);
+    if (!field) return;
+    event.preventDefault();
+    field.focus();
+    if (field.scrollIntoView) field.scrollIntoView({block: "center"});
+  });
+})();
+
+// A secret shown once (a new API token, a screen link, a new password): a 复制 button. Without
+// JavaScript the button stays hidden and the text stays selectable in its field.
+(function () {
+  var buttons = document.querySelectorAll("button[data-copy]");
+  Array.prototype.forEach.call(buttons, function (button) {
+    var field = document.getElementById(button.dataset.copy);
+    if (!field) return;
+    var status = button.nextElementSibling;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      function done(ok) {
+        if (status) status.textContent = ok ? button.dataset.copied : button.dataset.copyFailed;
+      }
+      field.select();
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(field.value).then(function () { done(true); },
+                                                        function () { done(false); });
+      } else {
+        var ok = false;
+        try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+        done(ok);
+      }
+    });
+  });
+})();

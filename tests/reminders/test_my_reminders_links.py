@@ -1,0 +1,21 @@
+"""Each entry of 我的提醒 opens what it was about (issue 19)."""
+
+import re
+
+from crm.clock import today
+from crm.extensions import db
+from crm.reminders.models import ReminderDispatch
+
+
+def test_each_reminder_links_to_what_it_was_about(client, auth, world):
+    for kind, period in (("daily", today().isoformat()), ("supervision", "o7"),
+                         ("dispute", "D3"), ("review", today().isoformat())):
+        db.session.add(ReminderDispatch(user_id=world.head_a.id, kind=kind, period=period,
+                                        status="sent", subject=f"主题{kind}"))
+    db.session.commit()
+    auth.login("a-head")
+    text = client.get("/reminders/").get_data(as_text=True)
+    links = dict((subject, href) for href, subject in
+                 re.findall(r'<a href="([^"]+)">(主题\w+)</a>', text))
+    assert links == {"主题daily": "/my", "主题supervision": "/supervision/7",
+                     "主题dispute": "/disputes/3", "主题review": "/claims/"}

@@ -1,0 +1,36 @@
+"""A unit without targets (issue 19): no rank number, and its own figures shown, on the
+statistics page and the bulletin."""
+
+import re
+
+from crm.clock import today
+from crm.extensions import db
+from crm.targets.models import Target
+from tests import factories
+
+
+def _row(text, name):
+    return re.search(rf"<tr>\s*<td[^>]*>((?:(?!</tr>).)*?)</td>\s*<th scope=\"row\">"
+                     rf"(?:<a[^>]*>)?{name}(?:</a>)?</th>((?:(?!</tr>).)*)</tr>", text, re.S)
+
+
+def test_a_unit_without_targets_is_not_ranked_and_shows_its_actuals(client, auth, world):
+    year = today().year
+    c = factories.township("西王庄镇")
+    for i in range(2):
+        factories.lead(world.admin, c, name=f"西王庄项目{i}", company=f"西王庄公司{i}")
+    for unit in (world.a, world.b):
+        db.session.add(Target(township_id=unit.id, year=year, metric="new_leads", value=10))
+    db.session.commit()
+    auth.login("admin")
+    for path in (f"/stats/?year={year}", "/bulletin"):
+        text = client.get(path).get_data(as_text=True)
+        ranked = [_row(text, name) for name in ("孟庄镇", "税郭镇")]
+        assert all(r and re.sub(r"<[^>]+>", "", r.group(1)).strip().isdigit() for r in ranked)
+        row = _row(text, "西王庄镇")
+        assert row, path
+        rank = re.sub(r"<[^>]+>", "", row.group(1)).strip()
+        assert rank == "未设目标", (path, rank)  # no rank number
+        cells = [re.sub(r"<[^>]+>", "", cell).strip()
+                 for cell in re.findall(r"<td[^>]*>(.*?)</td>", row.group(2), re.S)]
+        assert "2" in cells, (path, cells)  # its 2 new leads, not "—"
