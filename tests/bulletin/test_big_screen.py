@@ -62,7 +62,7 @@ def test_revoked_and_unknown_links_get_a_plain_page(client, auth, world):
     token, link = screen_link(client, auth)
     assert client.get(f"/screen/{token}").status_code == 200
     auth.login("admin")
-    client.post(f"/screen/links/{link.id}/revoke")
+    client.post(f"/screen/links/{link.id}/revoke", data={"confirmed": "1"})
     auth.logout()
 
     gone = client.get(f"/screen/{token}")

@@ -89,9 +89,9 @@ def test_a_lost_row_needs_its_reason(client, auth, world, tmp_path):
                     encoding="utf-8")
     results = preview(world.off_a1, read_table(path))
     assert [r.error_lines() for r in results] == [
-        ["第2行：终止原因: 终止的项目须填写终止原因"],
-        ["第3行：终止原因: 仅终止的项目填写此项"],
-        ["第4行：终止日期: 终止日期不能晚于今天"],
+        ["第2行：终止原因：终止的项目须填写终止原因"],
+        ["第3行：终止原因：仅终止的项目填写此项"],
+        ["第4行：终止日期：终止日期不能晚于今天"],
     ]
 
 
