@@ -112,10 +112,13 @@ def my_work():
     if can(current_user, "work.unit"):
         per_officer = _per_officer(current_user.township_id, as_of)
     from crm.claims.queries import returned_for
+    from crm.moveback import queries as move_back
 
     return render_template("leads/my_work.html", sections=sections, flagged=flagged,
                            per_officer=per_officer, week_end=week_end,
-                           returned_claims=returned_for(current_user))
+                           returned_claims=returned_for(current_user),
+                           move_back_to_decide=move_back.to_decide(current_user),
+                           move_back_asked=move_back.asked_by(current_user, limit=10))
 
 
 def _per_officer(township_id, as_of):
