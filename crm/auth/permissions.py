@@ -131,6 +131,8 @@ RULES = {
     #: told by mail (heads of the lead's unit).
     "lead.move_back_request": _may_request_move_back,
     "move_back.decide": lambda user, request: _may_manage_lead(user, request.lead),
+    #: The list of requests waiting for a decision (heads: their unit; admins: the district).
+    "move_back.list": _role_in(HEAD, ADMIN),
     "move_back.mail": lambda user, township_id: user.role == HEAD
     and user.township_id == township_id,
     "lead.assign": _may_manage_lead,

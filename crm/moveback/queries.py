@@ -47,3 +47,10 @@ def of_lead(lead) -> list[MoveBackRequest]:
         sa.select(MoveBackRequest).where(MoveBackRequest.lead_id == lead.id)
         .options(joinedload(MoveBackRequest.requested_by), joinedload(MoveBackRequest.decided_by))
         .order_by(MoveBackRequest.id.desc())))
+
+
+def decided(user, limit: int = 30) -> list[MoveBackRequest]:
+    """The latest decided requests on the leads the user sees."""
+    return list(db.session.scalars(
+        _visible(user).where(MoveBackRequest.status != "pending").options(*_LOAD)
+        .order_by(MoveBackRequest.decided_at.desc(), MoveBackRequest.id.desc()).limit(limit)))

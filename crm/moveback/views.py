@@ -1,7 +1,7 @@
 """申请退回's pages: the officer asks (from the move page or the lead page); the head or an
 admin decides (from 我的工作 or the lead page). Plain forms; the mail goes after the commit."""
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import selectinload
@@ -46,6 +46,15 @@ def ask(lead_id):
     move_form = MoveForm(formdata=None, on=today(), version=lead.version)
     return move_page(lead, move_form, allowed_moves(current_user, lead), status,
                      request_form=form)
+
+
+@blueprint.route("/move-back/")
+@login_required
+def index():
+    """The requests waiting for the user's decision (heads: their unit; admins: all)."""
+    require(current_user, "move_back.list")
+    return render_template("moveback/index.html", to_decide=queries.to_decide(current_user),
+                           decided=queries.decided(current_user))
 
 
 @blueprint.route("/move-back/<int:request_id>/decide", methods=["POST"])

@@ -127,9 +127,13 @@ def test_other_unit_gets_404_and_officers_may_not_decide(client, login, world, s
     login("a-1")
     assert client.post(f"/move-back/{request.id}/decide",
                        data={"decision": "approve"}).status_code == 403
-    login("admin")  # the district may decide too, from the lead page
+    assert client.get("/move-back/").status_code == 403  # officers ask; they do not decide
+    login("b-head")
+    assert f"/move-back/{request.id}/decide" not in client.get("/move-back/").get_data(as_text=True)
+    login("admin")  # the district may decide too, from the lead page or the list
     show = client.get(f"/leads/{lead.id}").get_data(as_text=True)
     assert f'/move-back/{request.id}/decide' in show
+    assert f'/move-back/{request.id}/decide' in client.get("/move-back/").get_data(as_text=True)
     assert client.post(f"/move-back/{request.id}/decide",
                        data={"decision": "approve"}).status_code == 302
     db.session.expire_all()

@@ -223,6 +223,7 @@ ROUTES = [
     # 申请退回: the lead's officers ask; the unit's head (or an admin) decides
     R("moveback.ask", "POST", "/leads/{new_lead_neg}/move-back-request",
       "login ok ok 403 403 404 404 403 403", form(to_stage="contact", on=TODAY, reason="矩阵退回")),
+    R("moveback.index", "GET", "/move-back/", "login 403 403 403 ok 403 ok 403 ok"),
     R("moveback.decide", "POST", "/move-back/{new_mbr}/decide",
       "login 403 403 403 ok 404 404 403 ok", form(decision="approve", note="")),
     R("moveback.decide", "POST", "/move-back/{new_mbr}/decide",
