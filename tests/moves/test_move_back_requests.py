@@ -154,3 +154,23 @@ def test_approval_refused_once_the_lead_moved_on(client, login, world, smtp):
     db.session.expire_all()
     assert db.session.get(Lead, lead.id).stage == "started"
     assert db.session.get(MoveBackRequest, request.id).status == "pending"
+
+
+def test_mail_server_down_delays_the_request_mail_and_loses_none(client, login, world, smtp):
+    from crm.reminders import dispatch
+
+    lead = in_signed(world)
+    smtp.stop()
+    login("a-1")
+    assert ask(client, lead).status_code == 302  # the request stands without the mail server
+    row = db.session.scalar(sa.select(ReminderDispatch).where(
+        ReminderDispatch.kind == "move_back"))
+    assert row.status == "pending" and row.last_error
+    smtp.start()
+    row.next_attempt_at = None  # its back-off over
+    db.session.commit()
+    dispatch.deliver(dispatch.RunResult())
+    [to_head] = smtp.inbox.to("a-head@example.test")
+    assert lead.name in to_head["Subject"]
+    dispatch.deliver(dispatch.RunResult())
+    assert len(smtp.inbox.messages) == 1
