@@ -267,7 +267,10 @@ def move(lead_id):
     status = 200 if request.method == "GET" else 422
     if not can(current_user, "lead.move", lead):
         status = 403  # the page says why, with what was typed; never a bare error page
-    return move_page(lead, form, services.allowed_moves(current_user, lead), status, asked)
+    moves = services.allowed_moves(current_user, lead)
+    if asked is not None:  # the refused stage is not offered: the form starts on an allowed one
+        form.to.data = default_target(lead, moves)
+    return move_page(lead, form, moves, status, asked)
 
 
 def default_target(lead, moves, wanted: str | None = None) -> str | None:

@@ -48,6 +48,10 @@ def test_officer_moves_a_card_with_the_keyboard_alone(desktop, live):
     assert page.locator(f".board-col[data-stage=negotiation] {card}").count() == 1
     with live.app.app_context():
         assert db.session.get(Lead, lead_id).stage == "negotiation"
+    # a drag back to 接触 is not the officer's to make: that column takes no drop
+    page.locator(card).drag_to(page.locator(".board-col[data-stage=contact]"))
+    page.wait_for_timeout(300)
+    assert not dialog.is_visible()
     # Escape leaves the dialog and returns focus to the card's menu button
     _tab_to(page, f"{card} summary")
     page.keyboard.press("Enter")
