@@ -184,3 +184,23 @@ def test_board_has_a_column_picker_that_works_without_js(client, login, world):
     for code in ("contact", "negotiation", "signed", "started", "producing", "lost"):
         assert f'href="#col-{code}"' in nav
         assert f'id="col-{code}"' in board
+
+
+def test_officer_board_and_work_query_counts_do_not_grow(client, login, world):
+    from tests.leads.test_pages import grow
+    from tests.querycount import count_queries
+
+    login("a-1")
+
+    def measure():
+        counts = {}
+        for path in ("/board", "/my", f"/leads/{world.lead_a.id}"):
+            with count_queries() as c:
+                assert client.get(path).status_code == 200
+            counts[path] = c["n"]
+        return counts
+
+    grow(world, 3)
+    small = measure()
+    grow(world, 20)
+    assert measure() == small
