@@ -67,6 +67,11 @@ def _may_manage_lead(user: User, lead: Lead) -> bool:
     return _admin(user) or _head_of(user, lead)
 
 
+def _may_request_move_back(user: User, lead: Lead) -> bool:
+    """申请退回: the lead's own officers, who may move it forward but not back, ask the head."""
+    return user.role == OFFICER and _may_edit_lead(user, lead) and not _may_manage_lead(user, lead)
+
+
 def _may_create_in(user: User, township_id: int | None) -> bool:
     if user.role == ADMIN:
         return True
@@ -122,6 +127,14 @@ RULES = {
     "lead.move": _may_edit_lead,
     "lead.move_back": _may_manage_lead,
     "lead.reopen": _may_manage_lead,
+    #: 申请退回 (crm/moveback): an officer asks; the unit's head (or an admin) decides, and is
+    #: told by mail (heads of the lead's unit).
+    "lead.move_back_request": _may_request_move_back,
+    "move_back.decide": lambda user, request: _may_manage_lead(user, request.lead),
+    #: The list of requests waiting for a decision (heads: their unit; admins: the district).
+    "move_back.list": _role_in(HEAD, ADMIN),
+    "move_back.mail": lambda user, township_id: user.role == HEAD
+    and user.township_id == township_id,
     "lead.assign": _may_manage_lead,
     "lead.funds": _may_edit_lead,
     "lead.blockers": _may_edit_lead,

@@ -5,7 +5,7 @@ import datetime as dt
 import sqlalchemy as sa
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user, login_required
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from crm import inputs
 from crm.auth.models import User
@@ -17,6 +17,7 @@ from crm.leads.forms import MoveForm
 from crm.leads.models import Lead
 from crm.leads.pipeline import STAGES
 from crm.leads.queries import IN_PROGRESS, LeadFilter, list_leads
+from crm.leads.services import allowed_moves
 
 blueprint = Blueprint("board", __name__)
 COLUMN_SIZE = 20
@@ -64,16 +65,20 @@ def board():
         sa.select(Lead, ranked.c.colour, ranked.c.position)
         .join(ranked, ranked.c.lead_id == Lead.id)
         .where(ranked.c.position <= max(limits.values()))
-        .options(joinedload(Lead.primary_officer), joinedload(Lead.township))
+        .options(joinedload(Lead.primary_officer), joinedload(Lead.township),
+                 selectinload(Lead.helpers))
         .order_by(ranked.c.position)
     ).all()
     columns = {s: [] for s in STAGES}
     for lead, lead_colour, pos in rows:
         if pos <= limits[lead.stage]:
             columns[lead.stage].append(ColouredLead(lead, lead_colour))
+    # Each card's allowed target stages (the drag dialog and the 移动到… menu offer only these).
+    targets = {c.id: [m.to_stage for m in allowed_moves(current_user, c.lead)]
+               for cards in columns.values() for c in cards}
     return render_template(
         "leads/board.html", columns=columns, totals=totals, townships=townships,
-        township_id=township_id, limits=limits, move_form=MoveForm(on=as_of),
+        township_id=township_id, limits=limits, move_form=MoveForm(on=as_of), targets=targets,
     )
 
 
@@ -112,10 +117,13 @@ def my_work():
     if can(current_user, "work.unit"):
         per_officer = _per_officer(current_user.township_id, as_of) + _unassigned(active, as_of)
     from crm.claims.queries import returned_for
+    from crm.moveback import queries as move_back
 
     return render_template("leads/my_work.html", sections=sections, flagged=flagged,
                            per_officer=per_officer, week_end=week_end,
-                           returned_claims=returned_for(current_user))
+                           returned_claims=returned_for(current_user),
+                           move_back_to_decide=move_back.to_decide(current_user),
+                           move_back_asked=move_back.asked_by(current_user, limit=10))
 
 
 def _per_officer(township_id, as_of):

@@ -106,6 +106,18 @@ def classify_move(current: str, target: str, reopen_from: str | None = None) -> 
     return Move(current, target, "back", (target,))
 
 
+def possible_moves(current: str, reopen_from: str | None = None) -> tuple[Move, ...]:
+    """Every move the stage rules allow from ``current``, in the pipeline's order (lost last);
+    who may make which kind is the permissions' business (``crm.leads.services.allowed_moves``)."""
+    return tuple(classify_move(current, target, reopen_from)
+                 for target in STAGES if target != current)
+
+
+#: The permission (``crm.auth.permissions.RULES``) each kind of move needs on the lead.
+MOVE_ACTIONS = {"forward": "lead.move", "lose": "lead.move", "back": "lead.move_back",
+                "reopen": "lead.reopen"}
+
+
 def check_effective_date(on: dt.date, today: dt.date, last_change: dt.date | None) -> None:
     """An effective date is never in the future nor before the lead's last stage change."""
     if on > today:
@@ -115,3 +127,41 @@ def check_effective_date(on: dt.date, today: dt.date, last_change: dt.date | Non
             _l("生效日期不能早于上次阶段变更（%(date)s）", date=last_change.isoformat()),
             field="on",
         )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stage of the lead page's stepper: ``state`` done, current or todo (or ``lost``)."""
+
+    code: str
+    state: str
+    on: dt.date | None
+
+    @property
+    def label(self) -> str:
+        return str(STAGE_LABELS[self.code])
+
+
+def stage_steps(stage: str, entries) -> tuple[Step, ...]:
+    """The stepper 接触→洽谈→签约→开工→投产 of a lead now in ``stage``, from its stage entries
+    ``(to_stage, effective_on)`` in order: each stage up to the current one is reached, with the
+    date it was last entered; a lost lead shows the stages reached before it was lost, then
+    终止 with its date."""
+    last: dict[str, dt.date] = {}
+    for code, on in entries:
+        last[code] = on
+    if stage == LOST:
+        reached = [c for c, _on in entries if c in STAGE_RANK]
+        top = max((STAGE_RANK[c] for c in reached), default=0)
+    else:
+        top = STAGE_RANK[stage]
+    steps = []
+    for code in ORDERED_STAGES:
+        rank = STAGE_RANK[code]
+        if rank > top:
+            steps.append(Step(code, "todo", None))
+        else:
+            steps.append(Step(code, "current" if code == stage else "done", last.get(code)))
+    if stage == LOST:
+        steps.append(Step(LOST, "lost", last.get(LOST)))
+    return tuple(steps)

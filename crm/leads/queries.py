@@ -159,6 +159,8 @@ def timeline(lead: Lead) -> list[TimelineItem]:
                 "lead.assign": "assign", "visit.edit": "visit_edit"}.get(e.action, "edit")
         if e.action.startswith(("claim.", "attachment.")):
             kind = "claim"
+        elif e.action.startswith("move_back."):
+            kind = "move_back"
         items.append(TimelineItem(_arrival_day(e) if kind == "funds" else
                                   local_time(e.created_at).date(), e.created_at, kind, e.user, e,
                                   e.changes))

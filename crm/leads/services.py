@@ -348,6 +348,26 @@ def furthest_stage(lead: Lead) -> str:
     return max(reached, key=pipeline.STAGE_RANK.__getitem__, default="contact")
 
 
+#: Why a move of a kind is refused to a user who may move the lead otherwise.
+MOVE_REFUSALS = {
+    "forward": _l("您无权变更该项目的阶段"),
+    "lose": _l("您无权变更该项目的阶段"),
+    "back": _l("退回上一阶段须由镇街负责人或区招商局操作"),
+    "reopen": _l("重新启动已终止项目须由镇街负责人或区招商局操作"),
+}
+
+
+def allowed_moves(user: User, lead: Lead) -> list[pipeline.Move]:
+    """The moves ``user`` may make on ``lead`` now, in the pipeline's order: all that the move
+    page, the lead page's box and the board's dialog offer. The stage rules come from
+    ``pipeline.possible_moves``, who may make each kind from ``can`` (``MOVE_ACTIONS``).
+    Reads no stage history (``entered`` of a reopening is worked out by ``move_stage``)."""
+    if not can(user, "lead.move", lead):
+        return []
+    return [m for m in pipeline.possible_moves(lead.stage)
+            if can(user, pipeline.MOVE_ACTIONS[m.kind], lead)]
+
+
 def move_stage(
     user: User,
     lead: Lead,
@@ -372,10 +392,8 @@ def move_stage(
         pipeline.check_effective_date(on, today(), lead.stage_changed_on)
     except pipeline.StageRuleError as exc:
         raise DomainError(exc.message, {exc.field: [exc.message]}) from exc
-    if move.kind == "back" and not can(user, "lead.move_back", lead):
-        raise Forbidden(_l("退回上一阶段须由镇街负责人或区招商局操作"))
-    if move.kind == "reopen" and not can(user, "lead.reopen", lead):
-        raise Forbidden(_l("重新启动已终止项目须由镇街负责人或区招商局操作"))
+    if not can(user, pipeline.MOVE_ACTIONS[move.kind], lead):
+        raise Forbidden(MOVE_REFUSALS[move.kind], {"to": [MOVE_REFUSALS[move.kind]]})
     if move.needs_reason and not has_visible(reason):
         raise DomainError(_l("请填写原因"), {"reason": [_l("退回或重新启动须填写原因")]})
     if move.kind == "lose" and lost_reason not in pipeline.LOST_REASONS:

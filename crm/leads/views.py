@@ -19,7 +19,7 @@ from crm.auth.permissions import (
 )
 from crm.auth.views import safe_next
 from crm.clock import today
-from crm.errors import Conflict
+from crm.errors import Conflict, Forbidden
 from crm.extensions import db
 from crm.industries.forms import industry_choices
 from crm.industries.queries import all_industries
@@ -35,7 +35,7 @@ from crm.leads.forms import (
     ResolveForm,
 )
 from crm.leads.models import KEY_LEVELS, Blocker, Lead, LeadOfficer
-from crm.leads.pipeline import STAGES, next_stage
+from crm.leads.pipeline import STAGE_LABELS, STAGES, next_stage, stage_steps
 from crm.main.forms import REFUSED, attempt, flash_form_errors
 from crm.paging import keep_in_range
 from crm.stats.queries import lead_ids_behind
@@ -193,18 +193,30 @@ def show(lead_id):
     from crm.claims.forms import UploadForm
     from crm.claims.queries import claims_of_lead
     from crm.companies.services import open_dispute_notice
+    from crm.moveback import queries as move_back_queries
+    from crm.moveback import services as move_back
+    from crm.moveback.forms import DecideForm, RequestForm
     from crm.permits.forms import DoneForm, PermitForm
     from crm.supervision.queries import list_orders
     from crm.visits.forms import VisitForm
 
     visit_form = VisitForm(visited_on=today())
-    move_form = MoveForm(version=lead.version, on=today())
+    moves = services.allowed_moves(current_user, lead)
+    move_form = MoveForm(version=lead.version, on=today(), to=default_target(lead, moves))
+    back_targets = move_back.back_targets(current_user, lead)
+    request_form = RequestForm(formdata=None, on=today(),
+                               to_stage=back_targets[-1] if back_targets else None)
+    request_form.to_stage.choices = [(s, STAGE_LABELS[s]) for s in back_targets]
     return render_template(
         "leads/show.html", lead=lead, colour=colour, reasons=reasons,
         claims=claims_of_lead(lead), upload_form=UploadForm(),
         orders=list_orders(current_user, lead_id=lead.id),
         timeline=queries.timeline(lead), funds=queries.fund_entries(lead),
         visit_form=visit_form, move_form=move_form, fund_form=FundForm(arrived_on=today()),
+        moves=moves,
+        stepper=stage_steps(lead.stage, [(c.to_stage, c.effective_on) for c in lead.stage_changes]),
+        back_targets=back_targets, request_form=request_form, decide_form=DecideForm(formdata=None),
+        move_requests=move_back_queries.of_lead(lead),
         blocker_form=BlockerForm(), resolve_form=ResolveForm(), contact_form=ContactForm(),
         permit_form=PermitForm(), permit_done_form=DoneForm(done_on=today()),
         dispute_notice=open_dispute_notice(lead),
@@ -247,23 +259,73 @@ def edit(lead_id):
 @blueprint.route("/<int:lead_id>/move", methods=["GET", "POST"])
 @login_required
 def move(lead_id):
-    lead = get_lead_or_404(lead_id, current_user, "lead.move",
-                           options=[selectinload(Lead.stage_changes)])
+    """The move form: only the moves the user may make are offered. A move refused all the
+    same (a stale page, a dragged card) re-shows the form with the reason and what was typed,
+    and, for an officer's move back, the 申请退回 form filled in with it."""
+    lead = get_lead_or_404(lead_id, current_user, options=[selectinload(Lead.stage_changes)])
+    moves = services.allowed_moves(current_user, lead)
     form = MoveForm()
+    asked = None
     if request.method == "GET":
-        form.to.data = request.args.get("to") or next_stage(lead.stage)
+        form.to.data = default_target(lead, moves, request.args.get("to"))
         form.on.data = today()
         form.version.data = lead.version
-    if form.validate_on_submit():
-        moved = attempt(form, lambda: services.move_stage(
-            current_user, lead, form.to.data, on=form.on.data, reason=form.reason.data,
-            lost_reason=form.lost_reason.data or None, version=_version(form),
-        ), _("阶段已变更"))
-        if moved is not REFUSED:
-            return redirect(safe_next(request.form.get("back")) if request.form.get("back")
-                            else url_for("leads.show", lead_id=lead.id))
-    status = 422 if request.method == "POST" else 200
-    return render_template("leads/move.html", form=form, lead=lead), status
+    elif form.validate_on_submit():
+        try:
+            moved = attempt(form, lambda: services.move_stage(
+                current_user, lead, form.to.data, on=form.on.data, reason=form.reason.data,
+                lost_reason=form.lost_reason.data or None, version=_version(form),
+            ), _("阶段已变更"), raising=(Forbidden,))
+        except Forbidden as exc:
+            discard()
+            lead = get_lead_or_404(lead_id, current_user)
+            form.to.errors = [*form.to.errors, *[str(m) for m in exc.fields.get("to", [])]] \
+                or [str(exc.message)]
+            asked = (form.to.data, form.reason.data, form.on.data)
+        else:
+            if moved is not REFUSED:
+                return redirect(safe_next(request.form.get("back")) if request.form.get("back")
+                                else url_for("leads.show", lead_id=lead.id))
+    status = 200 if request.method == "GET" else 422
+    if not can(current_user, "lead.move", lead):
+        status = 403  # the page says why, with what was typed; never a bare error page
+    moves = services.allowed_moves(current_user, lead)
+    if asked is not None:  # the refused stage is not offered: the form starts on an allowed one
+        form.to.data = default_target(lead, moves)
+    return move_page(lead, form, moves, status, asked)
+
+
+def default_target(lead, moves, wanted: str | None = None) -> str | None:
+    """The stage a move form starts on: the one asked for if allowed, else the usual next
+    step if allowed, else the first allowed."""
+    targets = [m.to_stage for m in moves]
+    for stage in (wanted, next_stage(lead.stage)):
+        if stage in targets:
+            return stage
+    return targets[0] if targets else None
+
+
+def move_page(lead, form, moves, status, asked=None, request_form=None):
+    """The move page: ``moves`` offered in ``form``; the 申请退回 form for an officer who may
+    ask (``asked``: a refused move back's stage, reason and date, to fill it in with)."""
+    from crm.moveback import services as move_back
+    from crm.moveback.forms import RequestForm
+
+    back_targets = move_back.back_targets(current_user, lead)
+    if request_form is None:
+        request_form = RequestForm(formdata=None)
+        to, reason, on = asked or (None, "", None)
+        request_form.to_stage.data = to if to in back_targets else (
+            back_targets[-1] if back_targets else None)
+        request_form.reason.data = reason or ""
+        request_form.on.data = on or today()
+    request_form.to_stage.choices = [(s, STAGE_LABELS[s]) for s in back_targets]
+    return render_template(
+        "leads/move.html", form=form, lead=lead, moves=moves, request_form=request_form,
+        back_targets=back_targets, pending_request=move_back.pending_for(lead),
+        may_move=can(current_user, "lead.move", lead),
+        back_url=request.form.get("back") or "",
+    ), status
 
 
 @blueprint.route("/<int:lead_id>/assign", methods=["GET", "POST"])

@@ -102,6 +102,10 @@ def render(digest) -> EmailMessage:
             "supervision": lambda: _("【招商 CRM】约谈督办 %(n)s %(p)s",
                                      n=digest.context["order"].number_text,
                                      p=digest.context["order"].lead.name),
+            "move_back": lambda: _("【招商 CRM】申请退回：%(lead)s", lead=digest.context["lead"].name)
+            if digest.template == "move_back_request" else
+            _("【招商 CRM】退回申请%(result)s：%(lead)s",
+              result=digest.context["move_request"].status_label, lead=digest.context["lead"].name),
         }[digest.kind]
         subject = subject() if callable(subject) else subject
         text = render_template(f"email/{digest.template}.txt", subject=subject, **context)

@@ -14,7 +14,9 @@ from crm.extensions import db
 #: ``dispute``: a ruling on a 撞单, to the heads of both units (period ``D<dispute id>``).
 #: ``supervision``: a district leader told of a supervision order at ``talk`` (约谈), period
 #: ``o<order id>``.
-KINDS = ("daily", "weekly", "review", "dispute", "supervision")
+#: ``move_back``: 申请退回, to the unit's heads when asked (period ``B<request id>``) and to the
+#: officer when decided (``B<request id>-d``).
+KINDS = ("daily", "weekly", "review", "dispute", "supervision", "move_back")
 STATUSES = ("pending", "sent", "skipped")
 
 

@@ -27,7 +27,7 @@ blueprint = Blueprint("reminders", __name__, url_prefix="/reminders")
 PER_PAGE = 50
 KIND_LABELS = {"daily": _l("每日跟进提醒"), "weekly": _l("每周提醒"), "review": _l("待核验提醒"),
                "dispute": _l("撞单裁定通知"),
-               "supervision": _l("约谈督办通知")}
+               "supervision": _l("约谈督办通知"), "move_back": _l("退回申请通知")}
 STATUS_LABELS = {"failed": _l("发送失败"), "pending": _l("待发送"), "sent": _l("已发送"),
                  "skipped": _l("已跳过")}
 

@@ -77,8 +77,10 @@ def test_board_move_works_without_javascript(browser, live):
     page = context.new_page()
     sign_in(page, live, "a-1")
     page.goto(f"{live.url}/board")
-    page.locator(".board-card", has_text="宠物食品生产基地").locator(".board-card-move").click()
-    page.select_option("select[name=to]", "negotiation")
+    card = page.locator(".board-card", has_text="宠物食品生产基地")
+    card.locator(".board-card-move").click()  # the 移动到… menu opens without JavaScript
+    card.locator("a[data-move-to=negotiation]").click()  # the move page, that stage chosen
+    assert page.locator("select[name=to]").input_value() == "negotiation"
     page.click("main form button[type=submit]")
     page.wait_for_selector("text=阶段已变更")
     context.close()

@@ -140,7 +140,8 @@ def test_move_form_applies_rules(client, auth, world):
     assert r.status_code == 422 and "请选择终止原因" in r.get_data(as_text=True)
     r = client.post(f"/leads/{lid}/move", data={"to": "contact", "reason": "x",
                                                 "on": today().isoformat(), "version": "2"})
-    assert r.status_code == 403
+    # a move back is the head's: the form again with why (issue 19: never a bare 403)
+    assert r.status_code == 422 and "退回上一阶段须由镇街负责人或区招商局操作" in r.get_data(as_text=True)
     assert db.session.get(Lead, lid).stage == "signed"
 
 

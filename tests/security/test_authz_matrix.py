@@ -62,6 +62,7 @@ from crm.extensions import db
 from crm.industries import services as industry_services
 from crm.industries.models import Industry
 from crm.leads import services as lead_services
+from crm.moveback import services as move_back_services
 from crm.permits import services as permit_services
 from crm.reminders.mail import unsubscribe_token
 from crm.reminders.models import ReminderDispatch
@@ -218,8 +219,17 @@ ROUTES = [
     R("leads.move", "GET", "/leads/{lead_a}/move", LEAD_WRITE),
     R("leads.move", "POST", "/leads/{new_lead}/move", LEAD_WRITE,
       form(to="negotiation", on=TODAY, version="{new_lead.version}")),
-    R("leads.move", "POST", "/leads/{new_lead_neg}/move", LEAD_MANAGE,  # back: heads and admins
+    # back: heads and admins; the lead's officers get the form again with why (422), not a 403
+    R("leads.move", "POST", "/leads/{new_lead_neg}/move", "login 422 422 403 ok 404 404 403 ok",
       form(to="contact", on=TODAY, reason="退回", version="{new_lead_neg.version}")),
+    # 申请退回: the lead's officers ask; the unit's head (or an admin) decides
+    R("moveback.ask", "POST", "/leads/{new_lead_neg}/move-back-request",
+      "login ok ok 403 403 404 404 403 403", form(to_stage="contact", on=TODAY, reason="矩阵退回")),
+    R("moveback.index", "GET", "/move-back/", "login 403 403 403 ok 403 ok 403 ok"),
+    R("moveback.decide", "POST", "/move-back/{new_mbr}/decide",
+      "login 403 403 403 ok 404 404 403 ok", form(decision="approve", note="")),
+    R("moveback.decide", "POST", "/move-back/{new_mbr}/decide",
+      "login 403 403 403 ok 404 404 403 ok", form(decision="refuse", note="矩阵不同意")),
     R("leads.assign", "GET", "/leads/{lead_a}/assign", LEAD_MANAGE),
     R("leads.assign", "POST", "/leads/{new_lead}/assign", LEAD_MANAGE,
       form(primary_officer_id="{a2}", helper_ids="{a1}", sponsor="矩阵领导")),
@@ -457,7 +467,7 @@ ROUTES = [
 ]
 
 #: Placeholders whose object belongs to unit a's lead (for the cross-unit test).
-LEAD_A_OBJECTS = ("lead_a", "new_lead", "new_lead_neg", "visit_a", "new_blocker", "att_a",
+LEAD_A_OBJECTS = ("lead_a", "new_lead", "new_lead_neg", "new_mbr", "visit_a", "new_blocker", "att_a",
                   "claim_a", "new_claim", "returned_claim", "permit_a", "new_permit")
 
 
@@ -564,6 +574,9 @@ class Cell:
                                   stage="negotiation" if name == "new_lead_neg" else "contact",
                                   created_on=today() - dt.timedelta(days=3))
             return lead
+        if name == "new_mbr":  # a pending 申请退回 by a-1 on a lead in negotiation
+            return move_back_services.request_move_back(w.off_a1, self["new_lead_neg"],
+                                                        "contact", "矩阵申请退回")
         if name in ("company_a", "company_b"):
             return (w.lead_a if name == "company_a" else w.lead_b).company_id
         if name == "new_dispute":  # unit b registers an investor unit a holds
