@@ -1,7 +1,7 @@
 """The visit form: three taps on a phone (date defaults to today)."""
 
 from flask_babel import lazy_gettext as _l
-from wtforms import RadioField, SelectChoice, StringField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from crm.inputs import DayField, InputForm, Required
@@ -17,3 +17,10 @@ class VisitForm(InputForm):
     next_step = TextAreaField(_l("下一步"), validators=[Length(max=2000)])
     next_follow_up = DayField(_l("下次跟进"), validators=[Optional()])
     participants = StringField(_l("参与人员"), validators=[Length(max=200)])
+
+
+class NewVisitForm(VisitForm):
+    """A new visit: the page carries a fresh ``client_id`` (a UUID), so the same form sent twice
+    (a double tap, a resend after a lost answer) logs one visit."""
+
+    client_id = HiddenField()
