@@ -39,7 +39,7 @@ def log(lead_id):
                              raising=(services.ClientIdTaken,))
         except services.ClientIdTaken as exc:
             discard()
-            flash(str(exc.message), "error")
+            form.client_id.errors = [str(exc.message)]  # said below, with a fresh id
             result = REFUSED
         if result is not REFUSED:
             flash(_("走访已记录") if result[1] else _("这条走访已记录过，未重复保存"), "success")
