@@ -174,9 +174,9 @@ def show(lead_id):
     from crm.companies.services import open_dispute_notice
     from crm.permits.forms import DoneForm, PermitForm
     from crm.supervision.queries import list_orders
-    from crm.visits.forms import VisitForm
+    from crm.visits.forms import new_visit_form
 
-    visit_form = VisitForm(visited_on=today())
+    visit_form = new_visit_form(visited_on=today())
     move_form = MoveForm(version=lead.version, on=today())
     return render_template(
         "leads/show.html", lead=lead, colour=colour, reasons=reasons,

@@ -1,5 +1,7 @@
 """The visit form: three taps on a phone (date defaults to today)."""
 
+import uuid
+
 from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import Length, Optional
@@ -24,3 +26,8 @@ class NewVisitForm(VisitForm):
     (a double tap, a resend after a lost answer) logs one visit."""
 
     client_id = HiddenField()
+
+
+def new_visit_form(**values) -> NewVisitForm:
+    """A new visit's form as shown (not posted), with a fresh client_id."""
+    return NewVisitForm(formdata=None, client_id=str(uuid.uuid4()), **values)

@@ -23,6 +23,7 @@
   var FIELDS = ["visited_on", "kind", "summary", "next_step", "next_follow_up", "participants"];
   var VISIT_FORM = /^\/leads\/(\d+)\/visits$/;
   var syncing = false;
+  var runs = 0;  // finished sync runs, on <html data-sync-runs> (tests wait on it)
 
   function t(key, values) {
     var text = messages[key] || key;
@@ -227,7 +228,8 @@
     var logged = 0;
     return myItems().then(function (items) {
       var todo = items.filter(function (item) { return all || item.status !== "refused"; });
-      if (!todo.length) return;
+      if (!todo.length) return false;
+      note = "";
       render();
       return todo.reduce(function (chain, item) {
         return chain.then(function (go) {
@@ -244,27 +246,37 @@
             return putItem(item).then(function () { return true; });
           }, function () { return false; });  // the network: try again later
         });
-      }, Promise.resolve(true));
-    }).then(function () {
+      }, Promise.resolve(true)).then(function () { return true; });
+    }).then(function (ran) {
       if (logged) note = t("synced", { n: logged });
-    }).catch(function () { /* IndexedDB unavailable: nothing queued */ }).then(function () {
+      return ran;
+    }).catch(function () { /* IndexedDB unavailable: nothing queued */ }).then(function (ran) {
       syncing = false;
+      if (ran) document.documentElement.setAttribute("data-sync-runs", String(++runs));
       return render();
     });
   }
 
   // --- the visit form ------------------------------------------------------------------------------
 
+  // The lead's name as the page shows it: the visit form's breadcrumb, else the lead page's title.
   function leadName() {
     var link = document.querySelector(".breadcrumb a");
-    return link ? link.textContent.replace(/^\s*‹\s*/, "").trim() : "";
+    if (link) return link.textContent.replace(/^\s*‹\s*/, "").trim();
+    var title = document.querySelector("main h1");
+    return title ? title.textContent.trim() : "";
   }
 
-  function enhanceVisitForm() {
-    var field = document.querySelector("form input[name='client_id']");
-    var form = field && field.form;
-    var match = form && VISIT_FORM.exec(new URL(form.action, location.href).pathname);
-    if (!match) return;
+  function enhanceVisitForm(form) {
+    var match = VISIT_FORM.exec(new URL(form.action, location.href).pathname);
+    if (!match || (form.method || "").toLowerCase() !== "post") return;
+    var field = form.querySelector("input[name='client_id']");
+    if (!field) {
+      field = document.createElement("input");
+      field.type = "hidden";
+      field.name = "client_id";
+      form.appendChild(field);
+    }
     // A fresh id per form shown (the page may be an offline copy whose id was used).
     field.value = newId();
     form.addEventListener("submit", function (event) {
@@ -273,8 +285,7 @@
       var data = {};
       FIELDS.forEach(function (name) {
         var input = form.elements[name];
-        if (!input) return;
-        data[name] = String(input.value === undefined ? "" : input.value);
+        if (input) data[name] = String(input.value === undefined ? "" : input.value);
       });
       var checked = form.querySelector("input[name='kind']:checked");
       if (checked) data.kind = checked.value;
@@ -334,7 +345,7 @@
     note = sessionStorage.getItem("crm-queued-note") || "";
     sessionStorage.removeItem("crm-queued-note");
   } catch (e) { /* private mode */ }
-  enhanceVisitForm();
+  document.querySelectorAll("form[method='post'], form[method='POST']").forEach(enhanceVisitForm);
   guardSignOut();
   window.addEventListener("online", function () { sync(false); });
   window.addEventListener("offline", render);

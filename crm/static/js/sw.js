@@ -21,6 +21,7 @@ var FIELDS = ["visited_on", "kind", "summary", "next_step", "next_follow_up", "p
 //: The pages kept for offline reading: home, my work, the lead list, a lead, its visit form.
 var KEPT = /^\/(|my|leads\/|leads\/\d+|leads\/\d+\/visits)$/;
 var VISIT_FORM = /^\/leads\/(\d+)\/visits$/;
+var LEAD = /^\/leads\/\d+$/;
 
 self.addEventListener("install", function (event) {
   event.waitUntil(
@@ -73,6 +74,16 @@ function keep(uid, path, response) {
   });
 }
 
+// With a lead's page, its visit form (if the user may log visits there): a visit can then be
+// logged offline from the lead's page.
+function keepVisitForm(uid, path) {
+  return fetch(path, { credentials: "same-origin", redirect: "manual" }).then(function (response) {
+    if (response.status === 200 && response.headers.get("X-CRM-User") === uid) {
+      return keep(uid, path, response);
+    }
+  }).catch(function () { /* offline again: the lead's page is kept anyway */ });
+}
+
 // A kept page, marked as an offline copy (offline.js writes the words and the age).
 function offlineCopy(hit) {
   var when = hit.headers.get("X-CRM-Cached-At") || "";
@@ -91,16 +102,20 @@ function fallback() {
   }).then(function (hit) { return hit || Response.error(); });
 }
 
-function navigate(request, url) {
-  return fetch(request).then(function (response) {
+function navigate(event, url) {
+  return fetch(event.request).then(function (response) {
     var uid = response.headers.get("X-CRM-User");
     if (uid === null) return response;
-    var kept = noteUser(uid).then(function () {
-      if (uid !== "0" && response.status === 200 && !url.search && KEPT.test(url.pathname)) {
-        return keep(uid, url.pathname, response.clone());
+    var copy = response.status === 200 ? response.clone() : null;
+    // Kept after the page is answered: showing it does not wait for the cache.
+    event.waitUntil(noteUser(uid).then(function () {
+      if (uid !== "0" && copy && !url.search && KEPT.test(url.pathname)) {
+        return keep(uid, url.pathname, copy).then(function () {
+          if (LEAD.test(url.pathname)) return keepVisitForm(uid, url.pathname + "/visits");
+        });
       }
-    });
-    return kept.then(function () { return response; }, function () { return response; });
+    }).catch(function () { /* storage full or gone: the page was shown anyway */ }));
+    return response;
   }, function () {
     return currentUser().then(function (uid) {
       if (uid === "0") return fallback();
@@ -166,7 +181,7 @@ self.addEventListener("fetch", function (event) {
   }
   if (request.method !== "GET") return;
   if (request.mode === "navigate") {
-    event.respondWith(navigate(request, url));
+    event.respondWith(navigate(event, url));
   } else if (url.pathname.indexOf("/static/") === 0) {
     event.respondWith(fetch(request).catch(function () {
       return caches.match(url.pathname, { ignoreSearch: true }).then(function (hit) {
