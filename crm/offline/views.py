@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, g, render_template, session, url_for
 from flask_babel import gettext as _
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 blueprint = Blueprint("offline", __name__)
 
@@ -127,6 +127,7 @@ def offline_helpers():
 
             attrs["data-user"] = str(current_user.id)
             attrs["data-csrf"] = generate_csrf()
-        return Markup(" ".join(f'{name}="{escape(value)}"' for name, value in attrs.items()))
+        return Markup(" ").join(Markup('{}="{}"').format(name, value)  # values escaped
+                                for name, value in attrs.items())
 
     return {"offline_attrs": offline_attrs}

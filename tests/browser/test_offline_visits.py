@@ -162,3 +162,25 @@ def test_sign_out_leaves_nothing_for_the_next_user(officer, live):
     page.wait_for_selector("[data-offline-copy]")
     assert "甲一未同步的走访" not in page.content()
     assert visits(live) == []
+
+
+def test_a_form_post_lost_on_the_network_is_queued_by_the_service_worker(officer, live):
+    """Online as far as the page knows, but the POST never reaches the server: the service
+    worker queues it with the form's own client_id, and the sync delivers it once."""
+    page = officer
+    lead = open_lead_online(page, live)
+    cid = page.input_value("#visit input[name=client_id]")
+    lost = []
+
+    def lose_posts(route):
+        if route.request.method == "POST":
+            lost.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.context.route(f"**{lead}/visits", lose_posts)
+    page.fill("#visit textarea[name=summary]", "信号不好时提交的走访")
+    page.click("#visit button[type=submit]")
+    page.wait_for_selector("text=已同步 1 条走访")
+    assert lost and visits(live) == [("信号不好时提交的走访", cid)]
