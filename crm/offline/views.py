@@ -11,9 +11,15 @@ import json
 from functools import cache
 from pathlib import Path
 
-from flask import Blueprint, current_app, g, render_template, session, url_for
+import sqlalchemy as sa
+from flask import Blueprint, current_app, g, jsonify, render_template, session, url_for
 from flask_babel import gettext as _
+from flask_login import current_user, login_required
 from markupsafe import Markup
+
+from crm.auth.permissions import scope_leads
+from crm.extensions import db
+from crm.leads.models import Lead, LeadOfficer
 
 blueprint = Blueprint("offline", __name__)
 
@@ -83,6 +89,23 @@ def offline_page():
     return render_template("offline/page.html", minimal=True)
 
 
+#: How many of a user's own leads the service worker keeps for offline reading.
+OWN_LEADS_KEPT = 30
+
+
+@blueprint.route("/offline/my-leads")
+@login_required
+def my_leads():
+    """The pages of the leads the user works on (primary or helper officer), most recently
+    changed first: offline.js asks the service worker to keep them for reading offline."""
+    mine = sa.or_(Lead.primary_officer_id == current_user.id,
+                  Lead.helpers.any(LeadOfficer.user_id == current_user.id))
+    ids = db.session.scalars(
+        scope_leads(sa.select(Lead.id), current_user).where(mine)
+        .order_by(Lead.updated_at.desc(), Lead.id.desc()).limit(OWN_LEADS_KEPT)).all()
+    return jsonify(paths=[url_for("leads.show", lead_id=i) for i in ids])
+
+
 @blueprint.after_app_request
 def say_whose(response):
     if response.mimetype == "text/html":
@@ -122,7 +145,6 @@ def offline_helpers():
         minimal pages), the CSRF token of the session, the messages."""
         attrs = {"data-messages": json.dumps(_messages(), ensure_ascii=False)}
         if signed_in:
-            from flask_login import current_user
             from flask_wtf.csrf import generate_csrf
 
             attrs["data-user"] = str(current_user.id)

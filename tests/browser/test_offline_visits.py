@@ -184,3 +184,18 @@ def test_a_form_post_lost_on_the_network_is_queued_by_the_service_worker(officer
     page.click("#visit button[type=submit]")
     page.wait_for_selector("text=已同步 1 条走访")
     assert lost and visits(live) == [("信号不好时提交的走访", cid)]
+
+
+def test_the_officers_own_leads_are_kept_without_opening_them(officer, live):
+    page = officer
+    sign_in(page, live, "a-1")
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.reload()  # a page the worker answered asks it to keep the officer's own leads
+    lead = f"/leads/{live.ids['lead_a']}"
+    kept(page, user_id(live, "a-1"), lead)
+    kept(page, user_id(live, "a-1"), lead + "/visits")
+    page.context.set_offline(True)
+    page.goto(live.url + lead)
+    page.wait_for_selector("[data-offline-copy]")
+    assert "宠物食品生产基地" in page.inner_text("main h1")
+    assert "离线副本，更新于" in page.inner_text("[data-offline-copy]")

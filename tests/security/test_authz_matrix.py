@@ -191,6 +191,7 @@ ROUTES = [
     R("offline.manifest", "GET", "/manifest.webmanifest", PUBLIC),
     R("offline.service_worker", "GET", "/sw.js", PUBLIC),
     R("offline.offline_page", "GET", "/offline", PUBLIC),
+    R("offline.my_leads", "GET", "/offline/my-leads", SIGNED_IN),
     R("auth.login", "GET", "/login", PUBLIC),
     R("auth.login", "POST", "/login", PUBLIC, form(username="{username}", password="wrong-pass-1"),
       writes=None),

@@ -110,3 +110,12 @@ def test_sync_needs_the_csrf_header(world, app):
     csrf = page.split('data-csrf="')[1].split('"')[0]
     assert client.post(url, json=body, headers={"X-CSRFToken": csrf}).status_code == 201
     assert count() == 1
+
+
+def test_my_leads_lists_the_pages_of_the_users_own_leads(client, auth, world):
+    assert client.get("/offline/my-leads").status_code == 302  # to the sign-in page
+    auth.login("a-1")  # primary officer of lead_a only
+    assert client.get("/offline/my-leads").get_json() == {"paths": [f"/leads/{world.lead_a.id}"]}
+    auth.logout()
+    auth.login("a-head")  # sees the unit's leads, works on none of them
+    assert client.get("/offline/my-leads").get_json() == {"paths": []}

@@ -320,6 +320,7 @@
         return key.indexOf("crm-pages-") === 0 || key === "crm-meta";
       }).map(function (key) { return caches.delete(key); }));
     }) : Promise.resolve();
+    try { sessionStorage.clear(); } catch (e) { /* private mode */ }
     var queue = withStore("readwrite", function (store) { store.clear(); }).catch(function () {});
     return Promise.all([pages, queue]).catch(function () {});
   }
@@ -336,6 +337,27 @@
     });
   }
 
+  // The user's own leads, kept by the service worker for reading offline: asked once per tab
+  // (the worker skips a page kept within the hour).
+  function keepOwnLeads() {
+    // Only from a page the worker answered: it knows then who is signed in.
+    if (!uid || !navigator.onLine || !("serviceWorker" in navigator) ||
+        !navigator.serviceWorker.controller) return;
+    var key = "crm-own-leads-" + uid;
+    try {
+      if (sessionStorage.getItem(key)) return;
+    } catch (e) { return; }
+    navigator.serviceWorker.ready.then(function (registration) {
+      return fetch("/offline/my-leads", { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (body) {
+          if (!body || !registration.active) return;
+          registration.active.postMessage({ keep: body.paths, uid: uid });
+          try { sessionStorage.setItem(key, "1"); } catch (e) { /* private mode */ }
+        });
+    }).catch(function () { /* offline: next time */ });
+  }
+
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () { /* http */ });
   }
@@ -347,6 +369,7 @@
   } catch (e) { /* private mode */ }
   document.querySelectorAll("form[method='post'], form[method='POST']").forEach(enhanceVisitForm);
   guardSignOut();
+  keepOwnLeads();
   window.addEventListener("online", function () { sync(false); });
   window.addEventListener("offline", render);
   dropOthers().catch(function () {}).then(render).then(function () { return sync(false); });

@@ -171,6 +171,41 @@ function postVisit(request, url) {
   });
 }
 
+// Whether the user's copy of ``path`` was kept within the hour.
+function fresh(uid, path) {
+  return caches.open(PAGES + uid).then(function (cache) {
+    return cache.match(path);
+  }).then(function (hit) {
+    var when = hit && Date.parse(hit.headers.get("X-CRM-Cached-At") || "");
+    return Boolean(when) && Date.now() - when < 3600 * 1000;
+  });
+}
+
+// offline.js sends the user's own leads ({keep: [paths], uid}): each lead's page and visit form
+// is kept, one after another, as the user's (the answer must say it is theirs).
+self.addEventListener("message", function (event) {
+  var data = event.data || {};
+  if (!Array.isArray(data.keep) || !data.uid) return;
+  var uid = String(data.uid);
+  event.waitUntil(currentUser().then(function (current) {
+    if (current !== uid) return;
+    return data.keep.filter(function (path) { return LEAD.test(path); })
+      .reduce(function (chain, path) {
+        return chain.then(function () {
+          return fresh(uid, path);
+        }).then(function (isFresh) {
+          if (isFresh) return;
+          return fetch(path, { credentials: "same-origin", redirect: "manual" }).then(function (response) {
+            if (response.status !== 200 || response.headers.get("X-CRM-User") !== uid) return;
+            return keep(uid, path, response).then(function () {
+              return keepVisitForm(uid, path + "/visits");
+            });
+          });
+        });
+      }, Promise.resolve());
+  }).catch(function () { /* offline again: what was kept stays */ }));
+});
+
 self.addEventListener("fetch", function (event) {
   var request = event.request;
   var url = new URL(request.url);
