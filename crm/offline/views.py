@@ -108,13 +108,15 @@ def my_leads():
 
 @blueprint.after_app_request
 def say_whose(response):
-    if response.mimetype == "text/html":
+    # Not on a 5xx: an outage answers as to nobody, and must not make the worker drop the
+    # pages kept for when the server cannot be reached.
+    if response.mimetype == "text/html" and response.status_code < 500:
         user = g.get("_login_user")
         if user is not None:
-            whose = user.id if user.is_authenticated else 0
+            whose = str(user.id) if user.is_authenticated else "0"
         else:  # not looked up in this request: the session says (no database asked here)
-            whose = session.get("_user_id") or 0
-        response.headers["X-CRM-User"] = str(whose)
+            whose = str(session.get("_user_id") or "0").partition(":")[0]
+        response.headers["X-CRM-User"] = whose
     return response
 
 

@@ -119,3 +119,15 @@ def test_my_leads_lists_the_pages_of_the_users_own_leads(client, auth, world):
     auth.logout()
     auth.login("a-head")  # sees the unit's leads, works on none of them
     assert client.get("/offline/my-leads").get_json() == {"paths": []}
+
+
+def test_an_outage_page_says_nobodys(client, auth, world, app):
+    """A 5xx carries no X-CRM-User: the worker keeps the user's pages through an outage."""
+    @app.route("/boom-for-test")
+    def boom():
+        raise RuntimeError("boom")
+
+    auth.login("a-1")
+    assert client.get("/offline").headers["X-CRM-User"] == str(world.off_a1.id)
+    response = client.get("/boom-for-test")
+    assert response.status_code == 500 and "X-CRM-User" not in response.headers
