@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException
 
 from crm.auth.permissions import get_lead_or_404, require
@@ -81,7 +82,11 @@ def sync(lead_id):
         if exc.code == 404:
             return _json_error(404, "not_found", _("项目不存在，或您无权查看。"))
         return _json_error(403, "forbidden", _("您无权为该项目登记走访"))
-    form = NewVisitForm(meta={"csrf": False})  # CSRFProtect checked the header already
+    # The form's own checks, on the JSON's values as text (a number or null is no field's type).
+    body = request.get_json()
+    fields = MultiDict({name: value for name, value in body.items()
+                        if isinstance(value, str) and name in (*services.VISIT_FIELDS, "client_id")})
+    form = NewVisitForm(formdata=fields, meta={"csrf": False})  # CSRFProtect checked the header
     if not form.validate():
         return _json_error(422, "unprocessable", _("提交的内容有误"), form.errors)
     if not form.client_id.data:

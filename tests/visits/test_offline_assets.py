@@ -90,6 +90,8 @@ def test_sync_refusals_are_json(client, auth, world):
     assert sync(client, world.lead_b.id).get_json()["error"]["code"] == "not_found"
     assert sync(client, world.lead_a2.id).status_code == 403
     assert client.post(f"/leads/{world.lead_a.id}/visits/sync", data="x").status_code == 400
+    odd = sync(client, world.lead_a.id, summary=5, kind=None, participants=["x"])
+    assert odd.status_code == 422 and set(odd.get_json()["error"]["fields"]) == {"summary"}
     assert count() == 0
 
 
