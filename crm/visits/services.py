@@ -113,7 +113,8 @@ def record_visit(user: User, lead: Lead, data: dict) -> tuple[Visit, bool]:
             db.session.flush()
     except IntegrityError:
         # Another transaction committed the same client_id after our look-up.
-        db.session.expunge(visit) if visit in db.session else None
+        if visit in db.session:
+            db.session.expunge(visit)
         earlier = _earlier(user, lead, client_id) if client_id is not None else None
         if earlier is None:
             raise
