@@ -39,9 +39,14 @@ def visits(live) -> list[tuple[str, str]]:
 
 def kept(page, uid: int, path: str):
     """Wait until the service worker keeps ``path`` for user ``uid``."""
+    # wait_for_function does not await a promise: each poll starts a look-up and reads the last.
     page.wait_for_function(
-        """([name, path]) => caches.open(name).then(c => c.match(path)).then(Boolean)""",
-        arg=[f"crm-pages-u{uid}", path])
+        """([name, path]) => {
+          const key = name + " " + path;
+          window.__kept = window.__kept || {};
+          caches.open(name).then(c => c.match(path)).then(hit => { window.__kept[key] = !!hit; });
+          return window.__kept[key] === true;
+        }""", arg=[f"crm-pages-u{uid}", path], polling=100)
 
 
 def open_lead_online(page, live, username="a-1"):

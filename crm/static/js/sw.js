@@ -107,15 +107,16 @@ function navigate(event, url) {
     var uid = response.headers.get("X-CRM-User");
     if (uid === null) return response;
     var copy = response.status === 200 ? response.clone() : null;
-    // Kept after the page is answered: showing it does not wait for the cache.
-    event.waitUntil(noteUser(uid).then(function () {
+    // Whose it is, noted before the page runs (its scripts may ask the worker for more); the
+    // copy kept after the page is answered: showing it does not wait for the cache.
+    return noteUser(uid).catch(function () {}).then(function () {
       if (uid !== "0" && copy && !url.search && KEPT.test(url.pathname)) {
-        return keep(uid, url.pathname, copy).then(function () {
+        event.waitUntil(keep(uid, url.pathname, copy).then(function () {
           if (LEAD.test(url.pathname)) return keepVisitForm(uid, url.pathname + "/visits");
-        });
+        }).catch(function () { /* storage full or gone: the page was shown anyway */ }));
       }
-    }).catch(function () { /* storage full or gone: the page was shown anyway */ }));
-    return response;
+      return response;
+    });
   }, function () {
     return currentUser().then(function (uid) {
       if (uid === "0") return fallback();
