@@ -204,3 +204,22 @@ def test_the_officers_own_leads_are_kept_without_opening_them(officer, live):
     page.wait_for_selector("[data-offline-copy]")
     assert "宠物食品生产基地" in page.inner_text("main h1")
     assert "离线副本，更新于" in page.inner_text("[data-offline-copy]")
+
+
+def test_a_refused_visit_stays_with_its_reason_until_discarded(officer, live):
+    page = officer
+    lead = open_lead_online(page, live)
+    log_visit_offline(page, live, lead, "会被拒绝的走访")
+    page.route("**/visits/sync", lambda route: route.fulfill(
+        status=422, content_type="application/json",
+        body='{"error": {"code": "invalid", "message": "请检查填写的内容", '
+             '"fields": {"next_follow_up": ["下次跟进日期不能早于走访日期"]}}}'))
+    page.context.set_offline(False)
+    page.wait_for_selector("text=被拒绝：下次跟进日期不能早于走访日期")
+    page.reload()  # kept across pages, not sent again by itself
+    page.wait_for_selector("text=被拒绝：下次跟进日期不能早于走访日期")
+    assert page.locator("[data-pending-count='1']").count() == 1
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("[data-discard]")
+    page.wait_for_selector("[data-pending-count]", state="detached")
+    assert visits(live) == []

@@ -122,7 +122,7 @@
     return myItems().then(function (items) {
       var offline = !navigator.onLine;
       if (!items.length && !offline && !note) {
-        if (banner) banner.hidden = true;
+        if (banner) { banner.hidden = true; banner.textContent = ""; }
         return;
       }
       var box = bannerElement();
