@@ -129,6 +129,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.leads.views import blueprint as leads_bp
     from crm.main.views import blueprint as main_bp
     from crm.moveback.views import blueprint as moveback_bp
+    from crm.offline.views import blueprint as offline_bp
     from crm.permits.views import blueprint as permits_bp
     from crm.reminders.views import blueprint as reminders_bp
     from crm.reports.views import blueprint as reports_bp
@@ -138,6 +139,7 @@ def register_blueprints(app: Flask) -> None:
     from crm.visits.views import blueprint as visits_bp
 
     app.register_blueprint(main_bp)
+    app.register_blueprint(offline_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(leads_bp)
     app.register_blueprint(moveback_bp)

@@ -16,7 +16,7 @@ DESCRIPTIONS = {
     401: "No token, or a bad one",
     403: "The user's role forbids it",
     404: "Absent, or outside the user's sight",
-    409: "Edited by someone else since the version read",
+    409: "Edited by someone else since the version read (a visit: its `client_id` is taken)",
     413: "Request body too large",
     422: "Invalid values; `fields` names each one",
     429: "Too many requests; retry after `Retry-After` seconds",

@@ -121,12 +121,16 @@ class LeadVisits(MethodView):
             .order_by(Visit.visited_on.desc(), Visit.id.desc())
         ).all()
 
-    @json_write(bp, VisitInSchema, VisitSchema, 201, codes=(400, 403, 404, 413, 422))
+    @bp.alt_response(200, schema=VisitSchema,
+                     description="Logged before with this `client_id`: that visit, unchanged")
+    @json_write(bp, VisitInSchema, VisitSchema, 201, codes=(400, 403, 404, 409, 413, 422))
     def post(self, data, lead_id):
-        """Log a visit; its next follow-up becomes the lead's."""
+        """Log a visit; its next follow-up becomes the lead's. With a `client_id` already
+        used by this user on this lead, the visit logged then is answered with 200 and nothing
+        is logged; with one used by another user or on another lead, 409."""
         lead = _load(lead_id)
-        visit = visit_services.log_visit(api_user(), lead, data)
-        return visit
+        visit, created = visit_services.record_visit(api_user(), lead, data)
+        return visit, 201 if created else 200
 
 
 @bp.route(f"/leads/<{ID}:lead_id>/funds")

@@ -320,6 +320,10 @@ class VisitInSchema(ApiSchema):
     summary = _text(5000, 1, required=True)
     next_step = _text(2000)
     next_follow_up = Day(allow_none=True)
+    client_id = fields.UUID(allow_none=True, metadata={
+        "description": "A UUID made by the client. Sending it again returns the visit logged "
+                       "with it first (200) and logs nothing, so an offline phone can resend "
+                       "safely; one used by another user or on another lead is refused (409)."})
 
 
 class VisitSchema(AnswerSchema, VisitInSchema):

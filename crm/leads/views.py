@@ -198,9 +198,9 @@ def show(lead_id):
     from crm.moveback.forms import DecideForm, RequestForm
     from crm.permits.forms import DoneForm, PermitForm
     from crm.supervision.queries import list_orders
-    from crm.visits.forms import VisitForm
+    from crm.visits.forms import new_visit_form
 
-    visit_form = VisitForm(visited_on=today())
+    visit_form = new_visit_form(visited_on=today())
     moves = services.allowed_moves(current_user, lead)
     move_form = MoveForm(version=lead.version, on=today(), to=default_target(lead, moves))
     back_targets = move_back.back_targets(current_user, lead)

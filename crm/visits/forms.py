@@ -1,7 +1,9 @@
 """The visit form: three taps on a phone (date defaults to today)."""
 
+import uuid
+
 from flask_babel import lazy_gettext as _l
-from wtforms import RadioField, SelectChoice, StringField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from crm.inputs import DayField, InputForm, Required
@@ -21,3 +23,15 @@ class VisitForm(InputForm):
 
     #: The visit's next follow-up on file (an edit may keep it, though past).
     kept_follow_up = None
+
+
+class NewVisitForm(VisitForm):
+    """A new visit: the page carries a fresh ``client_id`` (a UUID), so the same form sent twice
+    (a double tap, a resend after a lost answer) logs one visit."""
+
+    client_id = HiddenField()
+
+
+def new_visit_form(**values) -> NewVisitForm:
+    """A new visit's form as shown (not posted), with a fresh client_id."""
+    return NewVisitForm(formdata=None, client_id=str(uuid.uuid4()), **values)

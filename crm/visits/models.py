@@ -30,6 +30,7 @@ class Visit(db.Model):
         sa.Index("ix_visits_lead_on", "lead_id", "visited_on"),
         sa.Index("ix_visits_user_on", "user_id", "visited_on"),
         sa.Index("ix_visits_township_on", "township_id", "visited_on"),
+        sa.Index("ix_visits_client_id", "client_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,6 +46,9 @@ class Visit(db.Model):
     next_follow_up: Mapped[dt.date | None]
     #: Other officers who took part, as free text names.
     participants: Mapped[str] = mapped_column(sa.String(200), default="")
+    #: A UUID made by the client that logged it (canonical lower-case text): a resend with the
+    #: same one returns this visit instead of logging another. Unique; NULL for visits without.
+    client_id: Mapped[str | None] = mapped_column(sa.String(36))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -1,9 +1,11 @@
 """Logging and editing visits; a visit's next follow-up becomes the lead's."""
 
 import datetime as dt
+import uuid
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
 
 from crm import audit
 from crm.auth.models import User
@@ -48,17 +50,78 @@ def _validate(data: dict) -> dict:
     }
 
 
+BAD_CLIENT_ID = _l("client_id 须为 UUID（如 3f2b8c1e-5d4a-4f6b-9c1d-2e7a8b9c0d1e）")
+
+
+class ClientIdTaken(DomainError):
+    """The ``client_id`` names a visit of another user or of another lead: refused without
+    saying anything of that visit."""
+
+    status = 409
+    code = "client_id_taken"
+
+    def __init__(self):
+        message = _l("该 client_id 已被另一条走访使用，请换一个新的 UUID")
+        super().__init__(message, {"client_id": [message]})
+
+
+def client_id_of(value) -> str | None:
+    """``value`` as a canonical UUID text (lower case, with hyphens); None for none; else a
+    DomainError on the field ``client_id``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value).strip()))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise DomainError(BAD_CLIENT_ID, {"client_id": [BAD_CLIENT_ID]}) from exc
+
+
+def _earlier(user: User, lead: Lead, client_id: str) -> Visit | None:
+    """The visit already logged with ``client_id`` (if it is this user's on this lead)."""
+    visit = db.session.scalar(sa.select(Visit).where(Visit.client_id == client_id))
+    if visit is not None and (visit.user_id != user.id or visit.lead_id != lead.id):
+        raise ClientIdTaken()
+    return visit
+
+
 def log_visit(user: User, lead: Lead, data: dict) -> Visit:
     """Record a visit on ``lead``; it may set the lead's next follow-up."""
+    return record_visit(user, lead, data)[0]
+
+
+def record_visit(user: User, lead: Lead, data: dict) -> tuple[Visit, bool]:
+    """Record a visit on ``lead`` (it may set the lead's next follow-up): the visit and whether
+    it was created now.
+
+    With ``data["client_id"]`` (a UUID made by the client) the call is idempotent: the visit
+    logged earlier with it is returned (``False``) and nothing is written, even when two
+    requests race (the unique index decides; the loser reads the winner's row). A client_id
+    used by another user or on another lead is refused (``ClientIdTaken``).
+    """
     if not can(user, "visit.log", lead):
         raise Forbidden(_l("您无权为该项目登记走访"))
+    client_id = client_id_of(data.get("client_id"))
+    lock(lead)  # PostgreSQL: a racing request for the same lead waits here, then sees the row
+    if client_id is not None and (earlier := _earlier(user, lead, client_id)) is not None:
+        return earlier, False
     values = _validate(data)
-    lock(lead)
-    visit = Visit(lead=lead, township_id=lead.township_id, user_id=user.id, **values)
-    db.session.add(visit)
+    visit = Visit(lead=lead, township_id=lead.township_id, user_id=user.id, client_id=client_id,
+                  **values)
+    try:
+        with db.session.begin_nested():
+            db.session.add(visit)
+            db.session.flush()
+    except IntegrityError:
+        # Another transaction committed the same client_id after our look-up.
+        if visit in db.session:
+            db.session.expunge(visit)
+        earlier = _earlier(user, lead, client_id) if client_id is not None else None
+        if earlier is None:
+            raise
+        return earlier, False
     _apply_to_lead(lead, visit)
     db.session.flush()
-    return visit
+    return visit, True
 
 
 def _apply_to_lead(lead: Lead, visit: Visit) -> None:

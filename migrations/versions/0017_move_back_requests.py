@@ -16,7 +16,7 @@ STAGES = "('contact', 'negotiation', 'signed', 'started', 'producing')"
 
 # revision identifiers, used by Alembic.
 revision = '0017'
-down_revision = '0015'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 

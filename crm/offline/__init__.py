@@ -1,0 +1,1 @@
+"""The installable, offline-tolerant app: web manifest, service worker, offline page."""
