@@ -70,6 +70,8 @@ def _after_flush(session: Session, _flush_context) -> None:
 
 @sa.event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint's release (SQLAlchemy calls this hook for it too): not yet
     session.flush()  # what the commit would flush still counts
     bump_versions(session)
 

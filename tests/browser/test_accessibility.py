@@ -29,6 +29,7 @@ from crm.companies.models import Dispute
 from crm.extensions import db
 from crm.industries.models import Industry
 from crm.leads import services as lead_services
+from crm.moveback import services as moveback_services
 from crm.permits import services as permit_services
 from crm.reminders.mail import unsubscribe_token
 from crm.supervision import services as supervision_services
@@ -75,6 +76,9 @@ PAGES = [
     Page("分配负责人", "/leads/{lead}/assign", ("admin", "head")),
     Page("新建项目", "/leads/new", UNIT),
     Page("看板", "/board", ALL),
+    Page("退回申请", "/move-back/", ("admin", "head")),
+    Page("退回申请的项目", "/leads/{signed}", ("admin", "head", "officer")),
+    Page("离线", "/offline", ALL + ANON),
     Page("记走访", "/leads/{lead}/visits", UNIT),
     Page("改走访", "/leads/{lead}/visits/{visit}/edit", ("officer",)),
     Page("统计总览", "/stats/", HEADS_UP),
@@ -164,6 +168,7 @@ def build_world() -> dict:
     signed = factories.lead(w.head_a, w.a, name="新材料产业园", company="山东新材料有限公司",
                             stage="signed", primary_officer_id=w.off_a1.id)
     claim_services.upload_attachment(w.off_a1, signed, _jpeg(), "现场.jpg", "site_photo")
+    moveback_services.request_move_back(w.off_a1, signed, "negotiation", "投资方要求重新商谈条款")
     factories.lead(w.head_b, w.b, name="宠物食品出口基地", company="（山东）烟台中宠食品有限公司",
                    primary_officer_id=w.off_b1.id)  # 撞单 with lead_a
     for unit, value in ((w.a, 10), (w.b, 20)):
@@ -183,7 +188,7 @@ def build_world() -> dict:
     w.off_a1.reminder_daily = True
     db.session.flush()
     return {
-        "lead": w.lead_a.id, "visit": visit_a.id, "unit": w.a.id, "company": w.lead_a.company_id,
+        "lead": w.lead_a.id, "signed": signed.id, "visit": visit_a.id, "unit": w.a.id, "company": w.lead_a.company_id,
         "order": order.id, "claim": signed.claims[0].id, "issue": issue.id,
         "dispute": db.session.scalar(sa.select(Dispute.id).limit(1)),
         "permit": permit_a.id, "user": w.off_a2.id, "channel": channel.id,
