@@ -98,6 +98,7 @@ def test_big_screen_by_secret_link(browser, desktop, live, tmp_path, monkeypatch
 
     # Revoked: the next reload shows the screen's own "link revoked" page instead (410).
     page.goto(f"{live.url}/screen/links")
+    page.once("dialog", lambda dialog: dialog.accept())  # "停用后这块屏幕将不再显示 …"
     page.click("button:has-text('停用')")
     page.wait_for_selector("text=已停用屏幕链接")
     response = screen.goto(url)

@@ -141,6 +141,7 @@ def test_sign_out_leaves_nothing_for_the_next_user(officer, live):
     page.wait_for_selector("[data-pending-count='1']")
 
     page.once("dialog", lambda dialog: dialog.accept())  # "还有 1 条走访未同步 …"
+    page.click("#site-menu summary")  # sign-out sits in the account menu
     page.click("form[action$='/logout'] button")
     page.wait_for_url("**/login*")
     sign_in(page, live, "a-2")
