@@ -36,6 +36,27 @@ def lease(model, row_id: int, duration: dt.timedelta, force: bool = False) -> bo
     return taken == 1
 
 
+def lease_many(model, row_ids, duration: dt.timedelta, force_ids=frozenset(), *columns) -> list:
+    """``lease`` for many rows in one conditional ``UPDATE … RETURNING``: the rows this process
+    took (with ``columns``), by id; a row another process holds is not among them. ``force_ids``
+    also takes those failed rows whose next try is not due yet."""
+    if not row_ids:
+        return []
+    now = utcnow()
+    ready = [model.next_attempt_at.is_(None), model.next_attempt_at <= now]
+    forced = [i for i in row_ids if i in force_ids]
+    if forced:
+        ready.append(sa.and_(model.id.in_(forced), model.last_error != ""))
+    with db.engine.begin() as conn:
+        taken = conn.execute(
+            sa.update(model)
+            .where(model.id.in_(list(row_ids)), model.status == "pending", sa.or_(*ready))
+            .values(next_attempt_at=now + duration, attempts=model.attempts + 1, last_error="")
+            .returning(model.id, *columns)
+        ).all()
+    return sorted(taken, key=lambda row: row[0])
+
+
 def mark_sent(model, row_id: int) -> None:
     write(model, row_id, status="sent", sent_at=utcnow(), last_error="", next_attempt_at=None)
 

@@ -15,7 +15,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from crm import outbox
 from crm.auth.models import User
@@ -24,6 +23,7 @@ from crm.extensions import db
 from crm.reminders import content, mail
 from crm.reminders.models import ReminderDispatch
 from crm.reminders.workdays import is_workday
+from crm.stats.sql import upsert
 
 LEASE = dt.timedelta(minutes=10)
 BACKOFF = (dt.timedelta(minutes=5), dt.timedelta(minutes=15), dt.timedelta(hours=1),
@@ -76,12 +76,19 @@ def run(kind: str, as_of: dt.date, *, dry_run: bool = False) -> RunResult:
     return result
 
 
+#: Rows claimed by one INSERT, and rows leased (and sent) per UPDATE … RETURNING.
+BATCH = 200
+
+
 def claim(digests, result: RunResult) -> int:
     """Insert a pending row with the rendered message for each digest not claimed before.
 
-    Reads happen first and end with a commit; each insert then opens a transaction of its own,
-    so on SQLite no transaction ever upgrades from reading to writing (which another process's
-    commit would make fail instead of wait).
+    Reads (and rendering) happen first and end with a commit; the rows are then inserted a
+    batch at a time, each batch one ``INSERT … ON CONFLICT DO NOTHING RETURNING`` in a
+    transaction of its own (so on SQLite no transaction ever upgrades from reading to writing,
+    which another process's commit would make fail instead of wait). The unique key decides:
+    a row another process inserted first is not inserted again, and not returned, so it is
+    not counted as ours.
     """
     keys = [(d.user.id, d.kind, d.period) for d in digests]
     existing = set()
@@ -91,22 +98,25 @@ def claim(digests, result: RunResult) -> int:
             .where(sa.tuple_(ReminderDispatch.user_id, ReminderDispatch.kind,
                              ReminderDispatch.period).in_(keys))
         ).all())
+    renderer = mail.Renderer()
     rows = []
     for digest, key in zip(digests, keys, strict=True):
         if key in existing:
             continue
-        message = mail.render(digest)
+        message = renderer.render(digest)
         rows.append({"user_id": key[0], "kind": key[1], "period": key[2], "status": "pending",
                      "subject": str(message["Subject"])[:200], "message": message.as_string()})
     db.session.commit()
     claimed = 0
-    for row in rows:  # on connections of their own, as in ``deliver``
-        try:
-            with db.engine.begin() as conn:
-                conn.execute(sa.insert(ReminderDispatch).values(**row))
-        except IntegrityError:
-            continue  # another process claimed it between our look and our insert
-        claimed += 1
+    table = ReminderDispatch.__table__
+    now = utcnow()
+    for start in range(0, len(rows), BATCH):  # on connections of their own, as in ``deliver``
+        batch = [dict(row, attempts=0, last_error="", created_at=now)
+                 for row in rows[start:start + BATCH]]
+        with db.engine.begin() as conn:
+            stmt = upsert(conn, table).values(batch).on_conflict_do_nothing(
+                index_elements=[table.c.user_id, table.c.kind, table.c.period])
+            claimed += len(conn.execute(stmt.returning(table.c.id)).all())
     return claimed
 
 
@@ -118,7 +128,9 @@ def deliver(result: RunResult, only_ids=None, force_ids=frozenset()) -> None:
 
     Each step is a short transaction on a connection of its own, outside the session: a run
     composed its messages from tens of thousands of leads, and every session commit would
-    expire them all again (at province scale that made 1,000 mails take minutes).
+    expire them all again (at province scale that made 1,000 mails take minutes). Rows are
+    leased a batch at a time (one ``UPDATE … RETURNING`` gives this process the rows it won,
+    with their messages); each is marked sent as soon as the server took it.
     """
     db.session.commit()
     now = utcnow()
@@ -141,22 +153,19 @@ def deliver(result: RunResult, only_ids=None, force_ids=frozenset()) -> None:
                 if outbox.lease(ReminderDispatch, dispatch_id, LEASE, True):
                     _mark_failed(dispatch_id, str(exc), result)
             return
-        for dispatch_id in ids:
-            if not outbox.lease(ReminderDispatch, dispatch_id, LEASE, dispatch_id in force_ids):
-                continue
-            with db.engine.begin() as conn:
-                raw, kind, period, user_id = conn.execute(
-                    sa.select(ReminderDispatch.message, ReminderDispatch.kind,
-                              ReminderDispatch.period, ReminderDispatch.user_id)
-                    .where(ReminderDispatch.id == dispatch_id)
-                ).one()
-            try:
-                connection.send(raw, f"{kind}-{period}-{user_id}-{dispatch_id}")
-            except mail.MailError as exc:
-                _mark_failed(dispatch_id, str(exc), result)
-            else:
-                outbox.mark_sent(ReminderDispatch, dispatch_id)
-                result.sent += 1
+        for start in range(0, len(ids), BATCH):
+            taken = outbox.lease_many(
+                ReminderDispatch, ids[start:start + BATCH], LEASE, force_ids,
+                ReminderDispatch.message, ReminderDispatch.kind, ReminderDispatch.period,
+                ReminderDispatch.user_id)
+            for dispatch_id, raw, kind, period, user_id in taken:
+                try:
+                    connection.send(raw, f"{kind}-{period}-{user_id}-{dispatch_id}")
+                except mail.MailError as exc:
+                    _mark_failed(dispatch_id, str(exc), result)
+                else:
+                    outbox.mark_sent(ReminderDispatch, dispatch_id)
+                    result.sent += 1
 
 
 def _mark_failed(dispatch_id: int, error: str, result: RunResult) -> None:

@@ -12,12 +12,16 @@ from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from pathlib import Path
 
 from flask import current_app, render_template
-from flask_babel import force_locale
+from flask_babel import force_locale, get_translations
 from flask_babel import gettext as _
+from flask_babel.speaklater import LazyString
 from itsdangerous import BadSignature, URLSafeSerializer
+from jinja2 import pass_context
+from markupsafe import Markup, escape
 
 from crm.auth.models import User
 from crm.clock import business_tz, utcnow
+from crm.leads.pipeline import STAGE_LABELS
 from crm.targets.models import METRIC_LABELS
 
 _UNSUBSCRIBE_SALT = "reminder-unsubscribe"
@@ -85,31 +89,134 @@ def sender_address() -> Address:
 
 def render(digest) -> EmailMessage:
     """The digest as a multipart (text + HTML) message in the reader's language."""
-    user = digest.user
-    base = current_app.config["CRM_BASE_URL"].rstrip("/")
-    # The reviewers' list is a daily mail: the daily preference turns it off.
-    pref = digest.kind if digest.kind in ("daily", "weekly") else "daily"
-    unsubscribe = f"{base}/reminders/unsubscribe/{unsubscribe_token(user, pref)}"
-    context = dict(digest.context, user=user, base_url=base, unsubscribe_url=unsubscribe,
-                   METRIC_LABELS=METRIC_LABELS)
-    with force_locale(user.locale):
-        subject = {
-            "daily": _("【招商 CRM】今日跟进提醒 %(d)s", d=digest.period),
-            "weekly": _("【招商 CRM】每周提醒 %(w)s", w=digest.period),
-            "review": _("【招商 CRM】待核验超过5个工作日 %(d)s", d=digest.period),
-            "dispute": _("【招商 CRM】撞单裁定：%(lead)s", lead=digest.context.get("lead") and
-                         digest.context["lead"].name),
-            "supervision": lambda: _("【招商 CRM】约谈督办 %(n)s %(p)s",
-                                     n=digest.context["order"].number_text,
-                                     p=digest.context["order"].lead.name),
-            "move_back": lambda: _("【招商 CRM】申请退回：%(lead)s", lead=digest.context["lead"].name)
-            if digest.template == "move_back_request" else
-            _("【招商 CRM】退回申请%(result)s：%(lead)s",
-              result=digest.context["move_request"].status_label, lead=digest.context["lead"].name),
-        }[digest.kind]
-        subject = subject() if callable(subject) else subject
-        text = render_template(f"email/{digest.template}.txt", subject=subject, **context)
-        html = render_template(f"email/{digest.template}.html", subject=subject, **context)
+    return Renderer().render(digest)
+
+
+#: Stand-ins for the reader's name and unsubscribe link in a context rendered once for several
+#: readers (``Digest.shared``): private-use characters, which no escaping changes.
+_NAME_MARK = "\ue000name\ue000"
+_URL_MARK = "\ue000unsubscribe\ue000"
+
+
+class _Reader:
+    """The reader as a shared rendering sees them: only the name, as a stand-in."""
+
+    display_name = _NAME_MARK
+
+
+class _Label(str):
+    """A translated label (a lazy string resolved once per language): what it gives a
+    template, as text and as HTML (``__html__``: unescaped), is the lazy string's."""
+
+    def __html__(self):
+        return str(self)
+
+
+class Renderer:
+    """Renders reminders, reusing per language what does not change between readers.
+
+    The templates' ``_()`` looks the language's catalog up directly (not through Flask-Babel's
+    request-bound lookup, per string), the labels are translated once per language, and a
+    context shared by several readers (``Digest.shared``: the admins' ranking) is rendered once
+    per language, the reader's name and unsubscribe link filled into the text afterwards, escaped
+    for HTML as the template would have escaped them. The message is the one rendering each
+    reader alone gives.
+    """
+
+    def __init__(self):
+        self._languages: dict[str, dict] = {}
+        self._shared: dict[tuple, tuple[str, str, str]] = {}
+
+    def _language(self, locale: str) -> dict:
+        """Inside ``force_locale(locale)``: the catalog functions and labels for templates."""
+        if locale not in self._languages:
+            translations = get_translations()
+            self._languages[locale] = {
+                "gettext": _new_gettext(translations.ugettext),
+                "ngettext": _new_ngettext(translations.ungettext),
+                "METRIC_LABELS": _labels(METRIC_LABELS),
+                "STAGE_LABELS": _labels(STAGE_LABELS),
+            }
+        return self._languages[locale]
+
+    def render(self, digest) -> EmailMessage:
+        user = digest.user
+        base = current_app.config["CRM_BASE_URL"].rstrip("/")
+        # The reviewers' list is a daily mail: the daily preference turns it off.
+        pref = digest.kind if digest.kind in ("daily", "weekly") else "daily"
+        unsubscribe = f"{base}/reminders/unsubscribe/{unsubscribe_token(user, pref)}"
+        if digest.shared:
+            key = (id(digest.context), digest.kind, digest.period, digest.template, user.locale)
+            if key not in self._shared:
+                self._shared[key] = self._render(digest, _Reader(), base, _URL_MARK)
+            subject, text, html = self._shared[key]
+            text = text.replace(_URL_MARK, unsubscribe).replace(_NAME_MARK, user.display_name)
+            html = html.replace(_URL_MARK, str(escape(unsubscribe))).replace(
+                _NAME_MARK, str(escape(user.display_name)))
+        else:
+            subject, text, html = self._render(digest, user, base, unsubscribe)
+        return _message(user, subject, text, html, unsubscribe)
+
+    def _render(self, digest, user, base: str, unsubscribe: str) -> tuple[str, str, str]:
+        """(subject, text, HTML) of ``digest`` for ``user`` in ``digest.user``'s language."""
+        context = dict(digest.context, user=user, base_url=base, unsubscribe_url=unsubscribe,
+                       METRIC_LABELS=METRIC_LABELS)
+        with force_locale(digest.user.locale):
+            context.update(self._language(digest.user.locale))
+            subject = {
+                "daily": lambda: _("【招商 CRM】今日跟进提醒 %(d)s", d=digest.period),
+                "weekly": lambda: _("【招商 CRM】每周提醒 %(w)s", w=digest.period),
+                "review": lambda: _("【招商 CRM】待核验超过5个工作日 %(d)s", d=digest.period),
+                "dispute": lambda: _("【招商 CRM】撞单裁定：%(lead)s",
+                                     lead=digest.context.get("lead") and
+                                     digest.context["lead"].name),
+                "supervision": lambda: _("【招商 CRM】约谈督办 %(n)s %(p)s",
+                                         n=digest.context["order"].number_text,
+                                         p=digest.context["order"].lead.name),
+                "move_back": lambda: _("【招商 CRM】申请退回：%(lead)s",
+                                       lead=digest.context["lead"].name)
+                if digest.template == "move_back_request" else
+                _("【招商 CRM】退回申请%(result)s：%(lead)s",
+                  result=digest.context["move_request"].status_label,
+                  lead=digest.context["lead"].name),
+            }[digest.kind]()
+            text = render_template(f"email/{digest.template}.txt", subject=subject, **context)
+            html = render_template(f"email/{digest.template}.html", subject=subject, **context)
+        return subject, text, html
+
+
+def _labels(labels: dict) -> dict:
+    """The lazy strings of ``labels`` translated now (as ``_Label``); anything else as it is."""
+    return {k: _Label(v) if isinstance(v, LazyString) else v for k, v in labels.items()}
+
+
+def _new_gettext(func):
+    """Jinja's "newstyle" ``_()`` over ``func`` (as ``jinja2.ext`` makes it): escaped under
+    autoescape, always %-formatted."""
+
+    @pass_context
+    def gettext(__context, __string, **variables):
+        rv = func(__string)
+        if __context.eval_ctx.autoescape:
+            rv = Markup(rv)  # noqa: S704 (the catalog's text, as jinja2.ext does)
+        return rv % variables
+
+    return gettext
+
+
+def _new_ngettext(func):
+    @pass_context
+    def ngettext(__context, __singular, __plural, __num, **variables):
+        variables.setdefault("num", __num)
+        rv = func(__singular, __plural, __num)
+        if __context.eval_ctx.autoescape:
+            rv = Markup(rv)  # noqa: S704 (the catalog's text, as jinja2.ext does)
+        return rv % variables
+
+    return ngettext
+
+
+def _message(user, subject: str, text: str, html: str, unsubscribe: str) -> EmailMessage:
     message = EmailMessage(policy=MAIL_POLICY)
     message["Subject"] = subject
     message["From"] = sender_address()

@@ -42,7 +42,7 @@ from crm.stats.results import (
     totals_of,
     yellow_margin,
 )
-from crm.stats.sql import days_between, median_by, no_index
+from crm.stats.sql import days_between, median_by, no_index, temporary_table
 from crm.targets.models import METRICS, RATE_METRICS, Target
 from crm.townships.models import Township
 from crm.visits.models import Visit
@@ -176,8 +176,8 @@ def district_stats(user: User, year: int, as_of: dt.date, *, industry: str | Non
 
     Without an industry filter a unit's numbers (and its targets' attainment and colours) come
     from the cache (``crm.stats.cache``) while none of its leads and targets has changed; the
-    others are computed by ``_compute`` (seven grouped queries whatever the number of leads and
-    units) and the targets query.
+    others are computed by ``_compute`` (the per-lead facts once into a temporary table, then
+    seven grouped queries, whatever the number of leads and units) and the targets query.
     """
     townships = visible_units(user, township_ids)
     units = {t.id: UnitStats(t.id, t.name, t.kind) for t in townships}
@@ -256,13 +256,17 @@ def _compute(units: dict[int, UnitStats], scope: _Scope, year: int, as_of: dt.da
             if row[0] in units:
                 yield units[row[0]], row[1:]
 
-    for unit, (stage, n) in each(db.session.execute(_snapshot(scope, as_of))):
-        unit.snapshot[stage] = int(n)
-    for row in db.session.execute(_per_unit(scope, start, end, as_of)).mappings():
-        if row["township_id"] in units:
-            _apply_per_unit(units[row["township_id"]], row)
-    for unit, (step, median) in each(db.session.execute(_velocity(scope, start, end, as_of))):
-        unit.velocity[step] = None if median is None else round(float(median), 1)
+    # The per-lead facts once, for the three statements that read them all (not three times).
+    with temporary_table(db.session.connection(), "stats_facts", lead_facts(scope, as_of),
+                         index="lead_id") as facts:
+        for unit, (stage, n) in each(db.session.execute(_snapshot(scope, as_of, facts))):
+            unit.snapshot[stage] = int(n)
+        for row in db.session.execute(_per_unit(scope, start, end, as_of, facts)).mappings():
+            if row["township_id"] in units:
+                _apply_per_unit(units[row["township_id"]], row)
+        for unit, (step, median) in each(
+                db.session.execute(_velocity(scope, start, end, as_of, facts))):
+            unit.velocity[step] = None if median is None else round(float(median), 1)
     for unit, (n,) in each(db.session.execute(_visits(scope, start, end))):
         unit.actuals["visits"] = int(n)
     for unit, (amount,) in each(db.session.execute(_funds_arrived(scope, start, end, as_of))):
@@ -344,7 +348,8 @@ def lead_facts(scope, as_of) -> sa.Select:
         for stage in stages
     ]
     stmt = (sa.select(Lead.id.label("lead_id"), Lead.township_id, Lead.investment_wan,
-                      Lead.created_on, Lead.planned_start_date, Lead.key_level, *firsts)
+                      Lead.created_on, Lead.planned_start_date, Lead.key_level, Lead.stage,
+                      Lead.stage_changed_on, *firsts)
             .outerjoin(StageChange, StageChange.lead_id == Lead.id)
             .group_by(Lead.id))
     if scope.verified:
@@ -380,26 +385,51 @@ def lead_stages(scope, as_of) -> sa.Subquery:
     if not scope.verified:
         return both
     counted = counted_claims(scope, as_of)
-    stage = both.c.stage
-
-    def at_least(milestone):
-        return stage.in_([s for s in STAGE_CLAIMS if STAGE_RANK[s] >= STAGE_RANK[milestone]])
-
-    standing = sa.case(
-        (stage.not_in(STAGE_CLAIMS), stage),
-        (sa.and_(at_least("producing"), counted.c.producing_on.is_not(None)), "producing"),
-        (sa.and_(at_least("started"), counted.c.started_on.is_not(None)), "started"),
-        (counted.c.signed_on.is_not(None), "signed"),
-        else_="negotiation",
-    )
-    return (sa.select(both.c.lead_id, both.c.township_id, standing.label("stage"))
+    return (sa.select(both.c.lead_id, both.c.township_id,
+                      _standing(both.c.stage, counted.c).label("stage"))
             .outerjoin(counted, counted.c.lead_id == both.c.lead_id)
             .subquery("verified_stages"))
 
 
-def _snapshot(scope, as_of):
-    """Each unit's leads by their stage at the end of ``as_of`` (``lead_stages``)."""
-    stages = lead_stages(scope, as_of)
+def _standing(stage, counted):
+    """On the verified basis, the stage a lead in ``stage`` stands at given ``counted``'s
+    ``signed_on``, ``started_on`` and ``producing_on`` (see ``lead_stages``)."""
+
+    def at_least(milestone):
+        return stage.in_([s for s in STAGE_CLAIMS if STAGE_RANK[s] >= STAGE_RANK[milestone]])
+
+    return sa.case(
+        (stage.not_in(STAGE_CLAIMS), stage),
+        (sa.and_(at_least("producing"), counted.producing_on.is_not(None)), "producing"),
+        (sa.and_(at_least("started"), counted.started_on.is_not(None)), "started"),
+        (counted.signed_on.is_not(None), "signed"),
+        else_="negotiation",
+    )
+
+
+def _fact_stages(scope, as_of, facts) -> sa.Subquery:
+    """``lead_stages`` read from ``facts`` (``lead_facts``'s rows for ``scope`` and ``as_of``:
+    each lead's stage, last change and counted milestones in one row, no join)."""
+    f = facts.c
+    milestones = [f.signed_on, f.started_on, f.producing_on] if scope.verified else []
+    current = (sa.select(f.lead_id, f.township_id, f.stage.label("stage"), *milestones)
+               .where(f.stage_changed_on <= as_of))
+    latest = _latest_changes(as_of, changed_after=True)
+    past = (sa.select(f.lead_id, f.township_id, latest.c.to_stage.label("stage"), *milestones)
+            .join(latest, latest.c.lead_id == f.lead_id)
+            .where(latest.c.rn == 1))
+    both = sa.union_all(current, past).subquery("stages")
+    if not scope.verified:
+        return both
+    return (sa.select(both.c.lead_id, both.c.township_id,
+                      _standing(both.c.stage, both.c).label("stage"))
+            .subquery("verified_stages"))
+
+
+def _snapshot(scope, as_of, facts=None):
+    """Each unit's leads by their stage at the end of ``as_of`` (``lead_stages``; from
+    ``facts``, ``lead_facts``'s rows for this scope and day, when given)."""
+    stages = lead_stages(scope, as_of) if facts is None else _fact_stages(scope, as_of, facts)
     return (sa.select(stages.c.township_id, stages.c.stage, sa.func.count())
             .group_by(stages.c.township_id, stages.c.stage))
 
@@ -418,11 +448,13 @@ def _arrived(scope, lead_id, start, end) -> sa.Select:
     return stmt
 
 
-def _per_unit(scope, start, end, as_of):
-    """Per unit, from the per-lead facts: entries in the period (and their scale classes and
-    investment), the cohort's reach, the start, inclusion and capital-arrival rates, the leads
-    created and the capital arrived in the period."""
-    facts = lead_facts(scope, as_of).subquery("facts")
+def _per_unit(scope, start, end, as_of, facts=None):
+    """Per unit, from the per-lead facts (``facts``: ``lead_facts``'s rows, else computed here):
+    entries in the period (and their scale classes and investment), the cohort's reach, the
+    start, inclusion and capital-arrival rates, the leads created and the capital arrived in
+    the period."""
+    if facts is None:
+        facts = lead_facts(scope, as_of).subquery("facts")
     f = facts.c
     on = {stage: f[f"{stage}_on"] for stage in ORDERED_STAGES}
     in_period = {stage: on[stage].between(start, end) for stage in ORDERED_STAGES}
@@ -505,10 +537,11 @@ def _key_rates(scope, year: int, as_of: dt.date) -> dict[int, dict]:
             for row in db.session.execute(stmt).mappings()}
 
 
-def _velocity(scope, start, end, as_of):
+def _velocity(scope, start, end, as_of, facts=None):
     """Median days from entering a stage to entering the next, over the next stage's entries
-    in the period."""
-    facts = lead_facts(scope, as_of).cte("facts")
+    in the period (``facts``: as ``_per_unit``'s)."""
+    if facts is None:
+        facts = lead_facts(scope, as_of).cte("facts")
     parts = []
     for a, b in STEPS:
         fa, fb = facts.c[f"{a}_on"], facts.c[f"{b}_on"]

@@ -1,9 +1,12 @@
-"""Portable SQL pieces the statistics need (date differences, medians, upserts)."""
+"""Portable SQL pieces the statistics need (date differences, medians, upserts, temporary
+tables)."""
+
+import contextlib
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.sql.expression import ClauseElement, Executable, FunctionElement
 
 
 class days_between(FunctionElement):  # noqa: N801 (reads as a SQL function)
@@ -78,3 +81,33 @@ def upsert(conn, table):
     and PostgreSQL spell it alike)."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table)
+
+
+class _CreateTemporaryAs(Executable, ClauseElement):
+    """``CREATE TEMPORARY TABLE name AS <select>`` (SQLite and PostgreSQL spell it alike)."""
+
+    inherit_cache = False
+
+    def __init__(self, name: str, select: sa.Select):
+        self.name, self.select = name, select
+
+
+@compiles(_CreateTemporaryAs)
+def _create_temporary_as(element, compiler, **kw):
+    return f"CREATE TEMPORARY TABLE {element.name} AS {compiler.process(element.select, **kw)}"
+
+
+@contextlib.contextmanager
+def temporary_table(conn, name: str, select: sa.Select, index: str | None = None):
+    """``select``'s rows in a temporary table of this connection for the block (a ``Table`` of
+    its columns, with their types), dropped after it: for several statements that read the
+    same expensive rows, computed once. Made and dropped in the caller's transaction (a
+    rollback drops it too); ``index``: a column to index."""
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))  # a block that died on this connection
+    conn.execute(_CreateTemporaryAs(name, select))
+    if index:
+        conn.execute(sa.text(f"CREATE INDEX ix_{name}_{index} ON {name} ({index})"))
+    table = sa.Table(name, sa.MetaData(),
+                     *[sa.Column(c.name, c.type) for c in select.selected_columns])
+    yield table
+    conn.execute(sa.text(f"DROP TABLE {name}"))

@@ -188,7 +188,8 @@ def build_world() -> dict:
     w.off_a1.reminder_daily = True
     db.session.flush()
     return {
-        "lead": w.lead_a.id, "signed": signed.id, "visit": visit_a.id, "unit": w.a.id, "company": w.lead_a.company_id,
+        "lead": w.lead_a.id, "signed": signed.id, "visit": visit_a.id, "unit": w.a.id,
+        "company": w.lead_a.company_id,
         "order": order.id, "claim": signed.claims[0].id, "issue": issue.id,
         "dispute": db.session.scalar(sa.select(Dispute.id).limit(1)),
         "permit": permit_a.id, "user": w.off_a2.id, "channel": channel.id,

@@ -359,3 +359,29 @@ def test_a_crawl_through_the_calendar_stores_nothing(client, auth, two_units, ca
     assert r.status_code == 200
     db.session.rollback()
     assert set(cached_rows()) == {w.a.id, w.b.id}
+
+
+def test_a_cold_computation_runs_as_many_statements_for_many_units_as_for_two(two_units):
+    """Every unit's year in one pass per statement: no statement per unit (issue 21)."""
+    w = two_units
+
+    def cold() -> int:
+        cache.clear()
+        db.session.commit()
+        db.session.expire_all()
+        assert w.admin.role == "district_admin"  # (loaded before counting)
+        with count_queries() as c:
+            stats = district_stats(w.admin, 2025, AS_OF)
+        db.session.commit()
+        return len(stats.units), c["n"]
+
+    units, few = cold()
+    for i in range(12):
+        unit = factories.township(f"新镇{i}")
+        lead = factories.lead(w.admin, unit, name=f"N{i}", company=f"N{i}", created_on=d(2, 1))
+        services.move_stage(w.admin, lead, "signed", on=d(3, 1))
+        db.session.add(Target(township_id=unit.id, year=2025, metric="signed_100m", value=2))
+    db.session.commit()
+    more, many = cold()
+    assert (units, more) == (2, 14)
+    assert many == few
