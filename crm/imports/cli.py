@@ -23,7 +23,8 @@ def import_leads(file: Path, dry_run: bool):
     """Import leads from FILE (.xlsx or .csv, UTF-8 or GBK) as the first district admin."""
     from crm.auth.models import DISTRICT_ADMIN, User
     from crm.imports.reader import ImportRefused, read_table
-    from crm.imports.service import import_rows, preview
+    from crm.imports.bulk import bulk_import_rows
+    from crm.imports.service import preview
 
     if not file.exists():
         raise click.ClickException(f"文件不存在：{file}")
@@ -56,7 +57,7 @@ def import_leads(file: Path, dry_run: bool):
         return
     try:
         with click.progressbar(length=len(results), label="正在导入") as bar:
-            leads = import_rows(user, results, file.name, progress=bar.update)
+            count = bulk_import_rows(user, results, file.name, progress=bar.update)
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()
@@ -64,7 +65,7 @@ def import_leads(file: Path, dry_run: bool):
     except Exception:
         db.session.rollback()
         raise
-    click.echo(f"已导入 {len(leads)} 个项目（文件 {file.name}）")
+    click.echo(f"已导入 {count} 个项目（文件 {file.name}）")
 
 
 @import_.command("prune-uploads")
