@@ -21,13 +21,12 @@ from flask import has_request_context, request
 from flask_babel import lazy_gettext as _l
 
 from crm.audit.models import AuditEntry
-from crm.audit.services import _jsonable
 from crm.auth.models import User
 from crm.auth.permissions import can
 from crm.claims.models import STAGE_CLAIMS, Claim
 from crm.clock import today, utcnow
 from crm.companies.models import Company, Dispute
-from crm.companies.names import normalise
+from crm.companies.names import _DIGITS, normalise
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.leads import pipeline
@@ -64,9 +63,22 @@ def _column_defaults(table: sa.Table, names) -> dict:
 
 
 def _returning_ids(conn, table: sa.Table, rows: list[dict]) -> list[int]:
-    """Insert ``rows`` with one multi-row statement; their ids, in the rows' order."""
+    """Insert ``rows`` with one multi-row statement; their ids, in the rows' order.
+
+    PostgreSQL returns them (``RETURNING``, sorted by the rows' order). SQLite would run a
+    statement per row for a sorted ``RETURNING``: there one ``executemany`` writes them and
+    their ids follow the table's highest (a rowid table gives each new row the highest id + 1,
+    and this transaction holds the database's write lock from its first write).
+    """
     if not rows:
         return []
+    if conn.dialect.name == "sqlite":
+        before = conn.scalar(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0)))
+        conn.execute(sa.insert(table), rows)
+        after = conn.scalar(sa.select(sa.func.max(table.c.id)))
+        if after != before + len(rows):  # pragma: no cover - another writer inside the lock
+            raise RuntimeError(f"{table.name}: ids not consecutive")
+        return list(range(before + 1, after + 1))
     stmt = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
     return list(conn.execute(stmt, rows).scalars())
 
@@ -74,6 +86,51 @@ def _returning_ids(conn, table: sa.Table, rows: list[dict]) -> list[int]:
 def _in_groups(values) -> list[list]:
     values = list(values)
     return [values[i:i + _IN] for i in range(0, len(values), _IN)]
+
+
+class _NameIndex:
+    """Every company's normalised name, read once, grouped by the numbers it carries (names
+    with other numbers never match: ``same_numbers``) and by length (as ``CompanyIndex``): the
+    same matches as ``matching_company_ids``, without comparing a file's thousands of numbered
+    names with each other."""
+
+    def __init__(self):
+        self.groups: dict[tuple, dict[int, list[tuple[int, str]]]] = {}
+        self._ranges: dict[tuple, dict[tuple, tuple[list[int], list[str]]]] = {}
+        for company_id, key in db.session.execute(sa.select(Company.id, Company.name_key)):
+            self.add(company_id, key)
+
+    @staticmethod
+    def numbers(key: str) -> tuple:
+        return tuple(_DIGITS.findall(key))
+
+    def add(self, company_id: int, key: str) -> None:
+        numbers = self.numbers(key)
+        self.groups.setdefault(numbers, {}).setdefault(len(key), []).append((company_id, key))
+        self._ranges.pop(numbers, None)
+
+    def matching(self, name_key: str, limit: float) -> set[int]:
+        from rapidfuzz import process
+        from rapidfuzz.distance import Indel
+
+        from crm.companies.services import _length_bounds
+
+        if not name_key:
+            return set()
+        numbers = self.numbers(name_key)
+        group = self.groups.get(numbers)
+        if not group:
+            return set()
+        bounds = _length_bounds(name_key, limit)
+        ranges = self._ranges.setdefault(numbers, {})
+        if bounds not in ranges:
+            items = [item for n in range(bounds[0], bounds[1] + 1) for item in group.get(n, ())]
+            ranges[bounds] = ([i for i, _k in items], [k for _i, k in items])
+        company_ids, keys = ranges[bounds]
+        if not keys:
+            return set()
+        return {company_ids[position] for _key, _score, position in process.extract(
+            name_key, keys, scorer=Indel.normalized_similarity, score_cutoff=limit, limit=None)}
 
 
 class _Lead:
@@ -107,13 +164,11 @@ def bulk_import_rows(user: User, results, filename: str,
         raise DomainError(_l("有%(n)s行存在错误，未导入任何项目", n=len(bad)))
     if not results:
         raise DomainError(_l("没有可导入的数据行"))
-    from crm.companies.services import CompanyIndex
-
     if remote_addr is None:
         remote_addr = (request.remote_addr or "") if has_request_context() else ""
     db.session.flush()
     conn = db.session.connection()
-    index = CompanyIndex()
+    index = _NameIndex()
     writer = _Writer(user, filename, remote_addr, conn, index)
     for start in range(0, len(results), chunk):
         part = results[start:start + chunk]
@@ -244,23 +299,13 @@ class _Writer:
     # --- 撞单 (crm.companies.services.rival_of, for a chunk) -----------------------------------
 
     def _matching_ids(self, lead: _Lead) -> set[int]:
-        from rapidfuzz import process
-        from rapidfuzz.distance import Indel
-
-        from crm.companies.names import same_numbers
-
+        """``matching_company_ids``: the same credit code, or a name at least the threshold
+        similar with the same numbers."""
         name_key = normalise(lead.values["company"])
         code = lead.values["credit_code"]
-        ids = set()
+        ids = self.index.matching(name_key, self.limit)
         if code and code in self.by_code:
             ids.add(self.by_code[code]["id"])
-        company_ids, keys = self.index.candidates(name_key, self.limit)
-        if name_key and keys:
-            for key, _score, position in process.extract(
-                    name_key, keys, scorer=Indel.normalized_similarity, score_cutoff=self.limit,
-                    limit=None):
-                if same_numbers(name_key, key):
-                    ids.add(company_ids[position])
         return ids
 
     def _disputes(self, leads: list[_Lead]) -> None:
@@ -372,7 +417,7 @@ class _Writer:
         def entry(action, object_type, object_id, lead_id, changes):
             rows.append({"created_at": now, "user_id": user_id, "action": action,
                          "object_type": object_type, "object_id": object_id,
-                         "lead_id": lead_id, "changes": _jsonable(changes),
+                         "lead_id": lead_id, "changes": changes,
                          "remote_addr": self.remote_addr})
 
         for lead in leads:
@@ -383,7 +428,7 @@ class _Writer:
                     "ownership": ["sole", "disputed"], "rival_lead_id": [None, self._rival_id(lead)]})
             for kind, on in lead.claims:
                 entry("claim.submit", "claim", next(claim_ids), lead.id,
-                      {"kind": [None, kind], "effective_on": [None, on]})
+                      {"kind": [None, kind], "effective_on": [None, on.isoformat()]})
             entry("lead.import", "lead", lead.id, lead.id,
                   {"file": [None, self.filename], "row": [None, lead.row]})
         self.conn.execute(sa.insert(AuditEntry.__table__), rows)

@@ -41,8 +41,11 @@ def rows() -> list[str]:
         f"学到信用代码,鑫润泽专用车有限公司,{CODE},孟庄镇,a-2,开工,,,{_day(1)},,,,",
         f"同一信用代码,润泽汽车零部件有限公司,{CODE},张范街道,,接触,,,{_day(0)},,,,",
         f"终止前撞单,三维汉界有限公司,,税郭镇,,终止,其他,,{_day(0)},,,,",
-        f"普通项目,东方红科技有限公司,,税郭镇,b-1,接触,,,,,,,",
+        "普通项目,东方红科技有限公司,,税郭镇,b-1,接触,,,,,,,",
         f"普通项目2,西方绿科技有限公司,,张范街道,,签约,,,{_day(7)},{_day(7)},,,",
+        "编号项目,众联测试企业1有限公司,,孟庄镇,,接触,,,,,,,",
+        "编号项目同名,众联测试企业1股份有限公司,,税郭镇,,接触,,,,,,,",
+        "编号不同,众联测试企业10有限公司,,张范街道,,接触,,,,,,,",
     ]
 
 
@@ -128,14 +131,14 @@ def test_bulk_writes_what_the_row_by_row_import_writes(app, world, tmp_path, chu
     floors = _floors()
     results = preview(admin, table)
     done = []
-    assert bulk_import_rows(admin, results, "导入.csv", progress=done.append, chunk=chunk) == 10
+    assert bulk_import_rows(admin, results, "导入.csv", progress=done.append, chunk=chunk) == 13
     got = snapshot(floors)
-    assert sum(done) == 10
+    assert sum(done) == 13
 
     for name in expected:
         assert got[name] == expected[name], name
     # the file exercised what it means to: disputes either way round, lost rows, claims
-    assert len(got["Dispute"]) >= 4
+    assert len(got["Dispute"]) >= 5
     assert {row["to_stage"] for row in got["StageChange"]} >= {"lost", "producing"}
     assert {row["kind"] for row in got["Claim"]} >= {"signed", "stats_included", "producing"}
     assert any(code == CODE for _id, code, _o in got["companies"])
