@@ -22,8 +22,8 @@ def import_():
 def import_leads(file: Path, dry_run: bool):
     """Import leads from FILE (.xlsx or .csv, UTF-8 or GBK) as the first district admin."""
     from crm.auth.models import DISTRICT_ADMIN, User
-    from crm.imports.reader import ImportRefused, read_table
     from crm.imports.bulk import bulk_import_rows
+    from crm.imports.reader import ImportRefused, read_table
     from crm.imports.service import preview
 
     if not file.exists():
