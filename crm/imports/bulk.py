@@ -42,6 +42,7 @@ CHUNK = 1000
 _IN = 500
 _KEEP = ("township_id", "primary_officer_id", "industry_id")
 _LOST_FIELDS = ("lost_reason", "lost_on")
+_ROW_FIELDS = frozenset((*EDITABLE_FIELDS, "stage", "created_on", *_LOST_FIELDS, *_KEEP))
 #: A lead's columns set by the import (the same keys for every row of a statement).
 _LEAD_COLUMNS = (
     "name", "company", "company_key", "credit_code", "company_id", "ownership", "origin",
@@ -223,8 +224,7 @@ class _Writer:
     # --- a row's lead, as create_lead makes it -----------------------------------------------
 
     def _lead(self, result, position: int, now) -> _Lead:
-        data = {k: v for k, v in result.data.items()
-                if k in (*EDITABLE_FIELDS, "stage", "created_on", *_LOST_FIELDS, *_KEEP)}
+        data = {k: v for k, v in result.data.items() if k in _ROW_FIELDS}
         data = {k: v for k, v in data.items() if v not in (None, "")}
         lost = {k: data.pop(k, None) for k in _LOST_FIELDS}
         data = {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}

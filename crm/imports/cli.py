@@ -9,6 +9,28 @@ from flask.cli import with_appcontext
 from crm.errors import DomainError
 from crm.extensions import db
 
+#: The command line reads larger files than an upload: it runs on the server, for an operator.
+CLI_MAX_ROWS = 100_000
+
+
+def _raise_limits(max_rows: int) -> None:
+    """This command's reading limits: ``max_rows`` rows and what a file of that many rows in
+    the template's columns needs (never below the configured ones)."""
+    from flask import current_app
+
+    from crm.imports import reader
+
+    config = current_app.config
+
+    def at_least(name, value, default):
+        config[name] = max(config.get(name) or default, value)
+
+    at_least("CRM_IMPORT_MAX_ROWS", max_rows, reader.MAX_ROWS)
+    at_least("CRM_IMPORT_MAX_BYTES", max_rows * 2048, reader.MAX_BYTES)
+    at_least("CRM_IMPORT_MAX_CELLS", max_rows * reader.MAX_COLUMNS // 2, reader.MAX_CELLS)
+    at_least("CRM_IMPORT_MAX_SHARED_STRINGS", max_rows * 2048, reader.MAX_SHARED_STRINGS)
+    at_least("CRM_IMPORT_MAX_SECONDS", max_rows / 100, reader.MAX_SECONDS)
+
 
 @click.group("import")
 def import_():
@@ -18,8 +40,10 @@ def import_():
 @import_.command("leads")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Only check the file; write nothing.")
+@click.option("--max-rows", type=click.IntRange(1), default=CLI_MAX_ROWS, show_default=True,
+              help="Rows a file may have here (the web page keeps CRM_IMPORT_MAX_ROWS).")
 @with_appcontext
-def import_leads(file: Path, dry_run: bool):
+def import_leads(file: Path, dry_run: bool, max_rows: int):
     """Import leads from FILE (.xlsx or .csv, UTF-8 or GBK) as the first district admin."""
     from crm.auth.models import DISTRICT_ADMIN, User
     from crm.imports.bulk import bulk_import_rows
@@ -33,6 +57,7 @@ def import_leads(file: Path, dry_run: bool):
     )
     if user is None:
         raise click.ClickException("没有在岗的区招商局管理员账号，无法导入")
+    _raise_limits(max_rows)
     try:
         table = read_table(file)
     except ImportRefused as exc:
