@@ -119,44 +119,48 @@ def _in_groups(values) -> list[list]:
 
 
 class _NameIndex:
-    """Every company's normalised name, read once, grouped by the numbers it carries (names
-    with other numbers never match: ``same_numbers``) and by length (as ``CompanyIndex``): the
-    same matches as ``matching_company_ids``, without comparing a file's thousands of numbered
-    names with each other."""
+    """Every company's normalised name, read once, for ``matching_company_ids``' similarity
+    part: a name carrying numbers is compared only with the names carrying the same numbers
+    (names with other numbers never match: ``same_numbers``), the others by length, as
+    ``CompanyIndex`` does. The same matches, without comparing a file's thousands of numbered
+    names with each other, and small enough for 100,000 new names."""
 
     def __init__(self):
-        self.groups: dict[tuple, dict[int, list[tuple[int, str]]]] = {}
-        self._ranges: dict[tuple, dict[tuple, tuple[list[int], list[str]]]] = {}
+        self.numbered: dict[tuple, list[tuple[int, str]]] = {}
+        self.by_length: dict[int, list[tuple[int, str]]] = {}
+        self._ranges: dict[tuple, tuple[list[int], list[str]]] = {}
         for company_id, key in db.session.execute(sa.select(Company.id, Company.name_key)):
             self.add(company_id, key)
 
-    @staticmethod
-    def numbers(key: str) -> tuple:
-        return tuple(_DIGITS.findall(key))
-
     def add(self, company_id: int, key: str) -> None:
-        numbers = self.numbers(key)
-        self.groups.setdefault(numbers, {}).setdefault(len(key), []).append((company_id, key))
-        self._ranges.pop(numbers, None)
+        numbers = tuple(_DIGITS.findall(key))
+        if numbers:
+            self.numbered.setdefault(numbers, []).append((company_id, key))
+        else:
+            self.by_length.setdefault(len(key), []).append((company_id, key))
+            self._ranges.clear()
+
+    def _candidates(self, name_key: str, limit: float) -> tuple[list[int], list[str]]:
+        from crm.companies.services import _length_bounds
+
+        numbers = tuple(_DIGITS.findall(name_key))
+        if numbers:
+            items = self.numbered.get(numbers, ())
+            return [i for i, _k in items], [k for _i, k in items]
+        bounds = _length_bounds(name_key, limit)
+        if bounds not in self._ranges:
+            items = [item for n in range(bounds[0], bounds[1] + 1)
+                     for item in self.by_length.get(n, ())]
+            self._ranges[bounds] = ([i for i, _k in items], [k for _i, k in items])
+        return self._ranges[bounds]
 
     def matching(self, name_key: str, limit: float) -> set[int]:
         from rapidfuzz import process
         from rapidfuzz.distance import Indel
 
-        from crm.companies.services import _length_bounds
-
         if not name_key:
             return set()
-        numbers = self.numbers(name_key)
-        group = self.groups.get(numbers)
-        if not group:
-            return set()
-        bounds = _length_bounds(name_key, limit)
-        ranges = self._ranges.setdefault(numbers, {})
-        if bounds not in ranges:
-            items = [item for n in range(bounds[0], bounds[1] + 1) for item in group.get(n, ())]
-            ranges[bounds] = ([i for i, _k in items], [k for _i, k in items])
-        company_ids, keys = ranges[bounds]
+        company_ids, keys = self._candidates(name_key, limit)
         if not keys:
             return set()
         return {company_ids[position] for _key, _score, position in process.extract(

@@ -65,6 +65,7 @@ def import_leads(file: Path, dry_run: bool, max_rows: int):
     for number, why in table.skipped:
         click.echo(f"第{number}行：{why}")
     results = preview(user, table)
+    table = None  # the cells: what is written is in the results
     bad = [r for r in results if r.errors]
     for result in bad:
         for line in result.error_lines():
