@@ -9,7 +9,8 @@ from flask.cli import with_appcontext
 from crm.errors import DomainError
 from crm.extensions import db
 
-#: The command line reads larger files than an upload: it runs on the server, for an operator.
+#: The most rows ``--max-rows`` allows: the command line may read larger files than an upload
+#: (it runs on the server, for an operator), when asked to.
 CLI_MAX_ROWS = 100_000
 
 
@@ -40,10 +41,11 @@ def import_():
 @import_.command("leads")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Only check the file; write nothing.")
-@click.option("--max-rows", type=click.IntRange(1), default=CLI_MAX_ROWS, show_default=True,
-              help="Rows a file may have here (the web page keeps CRM_IMPORT_MAX_ROWS).")
+@click.option("--max-rows", type=click.IntRange(1, CLI_MAX_ROWS),
+              help="Read a file of up to this many rows (at most 100000), with the size, cell "
+                   "and time limits such a file needs; without it the upload's limits apply.")
 @with_appcontext
-def import_leads(file: Path, dry_run: bool, max_rows: int):
+def import_leads(file: Path, dry_run: bool, max_rows: int | None):
     """Import leads from FILE (.xlsx or .csv, UTF-8 or GBK) as the first district admin."""
     from crm.auth.models import DISTRICT_ADMIN, User
     from crm.imports.bulk import bulk_import_rows
@@ -57,7 +59,8 @@ def import_leads(file: Path, dry_run: bool, max_rows: int):
     )
     if user is None:
         raise click.ClickException("没有在岗的区招商局管理员账号，无法导入")
-    _raise_limits(max_rows)
+    if max_rows:
+        _raise_limits(max_rows)
     try:
         table = read_table(file)
     except ImportRefused as exc:

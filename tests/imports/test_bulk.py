@@ -154,3 +154,22 @@ def test_bulk_refuses_bad_rows_and_empty_files(app, world, tmp_path):
         bulk_import_rows(world.admin, results, "bad.csv")
     with pytest.raises(DomainError):
         bulk_import_rows(world.admin, [], "bad.csv")
+
+
+def test_command_line_reads_a_larger_file_when_asked(app, runner, world, tmp_path):
+    from crm.imports.cli import import_
+
+    path = tmp_path / "大文件.csv"
+    path.write_text("项目名称,投资方,所属镇街\n" + "".join(
+        f"批量项目{i},批量{i}号企业有限公司,{'孟庄镇' if i % 2 else '税郭镇'}\n"
+        for i in range(5100)), encoding="utf-8")
+    before = db.session.scalar(sa.select(sa.func.count(Lead.id)))
+    refused = runner.invoke(import_, ["leads", str(path)])
+    assert refused.exit_code != 0 and "行数过多" in refused.output
+    result = runner.invoke(import_, ["leads", str(path), "--max-rows", "6000"])
+    assert result.exit_code == 0, result.output
+    assert "已导入 5100 个项目" in result.output
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count(Lead.id))) == before + 5100
+    assert db.session.scalar(sa.select(sa.func.count(AuditEntry.id)).where(
+        AuditEntry.action == "lead.import")) == 5100
