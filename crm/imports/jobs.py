@@ -73,16 +73,31 @@ def prune(now: float | None = None) -> int:
     return deleted
 
 
+def job_id_for(stored: Path) -> str:
+    """An upload's job: named after the stored file (``<user id>-<random>``), so one upload is
+    imported by one job, however often its confirmation is posted."""
+    return stored.stem
+
+
 def start(user_id: int, results, filename: str, stored: Path, remote_addr: str, *,
           background: bool = True) -> str:
-    """Record a new job and run it (in a thread, or here when ``background`` is false); its id."""
+    """Record a new job and run it (in a thread, or here when ``background`` is false); its id.
+    A job of the same upload that is running or done is not started again (a double click):
+    its id is returned; a failed one may be tried again."""
     prune()
-    job_id = f"{int(user_id)}-{secrets.token_urlsafe(12)}"
+    job_id = job_id_for(stored) if _path(stored.stem) else f"{int(user_id)}-{secrets.token_urlsafe(12)}"
     path = _path(job_id)
+    earlier = read(job_id)
+    if earlier is not None and earlier["state"] == "failed":
+        path.unlink(missing_ok=True)
     state = {"id": job_id, "user_id": int(user_id), "filename": filename, "state": "running",
              "total": len(results), "done": 0, "created": 0, "message": "",
              "started_at": time.time()}
-    _write(path, state)
+    try:
+        with open(path, "x", encoding="utf-8") as fh:  # only one request starts it
+            fh.write(json.dumps(dict(state, updated_at=time.time()), ensure_ascii=False))
+    except FileExistsError:
+        return job_id
     app = current_app._get_current_object()
     args = (app, path, state, results, stored, remote_addr)
     if background:

@@ -86,3 +86,25 @@ def test_a_job_that_fails_imports_nothing(app, client, auth, world, tmp_path):
     assert lead_count() == before
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Lead)) == before
     assert path.exists()
+
+
+def test_a_second_confirmation_of_a_running_upload_starts_nothing(app, client, auth, world,
+                                                                  tmp_path):
+    """A double click: the upload's job is running already; the second post goes to it."""
+    path = build_xlsx(tmp_path / "双击.xlsx", make_rows(4))
+    auth.login("admin")
+    before = lead_count()
+    page = post_file(client, path).get_data(as_text=True)
+    token = page.split('name="token" value="')[1].split('"')[0]
+    with app.test_request_context():
+        from crm.imports import uploads
+
+        stored = uploads.pending(world.admin.id)[-1]
+        job_id = jobs.job_id_for(stored)
+        jobs._write(jobs.folder() / f"{job_id}.json", {
+            "id": job_id, "user_id": world.admin.id, "filename": "双击.xlsx",
+            "state": "running", "total": 4, "done": 0, "created": 0, "message": ""})
+    response = client.post("/imports/leads/confirm", data={"token": token})
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/imports/jobs/{job_id}")
+    assert lead_count() == before
