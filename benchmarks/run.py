@@ -44,7 +44,7 @@ REVIEWER = "bench-reviewer"
 REMINDER_USERS = 1000
 IMPORT_ROWS = 10_000
 TARGETS = {"api": 0.250, "page": 0.150, "post": 0.050, "ratio": 3.0, "reminders": 30.0,
-           "import": 20.0, "memory": 300.0}
+           "import": 5.0, "memory": 300.0}
 
 
 def ensure_database(size: int, kind: str, url: str | None, seed: int, reuse: bool) -> str:
@@ -142,6 +142,9 @@ def build_app(url: str, smtp_port: int = 25):
         "CRM_SMTP_PORT": smtp_port,
         "CRM_BASE_URL": "https://crm.example.gov.cn",
         "CRM_IMPORT_MAX_ROWS": IMPORT_ROWS,
+        # the template's 28 columns: 280,000 cells, read in more than the product's 10 s
+        "CRM_IMPORT_MAX_CELLS": IMPORT_ROWS * 40,
+        "CRM_IMPORT_MAX_SECONDS": 120,
     })
 
 
@@ -391,24 +394,26 @@ def import_file(app, path: Path, rows: int, seed: int) -> None:
 
 
 def import_run(app, path: Path):
-    """What `crm import leads FILE` does: read, check every row, create all, commit once."""
+    """What `crm import leads FILE` does: read, check every row, write all (the bulk path,
+    ``bulk_import_rows``), commit once."""
     from crm.auth.models import User
     from crm.extensions import db
+    from crm.imports.bulk import bulk_import_rows
     from crm.imports.reader import read_table
-    from crm.imports.service import import_rows, preview
+    from crm.imports.service import preview
 
     with app.app_context():
         began = time.perf_counter()
         user = db.session.scalar(sa.select(User).where(User.role == "district_admin")
                                  .order_by(User.id))
         table = read_table(path)
-        results = preview(user, table, path.name)
+        results = preview(user, table)
         bad = [line for r in results if r.errors for line in r.error_lines()]
         if bad:
             raise RuntimeError("import rows refused: " + "; ".join(bad[:5]))
-        leads = import_rows(user, results, path.name)
+        count = bulk_import_rows(user, results, path.name)
         db.session.commit()
-        return time.perf_counter() - began, len(leads)
+        return time.perf_counter() - began, count
 
 
 class Restore:

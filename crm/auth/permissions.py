@@ -172,6 +172,8 @@ RULES = {
     #: units are ranked; never the other units' figures).
     "unit.rank": _role_in(HEAD),
     "imports.use": _role_in(*CREATOR_ROLES),
+    #: An import job's progress (obj: the job's state): only whoever confirmed it.
+    "imports.job": lambda user, job: job is not None and job.get("user_id") == user.id,
     "reminders.admin": _admin,
     "channels.manage": _admin,  # WeCom and DingTalk group robots and their message log
     "signins.view": _admin,

@@ -191,11 +191,26 @@ def parse_date(value) -> dt.date | None:
         raise ValueError(_l("日期不存在")) from exc
 
 
+_LABEL_CODES: dict = {}
+
+
+def labels_to_codes(labels: dict, *, normalised: bool = False) -> dict:
+    """{label in the current language: code} of a labels dict, made once per language (an import
+    parses each row's cells: translating every label for every row is most of a preview)."""
+    from flask_babel import get_locale
+
+    key = (id(labels), normalised, str(get_locale()))
+    if key not in _LABEL_CODES:
+        _LABEL_CODES[key] = {(norm_text(str(label)) if normalised else str(label)): code
+                             for code, label in labels.items()}
+    return _LABEL_CODES[key]
+
+
 def parse_stage(value) -> str | None:
     text = norm_text(value)
     if not text:
         return None
-    by_label = {str(label): code for code, label in STAGE_LABELS.items()}
+    by_label = dict(labels_to_codes(STAGE_LABELS))
     by_label.update({"接洽": "contact", "在谈": "negotiation", "已签约": "signed",
                      "已开工": "started", "在建": "started", "已投产": "producing"})
     code = by_label.get(text) or (text.lower() if text.lower() in STAGE_LABELS else None)
@@ -212,7 +227,7 @@ def parse_lost_reason(value) -> str | None:
     text = norm_text(value)
     if not text:
         return None
-    by_label = {norm_text(str(label)): code for code, label in LOST_REASON_LABELS.items()}
+    by_label = labels_to_codes(LOST_REASON_LABELS, normalised=True)
     code = by_label.get(text) or (text.lower() if text.lower() in LOST_REASONS else None)
     if code is None:
         raise ValueError(_l("未知的终止原因（应为投资方放弃、选址他处、条件未谈拢、政策不符或其他）"))
@@ -223,7 +238,7 @@ def parse_source(value) -> str | None:
     text = norm_text(value)
     if not text:
         return None
-    by_label = {str(label): code for code, label in SOURCE_LABELS.items()}
+    by_label = labels_to_codes(SOURCE_LABELS)
     code = by_label.get(text) or (text.lower() if text.lower() in SOURCES else None)
     if code is None:
         raise ValueError(_l("未知的招商方式"))
@@ -236,7 +251,7 @@ def parse_key_level(value) -> str | None:
     text = norm_text(value)
     if not text:
         return None
-    by_label = {str(label): code for code, label in KEY_LEVEL_LABELS.items()}
+    by_label = dict(labels_to_codes(KEY_LEVEL_LABELS))
     by_label.update({"区级": "district", "市级": "city", "省级": "province", "区级重点": "district",
                      "市级重点": "city", "省级重点": "province", "否": "none", "无": "none",
                      "-": "none", "—": "none"})

@@ -3,7 +3,17 @@
 import io
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -12,14 +22,13 @@ from crm import inputs
 from crm.auth.permissions import can, visible_townships
 from crm.downloads import send_download
 from crm.extensions import db
-from crm.imports import uploads
+from crm.imports import jobs, uploads
 from crm.imports.mapping import OFFICER_FIELD
 from crm.imports.reader import EXTENSIONS, ImportRefused, limits, read_table
-from crm.imports.service import import_rows, preview
+from crm.imports.service import preview
 from crm.imports.template import write_template
 from crm.leads.pipeline import STAGE_LABELS
-from crm.main.forms import REFUSED, attempt
-from crm.unit_of_work import commit_now, discard, end_transaction
+from crm.unit_of_work import discard, end_transaction
 
 blueprint = Blueprint("imports", __name__, url_prefix="/imports")
 
@@ -164,10 +173,32 @@ def confirm():
             token=request.form.get("token", ""), bad=bad, stage_labels=STAGE_LABELS,
             file_unit=next((t.name for t in units if t.id == unit_id), ""),
         ), 422
-    created = attempt(None, lambda: import_rows(current_user, results, filename))
-    if created is REFUSED:
-        return redirect(url_for("imports.leads"))
-    commit_now()  # the rows are stored before their file is deleted
-    stored.unlink(missing_ok=True)
-    flash(_("已从“%(file)s”导入 %(n)s 个项目", file=filename, n=len(created)), "success")
-    return redirect(url_for("leads.index"))
+    user_id = current_user.id
+    discard()  # the check wrote nothing; the job writes in a transaction of its own
+    background = current_app.config.get("CRM_IMPORT_BACKGROUND", not current_app.testing)
+    job_id = jobs.start(user_id, results, filename, stored, request.remote_addr or "",
+                        background=background)
+    return redirect(url_for("imports.job", job_id=job_id))
+
+
+def _job_or_404(job_id: str) -> dict:
+    _require_importer()
+    job = jobs.read(job_id)
+    if not can(current_user, "imports.job", job):
+        abort(404)
+    return job
+
+
+@blueprint.get("/jobs/<job_id>")
+@login_required
+def job(job_id):
+    """The import's progress: a bar, refreshed (the page itself without JavaScript, its JSON
+    with it) until the job is done or failed."""
+    return render_template("imports/job.html", job=_job_or_404(job_id))
+
+
+@blueprint.get("/jobs/<job_id>/progress.json")
+@login_required
+def job_progress(job_id):
+    job = _job_or_404(job_id)
+    return jsonify({k: job[k] for k in ("state", "total", "done", "created", "message")})

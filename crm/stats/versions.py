@@ -102,6 +102,17 @@ def bump_versions(session: Session) -> None:
                                             set_={"version": table.c.version + 1}))
 
 
+def touch(session: Session, township_ids) -> None:
+    """Note units written to by Core statements (a bulk import), which the ORM events do not
+    see: their versions are bumped with the rest, once, at the commit."""
+    township_ids = {t for t in township_ids if t is not None}
+    if not township_ids:
+        return
+    units, _lead_ids = session.info.setdefault(_TOUCHED, (set(), set()))
+    units |= township_ids
+    session.info[_WROTE] = True
+
+
 def wrote(session: Session) -> bool:
     """Whether the session's transaction has written anything through the ORM."""
     return bool(session.info.get(_WROTE))

@@ -343,6 +343,12 @@ ROUTES = [
       "login ok ok ok ok 422 422 403 ok", form(token="{import_own}")),
     R("imports.confirm", "POST", "/imports/leads/confirm",  # a-1's upload, confirmed by others
       "login ok 403 403 403 403 403 403 403", form(token="{import_a1}")),
+    R("imports.job", "GET", "/imports/jobs/{job_own}", UNIT_ROLES),
+    R("imports.job", "GET", "/imports/jobs/{job_a1}",  # only whoever confirmed it
+      "login ok 404 404 404 404 404 403 404"),
+    R("imports.job_progress", "GET", "/imports/jobs/{job_own}/progress.json", UNIT_ROLES),
+    R("imports.job_progress", "GET", "/imports/jobs/{job_a1}/progress.json",
+      "login ok 404 404 404 404 404 403 404"),
     R("exports.leads", "GET", "/exports/leads.xlsx", SIGNED_IN),
     R("exports.leads", "GET", "/exports/leads.xlsx?township_id={unit_b}", SIGNED_IN),  # a: empty
     R("exports.leads", "GET", "/exports/leads.xlsx?township_id={unit_a}", SIGNED_IN),  # b: empty
@@ -684,6 +690,9 @@ class Cell:
         if name in ("import_own", "import_a1"):
             owner = w.off_a1 if name == "import_a1" else self.user
             return _import_token(w, owner, self)
+        if name in ("job_own", "job_a1"):
+            owner = w.off_a1 if name == "job_a1" or self.user is None else self.user
+            return _import_job(owner, self)
         raise KeyError(f"unknown name {{{name}}} in the matrix")
 
 
@@ -715,6 +724,17 @@ def _import_token(w, owner, cell) -> str:
     stored.write_text(fill(IMPORT_CSV, cell), encoding="utf-8")
     serializer = URLSafeSerializer(current_app.config["SECRET_KEY"], salt="crm.imports.upload")
     return serializer.dumps({"f": stored.name, "n": "matrix.csv", "u": owner.id if owner else None})
+
+
+def _import_job(owner, cell) -> str:
+    """A finished import job of ``owner`` (its progress file, as the confirm step writes it)."""
+    from crm.imports import jobs
+
+    job_id = f"{owner.id}-matrix{cell['n']}"
+    jobs._write(jobs.folder() / f"{job_id}.json", {
+        "id": job_id, "user_id": owner.id, "filename": "matrix.csv", "state": "done",
+        "total": 1, "done": 1, "created": 1, "message": ""})
+    return job_id
 
 
 class _Formatter(string.Formatter):

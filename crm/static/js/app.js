@@ -132,3 +132,31 @@ document.addEventListener("submit", function (event) {
     });
   });
 })();
+
+// An import job's page: poll its JSON and move the bar (without JavaScript the page refreshes).
+(function () {
+  var box = document.querySelector(".import-job[data-progress]");
+  if (!box || box.dataset.state !== "running") return;
+  var meta = document.querySelector('meta[http-equiv="refresh"]');
+  if (meta) meta.parentNode.removeChild(meta);
+  var bar = box.querySelector(".import-progress");
+  var status = box.querySelector(".import-status");
+  function poll() {
+    fetch(box.dataset.progress, {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (job) {
+        if (!job) { window.location.reload(); return; }
+        bar.max = job.total || 1;
+        bar.value = job.done;
+        if (job.state === "running") {
+          status.textContent = box.dataset.running.replace("{done}", job.done)
+            .replace("{total}", job.total);
+          setTimeout(poll, 1000);
+        } else {
+          window.location.reload();  // the page says what came of it
+        }
+      })
+      .catch(function () { setTimeout(poll, 3000); });
+  }
+  setTimeout(poll, 500);
+})();
