@@ -65,6 +65,17 @@ class Invalid(ValueError):
 _INTEGER = re.compile(rf"[+-]?\d{{1,{MAX_INT_DIGITS}}}", re.ASCII)
 
 
+def _finite(value, message) -> Decimal:
+    """``value`` as a finite Decimal, else Invalid(``message``)."""
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise Invalid(message) from exc
+    if not amount.is_finite():
+        raise Invalid(message)
+    return amount
+
+
 def to_decimal(value, *, minimum: Decimal | int | None = 0, below: Decimal = AMOUNT_LIMIT,
                places: int = 4, positive: bool = False) -> Decimal:
     """A finite Decimal in [minimum, below) with at most ``places`` decimals; else Invalid."""
@@ -73,12 +84,7 @@ def to_decimal(value, *, minimum: Decimal | int | None = 0, below: Decimal = AMO
     text = unicodedata.normalize("NFKC", str(value)).strip() if isinstance(value, str) else value
     if isinstance(text, str) and len(text) > 64:
         raise Invalid(TOO_LARGE if text.lstrip("+-").replace(".", "").isdigit() else NOT_A_NUMBER)
-    try:
-        amount = Decimal(str(text))
-    except (InvalidOperation, ValueError) as exc:
-        raise Invalid(NOT_A_NUMBER) from exc
-    if not amount.is_finite():
-        raise Invalid(NOT_A_NUMBER)
+    amount = _finite(text, NOT_A_NUMBER)
     if minimum is not None and amount < minimum:
         raise Invalid(NEGATIVE if minimum == 0 else _l("须不小于%(n)s", n=minimum))
     if positive and amount <= 0:
@@ -117,12 +123,7 @@ def to_wan(value, *, in_yi: bool = False, places: int = 4, positive: bool = Fals
             raise Invalid(WAN_UNIT if _OTHER_UNIT.fullmatch(text) else WAN_FORMAT)
         amount, unit = Decimal(match.group(1)), match.group(2)
     else:
-        try:
-            amount = Decimal(str(value))
-        except (InvalidOperation, ValueError) as exc:
-            raise Invalid(WAN_FORMAT) from exc
-        if not amount.is_finite():
-            raise Invalid(WAN_FORMAT)
+        amount = _finite(value, WAN_FORMAT)
         if isinstance(value, float) and amount.as_tuple().exponent < -places:
             amount = amount.quantize(Decimal(1).scaleb(-places))
     if unit in ("亿", "亿元") or (unit is None and in_yi):

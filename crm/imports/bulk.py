@@ -27,6 +27,7 @@ from crm.claims.models import STAGE_CLAIMS, Claim
 from crm.clock import today, utcnow
 from crm.companies.models import Company, Dispute
 from crm.companies.names import _DIGITS, normalise
+from crm.companies.services import CompanyIndex
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.leads import pipeline
@@ -118,7 +119,7 @@ def _in_groups(values) -> list[list]:
     return [values[i:i + _IN] for i in range(0, len(values), _IN)]
 
 
-class _NameIndex:
+class _NameIndex(CompanyIndex):
     """Every company's normalised name, read once, for ``matching_company_ids``' similarity
     part: a name carrying numbers is compared only with the names carrying the same numbers
     (names with other numbers never match: ``same_numbers``), the others by length, as
@@ -127,32 +128,21 @@ class _NameIndex:
 
     def __init__(self):
         self.numbered: dict[tuple, list[tuple[int, str]]] = {}
-        self.by_length: dict[int, list[tuple[int, str]]] = {}
-        self._ranges: dict[tuple, tuple[list[int], list[str]]] = {}
-        for company_id, key in db.session.execute(sa.select(Company.id, Company.name_key)):
-            self.add(company_id, key)
+        super().__init__()
 
     def add(self, company_id: int, key: str) -> None:
         numbers = tuple(_DIGITS.findall(key))
         if numbers:
             self.numbered.setdefault(numbers, []).append((company_id, key))
         else:
-            self.by_length.setdefault(len(key), []).append((company_id, key))
-            self._ranges.clear()
+            super().add(company_id, key)
 
     def _candidates(self, name_key: str, limit: float) -> tuple[list[int], list[str]]:
-        from crm.companies.services import _length_bounds
-
         numbers = tuple(_DIGITS.findall(name_key))
         if numbers:
             items = self.numbered.get(numbers, ())
             return [i for i, _k in items], [k for _i, k in items]
-        bounds = _length_bounds(name_key, limit)
-        if bounds not in self._ranges:
-            items = [item for n in range(bounds[0], bounds[1] + 1)
-                     for item in self.by_length.get(n, ())]
-            self._ranges[bounds] = ([i for i, _k in items], [k for _i, k in items])
-        return self._ranges[bounds]
+        return self.candidates(name_key, limit)
 
     def matching(self, name_key: str, limit: float) -> set[int]:
         from rapidfuzz import process

@@ -24,8 +24,8 @@ from crm.leads.models import Lead, LeadOfficer
 blueprint = Blueprint("offline", __name__)
 
 #: The files of the app shell, cached by the service worker when it installs.
-SHELL = ("css/app.css", "js/app.js", "js/offline.js", "icons/icon.svg", "icons/icon-192.png",
-         "icons/icon-512.png", "favicon.svg")
+SHELL = ("css/app.css", "js/app.js", "js/offline-queue.js", "js/offline.js", "icons/icon.svg",
+         "icons/icon-192.png", "icons/icon-512.png", "favicon.svg")
 THEME = "#1d4f91"
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from crm.auth.models import User
-from crm.auth.permissions import counted_leads
 from crm.extensions import db
 from crm.leads.models import Lead, StageChange
+from crm.stats.breakdowns import moves_by, scoped
 from crm.visits.models import Visit
 
 #: The series of a day, in the order the charts and tables show them.
@@ -50,13 +50,6 @@ class MonthActivity:
         return max((getattr(day, s) for day in self.days for s in SERIES), default=0)
 
 
-def _scoped(stmt: sa.Select, user: User, township_id: int | None) -> sa.Select:
-    stmt = counted_leads(stmt, user)
-    if township_id is not None:
-        stmt = stmt.where(Lead.township_id == township_id)
-    return stmt
-
-
 def month_activity(user: User, township_id: int | None, as_of: dt.date,
                    days: int = DAYS) -> MonthActivity:
     """Each of the ``days`` days up to the as-of date: visits and stage moves on the leads the
@@ -64,7 +57,7 @@ def month_activity(user: User, township_id: int | None, as_of: dt.date,
     None)."""
     first = as_of - dt.timedelta(days=days - 1)
     days = [Day(first + dt.timedelta(days=i)) for i in range(days)]
-    visits = _scoped(
+    visits = scoped(
         sa.select(Visit.visited_on, sa.func.count(Visit.id))
         .join(Lead, Lead.id == Visit.lead_id)
         .where(Visit.visited_on.between(first, as_of))
@@ -73,14 +66,7 @@ def month_activity(user: User, township_id: int | None, as_of: dt.date,
     )
     for on, n in db.session.execute(visits):
         days[(on - first).days].visits = int(n)
-    moves = _scoped(
-        sa.select(StageChange.effective_on, sa.func.count(StageChange.id))
-        .join(Lead, Lead.id == StageChange.lead_id)
-        .where(StageChange.implied.is_(False), StageChange.from_stage.is_not(None),
-               StageChange.effective_on.between(first, as_of))
-        .group_by(StageChange.effective_on),
-        user, township_id,
-    )
+    moves = scoped(moves_by(StageChange.effective_on, first, as_of), user, township_id)
     for on, n in db.session.execute(moves):
         days[(on - first).days].moves = int(n)
     return MonthActivity(as_of, days)

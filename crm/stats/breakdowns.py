@@ -93,11 +93,22 @@ def period(year: int, as_of: dt.date) -> tuple[dt.date, dt.date]:
     return dt.date(year, 1, 1), min(as_of, dt.date(year, 12, 31))
 
 
-def _scoped(stmt: sa.Select, user: User, township_id: int | None) -> sa.Select:
+def scoped(stmt: sa.Select, user: User, township_id: int | None) -> sa.Select:
+    """``stmt`` over the leads that count for ``user``, in one unit when ``township_id``."""
     stmt = counted_leads(stmt, user)
     if township_id is not None:
         stmt = stmt.where(Lead.township_id == township_id)
     return stmt
+
+
+def moves_by(key, start: dt.date, end: dt.date) -> sa.Select:
+    """The stage moves someone made (not a lead's first stage, not the stages a move skipped)
+    effective from ``start`` to ``end``, counted by ``key``."""
+    return (sa.select(key, sa.func.count(StageChange.id))
+            .join(Lead, Lead.id == StageChange.lead_id)
+            .where(StageChange.implied.is_(False), StageChange.from_stage.is_not(None),
+                   StageChange.effective_on.between(start, end))
+            .group_by(key))
 
 
 def breakdowns(user: User, township_id: int | None, year: int, as_of: dt.date,
@@ -115,11 +126,11 @@ def breakdowns(user: User, township_id: int | None, year: int, as_of: dt.date,
 
 def _by_group(user, township_id, column, start, end, as_of, basis) -> list[GroupRow]:
     """Leads created in the period and leads that first entered signed in it, per value."""
-    fe = first_entries(as_of, _scoped(sa.select(Lead.id), user, township_id), stages=("signed",),
+    fe = first_entries(as_of, scoped(sa.select(Lead.id), user, township_id), stages=("signed",),
                        basis=basis)
     created = Lead.created_on.between(start, end)
     signed = fe.c.first_on.between(start, end)
-    stmt = _scoped(
+    stmt = scoped(
         sa.select(column, sa.func.sum(sa.case((created, 1), else_=0)),
                   sa.func.sum(sa.case((signed, 1), else_=0)),
                   sa.func.sum(sa.case((signed, Lead.investment_wan), else_=None)))
@@ -137,7 +148,7 @@ def _by_group(user, township_id, column, start, end, as_of, basis) -> list[Group
 def _by_industry(user, township_id, start, end, as_of, basis) -> list[ChainRow]:
     """Like ``_by_group`` per managed industry, in the list's order, under 产业链 subtotals;
     then 待归类 (text that matched no industry) and leads without an industry ("")."""
-    fe = first_entries(as_of, _scoped(sa.select(Lead.id), user, township_id), stages=("signed",),
+    fe = first_entries(as_of, scoped(sa.select(Lead.id), user, township_id), stages=("signed",),
                        basis=basis)
     created = Lead.created_on.between(start, end)
     signed = fe.c.first_on.between(start, end)
@@ -145,7 +156,7 @@ def _by_industry(user, township_id, start, end, as_of, basis) -> list[ChainRow]:
     unsorted = sa.case((sa.and_(Lead.industry_id.is_(None),
                                 Lead.industry_text != sa.literal_column("''")),
                         sa.literal_column("1")), else_=sa.literal_column("0"))
-    stmt = _scoped(
+    stmt = scoped(
         sa.select(Industry.id, Industry.chain, Industry.name, unsorted,
                   sa.func.sum(sa.case((created, 1), else_=0)),
                   sa.func.sum(sa.case((signed, 1), else_=0)),
@@ -177,7 +188,7 @@ def _by_officer(user, township_id, start, end, as_of) -> list[OfficerRow]:
     def row(user_id):
         return rows.setdefault(user_id, OfficerRow(user_id))
 
-    leads = _scoped(
+    leads = scoped(
         sa.select(Lead.primary_officer_id, sa.func.count(Lead.id))
         .where(Lead.created_on <= as_of)
         .group_by(Lead.primary_officer_id),
@@ -185,7 +196,7 @@ def _by_officer(user, township_id, start, end, as_of) -> list[OfficerRow]:
     )
     for user_id, n in db.session.execute(leads):
         row(user_id).leads = n
-    visits = _scoped(
+    visits = scoped(
         sa.select(Visit.user_id, sa.func.count(Visit.id))
         .join(Lead, Lead.id == Visit.lead_id)
         .where(Visit.visited_on.between(start, end))
@@ -194,14 +205,7 @@ def _by_officer(user, township_id, start, end, as_of) -> list[OfficerRow]:
     )
     for user_id, n in db.session.execute(visits):
         row(user_id).visits = n
-    moves = _scoped(
-        sa.select(StageChange.credited_officer_id, sa.func.count(StageChange.id))
-        .join(Lead, Lead.id == StageChange.lead_id)
-        .where(StageChange.implied.is_(False), StageChange.from_stage.is_not(None),
-               StageChange.effective_on.between(start, end))
-        .group_by(StageChange.credited_officer_id),
-        user, township_id,
-    )
+    moves = scoped(moves_by(StageChange.credited_officer_id, start, end), user, township_id)
     for user_id, n in db.session.execute(moves):
         row(user_id).moves = n
     _name_officers(rows, user, township_id)
@@ -235,7 +239,7 @@ def weekly_moves(user: User, township_id: int | None, year: int, as_of: dt.date,
     end = min(as_of, dt.date(year, 12, 31))
     first_monday = end - dt.timedelta(days=end.weekday()) - dt.timedelta(weeks=weeks - 1)
     buckets = [WeekMoves(first_monday + dt.timedelta(weeks=i)) for i in range(weeks)]
-    stmt = _scoped(
+    stmt = scoped(
         sa.select(StageChange.effective_on, StageChange.to_stage, sa.func.count(StageChange.id))
         .join(Lead, Lead.id == StageChange.lead_id)
         .where(StageChange.implied.is_(False),

@@ -18,10 +18,9 @@
   var csrf = script.getAttribute("data-csrf") || "";
   var messages = {};
   try { messages = JSON.parse(script.getAttribute("data-messages") || "{}"); } catch (e) { /* none */ }
-  var DB_NAME = "crm-offline";
-  var STORE = "visits";
-  var FIELDS = ["visited_on", "kind", "summary", "next_step", "next_follow_up", "participants"];
-  var VISIT_FORM = /^\/leads\/(\d+)\/visits$/;
+  var STORE = CRM_QUEUE.STORE;
+  var FIELDS = CRM_QUEUE.FIELDS;
+  var VISIT_FORM = CRM_QUEUE.VISIT_FORM;
   var syncing = false;
   var runs = 0;  // finished sync runs, on <html data-sync-runs> (tests wait on it)
 
@@ -46,16 +45,7 @@
   // --- the queue (IndexedDB) -------------------------------------------------------------------
 
   function openQueue() {
-    return new Promise(function (resolve, reject) {
-      if (!window.indexedDB) { reject(new Error("no IndexedDB")); return; }
-      var request = indexedDB.open(DB_NAME, 1);
-      request.onupgradeneeded = function () {
-        var store = request.result.createObjectStore(STORE, { keyPath: "client_id" });
-        store.createIndex("uid", "uid");
-      };
-      request.onsuccess = function () { resolve(request.result); };
-      request.onerror = function () { reject(request.error); };
-    });
+    return CRM_QUEUE.open();
   }
 
   function withStore(mode, work) {

@@ -11,16 +11,17 @@
 //   offline.js's), with the form's client_id: if the server did log it, the resend is a repeat.
 "use strict";
 
+importScripts("/static/js/offline-queue.js");
+
 var SHELL_CACHE = "crm-shell-" + VERSION;
 var PAGES = "crm-pages-u";
 var META = "crm-meta";
 var USER_KEY = "/__crm/user";
-var DB_NAME = "crm-offline";
-var STORE = "visits";
-var FIELDS = ["visited_on", "kind", "summary", "next_step", "next_follow_up", "participants"];
+var STORE = CRM_QUEUE.STORE;
+var FIELDS = CRM_QUEUE.FIELDS;
 //: The pages kept for offline reading: home, my work, the lead list, a lead, its visit form.
 var KEPT = /^\/(|my|leads\/|leads\/\d+|leads\/\d+\/visits)$/;
-var VISIT_FORM = /^\/leads\/(\d+)\/visits$/;
+var VISIT_FORM = CRM_QUEUE.VISIT_FORM;
 var LEAD = /^\/leads\/\d+$/;
 
 self.addEventListener("install", function (event) {
@@ -128,15 +129,7 @@ function navigate(event, url) {
 }
 
 function openQueue() {
-  return new Promise(function (resolve, reject) {
-    var request = indexedDB.open(DB_NAME, 1);
-    request.onupgradeneeded = function () {
-      var store = request.result.createObjectStore(STORE, { keyPath: "client_id" });
-      store.createIndex("uid", "uid");
-    };
-    request.onsuccess = function () { resolve(request.result); };
-    request.onerror = function () { reject(request.error); };
-  });
+  return CRM_QUEUE.open();
 }
 
 function enqueue(item) {
