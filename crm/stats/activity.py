@@ -9,12 +9,10 @@ here.
 import datetime as dt
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
 from crm.auth.models import User
 from crm.extensions import db
-from crm.leads.models import Lead, StageChange
-from crm.stats.breakdowns import moves_by, scoped
+from crm.leads.models import StageChange
+from crm.stats.breakdowns import moves_by, scoped, visits_by
 from crm.visits.models import Visit
 
 #: The series of a day, in the order the charts and tables show them.
@@ -57,13 +55,7 @@ def month_activity(user: User, township_id: int | None, as_of: dt.date,
     None)."""
     first = as_of - dt.timedelta(days=days - 1)
     days = [Day(first + dt.timedelta(days=i)) for i in range(days)]
-    visits = scoped(
-        sa.select(Visit.visited_on, sa.func.count(Visit.id))
-        .join(Lead, Lead.id == Visit.lead_id)
-        .where(Visit.visited_on.between(first, as_of))
-        .group_by(Visit.visited_on),
-        user, township_id,
-    )
+    visits = scoped(visits_by(Visit.visited_on, first, as_of), user, township_id)
     for on, n in db.session.execute(visits):
         days[(on - first).days].visits = int(n)
     moves = scoped(moves_by(StageChange.effective_on, first, as_of), user, township_id)

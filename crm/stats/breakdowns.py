@@ -101,6 +101,14 @@ def scoped(stmt: sa.Select, user: User, township_id: int | None) -> sa.Select:
     return stmt
 
 
+def visits_by(key, start: dt.date, end: dt.date) -> sa.Select:
+    """The visits from ``start`` to ``end``, counted by ``key``."""
+    return (sa.select(key, sa.func.count(Visit.id))
+            .join(Lead, Lead.id == Visit.lead_id)
+            .where(Visit.visited_on.between(start, end))
+            .group_by(key))
+
+
 def moves_by(key, start: dt.date, end: dt.date) -> sa.Select:
     """The stage moves someone made (not a lead's first stage, not the stages a move skipped)
     effective from ``start`` to ``end``, counted by ``key``."""
@@ -196,13 +204,7 @@ def _by_officer(user, township_id, start, end, as_of) -> list[OfficerRow]:
     )
     for user_id, n in db.session.execute(leads):
         row(user_id).leads = n
-    visits = scoped(
-        sa.select(Visit.user_id, sa.func.count(Visit.id))
-        .join(Lead, Lead.id == Visit.lead_id)
-        .where(Visit.visited_on.between(start, end))
-        .group_by(Visit.user_id),
-        user, township_id,
-    )
+    visits = scoped(visits_by(Visit.user_id, start, end), user, township_id)
     for user_id, n in db.session.execute(visits):
         row(user_id).visits = n
     moves = scoped(moves_by(StageChange.credited_officer_id, start, end), user, township_id)
