@@ -37,7 +37,7 @@ def folder() -> Path:
 
 
 def _path(job_id: str) -> Path | None:
-    if not job_id or not all(c.isalnum() or c in "-_" for c in job_id):
+    if not job_id or len(job_id) > 100 or not all(c.isalnum() or c in "-_" for c in job_id):
         return None
     return folder() / f"{job_id}.json"
 
