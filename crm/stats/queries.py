@@ -236,6 +236,7 @@ def _attach_targets(units: dict[int, UnitStats], township_ids, year: int, as_of:
                      if row.metric in RATE_METRICS and row.due_on is not None
                      and row.due_on < as_of})
     on_due = {day: _key_rates(scope, year, day) for day in passed}
+    progress_of: dict = {}  # by due date: 13,000 targets share a handful
     for township_id, metric, value, due_on in rows:
         unit = units[township_id]
         if metric in RATE_METRICS:
@@ -251,7 +252,9 @@ def _attach_targets(units: dict[int, UnitStats], township_ids, year: int, as_of:
             continue
         actual = Decimal(unit.actuals[metric])
         attainment = ratio(actual, value)
-        progress = progress_to(year, as_of, due_on)
+        progress = progress_of.get(due_on)
+        if progress is None:
+            progress = progress_of[due_on] = progress_to(year, as_of, due_on)
         unit.targets.append(TargetResult(metric, value, actual, attainment,
                                          target_colour(attainment, progress, margin), due_on))
     for unit in units.values():
