@@ -23,11 +23,22 @@ other basis (the API's ``basis=claimed``) are computed and answered, so the two 
 each other's row. Rows are stored only for as-of dates in the kept window (``kept``): numbers
 asked for any other date are computed and answered, never stored, so a crawl through the calendar
 cannot fill the table.
+
+The district's ranking (every unit's mean attainment ranked, and every unit added up) is kept
+too, in the process's memory (``ranking`` / ``keep_ranking``): it is a function of the units'
+versions and names, the year, the as-of date and the basis, so it is kept under exactly these and
+reused until any unit's version (or name, the tie-break) changes. It is kept per database engine
+(a test's app, a new database, starts empty) and for the last ``RANKINGS`` such keys; ``clear``
+bumps every unit's version, so every process's kept rankings stop being read.
 """
 
+import copy
 import datetime as dt
 import json
 import logging
+import threading
+import weakref
+from collections import OrderedDict
 from fractions import Fraction
 
 import sqlalchemy as sa
@@ -37,9 +48,10 @@ from crm.clock import today, utcnow
 from crm.db_events import writes
 from crm.extensions import db
 from crm.stats import versions
-from crm.stats.models import StatsCache
+from crm.stats.models import StatsCache, StatsVersion
 from crm.stats.results import UnitStats, default_basis, from_record, to_record, totals_of
 from crm.stats.sql import upsert
+from crm.townships.models import Township
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +61,11 @@ FORMAT = 3
 #: the nightly ``prune``); rows are stored only for as-of dates this close to today (``kept``).
 KEEP = dt.timedelta(days=7)
 IN_LIST = versions.IN_LIST
+#: How many rankings (a year, an as-of date, a basis, the units a user sees at their versions)
+#: each process keeps.
+RANKINGS = 32
+_rankings: "weakref.WeakKeyDictionary[sa.engine.Engine, OrderedDict]" = weakref.WeakKeyDictionary()
+_rankings_lock = threading.Lock()
 
 
 def kept(as_of: dt.date) -> bool:
@@ -153,8 +170,53 @@ def store(units: list, year: int, as_of: dt.date, current: dict[int, int],
 
 
 def clear() -> int:
-    """Forget every cached number (after data was changed outside the app, e.g. by hand)."""
+    """Forget every cached number (after data was changed outside the app, e.g. by hand): the
+    rows, and every unit's version is bumped, so no process reads a ranking it kept either."""
+    table = StatsVersion.__table__
+    db.session.execute(sa.update(table).values(version=table.c.version + 1))
+    db.session.execute(sa.insert(table).from_select(
+        ["township_id", "version"],
+        sa.select(Township.id, sa.literal(1, sa.BigInteger)).where(
+            Township.id.not_in(sa.select(table.c.township_id)))))
+    with _rankings_lock:
+        _rankings.pop(db.engine, None)
     return db.session.execute(sa.delete(StatsCache)).rowcount
+
+
+# -- the ranking ----------------------------------------------------------------------------------
+
+def _ranking_key(townships, current: dict[int, int], year: int, as_of: dt.date,
+                 margin: Fraction, basis: str | None):
+    return (year, as_of, _basis(margin, basis),
+            tuple((t.id, t.name, current[t.id]) for t in townships))
+
+
+def ranking(townships, current: dict[int, int], year: int, as_of: dt.date, margin: Fraction,
+            basis: str | None = None):
+    """(the ranked units, their totals) kept by ``keep_ranking`` for these units (``(id, name,
+    …)`` rows) at their ``current`` versions, or None. The ranked units are shared: read only."""
+    key = _ranking_key(townships, current, year, as_of, margin, basis)
+    with _rankings_lock:
+        kept_ = _rankings.get(db.engine)
+        found = None if kept_ is None else kept_.get(key)
+        if found is not None:
+            kept_.move_to_end(key)
+    if found is None:
+        return None
+    ranked, totals = found
+    return ranked, copy.deepcopy(totals)
+
+
+def keep_ranking(townships, current: dict[int, int], year: int, as_of: dt.date,
+                 margin: Fraction, basis: str | None, ranked: list, totals) -> None:
+    """Keep a ranking computed from the units at their ``current`` versions (see ``ranking``)."""
+    key = _ranking_key(townships, current, year, as_of, margin, basis)
+    with _rankings_lock:
+        kept_ = _rankings.setdefault(db.engine, OrderedDict())
+        kept_[key] = (ranked, copy.deepcopy(totals))
+        kept_.move_to_end(key)
+        while len(kept_) > RANKINGS:
+            kept_.popitem(last=False)
 
 
 # -- the row's text columns ---------------------------------------------------------------------

@@ -78,19 +78,25 @@ def district_ranking(user: User, year: int, as_of: dt.date, page: int | None, pe
     else:
         townships = visible_units(user)
         current = versions.current([t.id for t in townships])
-        found = cache.load_summary(current, year, as_of, yellow_margin(), basis)
-        missing = [t.id for t in townships if t.id not in found]
+        margin = yellow_margin()
         computed: dict[int, UnitStats] = {}
-        if missing:
-            for u in district_stats(user, year, as_of, township_ids=missing,
-                                    basis=basis).units:
-                found[u.township_id] = (u.mean_attainment, totals_of(u))
-                computed[u.township_id] = u  # (not stored for an as-of date out of the window)
-        ranked = [Ranked(t.id, t.name, found[t.id][0]) for t in townships]
-        totals = UnitStats(0, "", "")
-        if found:
-            add_totals(totals, [values for _mean, values in found.values()])
-        ranked, full = rank_units(ranked), False
+        kept = cache.ranking(townships, current, year, as_of, margin, basis)
+        if kept is not None:  # no unit changed since this ranking was made
+            ranked, totals = kept
+        else:
+            found = cache.load_summary(current, year, as_of, margin, basis)
+            missing = [t.id for t in townships if t.id not in found]
+            if missing:
+                for u in district_stats(user, year, as_of, township_ids=missing,
+                                        basis=basis).units:
+                    found[u.township_id] = (u.mean_attainment, totals_of(u))
+                    computed[u.township_id] = u  # (not stored for an as-of date out of the window)
+            ranked = rank_units([Ranked(t.id, t.name, found[t.id][0]) for t in townships])
+            totals = UnitStats(0, "", "")
+            if found:
+                add_totals(totals, [values for _mean, values in found.values()])
+            cache.keep_ranking(townships, current, year, as_of, margin, basis, ranked, totals)
+        full = False
     pages = max(1, -(-len(ranked) // per_page))
     page = min(max(page or 1, 1), pages)
     items = ranked[(page - 1) * per_page:page * per_page]
@@ -179,7 +185,14 @@ def district_stats(user: User, year: int, as_of: dt.date, *, industry: str | Non
     others are computed by ``_compute`` (the per-lead facts once into a temporary table, then
     seven grouped queries, whatever the number of leads and units) and the targets query.
     """
-    townships = visible_units(user, township_ids)
+    townships = visible_units(user)
+    if township_ids is not None:
+        chosen = set(township_ids)
+        named = [t for t in townships if t.id in chosen]
+        if len(named) < len(townships) or len(named) <= versions.IN_LIST:
+            townships = named
+        else:  # every unit the user sees (the API names them): no list of ids in every statement
+            township_ids = None
     units = {t.id: UnitStats(t.id, t.name, t.kind) for t in townships}
     progress, margin = time_progress(year, as_of), yellow_margin()
     basis = basis or default_basis()
@@ -223,6 +236,7 @@ def _attach_targets(units: dict[int, UnitStats], township_ids, year: int, as_of:
                      if row.metric in RATE_METRICS and row.due_on is not None
                      and row.due_on < as_of})
     on_due = {day: _key_rates(scope, year, day) for day in passed}
+    progress_of: dict = {}  # by due date: 13,000 targets share a handful
     for township_id, metric, value, due_on in rows:
         unit = units[township_id]
         if metric in RATE_METRICS:
@@ -238,7 +252,9 @@ def _attach_targets(units: dict[int, UnitStats], township_ids, year: int, as_of:
             continue
         actual = Decimal(unit.actuals[metric])
         attainment = ratio(actual, value)
-        progress = progress_to(year, as_of, due_on)
+        progress = progress_of.get(due_on)
+        if progress is None:
+            progress = progress_of[due_on] = progress_to(year, as_of, due_on)
         unit.targets.append(TargetResult(metric, value, actual, attainment,
                                          target_colour(attainment, progress, margin), due_on))
     for unit in units.values():
@@ -261,9 +277,10 @@ def _compute(units: dict[int, UnitStats], scope: _Scope, year: int, as_of: dt.da
                          index="lead_id") as facts:
         for unit, (stage, n) in each(db.session.execute(_snapshot(scope, as_of, facts))):
             unit.snapshot[stage] = int(n)
+        arrived = dict(db.session.execute(_signed_arrived(scope, as_of, facts)).all())
         for row in db.session.execute(_per_unit(scope, start, end, as_of, facts)).mappings():
             if row["township_id"] in units:
-                _apply_per_unit(units[row["township_id"]], row)
+                _apply_per_unit(units[row["township_id"]], row, arrived.get(row["township_id"]))
         for unit, (step, median) in each(
                 db.session.execute(_velocity(scope, start, end, as_of, facts))):
             unit.velocity[step] = None if median is None else round(float(median), 1)
@@ -277,8 +294,9 @@ def _compute(units: dict[int, UnitStats], scope: _Scope, year: int, as_of: dt.da
                             "funds_wan": amount or Decimal(0)}
 
 
-def _apply_per_unit(unit: UnitStats, row) -> None:
-    """One unit's row of ``_per_unit`` into its numbers."""
+def _apply_per_unit(unit: UnitStats, row, signed_arrived) -> None:
+    """One unit's row of ``_per_unit`` (and the capital arrived of its signed leads:
+    ``_signed_arrived``) into its numbers."""
     for stage in ORDERED_STAGES:
         unit.entered[stage] = int(row[f"entered_{stage}"] or 0)
         unit.reached[stage] = int(row[f"reached_{stage}"] or 0)
@@ -295,7 +313,7 @@ def _apply_per_unit(unit: UnitStats, row) -> None:
     if row["started"]:
         unit.stats_inclusion_rate = ratio(row["included"], row["started"])
     if row["signed"]:
-        unit.funds_arrival_rate = ratio(row["signed_arrived"], row["signed_investment_all"])
+        unit.funds_arrival_rate = ratio(signed_arrived, row["signed_investment_all"])
     unit.actuals["new_leads"] = int(row["new_leads"] or 0)
     unit.actuals["stats_included_investment_wan"] = row["stats_included_investment"] or Decimal(0)
     for name, value in _key_rates_of(row).items():
@@ -434,25 +452,27 @@ def _snapshot(scope, as_of, facts=None):
             .group_by(stages.c.township_id, stages.c.stage))
 
 
-def _arrived(scope, lead_id, start, end) -> sa.Select:
-    """The capital entries of the lead(s) ``lead_id`` arrived between ``start`` and ``end``
-    that count: all on the claimed basis, those whose funds claim counts on the verified one."""
-    stmt = sa.select(sa.func.coalesce(sa.func.sum(FundEntry.amount_wan), 0)).where(
-        FundEntry.lead_id == lead_id, FundEntry.arrived_on <= end)
-    if start is not None:
-        stmt = stmt.where(FundEntry.arrived_on >= start)
+def _signed_arrived(scope, as_of, facts) -> sa.Select:
+    """Per unit, the capital arrived by ``as_of`` of its signed leads (``facts``: ``lead_facts``'s
+    rows) that counts (on the verified basis: whose funds claim counts): the numerator of the
+    capital-arrival rate, one grouped join (not a sum per lead inside ``_per_unit``)."""
+    f = facts.c
+    stmt = (sa.select(f.township_id, sa.func.sum(FundEntry.amount_wan))
+            .join(FundEntry, FundEntry.lead_id == f.lead_id)
+            .where(f.signed_on.is_not(None), FundEntry.arrived_on <= as_of)
+            .group_by(f.township_id))
     if scope.verified:  # the lead's funds claims, by the (lead_id, kind) index
         stmt = stmt.where(FundEntry.id.in_(
             sa.select(Claim.fund_entry_id).where(Claim.lead_id == FundEntry.lead_id,
-                                                 Claim.kind == "funds", counts(end))))
+                                                 Claim.kind == "funds", counts(as_of))))
     return stmt
 
 
 def _per_unit(scope, start, end, as_of, facts=None):
     """Per unit, from the per-lead facts (``facts``: ``lead_facts``'s rows, else computed here):
     entries in the period (and their scale classes and investment), the cohort's reach, the
-    start, inclusion and capital-arrival rates, the leads created and the capital arrived in
-    the period."""
+    start and inclusion rates, the capital-arrival rate's denominator, the leads created and
+    the capital arrived in the period."""
     if facts is None:
         facts = lead_facts(scope, as_of).subquery("facts")
     f = facts.c
@@ -471,7 +491,6 @@ def _per_unit(scope, start, end, as_of, facts=None):
         columns.append(count(sa.and_(created, reached)).label(f"reached_{stage}"))
     signed = on["signed"].is_not(None)
     started = on["started"].is_not(None)
-    arrived = _arrived(scope, f.lead_id, None, as_of).scalar_subquery()
     investment = facts.c.investment_wan
 
     def signed_at_least(scale):
@@ -491,7 +510,6 @@ def _per_unit(scope, start, end, as_of, facts=None):
         count(sa.and_(started, f.stats_included_on <= as_of)).label("included"),
         count(signed).label("signed"),
         sa.func.sum(sa.case((signed, investment))).label("signed_investment_all"),
-        sa.func.sum(sa.case((signed, arrived))).label("signed_arrived"),
         count(created).label("new_leads"),
         sa.func.sum(sa.case((f.stats_included_on.between(start, end), investment)))
         .label("stats_included_investment"),

@@ -2,6 +2,7 @@
 never read once one of its leads, stage changes, visits, capital entries or targets is written,
 always equal to what computing afresh gives, and kept only for as-of dates near today."""
 
+import contextlib
 import datetime as dt
 import json
 from decimal import Decimal
@@ -385,3 +386,76 @@ def test_a_cold_computation_runs_as_many_statements_for_many_units_as_for_two(tw
     more, many = cold()
     assert (units, more) == (2, 14)
     assert many == few
+
+
+@contextlib.contextmanager
+def statements():
+    """The SQL statements a block runs, as text."""
+    seen = []
+
+    def on_execute(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", on_execute)
+
+
+def ranking_sql(seen) -> list:
+    """The statements that rank: the units' small columns read from the cache, or computed."""
+    return [s for s in seen if "stats_cache.totals" in s or "stage_changes" in s]
+
+
+def test_a_ranking_is_kept_until_a_unit_changes(two_units):
+    from crm.stats.queries import district_ranking
+
+    w = two_units
+    for n in range(4):
+        unit = factories.township(f"第{n}镇")
+        db.session.add(Target(township_id=unit.id, year=2025, metric="new_leads", value=n + 1))
+        factories.lead(w.admin, unit, name=f"R{n}", company=f"R{n}", created_on=d(1, 2 + n))
+    db.session.commit()
+
+    def pages():
+        return [district_ranking(w.admin, 2025, AS_OF, p, 2) for p in (1, 2, 3)]
+
+    def same_as_computed(ranking):
+        full = district_stats(w.admin, 2025, AS_OF, industry="")  # computed afresh
+        assert [u for p in ranking for u in p.units] == full.units
+        assert [u.rank for p in ranking for u in p.units] == [u.rank for u in full.units]
+        assert all(p.totals == full.totals for p in ranking)
+
+    with statements() as seen:
+        first = pages()
+    db.session.commit()
+    assert ranking_sql(seen)
+    with statements() as seen:
+        second = pages()
+    db.session.commit()
+    assert ranking_sql(seen) == []  # ranked from the kept ranking: no unit changed
+    assert [[u for u in p.units] for p in second] == [[u for p in first for u in p.units][i:i + 2]
+                                                      for i in (0, 2, 4)]
+    assert [p.totals for p in second] == [p.totals for p in first]
+    same_as_computed(second)
+
+    # a visit in b, which has a visits target: b's mean changes
+    log_visit(w.admin, w.lb, {"kind": "visit", "summary": "走访", "visited_on": d(6, 1)})
+    db.session.commit()
+    with statements() as seen:
+        third = pages()
+    db.session.commit()
+    assert ranking_sql(seen)
+    assert third[0].totals.actuals["visits"] == first[0].totals.actuals["visits"] + 1
+    same_as_computed(third)
+    with statements() as seen:
+        pages()
+    assert ranking_sql(seen) == []
+
+    db.session.get(type(w.a), w.a.id).name = "改名镇"  # a name (the tie-break) changes it too
+    db.session.commit()
+    with statements() as seen:
+        renamed = pages()
+    assert ranking_sql(seen)
+    same_as_computed(renamed)

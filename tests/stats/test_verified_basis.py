@@ -373,3 +373,38 @@ def test_the_unit_breakdowns_count_signings_on_the_basis(year):
 
     assert signed("verified") == (4, 4)
     assert signed("claimed") == (6, 6)
+
+
+@pytest.mark.parametrize("basis", ["claimed", "verified"])
+def test_every_visible_unit_named_gives_the_same_numbers_without_the_list(year, monkeypatch,
+                                                                          basis):
+    """The API names every unit it shows: past ``versions.IN_LIST`` of them the statements run
+    without the list of ids (every unit the user sees), and the numbers are the same."""
+    from crm.stats import cache, versions
+    from crm.stats.queries import visible_units
+
+    ids = [t.id for t in visible_units(year.admin)]
+    assert len(ids) >= 2
+
+    def computed():
+        cache.clear()
+        db.session.commit()
+        seen = []
+
+        def on_execute(_conn, _cursor, statement, *_args):
+            seen.append(statement)
+
+        sa.event.listen(db.engine, "before_cursor_execute", on_execute)
+        try:
+            units = district_stats(year.admin, 2025, AS_OF, township_ids=ids, basis=basis).units
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", on_execute)
+        return units, any("leads.township_id IN" in s for s in seen)
+
+    listed, with_list = computed()
+    monkeypatch.setattr(versions, "IN_LIST", 0)
+    unlisted, still_with_list = computed()
+    assert with_list and not still_with_list
+    assert unlisted == listed
+    a = next(u for u in unlisted if u.township_id == year.a.id)
+    assert a == unit(year, basis)
