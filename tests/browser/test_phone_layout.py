@@ -165,3 +165,36 @@ def test_desktop_keeps_the_top_navigation(desktop, live):
                            timeout=5000)  # arrow keys scroll smoothly
     assert page.locator(".scroller-hint").first.is_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_phone_bulletin_is_short_and_charts_fill_their_cards(phone, live):
+    """On a phone the bulletin starts with its section index, red open, the other sections
+    folded (a page of screens, not fifteen); a chart fills its card with legible text."""
+    _fill(live)
+    page = phone
+    sign_in(page, live, "viewer")
+    page.goto(live.url + "/bulletin")
+    assert page.locator("nav.section-index").is_visible()
+    assert page.locator("details#colour-red").get_attribute("open") is not None
+    folded = page.eval_on_selector_all(
+        "details[data-fold-phone]", "ds => ds.map(d => d.open)")
+    assert folded and not any(folded)
+    height = page.evaluate("document.documentElement.scrollHeight")
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.reload()
+    assert page.eval_on_selector_all("details[data-fold-phone]", "ds => ds.every(d => d.open)")
+    page.set_viewport_size(PHONE)
+    assert height <= 6 * 844, height  # before: about 15 screens
+    page.goto(live.url + "/stats/")
+    charts = page.eval_on_selector_all("svg.chart", """svgs => svgs
+        .filter(s => s.getBoundingClientRect().width > 0)
+        .map(s => {
+            const card = s.closest('.card, section, figure') || s.parentElement;
+            const text = s.querySelector('text');
+            return {ratio: s.getBoundingClientRect().width / card.getBoundingClientRect().width,
+                    font: text ? text.getBoundingClientRect().height : 99};
+        })""")
+    assert charts
+    for chart in charts:
+        assert chart["ratio"] >= 0.85, chart
+        assert chart["font"] >= 10, chart  # the rendered text, in CSS pixels
