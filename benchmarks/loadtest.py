@@ -37,6 +37,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--writes", type=float, default=0.2, help="share of writes (0.2)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--calibrate", type=float, default=15,
+                        help="seconds of one user alone first, to time the mix's mean service "
+                             "time and so the machine's limit (0: skip)")
     parser.add_argument("--password", default=harness.DEMO_PASSWORD,
                         help="password of the users of an existing database (--url)")
     args = parser.parse_args(argv)
@@ -63,15 +66,21 @@ def run(url: str, args, workers: int, tmp: str) -> int:
     with harness.Gunicorn(url, workers=workers, threads=args.threads, log_dir=tmp) as server:
         print(f"gunicorn {server.url}: {workers} workers x {args.threads} threads; "
               f"{args.users} users for {args.seconds:.0f} s, {args.writes:.0%} writes")
+        alone = []
+        if args.calibrate:
+            alone, _ = harness.run_clients(server.url, accounts, 1, args.calibrate, args.writes,
+                                           seed=args.seed + 1, password=args.password)
         outcomes, elapsed = harness.run_clients(server.url, accounts, args.users, args.seconds,
                                                 args.writes, seed=args.seed, password=args.password)
         server.stop()
         log = server.log()
     print(harness.report(outcomes, elapsed))
+    if alone:
+        print(limit_line(alone, outcomes, elapsed))
     failed = harness.errors(outcomes)
     locked_in_log = log.count("database is locked")
     tracebacks = log.count("Traceback") + log.count("WORKER TIMEOUT")
-    check = harness.verify(url, outcomes, before)
+    check = harness.verify(url, alone + outcomes, before)
     print(f"errors: {len(failed)} (5xx or no answer); 'database is locked' in the server log: "
           f"{locked_in_log}; tracebacks or worker timeouts in the log: {tracebacks}")
     for o in failed[:10]:
@@ -84,6 +93,19 @@ def run(url: str, args, workers: int, tmp: str) -> int:
     bad = failed or locked_in_log or not check.ok
     print("RESULT: " + ("FAIL" if bad else "OK: 0 errors, 0 lost writes"))
     return 1 if bad else 0
+
+
+def limit_line(alone, outcomes, elapsed: float) -> str:
+    """The machine's limit for this mix: its cores divided by the mean service time of one
+    request when one user runs the mix alone; the load's throughput beside it (target ≥ 70 %)."""
+    service = sum(o.seconds for o in alone) / len(alone)
+    cores = os.cpu_count() or 1
+    limit = cores / service
+    throughput = len(outcomes) / elapsed
+    share = throughput / limit
+    return (f"machine's limit: {cores} cores / {service * 1000:.0f} ms mean service time alone "
+            f"({len(alone)} requests) = {limit:.1f} req/s; throughput {throughput:.1f} req/s = "
+            f"{share:.0%} of it (target >= 70 %: {'met' if share >= 0.7 else 'miss'})")
 
 
 if __name__ == "__main__":
