@@ -34,7 +34,7 @@ def test_revoking_a_token_asks_and_the_new_one_has_a_copy_button(desktop, live):
     page.fill("input[name=name]", "脚本")
     page.click("form[action='/account/tokens'] button[type=submit]")
     copy = page.locator("button[data-copy=new-token]")
-    assert copy.is_visible()
+    copy.wait_for(state="visible")  # app.js (deferred) shows it once the page has loaded
     asked = []
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
     page.click("form[data-confirm] button[type=submit]")
