@@ -224,7 +224,8 @@ def test_a_flood_beyond_the_hashing_queue_is_refused_at_once_without_the_databas
     try:
         started = time.monotonic()
         response = attempt(client, "a-1", RIGHT)
-        assert time.monotonic() - started < 1
+        # not the queue's wait (up to 3 s): well under it even on a busy 2-core machine
+        assert time.monotonic() - started < 2.5
         assert response.status_code == 429
         assert "登录请求过多" in response.get_data(as_text=True)
         assert 1 <= int(response.headers["Retry-After"]) <= 5
