@@ -3,6 +3,7 @@
 import os
 import shutil
 import threading
+import time
 
 import pytest
 from werkzeug.serving import make_server
@@ -14,6 +15,25 @@ from tests.conftest import make_app
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def wait_until(page, expression: str, arg=None, timeout: float = 15.0, interval: float = 0.1):
+    """Poll ``expression`` (a function, may be async) through ``page.evaluate`` until truthy.
+
+    Playwright's ``wait_for_function`` builds its predicate with ``eval`` inside the page, which
+    the app's Content-Security-Policy (no 'unsafe-eval') forbids; ``evaluate`` goes through the
+    DevTools protocol and is not subject to it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if page.evaluate(expression, arg):
+                return
+        except Exception as error:  # a navigation in flight destroys the context: poll again
+            if "context was destroyed" not in str(error) and "navigat" not in str(error):
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for: {expression}")
+        time.sleep(interval)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from crm.extensions import db
 from crm.leads.models import Lead
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import sign_in, wait_until
 
 
 def _tab_to(page, selector, limit=250):
@@ -80,8 +80,8 @@ def test_phone_board_snaps_by_column_and_has_a_column_picker(phone, live):
     # the page itself does not scroll sideways: only the board does
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     picker.locator("a[href='#col-producing']").click()
-    page.wait_for_function(
-        "() => { const b = document.querySelector('[data-board]');"
+    wait_until(
+        page, "() => { const b = document.querySelector('[data-board]');"
         " const c = document.getElementById('col-producing');"
         " return Math.abs(c.getBoundingClientRect().left - b.getBoundingClientRect().left) < 12; }")
     with live.app.app_context():

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from crm.auth.models import User
 from crm.extensions import db
 from crm.visits.models import Visit
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import sign_in, wait_until
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True,
          "locale": "zh-CN", "service_workers": "allow"}
@@ -39,20 +39,14 @@ def visits(live) -> list[tuple[str, str]]:
 
 def kept(page, uid: int, path: str):
     """Wait until the service worker keeps ``path`` for user ``uid``."""
-    # wait_for_function does not await a promise: each poll starts a look-up and reads the last.
-    page.wait_for_function(
-        """([name, path]) => {
-          const key = name + " " + path;
-          window.__kept = window.__kept || {};
-          caches.open(name).then(c => c.match(path)).then(hit => { window.__kept[key] = !!hit; });
-          return window.__kept[key] === true;
-        }""", arg=[f"crm-pages-u{uid}", path], polling=100)
+    wait_until(page, "async ([name, path]) => !!(await (await caches.open(name)).match(path))",
+               [f"crm-pages-u{uid}", path])
 
 
 def open_lead_online(page, live, username="a-1"):
     """Sign in, let the service worker take the page over, open the lead (kept with its form)."""
     sign_in(page, live, username)
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    wait_until(page, "() => navigator.serviceWorker.controller !== null")
     lead = f"/leads/{live.ids['lead_a']}"
     page.goto(live.url + lead)
     kept(page, user_id(live, username), lead)
@@ -62,7 +56,7 @@ def open_lead_online(page, live, username="a-1"):
 
 def log_visit_offline(page, live, lead, summary):
     page.context.set_offline(True)
-    page.wait_for_function("!navigator.onLine")
+    wait_until(page, "() => !navigator.onLine")
     page.click("#visit label:has-text('电话')")
     page.fill("#visit textarea[name=summary]", summary)
     page.click("#visit button[type=submit]")
@@ -195,7 +189,7 @@ def test_a_form_post_lost_on_the_network_is_queued_by_the_service_worker(officer
 def test_the_officers_own_leads_are_kept_without_opening_them(officer, live):
     page = officer
     sign_in(page, live, "a-1")
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    wait_until(page, "() => navigator.serviceWorker.controller !== null")
     page.reload()  # a page the worker answered asks it to keep the officer's own leads
     lead = f"/leads/{live.ids['lead_a']}"
     kept(page, user_id(live, "a-1"), lead)

@@ -13,7 +13,7 @@ from crm.extensions import db
 from crm.leads.models import Lead
 from crm.targets.models import Target
 from tests import factories
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import sign_in, wait_until
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
@@ -161,8 +161,8 @@ def test_desktop_keeps_the_top_navigation(desktop, live):
     scroller.focus()
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
-    page.wait_for_function("() => document.querySelector('.scroller').scrollLeft > 0",
-                           timeout=5000)  # arrow keys scroll smoothly
+    wait_until(page, "() => document.querySelector('.scroller').scrollLeft > 0",
+               timeout=5)  # arrow keys scroll smoothly
     assert page.locator(".scroller-hint").first.is_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
