@@ -8,7 +8,7 @@ Starts the app on a fresh SQLite file in a temporary folder, loads the demo (`cr
 a supervision order, a published bulletin and a big-screen link, serves it on a loopback port,
 signs in per role in Debian's Chromium (Playwright) and saves one PNG per page as
 ``<page>-<role>-<size>.png`` (palette PNG, optimised with Pillow). The pages and who opens them
-are the table of the accessibility test (tests/browser/test_accessibility.py, ``PAGES``).
+are the table of every page (tests/pages.py, ``PAGES``).
 """
 
 import argparse
@@ -45,7 +45,7 @@ from crm.supervision.services import issue_order
 from crm.visits.models import Visit
 from crm.visits.services import log_visit
 from tests.browser.conftest import ARGS, CHROMIUM
-from tests.browser.test_accessibility import PAGES, SIZES, pages_for
+from tests.pages import PAGES, SIZES, pages_for
 
 #: role key of PAGES -> the demo's username (crm/seed.py USERS); None: not signed in.
 DEMO_USERS = {"admin": "admin", "viewer": "viewer", "head": "mengzhuang-head",
