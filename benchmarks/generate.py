@@ -311,6 +311,8 @@ class Province:
 
     def users(self, units, password_hash: str):
         """(rows, heads by unit, officers by unit); a few admins and viewers besides."""
+        from crm.auth.names import username_key
+
         rng, rows = self.rng, []
         heads: dict[int, int] = {}
         officers: dict[int, list[int]] = {}
@@ -319,9 +321,9 @@ class Province:
 
         def add(username, role, unit_id):
             user_id = len(rows) + 1
-            rows.append((user_id, username, rng.choice(self.people), f"{username}@example.com",
-                         role, unit_id, True, password_hash, "zh_CN", True, True,
-                         secrets.token_hex(8), created))
+            rows.append((user_id, username, username_key(username), rng.choice(self.people),
+                         f"{username}@example.com", role, unit_id, True, password_hash, "zh_CN",
+                         True, True, secrets.token_hex(8), created))
             return user_id
 
         for i in range(1, n_admins + 1):
@@ -527,7 +529,7 @@ LEAD_COLUMNS = (
 )
 COLUMNS = {
     "townships": ("id", "name", "kind", "created_at"),
-    "users": ("id", "username", "display_name", "email", "role", "township_id", "active",
+    "users": ("id", "username", "username_key", "display_name", "email", "role", "township_id", "active",
               "password_hash", "locale", "reminder_daily", "reminder_weekly", "session_nonce",
               "created_at"),
     "leads": LEAD_COLUMNS,

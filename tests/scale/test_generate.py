@@ -50,6 +50,7 @@ def _date(value):
 def check_stats(url: str, tmp_path) -> None:
     from crm import create_app
     from crm.auth.models import User
+    from crm.auth.services import check_account_password, find_account
     from crm.extensions import db
     from crm.leads.models import Lead
     from crm.stats.queries import district_stats
@@ -62,6 +63,9 @@ def check_stats(url: str, tmp_path) -> None:
     today = generate.business_today()
     with app.app_context():
         admin = db.session.scalar(sa.select(User).where(User.role == "district_admin"))
+        # every generated user signs in by name with the generator's password
+        assert check_account_password(find_account(admin.username.upper()),
+                                      generate.PASSWORD) == "success"
         stats = district_stats(admin, today.year, today)
         assert len(stats.units) == SIZE // generate.LEADS_PER_UNIT
         assert sum(sum(u.snapshot.values()) for u in stats.units) == SIZE
