@@ -1,4 +1,4 @@
-"""The declarative base of every model, and the names its constraints get."""
+"""The declarative base of every model, the names its constraints get, and long IN lists."""
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase
@@ -14,3 +14,13 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+#: Values per ``IN (…)`` list: well under SQLite's and psycopg's limits on parameters.
+IN_GROUP = 500
+
+
+def in_groups(values, size: int = IN_GROUP) -> list[list]:
+    """``values`` in lists of at most ``size``, for ``column.in_(group)`` conditions."""
+    values = list(values)
+    return [values[i:i + size] for i in range(0, len(values), size)]

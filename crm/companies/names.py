@@ -104,10 +104,15 @@ def normalise(name: str) -> str:
 _DIGITS = re.compile(r"\d+")
 
 
+def numbers_in(name: str) -> tuple[str, ...]:
+    """The numbers a normalised name carries, in order."""
+    return tuple(_DIGITS.findall(name))
+
+
 def same_numbers(a: str, b: str) -> bool:
     """Whether two normalised names carry the same numbers (a similar name with another number
     is another company: 一分厂 and 二分厂 aside, digits are how names are told apart)."""
-    return _DIGITS.findall(a) == _DIGITS.findall(b)
+    return numbers_in(a) == numbers_in(b)
 
 
 def similarity(a: str, b: str) -> float:

@@ -22,8 +22,9 @@ from crm.claims import services as claims
 from crm.claims.models import LIVE_STATUSES, Attachment
 from crm.clock import utcnow
 from crm.companies.models import DECISIONS, Company, Dispute
-from crm.companies.names import normalise, same_numbers
+from crm.companies.names import normalise, numbers_in, same_numbers
 from crm.config import DEFAULTS
+from crm.db import in_groups
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.inputs import clean_text
@@ -65,26 +66,51 @@ def _length_bounds(name_key: str, limit: float) -> tuple[int, int]:
 
 class CompanyIndex:
     """Every company's normalised name, read once, for a caller checking many names (an
-    import's preview and its confirmation): by length, as ``matching_company_ids`` reads them;
-    the candidates of each length range are kept until a company is added."""
+    import's preview, its confirmation and its bulk write): ``matching`` is the similarity part
+    of ``matching_company_ids``. A name carrying numbers is compared only with the names carrying
+    the same numbers (others never match: ``same_numbers``); the rest by length, as
+    ``matching_company_ids`` reads them, the candidates of each length range kept until a
+    company is added. The same matches, without comparing thousands of numbered names (新材料
+    产业园一期, 二期 …, or an import file's) with each other."""
 
     def __init__(self):
         self.by_length: dict[int, list[tuple[int, str]]] = {}
+        self.numbered: dict[tuple, list[tuple[int, str]]] = {}
         self._ranges: dict[tuple[int, int], tuple[list[int], list[str]]] = {}
         for company_id, key in db.session.execute(sa.select(Company.id, Company.name_key)):
             self.add(company_id, key)
 
     def add(self, company_id: int, key: str) -> None:
-        self.by_length.setdefault(len(key), []).append((company_id, key))
-        self._ranges.clear()
+        numbers = numbers_in(key)
+        if numbers:
+            self.numbered.setdefault(numbers, []).append((company_id, key))
+        else:
+            self.by_length.setdefault(len(key), []).append((company_id, key))
+            self._ranges.clear()
 
     def candidates(self, name_key: str, limit: float) -> tuple[list[int], list[str]]:
+        """(ids, names) that may reach ``limit``: the same numbers, or a plausible length."""
+        numbers = numbers_in(name_key)
+        if numbers:
+            items = self.numbered.get(numbers, ())
+            return [i for i, _k in items], [k for _i, k in items]
         bounds = _length_bounds(name_key, limit)
         if bounds not in self._ranges:
             items = [item for n in range(bounds[0], bounds[1] + 1)
                      for item in self.by_length.get(n, ())]
             self._ranges[bounds] = ([i for i, _k in items], [k for _i, k in items])
         return self._ranges[bounds]
+
+    def matching(self, name_key: str, limit: float) -> set[int]:
+        """The companies whose name is at least ``limit`` similar to ``name_key`` with the
+        same numbers."""
+        if not name_key:
+            return set()
+        company_ids, keys = self.candidates(name_key, limit)
+        if not keys:
+            return set()
+        return {company_ids[position] for _key, _score, position in process.extract(
+            name_key, keys, scorer=Indel.normalized_similarity, score_cutoff=limit, limit=None)}
 
 
 # --- companies -----------------------------------------------------------------------------------
@@ -135,12 +161,11 @@ def matching_company_ids(name_key: str, credit_code: str | None,
         ids.update(db.session.scalars(
             sa.select(Company.id).where(Company.credit_code == credit_code)))
     if index is not None:
-        company_ids, keys = index.candidates(name_key, limit)
-    else:
-        low, high = _length_bounds(name_key, limit)
-        rows = db.session.execute(sa.select(Company.id, Company.name_key).where(
-            sa.func.length(Company.name_key).between(low, high))).all()
-        company_ids, keys = [r[0] for r in rows], [r[1] for r in rows]
+        return ids | index.matching(name_key, limit)
+    low, high = _length_bounds(name_key, limit)
+    rows = db.session.execute(sa.select(Company.id, Company.name_key).where(
+        sa.func.length(Company.name_key).between(low, high))).all()
+    company_ids, keys = [r[0] for r in rows], [r[1] for r in rows]
     if name_key and keys:
         for key, _score, position in process.extract(
                 name_key, keys, scorer=Indel.normalized_similarity, score_cutoff=limit,
@@ -220,27 +245,29 @@ def open_dispute_notice(lead: Lead) -> Notice | None:
 
 @dataclass
 class LiveLeads:
-    """The live leads (not lost, not merged), read once, for an import's preview: who holds
-    each company and credit code first."""
+    """The live leads (not lost, not merged) of some companies and credit codes, read once, for
+    an import's preview: who holds each company and credit code first."""
 
     by_company: dict
     by_code: dict
 
     @classmethod
-    def read(cls) -> "LiveLeads":
+    def read(cls, company_ids, credit_codes) -> "LiveLeads":
         by_company: dict = {}
         by_code: dict = {}
-        rows = db.session.execute(
-            sa.select(Lead.id, Lead.company_id, Lead.credit_code, Lead.township_id,
-                      Lead.created_on)
-            .where(Lead.stage != LOST, Lead.ownership != "merged")
-            .order_by(Lead.created_on, Lead.id))
-        for row in rows:
-            if row.company_id is not None:
-                by_company.setdefault(row.company_id, []).append(row)
-            if row.credit_code:
-                by_code.setdefault(row.credit_code, []).append(row)
-        return cls(by_company, by_code)
+        conditions = [Lead.company_id.in_(group) for group in in_groups(company_ids)]
+        conditions += [Lead.credit_code.in_(group) for group in in_groups(credit_codes)]
+        for where in conditions:  # one indexed look-up each (an OR of them reads every lead)
+            for row in db.session.execute(
+                    sa.select(Lead.id, Lead.company_id, Lead.credit_code, Lead.township_id,
+                              Lead.created_on)
+                    .where(where, Lead.stage != LOST, Lead.ownership != "merged")):
+                if row.company_id is not None and row.company_id in company_ids:
+                    by_company.setdefault(row.company_id, {})[row.id] = row
+                if row.credit_code and row.credit_code in credit_codes:
+                    by_code.setdefault(row.credit_code, {})[row.id] = row
+        return cls({k: list(v.values()) for k, v in by_company.items()},
+                   {k: list(v.values()) for k, v in by_code.items()})
 
     def first_elsewhere(self, company_ids, credit_code, township_id):
         """(township_id, created_on) of the first-registered live lead of another unit."""
@@ -254,11 +281,11 @@ class LiveLeads:
         return first.township_id, first.created_on
 
 
-def preview_notice(name: str, credit_code: str | None, township_id: int, created_on: dt.date,
-                   index: CompanyIndex, live: LiveLeads, unit_names: dict) -> Notice | None:
-    """An import row's notice: would it be disputed, and who registered the investor first."""
-    ids = matching_company_ids(normalise(name), credit_code, index)
-    found = live.first_elsewhere(ids, credit_code, township_id)
+def preview_notice(company_ids: set[int], credit_code: str | None, township_id: int,
+                   created_on: dt.date, live: LiveLeads, unit_names: dict) -> Notice | None:
+    """An import row's notice: would it be disputed, and who registered the investor first
+    (``company_ids``: ``matching_company_ids`` of the row's investor)."""
+    found = live.first_elsewhere(company_ids, credit_code, township_id)
     if found is None:
         return None
     unit_id, first_on = found

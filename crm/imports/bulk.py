@@ -26,8 +26,9 @@ from crm.auth.permissions import can
 from crm.claims.models import STAGE_CLAIMS, Claim
 from crm.clock import today, utcnow
 from crm.companies.models import Company, Dispute
-from crm.companies.names import _DIGITS, normalise
+from crm.companies.names import normalise
 from crm.companies.services import CompanyIndex
+from crm.db import in_groups
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.leads import pipeline
@@ -39,8 +40,6 @@ from crm.stats import versions
 
 #: Rows per chunk: one statement per table per chunk.
 CHUNK = 1000
-#: Ids per IN list.
-_IN = 500
 _KEEP = ("township_id", "primary_officer_id", "industry_id")
 _LOST_FIELDS = ("lost_reason", "lost_on")
 _ROW_FIELDS = frozenset((*EDITABLE_FIELDS, "stage", "created_on", *_LOST_FIELDS, *_KEEP))
@@ -99,62 +98,25 @@ def _copy(conn, table: sa.Table, rows: list[dict], ids: bool) -> list[int]:
         if column.key not in given and column.default is not None and column.default.is_scalar:
             defaults[column.key] = column.default.arg
     keys = [c.key for c in table.columns if c.key in given or c.key in defaults]
-    processors = [table.c[k].type._cached_bind_processor(conn.dialect) for k in keys]
+    filled = [(k, defaults.get(k)) for k in keys]
+    converted = [(i, p) for i, p in enumerate(
+        table.c[k].type._cached_bind_processor(conn.dialect) for k in keys) if p is not None]
+    id_at = keys.index("id") if ids else None
     names = ", ".join(f'"{table.c[k].name}"' for k in keys)
     cursor = conn.connection.driver_connection.cursor()
     try:
         with cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
             for n, row in enumerate(rows):
-                values = (new_ids[n] if k == "id" and ids else row.get(k, defaults.get(k))
-                          for k in keys)
-                copy.write_row([v if p is None or v is None else p(v)
-                                for v, p in zip(values, processors, strict=True)])
+                values = [row.get(k, default) for k, default in filled]
+                if id_at is not None:
+                    values[id_at] = new_ids[n]
+                for i, process in converted:
+                    if values[i] is not None:
+                        values[i] = process(values[i])
+                copy.write_row(values)
     finally:
         cursor.close()
     return new_ids
-
-
-def _in_groups(values) -> list[list]:
-    values = list(values)
-    return [values[i:i + _IN] for i in range(0, len(values), _IN)]
-
-
-class _NameIndex(CompanyIndex):
-    """Every company's normalised name, read once, for ``matching_company_ids``' similarity
-    part: a name carrying numbers is compared only with the names carrying the same numbers
-    (names with other numbers never match: ``same_numbers``), the others by length, as
-    ``CompanyIndex`` does. The same matches, without comparing a file's thousands of numbered
-    names with each other, and small enough for 100,000 new names."""
-
-    def __init__(self):
-        self.numbered: dict[tuple, list[tuple[int, str]]] = {}
-        super().__init__()
-
-    def add(self, company_id: int, key: str) -> None:
-        numbers = tuple(_DIGITS.findall(key))
-        if numbers:
-            self.numbered.setdefault(numbers, []).append((company_id, key))
-        else:
-            super().add(company_id, key)
-
-    def _candidates(self, name_key: str, limit: float) -> tuple[list[int], list[str]]:
-        numbers = tuple(_DIGITS.findall(name_key))
-        if numbers:
-            items = self.numbered.get(numbers, ())
-            return [i for i, _k in items], [k for _i, k in items]
-        return self.candidates(name_key, limit)
-
-    def matching(self, name_key: str, limit: float) -> set[int]:
-        from rapidfuzz import process
-        from rapidfuzz.distance import Indel
-
-        if not name_key:
-            return set()
-        company_ids, keys = self._candidates(name_key, limit)
-        if not keys:
-            return set()
-        return {company_ids[position] for _key, _score, position in process.extract(
-            name_key, keys, scorer=Indel.normalized_similarity, score_cutoff=limit, limit=None)}
 
 
 class _Lead:
@@ -192,7 +154,7 @@ def bulk_import_rows(user: User, results, filename: str,
         remote_addr = (request.remote_addr or "") if has_request_context() else ""
     db.session.flush()
     conn = db.session.connection()
-    index = _NameIndex()
+    index = CompanyIndex()
     writer = _Writer(user, filename, remote_addr, conn, index)
     for start in range(0, len(results), chunk):
         part = results[start:start + chunk]
@@ -270,8 +232,8 @@ class _Writer:
         by_code: dict = {}
         by_key: dict = {}
         known: list[dict] = []
-        conditions = [table.c.name_key.in_(group) for group in _in_groups(keys)]
-        conditions += [table.c.credit_code.in_(group) for group in _in_groups(codes)]
+        conditions = [table.c.name_key.in_(group) for group in in_groups(keys)]
+        conditions += [table.c.credit_code.in_(group) for group in in_groups(codes)]
         if conditions:
             for row in self.conn.execute(
                     sa.select(table.c.id, table.c.name_key, table.c.credit_code, table.c.origin)
@@ -336,8 +298,8 @@ class _Writer:
         all_ids = set().union(*matches)
         codes = {lead.values["credit_code"] for lead in leads if lead.values["credit_code"]}
         t = Lead.__table__
-        conditions = [t.c.company_id.in_(g) for g in _in_groups(all_ids)]
-        conditions += [t.c.credit_code.in_(g) for g in _in_groups(codes)]
+        conditions = [t.c.company_id.in_(g) for g in in_groups(all_ids)]
+        conditions += [t.c.credit_code.in_(g) for g in in_groups(codes)]
         live_by_company: dict = {}
         live_by_code: dict = {}
         if conditions:

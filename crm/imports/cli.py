@@ -67,8 +67,8 @@ def import_leads(file: Path, dry_run: bool, max_rows: int | None):
         raise click.ClickException(str(exc.message)) from None
     for number, why in table.skipped:
         click.echo(f"第{number}行：{why}")
-    results = preview(user, table)
-    table = None  # the cells: what is written is in the results
+    results = preview(user, table, release=True)
+    table = None
     bad = [r for r in results if r.errors]
     for result in bad:
         for line in result.error_lines():

@@ -6,6 +6,7 @@ macro-enabled workbooks, formula cells, files over the size or row limit.
 """
 
 import csv
+import functools
 import io
 import zipfile
 from dataclasses import dataclass, field
@@ -49,13 +50,15 @@ class Column:
 @dataclass
 class Table:
     columns: list[Column]
-    #: (row number in the file, 1-based as the user sees it; the cells)
-    rows: list[tuple[int, list]] = field(default_factory=list)
+    #: (row number in the file, 1-based as the user sees it; the cells). ``preview(...,
+    #: release=True)`` takes them, letting each row's cells go once the row is checked.
+    rows: list[tuple[int, tuple]] = field(default_factory=list)
     #: (row number, why) of rows left out: the template's sample row (``SAMPLE_MARKER``)
     skipped: list[tuple[int, str]] = field(default_factory=list)
 
-    @property
+    @functools.cached_property
     def fields(self) -> dict[str, Column]:
+        """Field -> its first column (read for every cell of every row: made once)."""
         out = {}
         for column in self.columns:
             if column.field and column.field not in out:
@@ -254,14 +257,16 @@ def _table(raw_rows) -> Table:
     table = Table(columns)
     _max_bytes, max_rows = limits()
     notes = table.fields.get("notes")
-    for number, values in raw_rows[first_data:]:
+    for i in range(first_data, len(raw_rows)):
+        number, values = raw_rows[i]
+        raw_rows[i] = None  # each row's cells are held once (100,000 rows: ~100 MB each copy)
         if all(_blank(v) for v in values):
             continue
-        values = list(values) + [None] * (width - len(values))
+        values = (*values[:width], *(None,) * (width - len(values)))
         if notes is not None and norm_text(values[notes.index]).startswith(SAMPLE_MARKER):
             table.skipped.append((number, str(_l("模板的示例行，未导入"))))
             continue
-        table.rows.append((number, values[:width]))
+        table.rows.append((number, values))
         if len(table.rows) > max_rows:
             raise ImportRefused(_l("行数过多，一次最多导入 %(n)s 行", n=max_rows))
     if not table.rows:

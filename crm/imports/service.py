@@ -16,6 +16,7 @@ from crm import audit
 from crm.auth.models import UNIT_ROLES, User
 from crm.auth.permissions import can
 from crm.clock import today
+from crm.db import in_groups
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.imports import mapping
@@ -37,7 +38,7 @@ _LEAD_FIELDS = (*_TEXT_FIELDS, "source", "investment_wan", "land_mu", "expected_
                 *_LOST_FIELDS)
 
 
-@dataclass
+@dataclass(slots=True)
 class RowResult:
     row_number: int
     #: What ``create_lead`` gets (township_id, primary_officer_id and the lead's fields).
@@ -76,25 +77,37 @@ class _Context:
     units: dict[str, Township]
     units_by_id: dict[int, Township]
     #: By unit: a row looks only at its unit's people.
-    officers: dict[int, list[User]]
+    officers: dict[int, list]
     #: The industry list, read once per file.
     industries: IndustryIndex
     #: The unit of every row that names none (chosen on the upload page), or None.
     file_unit: Township | None = None
 
 
-def preview(user: User, table: Table, unit_id: int | None = None) -> list[RowResult]:
+def preview(user: User, table: Table, unit_id: int | None = None, *,
+            release: bool = False) -> list[RowResult]:
     """Every row of ``table`` checked; nothing is written. ``unit_id``: the unit of every row
-    that names none (the whole file's, chosen by a user who may import into several units)."""
+    that names none (the whole file's, chosen by a user who may import into several units).
+    ``release``: take the rows out of ``table``, each row's cells let go once it is checked (a
+    100,000-row file is not held twice: its cells and its checked values)."""
     units = {t.name: t for t in db.session.scalars(sa.select(Township))}
-    officers: dict[int, list[User]] = {}
-    for officer in db.session.scalars(sa.select(User).where(
+    officers: dict[int, list] = {}
+    for officer in db.session.execute(sa.select(  # rows, not users: a province has thousands
+            User.id, User.township_id, User.username, User.display_name).where(
             User.active, User.role.in_(UNIT_ROLES)).order_by(User.id)):
         officers.setdefault(officer.township_id, []).append(officer)
     units_by_id = {t.id: t for t in units.values()}
     context = _Context(user, table, units, units_by_id, officers, IndustryIndex.load(),
                        units_by_id.get(unit_id) if unit_id else None)
-    results = [_check_row(context, number, values) for number, values in table.rows]
+    if release:
+        rows, table.rows = table.rows, []
+        rows.reverse()
+        results = []
+        while rows:
+            number, values = rows.pop()
+            results.append(_check_row(context, number, values))
+    else:
+        results = [_check_row(context, number, values) for number, values in table.rows]
     _check_duplicates(table, results)
     _check_disputes(results, context.units_by_id)
     return results
@@ -106,17 +119,22 @@ def _check_disputes(results: list[RowResult], units_by_id: dict) -> None:
     from crm.companies import services as companies
     from crm.companies.names import normalise
 
-    index, live = companies.CompanyIndex(), companies.LiveLeads.read()
+    index = companies.CompanyIndex()
+    rows = [(result, companies.matching_company_ids(normalise(result.data["company"]),
+                                                    result.data.get("credit_code"), index))
+            for result in results
+            if result.data.get("township_id") and result.data.get("company")]
+    live = companies.LiveLeads.read(
+        set().union(*(ids for _r, ids in rows)),
+        {r.data["credit_code"] for r, _ids in rows if r.data.get("credit_code")})
     names = {unit_id: unit.name for unit_id, unit in units_by_id.items()}
     in_file: dict = {}
-    for result in results:
+    for result, company_ids in rows:
         data = result.data
-        unit_id = data.get("township_id")
-        if not unit_id or not data.get("company"):
-            continue
+        unit_id = data["township_id"]
         created_on = data.get("created_on") or today()
-        notice = companies.preview_notice(data["company"], data.get("credit_code"), unit_id,
-                                          created_on, index, live, names)
+        notice = companies.preview_notice(company_ids, data.get("credit_code"), unit_id,
+                                          created_on, live, names)
         key = normalise(data["company"])
         earlier = in_file.get(key) or in_file.get(data.get("credit_code") or object())
         if notice is None and earlier and earlier[0] != unit_id:
@@ -250,6 +268,9 @@ def _check_row(context: _Context, number: int, values) -> RowResult:
             continue
         for message in messages:
             err(fld, message)
+    # what was left empty is not kept (every reader takes a missing value as empty): 100,000
+    # rows of 28 fields are held until the last row is checked
+    result.data = {k: v for k, v in data.items() if v is not None and v != ""}
     return result
 
 
@@ -274,13 +295,18 @@ def _check_lost(data: dict, err) -> None:
 def _check_duplicates(table: Table, results: list[RowResult]) -> None:
     """A row is a duplicate of an earlier row of the same unit, or of an existing lead of the
     unit: the same company (normalised, as ``find_duplicates``) or the same credit code."""
-    unit_ids = {r.data["township_id"] for r in results if r.data.get("township_id")}
+    rows = [r for r in results if r.data.get("township_id") and r.data.get("company")]
+    keys = {company_key(r.data["company"]) for r in rows}
+    codes = {normalize_credit_code(r.data["credit_code"]) for r in rows
+             if r.data.get("credit_code")}
     existing_by_key: dict = {}
     existing_by_code: dict = {}
-    if unit_ids:
+    conditions = [Lead.company_key.in_(group) for group in in_groups(keys)]
+    conditions += [Lead.credit_code.in_(group) for group in in_groups(codes)]
+    for where in conditions:  # the file's investors only, each list an indexed look-up
         for _lead_id, name, unit_id, key, code in db.session.execute(
                 sa.select(Lead.id, Lead.name, Lead.township_id, Lead.company_key,
-                          Lead.credit_code).where(Lead.township_id.in_(unit_ids))):
+                          Lead.credit_code).where(where).order_by(Lead.id)):
             existing_by_key.setdefault((unit_id, key), name)
             if code:
                 existing_by_code.setdefault((unit_id, code), name)

@@ -123,7 +123,7 @@ def leads():
     if table is None:
         return render_template("imports/upload.html", **context), 400
     unit_id = context["unit_id"]
-    results = preview(current_user, table, unit_id)
+    results = preview(current_user, table, unit_id, release=True)
     file_unit = next((t.name for t in units if t.id == unit_id), "")
     discard()  # a preview writes nothing
     return render_template(
@@ -163,7 +163,7 @@ def confirm():
         return redirect(url_for("imports.leads"))
     units = _file_units()
     unit_id = unit_id if unit_id in {t.id for t in units} else None
-    results = preview(current_user, table, unit_id)
+    results = preview(current_user, table, unit_id, release=True)
     bad = [r for r in results if r.errors]
     if bad:
         discard()

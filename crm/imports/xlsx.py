@@ -407,20 +407,25 @@ class _Sheet(_Part):
                     cell["is"].append("".join(self._text))
                 self._text = None
 
+    def _ref(self) -> str:
+        """The current cell's name as Excel shows it ("AB12"), for a message."""
+        return f"{_column_letters(self.column)}{self.row_number}"
+
     def _store(self, cell) -> None:
-        ref = f"{_column_letters(self.column)}{self.row_number}"
         if cell["f"]:
             raise ImportRefused(_l(
-                "单元格 %(ref)s 含有公式，不予导入：请复制后“选择性粘贴为数值”再导入", ref=ref))
+                "单元格 %(ref)s 含有公式，不予导入：请复制后“选择性粘贴为数值”再导入",
+                ref=self._ref()))
         value = self._value(cell)
         if value is None or value == "":
             return  # an empty (perhaps styled) cell: costs a cell, holds nothing
         if isinstance(value, str) and value.startswith("=") and len(value) > 1:
             raise ImportRefused(_l(
-                "单元格 %(ref)s 含有公式，不予导入：请复制后“选择性粘贴为数值”再导入", ref=ref))
+                "单元格 %(ref)s 含有公式，不予导入：请复制后“选择性粘贴为数值”再导入",
+                ref=self._ref()))
         if self.column > self.budget.max_columns:
             raise ImportRefused(_l("列数过多：最多 %(n)s 列（单元格 %(ref)s 超出），不予导入",
-                                   n=self.budget.max_columns, ref=ref))
+                                   n=self.budget.max_columns, ref=self._ref()))
         self.values[self.column] = value
 
     def _value(self, cell):

@@ -189,7 +189,7 @@ def test_a_sheet_that_declares_a_huge_size_is_read_by_its_content(app, tmp_path)
         + HEADER_ROW + b'<row r="7"><c r="A7" t="inlineStr"><is><t>p</t></is></c>'
         + b'<c r="B7" t="inlineStr"><is><t>c</t></is></c></row>' + SHEET_TAIL]))
     table = read_table(path)
-    assert [(n, v) for n, v in table.rows] == [(7, ["p", "c"])]
+    assert [(n, v) for n, v in table.rows] == [(7, ("p", "c"))]
 
 
 # ---------------------------------------------------------------- no transaction while reading
