@@ -7,6 +7,7 @@ its company and, when another unit has a live lead of the same investor, marks t
 """
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -281,7 +282,7 @@ class LiveLeads:
         return first.township_id, first.created_on
 
 
-def preview_notice(company_ids: set[int], credit_code: str | None, township_id: int,
+def preview_notice(company_ids: Collection[int], credit_code: str | None, township_id: int,
                    created_on: dt.date, live: LiveLeads, unit_names: dict) -> Notice | None:
     """An import row's notice: would it be disputed, and who registered the investor first
     (``company_ids``: ``matching_company_ids`` of the row's investor)."""

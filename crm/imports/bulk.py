@@ -141,10 +141,12 @@ class _Lead:
 
 def bulk_import_rows(user: User, results, filename: str,
                      progress: Callable[[int], None] | None = None, *,
-                     remote_addr: str | None = None, chunk: int = CHUNK) -> int:
+                     remote_addr: str | None = None, chunk: int = CHUNK,
+                     release: bool = False) -> int:
     """Write every row of ``results`` (checked by ``preview``) as ``import_rows`` would; the
     number of leads created. Raises DomainError, writing nothing, when any row has errors; the
-    caller commits once."""
+    caller commits once. ``release``: let each chunk's rows go once written (``results`` is
+    left holding None)."""
     bad = [r for r in results if r.errors]
     if bad:
         raise DomainError(_l("有%(n)s行存在错误，未导入任何项目", n=len(bad)))
@@ -159,6 +161,8 @@ def bulk_import_rows(user: User, results, filename: str,
     for start in range(0, len(results), chunk):
         part = results[start:start + chunk]
         writer.write(part)
+        if release:
+            results[start:start + chunk] = [None] * len(part)
         if progress is not None:
             progress(len(part))
     versions.touch(db.session, writer.units)

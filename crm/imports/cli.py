@@ -86,7 +86,8 @@ def import_leads(file: Path, dry_run: bool, max_rows: int | None):
         return
     try:
         with click.progressbar(length=len(results), label="正在导入") as bar:
-            count = bulk_import_rows(user, results, file.name, progress=bar.update)
+            count = bulk_import_rows(user, results, file.name, progress=bar.update,
+                                     release=True)
         db.session.commit()
     except DomainError as exc:
         db.session.rollback()

@@ -6,8 +6,8 @@ and against existing leads) and writes nothing. ``import_rows`` creates the lead
 commits once, so either every lead lands or none does.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
@@ -38,13 +38,48 @@ _LEAD_FIELDS = (*_TEXT_FIELDS, "source", "investment_wan", "land_mu", "expected_
                 *_LOST_FIELDS)
 
 
+#: Field-name tuples -> their positions, shared by every row filled in the same fields.
+_POSITIONS: dict[tuple, dict[str, int]] = {}
+
+
+class RowValues(Mapping):
+    """A checked row's values, read-only: the positions of its fields shared with every row of
+    the same fields, the values in a tuple (a 100,000-row import holds every row's values until
+    the last row is checked: a dict each would be ~80 MB of it)."""
+
+    __slots__ = ("_positions", "_values")
+
+    def __init__(self, data: dict):
+        names = tuple(data)
+        positions = _POSITIONS.get(names)
+        if positions is None:
+            positions = {name: i for i, name in enumerate(names)}
+            if len(_POSITIONS) < 1000:
+                _POSITIONS[names] = positions
+        self._positions = positions
+        self._values = tuple(data.values())
+
+    def __getitem__(self, name: str):
+        return self._values[self._positions[name]]
+
+    def __iter__(self):
+        return iter(self._positions)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"RowValues({dict(self)!r})"
+
+
 @dataclass(slots=True)
 class RowResult:
     row_number: int
-    #: What ``create_lead`` gets (township_id, primary_officer_id and the lead's fields).
-    data: dict
-    #: (column header as in the file, message)
-    errors: list[tuple[str, str]] = field(default_factory=list)
+    #: What ``create_lead`` gets (township_id, primary_officer_id and the lead's fields): a
+    #: dict while the row is checked, then its filled-in values (``RowValues``).
+    data: Mapping
+    #: (column header as in the file, message); a row without errors shares one empty tuple
+    errors: list[tuple[str, str]] | tuple = ()
     #: Resolved names for the preview: unit and officer.
     township_name: str = ""
     officer_name: str = ""
@@ -58,6 +93,9 @@ class RowResult:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def add_error(self, header: str, message: str) -> None:
+        self.errors = [*self.errors, (header, message)]
 
     def error_lines(self) -> list[str]:
         return [f"第{self.row_number}行：{col}：{msg}" for col, msg in self.errors]
@@ -120,8 +158,8 @@ def _check_disputes(results: list[RowResult], units_by_id: dict) -> None:
     from crm.companies.names import normalise
 
     index = companies.CompanyIndex()
-    rows = [(result, companies.matching_company_ids(normalise(result.data["company"]),
-                                                    result.data.get("credit_code"), index))
+    rows = [(result, tuple(companies.matching_company_ids(  # mostly (): no set per row
+        normalise(result.data["company"]), result.data.get("credit_code"), index)))
             for result in results
             if result.data.get("township_id") and result.data.get("company")]
     live = companies.LiveLeads.read(
@@ -154,7 +192,7 @@ def _check_row(context: _Context, number: int, values) -> RowResult:
     data = result.data
 
     def err(fld, message):
-        result.errors.append((_header(table, fld), str(message)))
+        result.add_error(_header(table, fld), str(message))
 
     def raw(fld):
         column = cols.get(fld)
@@ -268,9 +306,8 @@ def _check_row(context: _Context, number: int, values) -> RowResult:
             continue
         for message in messages:
             err(fld, message)
-    # what was left empty is not kept (every reader takes a missing value as empty): 100,000
-    # rows of 28 fields are held until the last row is checked
-    result.data = {k: v for k, v in data.items() if v is not None and v != ""}
+    # what was left empty is not kept (every reader takes a missing value as empty)
+    result.data = RowValues({k: v for k, v in data.items() if v is not None and v != ""})
     return result
 
 
@@ -323,13 +360,13 @@ def _check_duplicates(table: Table, results: list[RowResult]) -> None:
             if data.get("credit_code") else None
         earlier = seen_key.get(key) or (seen_code.get(code) if code else None)
         if earlier:
-            result.errors.append((company_header, str(_l(
-                "与本文件第%(n)s行重复（同一单位的同一投资方）", n=earlier))))
+            result.add_error(company_header, str(_l(
+                "与本文件第%(n)s行重复（同一单位的同一投资方）", n=earlier)))
         else:
             existing = existing_by_key.get(key) or (existing_by_code.get(code) if code else None)
             if existing:
-                result.errors.append((company_header, str(_l(
-                    "与已有项目“%(name)s”重复（同一单位的同一投资方）", name=existing))))
+                result.add_error(company_header, str(_l(
+                    "与已有项目“%(name)s”重复（同一单位的同一投资方）", name=existing)))
         seen_key.setdefault(key, result.row_number)
         if code:
             seen_code.setdefault(code, result.row_number)

@@ -129,9 +129,13 @@ def test_bulk_writes_what_the_row_by_row_import_writes(app, world, tmp_path, chu
     db.session.rollback()
 
     floors = _floors()
-    results = preview(admin, table)
+    # as the command line does it: each row's cells, then each written chunk, let go
+    results = preview(admin, table, release=True)
+    assert table.rows == []
     done = []
-    assert bulk_import_rows(admin, results, "导入.csv", progress=done.append, chunk=chunk) == 13
+    assert bulk_import_rows(admin, results, "导入.csv", progress=done.append, chunk=chunk,
+                            release=True) == 13
+    assert results == [None] * 13
     got = snapshot(floors)
     assert sum(done) == 13
 
@@ -173,3 +177,16 @@ def test_command_line_reads_a_larger_file_when_asked(app, runner, world, tmp_pat
     assert db.session.scalar(sa.select(sa.func.count(Lead.id))) == before + 5100
     assert db.session.scalar(sa.select(sa.func.count(AuditEntry.id)).where(
         AuditEntry.action == "lead.import")) == 5100
+
+
+def test_a_checked_rows_values_read_like_a_dict():
+    from crm.imports.service import RowValues
+
+    a = RowValues({"name": "甲", "company": "乙公司", "jobs": 3})
+    b = RowValues({"name": "丙", "company": "丁公司", "jobs": 0})
+    assert a == {"name": "甲", "company": "乙公司", "jobs": 3} and a != b
+    assert a["company"] == "乙公司" and a.get("stage") is None and "jobs" in a
+    assert list(b.items()) == [("name", "丙"), ("company", "丁公司"), ("jobs", 0)]
+    assert a._positions is b._positions  # the same fields: their positions shared
+    with pytest.raises(KeyError):
+        a["stage"]

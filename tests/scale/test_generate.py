@@ -24,6 +24,10 @@ def check_consistency(url: str) -> None:
             "SELECT lead_id, to_stage, effective_on, lost_reason FROM stage_changes "
             "ORDER BY lead_id, effective_on, id")).all()
         visits = conn.execute(sa.text("SELECT COUNT(*) FROM visits")).scalar()
+        # every lead has its company, as migration 0011 makes them for an installed district
+        assert conn.execute(sa.text(
+            "SELECT COUNT(*) FROM leads WHERE company_id IS NULL")).scalar() == 0
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM companies")).scalar() > 0
         bad_visits = conn.execute(sa.text(
             "SELECT COUNT(*) FROM visits v JOIN leads l ON l.id = v.lead_id "
             "WHERE v.visited_on < l.created_on OR v.township_id != l.township_id")).scalar()
