@@ -9,7 +9,10 @@ longer than the target (decoding ~500 ms, marshmallow ~350 ms, ``jsonify`` ~120 
   from the statistics cache is not decoded or encoded again, and a record that changed is
   another key, so nothing kept can be stale;
 - the answer is the units' texts joined after ranking them by their mean attainment, with their
-  id, name and rank put in front.
+  id, name and rank put in front;
+- the whole answer is kept in this process too (``cache.remember``), under the units' versions
+  and names: while no unit the user sees has changed, the request reads the versions and sends
+  it.
 
 ``StatsSchema`` documents the answer and the tests check the texts against it.
 """
@@ -27,7 +30,7 @@ from crm.api.base import ApiSchema
 from crm.api.docs import json_read
 from crm.api.schemas import Day, Wan, wan_json
 from crm.auth.models import User
-from crm.auth.permissions import can
+from crm.auth.permissions import allowed
 from crm.clock import today
 from crm.stats import cache, versions
 from crm.stats.queries import district_stats, visible_units
@@ -125,7 +128,8 @@ def township_stats(args):
     statistics of (the policy's ``unit.stats``: not officers, who get 403)."""
     user = api_user()
     visible = visible_units(user)
-    townships = [t for t in visible if can(user, "unit.stats", t.id)]
+    ids = set(allowed(user, "unit.stats", [t.id for t in visible]))
+    townships = [t for t in visible if t.id in ids]
     if visible and not townships:
         abort(403)
     as_of = args.get("as_of") or today()
@@ -187,12 +191,16 @@ def stats_payload(stats: DistrictStats) -> dict:
 
 
 def stats_json(user: User, year: int, as_of: dt.date, townships: list,
-               basis: str = "verified") -> str:
+               basis: str = "verified") -> bytes:
     """The answer for ``townships`` (``visible_units`` rows) as JSON text: each unit's text from
     its stored results where they are current, the others computed (and stored) by
     ``district_stats``; ranked over all of them."""
     current = versions.current([t.id for t in townships])
-    stored = cache.load_records(current, year, as_of, yellow_margin(), basis)
+    margin = yellow_margin()
+    kept = cache.recall("api", townships, current, year, as_of, margin, basis)
+    if kept is not None:  # no unit changed since this answer was made
+        return kept
+    stored = cache.load_records(current, year, as_of, margin, basis)
     found = {township_id: (mean, _unit_text(record))
              for township_id, (mean, record) in stored.items()}
     missing = [t.id for t in townships if t.id not in found]
@@ -205,7 +213,9 @@ def stats_json(user: User, year: int, as_of: dt.date, townships: list,
              f'{u.value[1:]}' for u in rank_units(units)]
     head = _dumps({"year": year, "as_of": as_of.isoformat(),
                    "time_progress": as_float(time_progress(year, as_of))})
-    return f'{head[:-1]},"townships":[{",".join(parts)}]}}'
+    body = f'{head[:-1]},"townships":[{",".join(parts)}]}}'.encode()
+    cache.remember("api", townships, current, year, as_of, margin, basis, body)
+    return body
 
 
 def _dumps(value) -> str:

@@ -213,6 +213,17 @@ def can(user: User | None, action: str, obj=None) -> bool:
     return bool(rule(user, obj))
 
 
+def allowed(user: User | None, action: str, objs) -> list:
+    """The objects of ``objs`` on which ``user`` may do ``action``: ``can`` for each, the user
+    checked once (a province's 2,000 units)."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.active:
+        return []
+    rule = RULES.get(action)
+    if rule is None:
+        raise KeyError(f"unknown action {action!r}")
+    return [obj for obj in objs if rule(user, obj)]
+
+
 def visible_leads(user: User, *, merged: bool = False) -> sa.Select:
     """SELECT of the leads ``user`` may see; every list and count starts here. Leads merged
     into another by a ruling are left out unless ``merged`` (opening one by its id)."""

@@ -3,7 +3,7 @@
 import io
 from functools import partial
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -21,8 +21,8 @@ from crm.bulletin.models import BulletinIssue
 from crm.clock import today
 from crm.downloads import send_download
 from crm.errors import DomainError
-from crm.extensions import db
 from crm.leads.colour import COLOUR_LABELS
+from crm.paging import Page
 from crm.supervision.models import LEVEL_LABELS, STATUS_LABELS
 from crm.unit_of_work import discard
 from crm.word import DOCX_MIMETYPE
@@ -38,9 +38,24 @@ def helpers():
             "STATUS_LABELS": STATUS_LABELS}
 
 
+#: Rows of each of the issue page's lists per page (a province's issue lists 40,000 projects).
+PER_PAGE = 50
+#: The page's lists: the content's key, and its page's query argument.
+SECTIONS = ("townships", "red", "yellow", "orders")
+
+
 def _issue(issue_id: int) -> BulletinIssue:
     require(current_user, "bulletins.view")
-    return db.get_or_404(BulletinIssue, issue_id)
+    issue = issues.get_issue(issue_id)
+    if issue is None:
+        abort(404)
+    return issue
+
+
+def _section(items: list, name: str) -> Page:
+    pages = max(1, -(-len(items) // PER_PAGE))
+    page = min(max(request.args.get(f"{name}_page", 1, type=int) or 1, 1), pages)
+    return Page(items[(page - 1) * PER_PAGE:page * PER_PAGE], len(items), page, PER_PAGE)
 
 
 @blueprint.route("/bulletins/", methods=["GET", "POST"])
@@ -70,7 +85,9 @@ def index():
 @login_required
 def show(issue_id: int):
     issue = _issue(issue_id)
-    return render_template("bulletins/show.html", issue=issue, c=issue.content)
+    content = issues.content_of(issue)
+    return render_template("bulletins/show.html", issue=issue, c=content,
+                           paged={name: _section(content[name], name) for name in SECTIONS})
 
 
 def document(issue_id: int, kind: str):

@@ -7,6 +7,9 @@ screen, API) reads ``BulletinIssue.content`` and nothing else.
 """
 
 import datetime as dt
+import threading
+import weakref
+from collections import OrderedDict
 from decimal import Decimal
 from fractions import Fraction
 
@@ -161,6 +164,38 @@ def publish(user: User, as_of: dt.date) -> BulletinIssue:
         signals.bulletin_published.send(issue)
         return issue
     raise Conflict(_l("通报正在由他人发布，请稍后再试"))
+
+
+#: Published issues' contents kept parsed in each process (an issue never changes once
+#: published; a province's is ~25 MB of JSON, ~0.3 s to read and parse).
+KEPT_CONTENTS = 2
+_contents: "weakref.WeakKeyDictionary[sa.engine.Engine, OrderedDict]" = \
+    weakref.WeakKeyDictionary()
+_contents_lock = threading.Lock()
+
+
+def get_issue(issue_id: int) -> BulletinIssue | None:
+    """The issue without its content (``content_of`` reads that)."""
+    return db.session.scalar(sa.select(BulletinIssue).options(defer(BulletinIssue.content))
+                             .where(BulletinIssue.id == issue_id))
+
+
+def content_of(issue: BulletinIssue) -> dict:
+    """The issue's content, read once per process (shared: read only)."""
+    with _contents_lock:
+        kept = _contents.get(db.engine)
+        content = None if kept is None else kept.get(issue.id)
+        if content is not None:
+            kept.move_to_end(issue.id)
+            return content
+    content = db.session.scalar(sa.select(BulletinIssue.content)
+                                .where(BulletinIssue.id == issue.id))
+    with _contents_lock:
+        kept = _contents.setdefault(db.engine, OrderedDict())
+        kept[issue.id] = content
+        while len(kept) > KEPT_CONTENTS:
+            kept.popitem(last=False)
+    return content
 
 
 def list_issues() -> list[BulletinIssue]:

@@ -24,12 +24,14 @@ each other's row. Rows are stored only for as-of dates in the kept window (``kep
 asked for any other date are computed and answered, never stored, so a crawl through the calendar
 cannot fill the table.
 
-The district's ranking (every unit's mean attainment ranked, and every unit added up) is kept
-too, in the process's memory (``ranking`` / ``keep_ranking``): it is a function of the units'
-versions and names, the year, the as-of date and the basis, so it is kept under exactly these and
-reused until any unit's version (or name, the tie-break) changes. It is kept per database engine
-(a test's app, a new database, starts empty) and for the last ``RANKINGS`` such keys; ``clear``
-bumps every unit's version, so every process's kept rankings stop being read.
+What is made from every unit's results is kept too, in the process's memory (``recall`` /
+``remember``): the district's ranking (every unit's mean attainment ranked, and every unit added
+up; ``ranking`` / ``keep_ranking``) and the stats API's whole answer. Each is a function of the
+units' versions and names, the year, the as-of date and the basis, so it is kept under exactly
+these and reused until any unit's version (or name, the tie-break) changes. It is kept per
+database engine (a test's app, a new database, starts empty), for the last few such keys of each
+kind (``KEPT``); ``clear`` bumps every unit's version, so every process's kept values stop being
+read.
 """
 
 import copy
@@ -61,11 +63,12 @@ FORMAT = 3
 #: the nightly ``prune``); rows are stored only for as-of dates this close to today (``kept``).
 KEEP = dt.timedelta(days=7)
 IN_LIST = versions.IN_LIST
-#: How many rankings (a year, an as-of date, a basis, the units a user sees at their versions)
-#: each process keeps.
-RANKINGS = 32
-_rankings: "weakref.WeakKeyDictionary[sa.engine.Engine, OrderedDict]" = weakref.WeakKeyDictionary()
-_rankings_lock = threading.Lock()
+#: How many values of each kind (a year, an as-of date, a basis, the units a user sees at their
+#: versions) each process keeps: rankings are small, the API's answer for a province ~2 MB.
+KEPT = {"ranking": 32, "api": 4}
+_kept: "weakref.WeakKeyDictionary[sa.engine.Engine, dict[str, OrderedDict]]" = \
+    weakref.WeakKeyDictionary()
+_kept_lock = threading.Lock()
 
 
 def kept(as_of: dt.date) -> bool:
@@ -178,29 +181,49 @@ def clear() -> int:
         ["township_id", "version"],
         sa.select(Township.id, sa.literal(1, sa.BigInteger)).where(
             Township.id.not_in(sa.select(table.c.township_id)))))
-    with _rankings_lock:
-        _rankings.pop(db.engine, None)
+    with _kept_lock:
+        _kept.pop(db.engine, None)
     return db.session.execute(sa.delete(StatsCache)).rowcount
 
 
-# -- the ranking ----------------------------------------------------------------------------------
+# -- kept in the process ---------------------------------------------------------------------
 
-def _ranking_key(townships, current: dict[int, int], year: int, as_of: dt.date,
-                 margin: Fraction, basis: str | None):
+def _key(townships, current: dict[int, int], year: int, as_of: dt.date, margin: Fraction,
+         basis: str | None):
     return (year, as_of, _basis(margin, basis),
             tuple((t.id, t.name, current[t.id]) for t in townships))
 
 
-def ranking(townships, current: dict[int, int], year: int, as_of: dt.date, margin: Fraction,
-            basis: str | None = None):
-    """(the ranked units, their totals) kept by ``keep_ranking`` for these units (``(id, name,
-    …)`` rows) at their ``current`` versions, or None. The ranked units are shared: read only."""
-    key = _ranking_key(townships, current, year, as_of, margin, basis)
-    with _rankings_lock:
-        kept_ = _rankings.get(db.engine)
+def recall(kind: str, townships, current: dict[int, int], year: int, as_of: dt.date,
+           margin: Fraction, basis: str | None = None):
+    """The value of ``kind`` (a key of ``KEPT``) remembered for these units (``(id, name, …)``
+    rows) at their ``current`` versions, or None. Shared: read only."""
+    key = _key(townships, current, year, as_of, margin, basis)
+    with _kept_lock:
+        kept_ = _kept.get(db.engine, {}).get(kind)
         found = None if kept_ is None else kept_.get(key)
         if found is not None:
             kept_.move_to_end(key)
+    return found
+
+
+def remember(kind: str, townships, current: dict[int, int], year: int, as_of: dt.date,
+             margin: Fraction, basis: str | None, value) -> None:
+    """Keep ``value``, made from the units at their ``current`` versions (see ``recall``)."""
+    key = _key(townships, current, year, as_of, margin, basis)
+    with _kept_lock:
+        kept_ = _kept.setdefault(db.engine, {}).setdefault(kind, OrderedDict())
+        kept_[key] = value
+        kept_.move_to_end(key)
+        while len(kept_) > KEPT[kind]:
+            kept_.popitem(last=False)
+
+
+def ranking(townships, current: dict[int, int], year: int, as_of: dt.date, margin: Fraction,
+            basis: str | None = None):
+    """(the ranked units, their totals) kept by ``keep_ranking``, or None. The ranked units are
+    shared: read only."""
+    found = recall("ranking", townships, current, year, as_of, margin, basis)
     if found is None:
         return None
     ranked, totals = found
@@ -209,14 +232,9 @@ def ranking(townships, current: dict[int, int], year: int, as_of: dt.date, margi
 
 def keep_ranking(townships, current: dict[int, int], year: int, as_of: dt.date,
                  margin: Fraction, basis: str | None, ranked: list, totals) -> None:
-    """Keep a ranking computed from the units at their ``current`` versions (see ``ranking``)."""
-    key = _ranking_key(townships, current, year, as_of, margin, basis)
-    with _rankings_lock:
-        kept_ = _rankings.setdefault(db.engine, OrderedDict())
-        kept_[key] = (ranked, copy.deepcopy(totals))
-        kept_.move_to_end(key)
-        while len(kept_) > RANKINGS:
-            kept_.popitem(last=False)
+    """Keep a ranking computed from the units at their ``current`` versions."""
+    remember("ranking", townships, current, year, as_of, margin, basis,
+             (ranked, copy.deepcopy(totals)))
 
 
 # -- the row's text columns ---------------------------------------------------------------------

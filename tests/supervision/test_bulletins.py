@@ -3,6 +3,7 @@ Word and Excel files; the monthly report."""
 
 import datetime as dt
 import io
+import re
 from decimal import Decimal
 
 from docx import Document
@@ -182,3 +183,28 @@ def test_documents_download_with_a_real_ascii_name(client, auth, sw):
         assert response.status_code == 200, path
         disposition = response.headers["Content-Disposition"]
         assert disposition.startswith("attachment; " + name) and "filename*=UTF-8''" in disposition
+
+
+def test_the_issue_page_lists_each_list_a_page_at_a_time(api, sw, client, auth, monkeypatch):
+    """A province's issue lists tens of thousands of projects: each list has its own pages."""
+    from crm.bulletin import issue_views
+
+    monkeypatch.setattr(issue_views, "PER_PAGE", 2)
+    for n in range(5):
+        red_lead(sw, name=f"逾期项目{n}", overdue_days=40 + n)
+    issue = api("POST", "/bulletins", json={"as_of": today().isoformat()}).json
+    reds = [i["name"] for i in api("GET", f"/bulletins/{issue['id']}").json["red"]]
+    assert len(reds) == 5
+    auth.login("admin")
+    shown = []
+    for page in (1, 2, 3):
+        html = client.get(f"/bulletins/{issue['id']}?red_page={page}").get_data(as_text=True)
+        red_part = html[html.index('id="red"'):html.index('id="yellow"')]
+        shown.append([name for name in reds if name in red_part])
+        assert "红色项目（5 个）" in red_part and f"第 {page} / 3 页" in red_part
+    assert shown == [reds[0:2], reds[2:4], reds[4:5]]
+    # past the last page: the last; the other lists keep their own page
+    html = client.get(f"/bulletins/{issue['id']}?red_page=99&townships_page=x").get_data(
+        as_text=True)
+    assert reds[4] in html and reds[0] not in html
+    assert re.search(r'href="/bulletins/%d\?[^"]*red_page=2[^"]*#red"' % issue["id"], html)
