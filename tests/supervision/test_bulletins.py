@@ -207,4 +207,4 @@ def test_the_issue_page_lists_each_list_a_page_at_a_time(api, sw, client, auth, 
     html = client.get(f"/bulletins/{issue['id']}?red_page=99&townships_page=x").get_data(
         as_text=True)
     assert reds[4] in html and reds[0] not in html
-    assert re.search(r'href="/bulletins/%d\?[^"]*red_page=2[^"]*#red"' % issue["id"], html)
+    assert re.search(rf'href="/bulletins/{issue["id"]}\?[^"]*red_page=2[^"]*#red"', html)
