@@ -10,6 +10,7 @@ from crm.auth.models import User
 from crm.auth.permissions import scope_leads
 from crm.extensions import db
 from crm.leads.models import Lead
+from crm.paging import Page
 from crm.supervision.models import LEVELS, LIVE_STATUSES, SupervisionAnswer, SupervisionOrder
 from crm.townships.models import Township
 
@@ -27,9 +28,8 @@ def _loaded(stmt: sa.Select) -> sa.Select:
         selectinload(SupervisionOrder.answers).joinedload(SupervisionAnswer.by))
 
 
-def list_orders(user: User, *, status=None, level=None, township_id=None, lead_id=None,
-                issued_from: dt.date | None = None, issued_to: dt.date | None = None,
-                limit: int | None = None) -> list[SupervisionOrder]:
+def _filtered(user: User, *, status=None, level=None, township_id=None, lead_id=None,
+              issued_from: dt.date | None = None, issued_to: dt.date | None = None) -> sa.Select:
     stmt = visible_orders(user)
     if status == "live":
         stmt = stmt.where(SupervisionOrder.status.in_(LIVE_STATUSES))
@@ -45,10 +45,29 @@ def list_orders(user: User, *, status=None, level=None, township_id=None, lead_i
         stmt = stmt.where(SupervisionOrder.issued_on >= issued_from)
     if issued_to:
         stmt = stmt.where(SupervisionOrder.issued_on <= issued_to)
-    stmt = _loaded(stmt).order_by(SupervisionOrder.year.desc(), SupervisionOrder.number.desc())
+    return stmt
+
+
+_NEWEST_FIRST = (SupervisionOrder.year.desc(), SupervisionOrder.number.desc())
+
+
+def list_orders(user: User, *, limit: int | None = None, **filters) -> list[SupervisionOrder]:
+    """Every order ``user`` may see that the filters (``_filtered``'s) let through, newest first."""
+    stmt = _loaded(_filtered(user, **filters)).order_by(*_NEWEST_FIRST)
     if limit:
         stmt = stmt.limit(limit)
     return list(db.session.scalars(stmt).unique())
+
+
+def order_page(user: User, page: int, per_page: int, **filters) -> Page:
+    """One page of ``list_orders``: a count and the page's orders (a province has thousands)."""
+    stmt = _filtered(user, **filters)
+    total = db.session.scalar(stmt.with_only_columns(sa.func.count()).order_by(None))
+    ids = stmt.with_only_columns(SupervisionOrder.id).order_by(*_NEWEST_FIRST) \
+        .limit(per_page).offset((max(page, 1) - 1) * per_page)
+    orders = db.session.scalars(_loaded(sa.select(SupervisionOrder)).where(
+        SupervisionOrder.id.in_(ids)).order_by(*_NEWEST_FIRST)).unique().all()
+    return Page(list(orders), total, page, per_page)
 
 
 def get_order_or_404(order_id: int, user: User) -> SupervisionOrder:

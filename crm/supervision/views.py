@@ -14,6 +14,7 @@ from crm.downloads import send_download
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.main.forms import attempt
+from crm.paging import keep_in_range
 from crm.supervision import queries, services
 from crm.supervision.document import order_docx
 from crm.supervision.models import LEVEL_LABELS, LEVELS, STATUS_LABELS, STATUSES
@@ -21,6 +22,8 @@ from crm.unit_of_work import discard
 from crm.word import DOCX_MIMETYPE
 
 blueprint = Blueprint("supervision", __name__)
+#: Orders per page of the list (a province issues thousands a year).
+PER_PAGE = 50
 
 
 @blueprint.context_processor
@@ -38,8 +41,10 @@ def index():
         status = "live"
     level = request.args.get("level") if request.args.get("level") in LEVELS else None
     township_id = inputs.int_arg(request.args, "township_id")
-    orders = queries.list_orders(current_user, status=None if status == "all" else status,
-                                 level=level, township_id=township_id, limit=500)
+    orders = queries.order_page(current_user, inputs.int_arg(request.args, "page") or 1,
+                                PER_PAGE, status=None if status == "all" else status,
+                                level=level, township_id=township_id)
+    keep_in_range(orders)
     counts = queries.counts(current_user, None if status == "all" else status)
     return render_template(
         "supervision/index.html", orders=orders, counts=counts, status=status, level=level,

@@ -10,9 +10,10 @@ from flask.testing import FlaskClient
 
 from crm.clock import today
 from crm.extensions import db
+from crm.supervision import services
 from crm.supervision.models import SupervisionOrder
 from crm.supervision.services import DUE_WORKDAYS, add_workdays
-from tests.supervision.conftest import in_threads
+from tests.supervision.conftest import in_threads, red_lead
 
 
 def test_issue_answer_close_through_the_api(api, sw):
@@ -133,3 +134,20 @@ def test_numbers_have_no_gaps_under_eight_concurrent_issuers(app, sw):
     assert list(stored) == list(range(1, 9))
     assert re.fullmatch(r"〔\d{4}〕第8号", db.session.scalars(
         sa.select(SupervisionOrder).where(SupervisionOrder.number == 8)).one().number_text)
+
+
+def test_the_list_is_paged_newest_first(client, auth, sw, monkeypatch):
+    from crm.supervision import views
+
+    monkeypatch.setattr(views, "PER_PAGE", 2)
+    for n in range(5):
+        services.issue_order(sw.admin, red_lead(sw, name=f"督办项目{n}"), "yellow", f"原因{n}")
+    db.session.commit()
+    auth.login("admin")
+    seen = []
+    for page in (1, 2, 3):
+        html = client.get(f"/supervision/?page={page}").get_data(as_text=True)
+        assert "督办单（5 件）" in html and f"第 {page} / 3 页" in html
+        seen.append([n for n in range(5) if f"督办项目{n}" in html])
+    assert seen == [[3, 4], [1, 2], [0]]  # newest (highest number) first
+    assert client.get("/supervision/?page=9").headers["Location"].endswith("page=3")
