@@ -25,6 +25,10 @@ from tests.conftest import make_app
 from tests.pages import PAGES, ROLES, build_world, pages_for
 from tests.querycount import count_queries
 
+# ~750 requests (every page, every role, twice, each after a warm-up): `make test`, not the
+# fast tier's 90 s
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def pages_app(tmp_path_factory):
