@@ -74,6 +74,8 @@ class Lead(db.Model):
         sa.Index("ix_leads_township_created_on", "township_id", "created_on"),
         #: The statistics' snapshot searches the history only of leads changed after the as-of date.
         sa.Index("ix_leads_stage_changed_on", "stage_changed_on"),
+        #: Deleting a lead checks that none was merged into it (migration 0018).
+        sa.Index("ix_leads_merged_into_id", "merged_into_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
