@@ -644,8 +644,11 @@ def main(argv=None) -> int:
     print(f"runs      median and p95 of {args.repeat} runs after 2 warm-up runs\n", flush=True)
 
     controller, smtp_port, inbox = start_smtp()
+    # in a child process: publishing a province's bulletin does not count as the worker's memory
+    subprocess.run([sys.executable, "-c", "import sys, run; run.ensure_workload("
+                    f"run.build_app({url!r}), **run.WORKLOAD)"],
+                   cwd=Path(__file__).parent, check=True, stderr=subprocess.DEVNULL)
     app = build_app(url, smtp_port)
-    ensure_workload(app, **WORKLOAD)
     gc.freeze()  # as crm/wsgi.py does once the app is loaded
     subjects = Subjects(app)
     restore = Restore(app, subjects.lead_id)

@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm import inputs
-from crm.auth.permissions import get_lead_or_404, require, visible_townships
+from crm.auth.permissions import get_lead_or_404, require, unit_choices
 from crm.claims import queries, services
 from crm.claims.forms import ResubmitForm, ReviewForm, UploadForm
 from crm.claims.models import (
@@ -19,7 +19,6 @@ from crm.claims.models import (
     Attachment,
 )
 from crm.clock import today
-from crm.extensions import db
 from crm.main.forms import REFUSED, attempt
 from crm.paging import keep_in_range
 from crm.storage import get_storage
@@ -132,7 +131,7 @@ def queue():
     result = queries.list_claims(current_user, status="pending", kind=kind,
                                  township_id=township_id, older_than=older_than, page=page,
                                  per_page=30)
-    townships = db.session.scalars(visible_townships(current_user)).all()
+    townships = unit_choices(current_user)
     keep_in_range(result)
     return render_template("claims/queue.html", result=result, townships=townships,
                            township_id=township_id, kind=kind, age=age, ages=AGES,

@@ -14,6 +14,7 @@ from crm.auth.permissions import (
     can,
     get_lead_or_404,
     require,
+    unit_choices,
     visible_leads,
     visible_townships,
 )
@@ -89,7 +90,7 @@ def index():
     page = inputs.page_arg(request.args)
     result = queries.list_leads(current_user, flt, today(), page=page, per_page=50)
     keep_in_range(result)
-    townships = db.session.scalars(visible_townships(current_user)).all()
+    townships = unit_choices(current_user)
     return render_template("leads/index.html", result=result, flt=flt, townships=townships,
                            industries=all_industries())
 

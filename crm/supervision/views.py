@@ -8,11 +8,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm import inputs
-from crm.auth.permissions import can, get_lead_or_404, require, visible_townships
+from crm.auth.permissions import can, get_lead_or_404, require, unit_choices
 from crm.claims import services as claim_services
 from crm.downloads import send_download
 from crm.errors import DomainError
-from crm.extensions import db
 from crm.main.forms import attempt
 from crm.paging import keep_in_range
 from crm.supervision import queries, services
@@ -48,7 +47,7 @@ def index():
     counts = queries.counts(current_user, None if status == "all" else status)
     return render_template(
         "supervision/index.html", orders=orders, counts=counts, status=status, level=level,
-        township_id=township_id, townships=db.session.scalars(visible_townships(current_user)).all())
+        township_id=township_id, townships=unit_choices(current_user))
 
 
 @blueprint.route("/supervision/<int:order_id>")
