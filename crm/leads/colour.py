@@ -12,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy.orm.attributes import set_committed_value
 
+from crm.db import in_groups
 from crm.extensions import db
 from crm.leads.models import Lead
 from crm.leads.pipeline import CLOSED_STAGES, NEXT_MILESTONE
@@ -112,16 +113,21 @@ def colour_expr(as_of: dt.date):
     )
 
 
+#: Leads per query of ``load_permits`` (PostgreSQL takes at most 65,535 parameters).
+PERMITS_GROUP = 10_000
+
+
 def load_permits(leads) -> None:
     """Load the permit items of ``leads`` in one query (for ``lead_colour`` over a list)."""
     leads = [getattr(lead, "lead", lead) for lead in leads]
     if not leads:
         return
     by_lead: dict[int, list] = {lead.id: [] for lead in leads}
-    for permit in db.session.scalars(
-            sa.select(Permit).where(Permit.lead_id.in_(list(by_lead)))
-            .order_by(Permit.due_on, Permit.id)):
-        by_lead[permit.lead_id].append(permit)
+    for group in in_groups(by_lead, PERMITS_GROUP):  # a province's bulletin: 70,000 leads, more
+        for permit in db.session.scalars(  # than PostgreSQL's 65,535 parameters at once
+                sa.select(Permit).where(Permit.lead_id.in_(group))
+                .order_by(Permit.due_on, Permit.id)):
+            by_lead[permit.lead_id].append(permit)
     for lead in leads:
         set_committed_value(lead, "permits", by_lead[lead.id])
 

@@ -247,3 +247,23 @@ def test_api_is_documented(client, world):
     assert {"get", "post"} <= set(doc["paths"]["/api/v1/leads/{lead_id}/permits"])
     assert "patch" in doc["paths"]["/api/v1/permits/{permit_id}"]
     assert client.get(f"/api/v1/leads/{world.lead_a.id}/permits").status_code == 401
+
+
+def test_a_list_of_leads_gets_its_permits_in_groups(world, monkeypatch):
+    """A province's bulletin colours 70,000 leads: their permits are read a group at a time
+    (PostgreSQL refuses more than 65,535 parameters in one statement)."""
+    from crm.leads import colour
+
+    monkeypatch.setattr(colour, "PERMITS_GROUP", 2)
+    leads = [world.lead_a, world.lead_a2, world.lead_b]
+    for n, lead in enumerate(leads):
+        for days in range(n + 1):
+            services.add_permit(world.admin, lead, {"kind": "land",
+                                                    "due_on": today() + dt.timedelta(days=days)})
+    db.session.commit()
+    db.session.expire_all()
+    leads = db.session.scalars(sa.select(Lead).where(Lead.id.in_([lead.id for lead in leads]))
+                               .order_by(Lead.id)).all()
+    colour.load_permits(leads)
+    assert [len(lead.__dict__["permits"]) for lead in leads] == [1, 2, 3]
+    assert all(p.lead_id == lead.id for lead in leads for p in lead.permits)
