@@ -76,17 +76,33 @@ def company_projects(user: User, company: Company) -> tuple[list[Lead], int]:
     return list(leads), total - len(leads)
 
 
-def list_disputes(status: str | None = None) -> list[Dispute]:
-    """Disputes (the queue: open first, oldest first). Callers check ``dispute.review``."""
-    stmt = sa.select(Dispute).options(
+_QUEUE_ORDER = (sa.case((Dispute.status == "open", 0), else_=1), Dispute.created_at, Dispute.id)
+
+
+def _with_leads(stmt: sa.Select) -> sa.Select:
+    return stmt.options(
         joinedload(Dispute.first_lead).joinedload(Lead.township),
         joinedload(Dispute.second_lead).joinedload(Lead.township),
         joinedload(Dispute.ruled_by))
+
+
+def list_disputes(status: str | None = None) -> list[Dispute]:
+    """Disputes (the queue: open first, oldest first). Callers check ``dispute.review``."""
+    stmt = sa.select(Dispute)
     if status:
         stmt = stmt.where(Dispute.status == status)
-    return list(db.session.scalars(
-        stmt.order_by(sa.case((Dispute.status == "open", 0), else_=1), Dispute.created_at,
-                      Dispute.id)).unique())
+    return list(db.session.scalars(_with_leads(stmt).order_by(*_QUEUE_ORDER)).unique())
+
+
+def dispute_page(status: str | None, page: int, per_page: int) -> Page:
+    """One page of ``list_disputes``: a count and the page's disputes with their leads."""
+    where = [Dispute.status == status] if status else []
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(Dispute).where(*where))
+    ids = sa.select(Dispute.id).where(*where).order_by(*_QUEUE_ORDER) \
+        .limit(per_page).offset((max(page, 1) - 1) * per_page)
+    disputes = db.session.scalars(_with_leads(sa.select(Dispute)).where(Dispute.id.in_(ids))
+                                  .order_by(*_QUEUE_ORDER)).unique().all()
+    return Page(list(disputes), total, page, per_page)
 
 
 def get_dispute_or_404(dispute_id: int) -> Dispute:

@@ -66,8 +66,9 @@ def disputes():
     require(current_user, "dispute.review")
     status = request.args.get("status") if request.args.get("status") in ("open", "ruled") \
         else "open"
-    return render_template("disputes/index.html", disputes=queries.list_disputes(status),
-                           status=status)
+    disputes = queries.dispute_page(status, inputs.int_arg(request.args, "page") or 1, PER_PAGE)
+    keep_in_range(disputes)
+    return render_template("disputes/index.html", disputes=disputes, status=status)
 
 
 def _side(lead: Lead) -> dict:

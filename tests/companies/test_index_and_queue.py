@@ -1,5 +1,6 @@
 """The index an import checks its names with finds exactly the companies the one-name look-up
-finds: numbered names only among names of the same numbers, the others by length."""
+finds: numbered names only among names of the same numbers, the others by length. The 撞单
+queue a page at a time."""
 
 from crm.clock import utcnow
 from crm.companies.models import Company
@@ -38,3 +39,22 @@ def test_the_index_matches_what_the_look_up_matches(app):
     db.session.flush()
     index.add(late.id, late.name_key)
     assert late.id in matching_company_ids(normalise("众联测试企业3有限公司"), None, index)
+
+
+def test_the_dispute_queue_is_paged_oldest_first(app, client, auth, world, monkeypatch):
+    from crm.companies import views
+    from tests import factories
+
+    monkeypatch.setattr(views, "PER_PAGE", 2)
+    for n in range(5):  # the same investor in the other unit: a dispute each
+        factories.lead(world.off_a1, world.a, name=f"甲{n}", company=f"争议{n}科技有限公司")
+        factories.lead(world.off_b1, world.b, name=f"乙{n}", company=f"争议{n}科技有限公司")
+    db.session.commit()
+    auth.login("admin")
+    seen = []
+    for page in (1, 2, 3):
+        html = client.get(f"/disputes/?page={page}").get_data(as_text=True)
+        assert "共 5 件" in html and f"第 {page} / 3 页" in html
+        seen.append([n for n in range(5) if f"乙{n}" in html])
+    assert seen == [[0, 1], [2, 3], [4]]
+    assert client.get("/disputes/?page=7").headers["Location"].endswith("page=3")
