@@ -24,3 +24,8 @@ def in_groups(values, size: int = IN_GROUP) -> list[list]:
     """``values`` in lists of at most ``size``, for ``column.in_(group)`` conditions."""
     values = list(values)
     return [values[i:i + size] for i in range(0, len(values), size)]
+
+
+def in_lists(column, values, size: int = IN_GROUP) -> list:
+    """``column IN (…)`` conditions covering ``values``, a list of at most ``size`` each."""
+    return [column.in_(group) for group in in_groups(values, size)]

@@ -2,6 +2,10 @@
 
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
+from crm.extensions import db
+
 
 @dataclass
 class Page:
@@ -13,6 +17,22 @@ class Page:
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
+
+
+def page_of(stmt: sa.Select, page: int, per_page: int, order_by, options=()) -> Page:
+    """Page ``page`` of ``stmt``'s rows in ``order_by``, loaded with ``options``, and the count
+    of all of them (two statements, whatever the number of rows)."""
+    total = db.session.scalar(stmt.with_only_columns(sa.func.count()).order_by(None))
+    items = db.session.scalars(stmt.options(*options).order_by(*order_by).limit(per_page)
+                               .offset((max(page, 1) - 1) * per_page)).unique().all()
+    return Page(list(items), total or 0, page, per_page)
+
+
+def page_of_list(items: list, page: int, per_page: int) -> Page:
+    """Page ``page`` of a list already in memory, kept between the first and the last."""
+    pages = max(1, -(-len(items) // per_page))
+    page = min(max(page, 1), pages)
+    return Page(items[(page - 1) * per_page:page * per_page], len(items), page, per_page)
 
 
 def keep_in_range(page) -> None:

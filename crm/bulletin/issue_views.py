@@ -22,7 +22,7 @@ from crm.clock import today
 from crm.downloads import send_download
 from crm.errors import DomainError
 from crm.leads.colour import COLOUR_LABELS
-from crm.paging import Page
+from crm.paging import Page, page_of_list
 from crm.supervision.models import LEVEL_LABELS, STATUS_LABELS
 from crm.unit_of_work import discard
 from crm.word import DOCX_MIMETYPE
@@ -53,9 +53,7 @@ def _issue(issue_id: int) -> BulletinIssue:
 
 
 def _section(items: list, name: str) -> Page:
-    pages = max(1, -(-len(items) // PER_PAGE))
-    page = min(max(request.args.get(f"{name}_page", 1, type=int) or 1, 1), pages)
-    return Page(items[(page - 1) * PER_PAGE:page * PER_PAGE], len(items), page, PER_PAGE)
+    return page_of_list(items, request.args.get(f"{name}_page", 1, type=int) or 1, PER_PAGE)
 
 
 @blueprint.route("/bulletins/", methods=["GET", "POST"])

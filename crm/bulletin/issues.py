@@ -8,9 +8,6 @@ screen, API) reads ``BulletinIssue.content`` and nothing else.
 
 import datetime as dt
 import gc
-import threading
-import weakref
-from collections import OrderedDict
 from decimal import Decimal
 from fractions import Fraction
 
@@ -27,6 +24,7 @@ from crm.bulletin.report import DistrictReader, bulletin_data, percent, target_t
 from crm.clock import today, utcnow
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
+from crm.kept import Kept
 from crm.leads.pipeline import STAGE_LABELS
 from crm.money import plain_decimal, yi_text
 from crm.stats.results import as_float, pending_summary
@@ -169,10 +167,9 @@ def publish(user: User, as_of: dt.date) -> BulletinIssue:
 
 #: Published issues' contents kept parsed in each process (an issue never changes once
 #: published; a province's is ~25 MB of JSON, ~0.3 s to read and parse).
-KEPT_CONTENTS = 2
-_contents: "weakref.WeakKeyDictionary[sa.engine.Engine, OrderedDict]" = \
-    weakref.WeakKeyDictionary()
-_contents_lock = threading.Lock()
+#: Published issues' contents, parsed (an issue never changes once published; a province's
+#: is ~27 MB of JSON, ~0.3 s to read and parse).
+_contents = Kept(2)
 
 
 def get_issue(issue_id: int) -> BulletinIssue | None:
@@ -183,19 +180,12 @@ def get_issue(issue_id: int) -> BulletinIssue | None:
 
 def content_of(issue: BulletinIssue) -> dict:
     """The issue's content, read once per process (shared: read only)."""
-    with _contents_lock:
-        kept = _contents.get(db.engine)
-        content = None if kept is None else kept.get(issue.id)
-        if content is not None:
-            kept.move_to_end(issue.id)
-            return content
+    content = _contents.get(issue.id)
+    if content is not None:
+        return content
     content = db.session.scalar(sa.select(BulletinIssue.content)
                                 .where(BulletinIssue.id == issue.id))
-    with _contents_lock:
-        kept = _contents.setdefault(db.engine, OrderedDict())
-        kept[issue.id] = content
-        while len(kept) > KEPT_CONTENTS:
-            kept.popitem(last=False)
+    _contents.put(issue.id, content)
     # A province's content is ~150,000 lists and dicts that never change: out of the cyclic
     # collector's walk (as crm/wsgi.py does for the app's own objects), or every full collection
     # walks them again (70-140 ms pauses in the requests that trigger one). Garbage first, so

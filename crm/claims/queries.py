@@ -12,7 +12,7 @@ from crm.claims.models import Attachment, Claim, ClaimEvidence, ClaimReview
 from crm.clock import business_tz
 from crm.extensions import db
 from crm.leads.models import Lead
-from crm.paging import Page
+from crm.paging import Page, page_of
 
 
 def claim_options():
@@ -75,12 +75,7 @@ def list_claims(user: User, *, status=None, kind=None, township_id=None, lead_id
         stmt = stmt.where(Claim.lead_id == lead_id)
     if older_than:
         stmt = stmt.where(Claim.submitted_at < submitted_before(older_than))
-    total = db.session.scalar(stmt.with_only_columns(sa.func.count(Claim.id)).order_by(None))
-    items = db.session.scalars(
-        stmt.options(*claim_options()).order_by(Claim.submitted_at, Claim.id)
-        .limit(per_page).offset((page - 1) * per_page)
-    ).unique().all()
-    return Page(list(items), total or 0, page, per_page)
+    return page_of(stmt, page, per_page, (Claim.submitted_at, Claim.id), claim_options())
 
 
 def next_pending(user: User) -> int | None:

@@ -12,7 +12,7 @@ from crm.companies.names import normalise
 from crm.extensions import db
 from crm.leads.models import Lead
 from crm.leads.validation import normalize_credit_code
-from crm.paging import Page
+from crm.paging import Page, page_of
 from crm.townships.models import Township
 
 
@@ -79,11 +79,10 @@ def company_projects(user: User, company: Company) -> tuple[list[Lead], int]:
 _QUEUE_ORDER = (sa.case((Dispute.status == "open", 0), else_=1), Dispute.created_at, Dispute.id)
 
 
-def _with_leads(stmt: sa.Select) -> sa.Select:
-    return stmt.options(
-        joinedload(Dispute.first_lead).joinedload(Lead.township),
-        joinedload(Dispute.second_lead).joinedload(Lead.township),
-        joinedload(Dispute.ruled_by))
+#: A dispute with what the queue shows: both leads with their units, who ruled.
+_WITH_LEADS = (joinedload(Dispute.first_lead).joinedload(Lead.township),
+               joinedload(Dispute.second_lead).joinedload(Lead.township),
+               joinedload(Dispute.ruled_by))
 
 
 def list_disputes(status: str | None = None) -> list[Dispute]:
@@ -91,18 +90,13 @@ def list_disputes(status: str | None = None) -> list[Dispute]:
     stmt = sa.select(Dispute)
     if status:
         stmt = stmt.where(Dispute.status == status)
-    return list(db.session.scalars(_with_leads(stmt).order_by(*_QUEUE_ORDER)).unique())
+    return list(db.session.scalars(stmt.options(*_WITH_LEADS).order_by(*_QUEUE_ORDER)).unique())
 
 
 def dispute_page(status: str | None, page: int, per_page: int) -> Page:
     """One page of ``list_disputes``: a count and the page's disputes with their leads."""
-    where = [Dispute.status == status] if status else []
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(Dispute).where(*where))
-    ids = sa.select(Dispute.id).where(*where).order_by(*_QUEUE_ORDER) \
-        .limit(per_page).offset((max(page, 1) - 1) * per_page)
-    disputes = db.session.scalars(_with_leads(sa.select(Dispute)).where(Dispute.id.in_(ids))
-                                  .order_by(*_QUEUE_ORDER)).unique().all()
-    return Page(list(disputes), total, page, per_page)
+    stmt = sa.select(Dispute).where(Dispute.status == status) if status else sa.select(Dispute)
+    return page_of(stmt, page, per_page, _QUEUE_ORDER, _WITH_LEADS)
 
 
 def get_dispute_or_404(dispute_id: int) -> Dispute:

@@ -25,7 +25,7 @@ from crm.clock import utcnow
 from crm.companies.models import DECISIONS, Company, Dispute
 from crm.companies.names import normalise, numbers_in, same_numbers
 from crm.config import DEFAULTS
-from crm.db import in_groups
+from crm.db import in_lists
 from crm.errors import Conflict, DomainError, Forbidden
 from crm.extensions import db
 from crm.inputs import clean_text
@@ -256,8 +256,8 @@ class LiveLeads:
     def read(cls, company_ids, credit_codes) -> "LiveLeads":
         by_company: dict = {}
         by_code: dict = {}
-        conditions = [Lead.company_id.in_(group) for group in in_groups(company_ids)]
-        conditions += [Lead.credit_code.in_(group) for group in in_groups(credit_codes)]
+        conditions = in_lists(Lead.company_id, company_ids)
+        conditions += in_lists(Lead.credit_code, credit_codes)
         for where in conditions:  # one indexed look-up each (an OR of them reads every lead)
             for row in db.session.execute(
                     sa.select(Lead.id, Lead.company_id, Lead.credit_code, Lead.township_id,

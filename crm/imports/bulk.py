@@ -28,7 +28,7 @@ from crm.clock import today, utcnow
 from crm.companies.models import Company, Dispute
 from crm.companies.names import normalise
 from crm.companies.services import CompanyIndex
-from crm.db import in_groups
+from crm.db import in_lists
 from crm.errors import DomainError, Forbidden
 from crm.extensions import db
 from crm.leads import pipeline
@@ -236,8 +236,8 @@ class _Writer:
         by_code: dict = {}
         by_key: dict = {}
         known: list[dict] = []
-        conditions = [table.c.name_key.in_(group) for group in in_groups(keys)]
-        conditions += [table.c.credit_code.in_(group) for group in in_groups(codes)]
+        conditions = in_lists(table.c.name_key, keys)
+        conditions += in_lists(table.c.credit_code, codes)
         if conditions:
             for row in self.conn.execute(
                     sa.select(table.c.id, table.c.name_key, table.c.credit_code, table.c.origin)
@@ -302,8 +302,8 @@ class _Writer:
         all_ids = set().union(*matches)
         codes = {lead.values["credit_code"] for lead in leads if lead.values["credit_code"]}
         t = Lead.__table__
-        conditions = [t.c.company_id.in_(g) for g in in_groups(all_ids)]
-        conditions += [t.c.credit_code.in_(g) for g in in_groups(codes)]
+        conditions = in_lists(t.c.company_id, all_ids)
+        conditions += in_lists(t.c.credit_code, codes)
         live_by_company: dict = {}
         live_by_code: dict = {}
         if conditions:

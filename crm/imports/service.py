@@ -16,7 +16,7 @@ from crm import audit
 from crm.auth.models import UNIT_ROLES, User
 from crm.auth.permissions import can
 from crm.clock import today
-from crm.db import in_groups
+from crm.db import in_lists
 from crm.errors import DomainError
 from crm.extensions import db
 from crm.imports import mapping
@@ -338,8 +338,8 @@ def _check_duplicates(table: Table, results: list[RowResult]) -> None:
              if r.data.get("credit_code")}
     existing_by_key: dict = {}
     existing_by_code: dict = {}
-    conditions = [Lead.company_key.in_(group) for group in in_groups(keys)]
-    conditions += [Lead.credit_code.in_(group) for group in in_groups(codes)]
+    conditions = in_lists(Lead.company_key, keys)
+    conditions += in_lists(Lead.credit_code, codes)
     for where in conditions:  # the file's investors only, each list an indexed look-up
         for _lead_id, name, unit_id, key, code in db.session.execute(
                 sa.select(Lead.id, Lead.name, Lead.township_id, Lead.company_key,

@@ -38,9 +38,6 @@ import copy
 import datetime as dt
 import json
 import logging
-import threading
-import weakref
-from collections import OrderedDict
 from fractions import Fraction
 
 import sqlalchemy as sa
@@ -49,6 +46,7 @@ from flask import has_request_context
 from crm.clock import today, utcnow
 from crm.db_events import writes
 from crm.extensions import db
+from crm.kept import Kept
 from crm.stats import versions
 from crm.stats.models import StatsCache, StatsVersion
 from crm.stats.results import UnitStats, default_basis, from_record, to_record, totals_of
@@ -66,9 +64,7 @@ IN_LIST = versions.IN_LIST
 #: How many values of each kind (a year, an as-of date, a basis, the units a user sees at their
 #: versions) each process keeps: rankings are small, the API's answer for a province ~2 MB.
 KEPT = {"ranking": 32, "api": 4}
-_kept: "weakref.WeakKeyDictionary[sa.engine.Engine, dict[str, OrderedDict]]" = \
-    weakref.WeakKeyDictionary()
-_kept_lock = threading.Lock()
+_kept = {kind: Kept(size) for kind, size in KEPT.items()}
 
 
 def kept(as_of: dt.date) -> bool:
@@ -181,8 +177,8 @@ def clear() -> int:
         ["township_id", "version"],
         sa.select(Township.id, sa.literal(1, sa.BigInteger)).where(
             Township.id.not_in(sa.select(table.c.township_id)))))
-    with _kept_lock:
-        _kept.pop(db.engine, None)
+    for kept_ in _kept.values():
+        kept_.clear()
     return db.session.execute(sa.delete(StatsCache)).rowcount
 
 
@@ -198,25 +194,13 @@ def recall(kind: str, townships, current: dict[int, int], year: int, as_of: dt.d
            margin: Fraction, basis: str | None = None):
     """The value of ``kind`` (a key of ``KEPT``) remembered for these units (``(id, name, …)``
     rows) at their ``current`` versions, or None. Shared: read only."""
-    key = _key(townships, current, year, as_of, margin, basis)
-    with _kept_lock:
-        kept_ = _kept.get(db.engine, {}).get(kind)
-        found = None if kept_ is None else kept_.get(key)
-        if found is not None:
-            kept_.move_to_end(key)
-    return found
+    return _kept[kind].get(_key(townships, current, year, as_of, margin, basis))
 
 
 def remember(kind: str, townships, current: dict[int, int], year: int, as_of: dt.date,
              margin: Fraction, basis: str | None, value) -> None:
     """Keep ``value``, made from the units at their ``current`` versions (see ``recall``)."""
-    key = _key(townships, current, year, as_of, margin, basis)
-    with _kept_lock:
-        kept_ = _kept.setdefault(db.engine, {}).setdefault(kind, OrderedDict())
-        kept_[key] = value
-        kept_.move_to_end(key)
-        while len(kept_) > KEPT[kind]:
-            kept_.popitem(last=False)
+    _kept[kind].put(_key(townships, current, year, as_of, margin, basis), value)
 
 
 def ranking(townships, current: dict[int, int], year: int, as_of: dt.date, margin: Fraction,

@@ -10,7 +10,7 @@ from crm.auth.models import User
 from crm.auth.permissions import scope_leads
 from crm.extensions import db
 from crm.leads.models import Lead
-from crm.paging import Page
+from crm.paging import Page, page_of
 from crm.supervision.models import LEVELS, LIVE_STATUSES, SupervisionAnswer, SupervisionOrder
 from crm.townships.models import Township
 
@@ -21,11 +21,14 @@ def visible_orders(user: User) -> sa.Select:
         sa.select(SupervisionOrder).join(Lead, Lead.id == SupervisionOrder.lead_id), user)
 
 
+#: An order with what its pages show: its lead, unit and answers (with files and authors).
+_LOADED = (joinedload(SupervisionOrder.lead), joinedload(SupervisionOrder.township),
+           selectinload(SupervisionOrder.answers).selectinload(SupervisionAnswer.files),
+           selectinload(SupervisionOrder.answers).joinedload(SupervisionAnswer.by))
+
+
 def _loaded(stmt: sa.Select) -> sa.Select:
-    return stmt.options(
-        joinedload(SupervisionOrder.lead), joinedload(SupervisionOrder.township),
-        selectinload(SupervisionOrder.answers).selectinload(SupervisionAnswer.files),
-        selectinload(SupervisionOrder.answers).joinedload(SupervisionAnswer.by))
+    return stmt.options(*_LOADED)
 
 
 def _filtered(user: User, *, status=None, level=None, township_id=None, lead_id=None,
@@ -61,13 +64,7 @@ def list_orders(user: User, *, limit: int | None = None, **filters) -> list[Supe
 
 def order_page(user: User, page: int, per_page: int, **filters) -> Page:
     """One page of ``list_orders``: a count and the page's orders (a province has thousands)."""
-    stmt = _filtered(user, **filters)
-    total = db.session.scalar(stmt.with_only_columns(sa.func.count()).order_by(None))
-    ids = stmt.with_only_columns(SupervisionOrder.id).order_by(*_NEWEST_FIRST) \
-        .limit(per_page).offset((max(page, 1) - 1) * per_page)
-    orders = db.session.scalars(_loaded(sa.select(SupervisionOrder)).where(
-        SupervisionOrder.id.in_(ids)).order_by(*_NEWEST_FIRST)).unique().all()
-    return Page(list(orders), total, page, per_page)
+    return page_of(_filtered(user, **filters), page, per_page, _NEWEST_FIRST, _LOADED)
 
 
 def get_order_or_404(order_id: int, user: User) -> SupervisionOrder:
