@@ -43,10 +43,22 @@ def kept(page, uid: int, path: str):
                [f"crm-pages-u{uid}", path])
 
 
+def controlled(page):
+    """Wait until the service worker is active and controls the page. A page whose navigation
+    began before the worker activated stays uncontrolled (its ``clients.claim()`` came first):
+    it is reloaded, as a user's next page would be."""
+    wait_until(page, "async () => !!(await navigator.serviceWorker.ready).active")
+    for _ in range(5):
+        if page.evaluate("() => navigator.serviceWorker.controller !== null"):
+            return
+        page.reload()
+    wait_until(page, "() => navigator.serviceWorker.controller !== null")
+
+
 def open_lead_online(page, live, username="a-1"):
     """Sign in, let the service worker take the page over, open the lead (kept with its form)."""
     sign_in(page, live, username)
-    wait_until(page, "() => navigator.serviceWorker.controller !== null")
+    controlled(page)
     lead = f"/leads/{live.ids['lead_a']}"
     page.goto(live.url + lead)
     kept(page, user_id(live, username), lead)
@@ -189,7 +201,7 @@ def test_a_form_post_lost_on_the_network_is_queued_by_the_service_worker(officer
 def test_the_officers_own_leads_are_kept_without_opening_them(officer, live):
     page = officer
     sign_in(page, live, "a-1")
-    wait_until(page, "() => navigator.serviceWorker.controller !== null")
+    controlled(page)
     page.reload()  # a page the worker answered asks it to keep the officer's own leads
     lead = f"/leads/{live.ids['lead_a']}"
     kept(page, user_id(live, "a-1"), lead)
