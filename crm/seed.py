@@ -40,24 +40,25 @@ UNITS = (
     ("区住建局", "bureau"), ("区行政审批服务局", "bureau"), ("区商务和投资促进局", "bureau"),
 )
 
+# Per unit: its usernames' prefix, its head and its officers (``<prefix>-1``, ``-2``), by name.
+TEAMS = (
+    ("孟庄镇", "mengzhuang", "宋晓娜", ("王振华", "李婷婷")),
+    ("税郭镇", "shuiguo", "刘昊", ("张立新", "陈晓燕")),
+    ("西王庄镇", "xiwangzhuang", "刘杰", ("孙浩", "周雪梅")),
+    ("枣庄经济开发区", "kaifaqu", "陈刚", ("吴楠",)),
+    ("区发改局", "fagaiju", "郑国强", ("马晓丽",)),
+)
+
 # (username, role, unit, display name); per unit: head first, then officers -1, -2.
 USERS = (
     ("admin", DISTRICT_ADMIN, None, "区商务和投资促进局管理员"),
     ("viewer", VIEWER, None, "区领导"),  # the username is not a role
     ("reviewer", REVIEWER, None, "区投促局审核员"),  # the username is not a role
-    ("mengzhuang-head", TOWNSHIP_HEAD, "孟庄镇", "宋晓娜"),
-    ("mengzhuang-1", OFFICER, "孟庄镇", "王振华"),
-    ("mengzhuang-2", OFFICER, "孟庄镇", "李婷婷"),
-    ("shuiguo-head", TOWNSHIP_HEAD, "税郭镇", "刘昊"),
-    ("shuiguo-1", OFFICER, "税郭镇", "张立新"),
-    ("shuiguo-2", OFFICER, "税郭镇", "陈晓燕"),
-    ("xiwangzhuang-head", TOWNSHIP_HEAD, "西王庄镇", "刘杰"),
-    ("xiwangzhuang-1", OFFICER, "西王庄镇", "孙浩"),
-    ("xiwangzhuang-2", OFFICER, "西王庄镇", "周雪梅"),
-    ("kaifaqu-head", TOWNSHIP_HEAD, "枣庄经济开发区", "陈刚"),
-    ("kaifaqu-1", OFFICER, "枣庄经济开发区", "吴楠"),
-    ("fagaiju-head", TOWNSHIP_HEAD, "区发改局", "郑国强"),
-    ("fagaiju-1", OFFICER, "区发改局", "马晓丽"),
+    *((username, role, unit, name)
+      for unit, prefix, head, officers in TEAMS
+      for username, role, name in ((f"{prefix}-head", TOWNSHIP_HEAD, head),
+                                   *((f"{prefix}-{n}", OFFICER, officer)
+                                     for n, officer in enumerate(officers, start=1)))),
 )
 
 SPONSORS = {

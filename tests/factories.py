@@ -55,3 +55,24 @@ def build_world():
         a=a, b=b, admin=admin, viewer=viewer, head_a=head_a, off_a1=off_a1, off_a2=off_a2,
         head_b=head_b, off_b1=off_b1, lead_a=lead_a, lead_a2=lead_a2, lead_b=lead_b,
     )
+
+
+# Breakdown rows in the order a table reads them (crm.stats.breakdowns builds them by keyword).
+def group_row(key, created, signed, wan):
+    from crm.stats.breakdowns import GroupRow
+
+    return GroupRow(key=key, created=created, signed=signed, signed_investment_wan=wan)
+
+
+def industry_row(chain, key, created, signed, wan):
+    from crm.stats.breakdowns import IndustryRow
+
+    return IndustryRow(chain=chain, key=key, created=created, signed=signed,
+                       signed_investment_wan=wan)
+
+
+def chain_row(chain, created, signed, wan, industries):
+    from crm.stats.breakdowns import ChainRow
+
+    return ChainRow(chain=chain, created=created, signed=signed, signed_investment_wan=wan,
+                    industries=industries)

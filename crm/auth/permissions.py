@@ -286,7 +286,8 @@ def get_lead_or_404(lead_id: int, user: User, action: str | None = None, *, opti
     return lead
 
 
-def require(user: User, action: str, obj=None) -> None:
-    """403 unless ``can``; for actions on objects the user can already see."""
+def require(user: User, action: str, obj=None, *, status: int = 403) -> None:
+    """``status`` unless ``can``: 403 for actions on objects the user can already see, 404 where
+    even the object's existence is not the user's to know."""
     if not can(user, action, obj):
-        abort(403)
+        abort(status)

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
 from crm import audit, inputs
-from crm.auth.permissions import can
+from crm.auth.permissions import require
 from crm.bulletin.issues import latest_issue
 from crm.bulletin.models import ScreenLink
 from crm.bulletin.report import (
@@ -70,8 +70,7 @@ def _as_of():
 @blueprint.route("/bulletin")
 @login_required
 def page():
-    if not can(current_user, "bulletin.view"):
-        abort(403)
+    require(current_user, "bulletin.view")
     as_of = inputs.date_or_default(request.args, "as_of", today(), what=_("截至日期"))
     data = bulletin_data(current_user, as_of)
     # 督办: the orders not yet closed, beside the colours (their own section of the page)
@@ -82,8 +81,7 @@ def page():
 @blueprint.route("/bulletin.xlsx")
 @login_required
 def download():
-    if not can(current_user, "bulletin.view"):
-        abort(403)
+    require(current_user, "bulletin.view")
     as_of = _as_of()
     stream = io.BytesIO()
     write_bulletin_xlsx(bulletin_data(current_user, as_of), stream)
@@ -117,8 +115,7 @@ def _screen_gone(revoked: bool):
 @blueprint.route("/screen")
 @login_required
 def screen():
-    if not can(current_user, "district.view"):
-        abort(403)
+    require(current_user, "district.view")
     return _screen(current_user, signed_in=True)
 
 
@@ -138,8 +135,7 @@ def screen_by_token(token: str):
 
 
 def _require_link_admin():
-    if not can(current_user, "screens.manage"):
-        abort(403)
+    require(current_user, "screens.manage")
 
 
 def _links():

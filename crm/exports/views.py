@@ -9,7 +9,7 @@ from flask import Blueprint, abort, current_app, request, send_file
 from flask_login import current_user, login_required
 
 from crm import inputs
-from crm.auth.permissions import can
+from crm.auth.permissions import require
 from crm.backup import BackupError, backup
 from crm.clock import local_time, today, utcnow
 from crm.downloads import send_download
@@ -63,8 +63,7 @@ def visits():
 @blueprint.route("/admin/backup")
 @login_required
 def admin_backup():
-    if not can(current_user, "users.manage"):
-        abort(403)
+    require(current_user, "users.manage")
     url = current_app.config["SQLALCHEMY_DATABASE_URI"]
     suffix = ".sqlite3" if url.startswith("sqlite") else ".dump"
     with tempfile.TemporaryDirectory(prefix="crm-backup-") as tmp:

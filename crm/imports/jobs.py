@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 
 from crm.errors import DomainError
 from crm.extensions import db
+from crm.files import delete_older_than
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +63,7 @@ def _write(path: Path, state: dict) -> None:
 
 def prune(now: float | None = None) -> int:
     cutoff = (time.time() if now is None else now) - RETENTION_HOURS * 3600
-    deleted = 0
-    for path in folder().glob("*.json"):
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-                deleted += 1
-        except FileNotFoundError:
-            continue
-    return deleted
+    return delete_older_than(folder().glob("*.json"), cutoff)
 
 
 def job_id_for(stored: Path) -> str:

@@ -13,8 +13,8 @@ from flask_babel import lazy_gettext as _l
 
 from crm.industries.lookup import is_unsorted
 from crm.inputs import Invalid, to_wan
-from crm.leads.models import KEY_LEVEL_LABELS, KEY_LEVELS, SOURCE_LABELS, SOURCES
-from crm.leads.pipeline import LOST, LOST_REASON_LABELS, LOST_REASONS, ORDERED_STAGES, STAGE_LABELS
+from crm.leads.models import KEY_LEVEL_LABELS, SOURCE_LABELS
+from crm.leads.pipeline import LOST, LOST_REASON_LABELS, ORDERED_STAGES, STAGE_LABELS
 from crm.spreadsheets import unguarded
 
 #: The field naming a lead's officer (a column of the spreadsheet, not the role).
@@ -206,59 +206,50 @@ def labels_to_codes(labels: dict, *, normalised: bool = False) -> dict:
     return _LABEL_CODES[key]
 
 
-def parse_stage(value) -> str | None:
+def _code_of(value, labels: dict, unknown, *, aliases: dict | None = None,
+             normalised: bool = False) -> str | None:
+    """The code a cell names: one of ``labels``' labels (in the current language), an alias, or
+    the code itself; None for an empty cell; ValueError(``unknown(text)``) for anything else."""
     text = norm_text(value)
     if not text:
         return None
-    by_label = dict(labels_to_codes(STAGE_LABELS))
-    by_label.update({"接洽": "contact", "在谈": "negotiation", "已签约": "signed",
-                     "已开工": "started", "在建": "started", "已投产": "producing"})
-    code = by_label.get(text) or (text.lower() if text.lower() in STAGE_LABELS else None)
+    code = (labels_to_codes(labels, normalised=normalised).get(text) or (aliases or {}).get(text)
+            or (text.lower() if text.lower() in labels else None))
     if code is None:
-        raise ValueError(_l("未知的阶段“%(text)s”（应为接触、洽谈、签约、开工、投产或终止）",
-                            text=text))
-    if code not in (*ORDERED_STAGES, LOST):
+        raise ValueError(unknown(text))
+    return code
+
+
+_STAGE_ALIASES = {"接洽": "contact", "在谈": "negotiation", "已签约": "signed",
+                  "已开工": "started", "在建": "started", "已投产": "producing"}
+_KEY_LEVEL_ALIASES = {"区级": "district", "市级": "city", "省级": "province", "区级重点": "district",
+                      "市级重点": "city", "省级重点": "province", "否": "none", "无": "none",
+                      "-": "none", "—": "none"}
+
+
+def parse_stage(value) -> str | None:
+    code = _code_of(value, STAGE_LABELS, aliases=_STAGE_ALIASES, unknown=lambda text: _l(
+        "未知的阶段“%(text)s”（应为接触、洽谈、签约、开工、投产或终止）", text=text))
+    if code is not None and code not in (*ORDERED_STAGES, LOST):
         raise ValueError(_l("导入的项目阶段须为接触、洽谈、签约、开工、投产或终止"))
     return code
 
 
 def parse_lost_reason(value) -> str | None:
     """投资方放弃, 选址他处, 条件未谈拢, 政策不符, 其他 (or their codes)."""
-    text = norm_text(value)
-    if not text:
-        return None
-    by_label = labels_to_codes(LOST_REASON_LABELS, normalised=True)
-    code = by_label.get(text) or (text.lower() if text.lower() in LOST_REASONS else None)
-    if code is None:
-        raise ValueError(_l("未知的终止原因（应为投资方放弃、选址他处、条件未谈拢、政策不符或其他）"))
-    return code
+    return _code_of(value, LOST_REASON_LABELS, normalised=True, unknown=lambda _text: _l(
+        "未知的终止原因（应为投资方放弃、选址他处、条件未谈拢、政策不符或其他）"))
 
 
 def parse_source(value) -> str | None:
-    text = norm_text(value)
-    if not text:
-        return None
-    by_label = labels_to_codes(SOURCE_LABELS)
-    code = by_label.get(text) or (text.lower() if text.lower() in SOURCES else None)
-    if code is None:
-        raise ValueError(_l("未知的招商方式"))
-    return code
+    return _code_of(value, SOURCE_LABELS, unknown=lambda _text: _l("未知的招商方式"))
 
 
 def parse_key_level(value) -> str | None:
     """区重点 / 市重点 / 省重点 (also 区级、市级、省级 and the codes); 否、无、非重点 or empty:
     not a key project."""
-    text = norm_text(value)
-    if not text:
-        return None
-    by_label = dict(labels_to_codes(KEY_LEVEL_LABELS))
-    by_label.update({"区级": "district", "市级": "city", "省级": "province", "区级重点": "district",
-                     "市级重点": "city", "省级重点": "province", "否": "none", "无": "none",
-                     "-": "none", "—": "none"})
-    code = by_label.get(text) or (text.lower() if text.lower() in KEY_LEVELS else None)
-    if code is None:
-        raise ValueError(_l("未知的重点级别（应为区重点、市重点、省重点或留空）"))
-    return code
+    return _code_of(value, KEY_LEVEL_LABELS, aliases=_KEY_LEVEL_ALIASES, unknown=lambda _text: _l(
+        "未知的重点级别（应为区重点、市重点、省重点或留空）"))
 
 
 def cell_text(value) -> str:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from flask import current_app
 
+from crm.files import delete_older_than
+
 log = logging.getLogger(__name__)
 
 RETENTION_HOURS = 24
@@ -45,14 +47,7 @@ def prune(now: float | None = None) -> int:
     """Delete pending uploads older than the retention; returns how many were deleted."""
     hours = float(current_app.config.get("CRM_UPLOAD_RETENTION_HOURS", RETENTION_HOURS))
     cutoff = (time.time() if now is None else now) - hours * 3600
-    deleted = 0
-    for path in folder().iterdir():
-        try:
-            if path.is_file() and path.stat().st_mtime < cutoff:
-                path.unlink()
-                deleted += 1
-        except FileNotFoundError:  # confirmed or dropped meanwhile
-            continue
+    deleted = delete_older_than(folder().iterdir(), cutoff)
     if deleted:
         log.info("imports: deleted %d stale uploads", deleted)
     return deleted

@@ -19,7 +19,7 @@ from flask_login import current_user, login_required
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from crm import inputs
-from crm.auth.permissions import can, visible_townships
+from crm.auth.permissions import can, require, visible_townships
 from crm.downloads import send_download
 from crm.extensions import db
 from crm.imports import jobs, uploads
@@ -33,8 +33,7 @@ from crm.unit_of_work import discard, end_transaction
 blueprint = Blueprint("imports", __name__, url_prefix="/imports")
 
 def _require_importer() -> None:
-    if not can(current_user, "imports.use"):
-        abort(403)
+    require(current_user, "imports.use")
 
 
 def _serializer() -> URLSafeSerializer:
@@ -184,8 +183,7 @@ def confirm():
 def _job_or_404(job_id: str) -> dict:
     _require_importer()
     job = jobs.read(job_id)
-    if not can(current_user, "imports.job", job):
-        abort(404)
+    require(current_user, "imports.job", job, status=404)
     return job
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from crm import inputs
 from crm.auth.models import User
-from crm.auth.permissions import can, editable_leads, scope_leads, visible_townships
+from crm.auth.permissions import can, editable_leads, require, scope_leads, visible_townships
 from crm.clock import today
 from crm.extensions import db
 from crm.leads.colour import ColouredLead, colour_expr
@@ -88,8 +88,7 @@ def my_work():
     """Follow-ups overdue, due today, due this week; my red and yellow leads."""
     as_of = today()
     week_end = as_of + dt.timedelta(days=6 - as_of.weekday())
-    if not can(current_user, "work.view"):
-        abort(404)
+    require(current_user, "work.view", status=404)
     scope = editable_leads(current_user)  # an officer's own leads; a head's whole unit
     active = scope.where(Lead.in_progress)
     colour = colour_expr(as_of).label("colour")

@@ -129,8 +129,7 @@ def _lead_data(form, *, include_unit=False) -> dict:
 @blueprint.route("/new", methods=["GET", "POST"])
 @login_required
 def create():
-    if not can(current_user, "lead.new"):
-        abort(403)
+    require(current_user, "lead.new")
     form = LeadForm()
     if request.method == "GET":
         form.created_on.data = today()

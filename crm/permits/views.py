@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm import inputs
-from crm.auth.permissions import can, get_lead_or_404, require, visible_townships
+from crm.auth.permissions import get_lead_or_404, require, visible_townships
 from crm.clock import today
 from crm.extensions import db
 from crm.main.forms import REFUSED, attempt, flash_form_errors
@@ -73,8 +73,7 @@ def done(permit_id):
 @blueprint.route("/permits/overdue")
 @login_required
 def overdue():
-    if not can(current_user, "permits.overdue"):
-        abort(403)
+    require(current_user, "permits.overdue")
     as_of = today()
     townships = db.session.scalars(visible_townships(current_user)).all()
     township_id = inputs.int_arg(request.args, "township_id")

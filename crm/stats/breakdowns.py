@@ -24,34 +24,38 @@ from crm.visits.models import Visit
 
 
 @dataclass
-class GroupRow:
-    """One industry or source: leads created, leads entered signed and their investment."""
+class Counts:
+    """Leads created in the period, leads that first entered signed in it, and their investment."""
 
-    key: str
     created: int = 0
     signed: int = 0
     signed_investment_wan: Decimal = Decimal(0)
 
+    def add(self, other: "Counts") -> None:
+        self.created += other.created
+        self.signed += other.signed
+        self.signed_investment_wan += other.signed_investment_wan
 
-@dataclass
-class IndustryRow:
-    """One managed industry (or 待归类, or none) within its 产业链; the numbers of GroupRow."""
+
+@dataclass(kw_only=True)
+class GroupRow(Counts):
+    """One industry or source."""
+
+    key: str
+
+
+@dataclass(kw_only=True)
+class IndustryRow(GroupRow):
+    """One managed industry (or 待归类, or none) within its 产业链."""
 
     chain: str
-    key: str
-    created: int = 0
-    signed: int = 0
-    signed_investment_wan: Decimal = Decimal(0)
 
 
-@dataclass
-class ChainRow:
+@dataclass(kw_only=True)
+class ChainRow(Counts):
     """One 产业链: its subtotal and its industries' rows."""
 
     chain: str
-    created: int = 0
-    signed: int = 0
-    signed_investment_wan: Decimal = Decimal(0)
     industries: list[IndustryRow] = field(default_factory=list)
 
 
@@ -132,23 +136,35 @@ def breakdowns(user: User, township_id: int | None, year: int, as_of: dt.date,
     )
 
 
-def _by_group(user, township_id, column, start, end, as_of, basis) -> list[GroupRow]:
-    """Leads created in the period and leads that first entered signed in it, per value."""
+def _counted(user, township_id, start, end, as_of, basis):
+    """The columns and joins of ``Counts``: (the three sums, a select's extension that joins the
+    first entries into signed, the condition that the lead counts in the period at all)."""
     fe = first_entries(as_of, scoped(sa.select(Lead.id), user, township_id), stages=("signed",),
                        basis=basis)
     created = Lead.created_on.between(start, end)
     signed = fe.c.first_on.between(start, end)
-    stmt = scoped(
-        sa.select(column, sa.func.sum(sa.case((created, 1), else_=0)),
-                  sa.func.sum(sa.case((signed, 1), else_=0)),
-                  sa.func.sum(sa.case((signed, Lead.investment_wan), else_=None)))
-        .outerjoin(fe, sa.and_(fe.c.lead_id == Lead.id, fe.c.stage == "signed"))
-        .where(sa.or_(created, signed))
-        .group_by(column),
-        user, township_id,
-    )
-    rows = [GroupRow(key or "", n_created or 0, n_signed or 0, invest or Decimal(0))
-            for key, n_created, n_signed, invest in db.session.execute(stmt)]
+    sums = (sa.func.sum(sa.case((created, 1), else_=0)),
+            sa.func.sum(sa.case((signed, 1), else_=0)),
+            sa.func.sum(sa.case((signed, Lead.investment_wan), else_=None)))
+
+    def joined(stmt):
+        return (stmt.outerjoin(fe, sa.and_(fe.c.lead_id == Lead.id, fe.c.stage == "signed"))
+                .where(sa.or_(created, signed)))
+
+    return sums, joined
+
+
+def _counts(n_created, n_signed, invest) -> dict:
+    return {"created": n_created or 0, "signed": n_signed or 0,
+            "signed_investment_wan": invest or Decimal(0)}
+
+
+def _by_group(user, township_id, column, start, end, as_of, basis) -> list[GroupRow]:
+    """Leads created in the period and leads that first entered signed in it, per value."""
+    sums, joined = _counted(user, township_id, start, end, as_of, basis)
+    stmt = scoped(joined(sa.select(column, *sums)).group_by(column), user, township_id)
+    rows = [GroupRow(key=key or "", **_counts(*numbers))
+            for key, *numbers in db.session.execute(stmt)]
     rows.sort(key=lambda r: (-r.created, -r.signed, r.key))
     return rows
 
@@ -156,37 +172,27 @@ def _by_group(user, township_id, column, start, end, as_of, basis) -> list[Group
 def _by_industry(user, township_id, start, end, as_of, basis) -> list[ChainRow]:
     """Like ``_by_group`` per managed industry, in the list's order, under 产业链 subtotals;
     then 待归类 (text that matched no industry) and leads without an industry ("")."""
-    fe = first_entries(as_of, scoped(sa.select(Lead.id), user, township_id), stages=("signed",),
-                       basis=basis)
-    created = Lead.created_on.between(start, end)
-    signed = fe.c.first_on.between(start, end)
+    sums, joined = _counted(user, township_id, start, end, as_of, basis)
     # literal SQL, no parameters: PostgreSQL must see the grouped expression as the selected one
     unsorted = sa.case((sa.and_(Lead.industry_id.is_(None),
                                 Lead.industry_text != sa.literal_column("''")),
                         sa.literal_column("1")), else_=sa.literal_column("0"))
     stmt = scoped(
-        sa.select(Industry.id, Industry.chain, Industry.name, unsorted,
-                  sa.func.sum(sa.case((created, 1), else_=0)),
-                  sa.func.sum(sa.case((signed, 1), else_=0)),
-                  sa.func.sum(sa.case((signed, Lead.investment_wan), else_=None)))
-        .outerjoin(Industry, Industry.id == Lead.industry_id)
-        .outerjoin(fe, sa.and_(fe.c.lead_id == Lead.id, fe.c.stage == "signed"))
-        .where(sa.or_(created, signed))
+        joined(sa.select(Industry.id, Industry.chain, Industry.name, unsorted, *sums)
+               .outerjoin(Industry, Industry.id == Lead.industry_id))
         .group_by(Industry.id, Industry.chain, Industry.name, Industry.sort_order, unsorted)
         .order_by(Industry.sort_order.is_(None), Industry.sort_order, Industry.id),
         user, township_id,
     )
     chains: dict[str, ChainRow] = {}
     found = sorted(db.session.execute(stmt), key=lambda r: (r[0] is None, r[0] is None and -r[3]))
-    for industry_id, chain, name, is_unsorted, n_created, n_signed, invest in found:
+    for industry_id, chain, name, is_unsorted, *numbers in found:
         if industry_id is None:
             chain, name = "", UNSORTED if is_unsorted else ""
-        row = IndustryRow(chain, name, n_created or 0, n_signed or 0, invest or Decimal(0))
-        total = chains.setdefault(chain, ChainRow(chain))
+        row = IndustryRow(chain=chain, key=name, **_counts(*numbers))
+        total = chains.setdefault(chain, ChainRow(chain=chain))
         total.industries.append(row)
-        total.created += row.created
-        total.signed += row.signed
-        total.signed_investment_wan += row.signed_investment_wan
+        total.add(row)
     return list(chains.values())
 
 

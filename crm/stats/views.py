@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm import inputs
-from crm.auth.permissions import can
+from crm.auth.permissions import can, require
 from crm.clock import today
 from crm.industries.initial import UNSORTED
 from crm.industries.queries import all_industries, chain_groups
@@ -103,8 +103,7 @@ def overview():
     if can(current_user, "stats.unit_home") and current_user.township_id:
         keep = {k: request.args[k] for k in ("year", "as_of") if request.args.get(k)}
         return redirect(url_for("stats.unit", township_id=current_user.township_id, **keep))
-    if not can(current_user, "district.view"):
-        abort(403)
+    require(current_user, "district.view")
     query = parse_query(request.args)
     ranking = district_ranking(current_user, query.year, query.as_of,
                                inputs.page_arg(request.args), RANKING_ROWS,
@@ -132,8 +131,7 @@ def overview():
 @blueprint.route("/unit/<int:township_id>")
 @login_required
 def unit(township_id: int):
-    if not can(current_user, "unit.stats", township_id):
-        abort(404)
+    require(current_user, "unit.stats", township_id, status=404)
     query = parse_query(request.args)
     query.industry = None  # the unit page breaks down by industry instead
     stats = district_stats(current_user, query.year, query.as_of, township_ids=[township_id])

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from crm.files import delete_older_than
+
 
 class Storage(Protocol):
     def put(self, data: bytes) -> str:
@@ -120,16 +122,7 @@ class LocalStorage:
         """Delete temp files a crash left behind (older than an upload can take); return how many."""
         import time
 
-        removed = 0
-        cutoff = time.time() - older_than_seconds
-        for tmp in self.root.glob("??/.tmp-*"):
-            try:
-                if tmp.stat().st_mtime < cutoff:
-                    tmp.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                pass
-        return removed
+        return delete_older_than(self.root.glob("??/.tmp-*"), time.time() - older_than_seconds)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -3,12 +3,12 @@ by hand from the lead page, and each order as a Word document."""
 
 import io
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from crm import inputs
-from crm.auth.permissions import can, get_lead_or_404, require, unit_choices
+from crm.auth.permissions import get_lead_or_404, require, unit_choices
 from crm.claims import services as claim_services
 from crm.downloads import send_download
 from crm.errors import DomainError
@@ -70,8 +70,7 @@ def docx(order_id: int):
 @login_required
 def answer(order_id: int):
     order = queries.get_order_or_404(order_id, current_user)
-    if not can(current_user, "supervision.answer", order):
-        abort(403)
+    require(current_user, "supervision.answer", order)
     def answer_with_file():
         files = []
         upload = request.files.get("file")
@@ -88,8 +87,7 @@ def answer(order_id: int):
 @login_required
 def close(order_id: int):
     order = queries.get_order_or_404(order_id, current_user)
-    if not can(current_user, "supervision.close", order):
-        abort(403)
+    require(current_user, "supervision.close", order)
     attempt(None, lambda: services.close_order(current_user, order, request.form.get("note", "")),
             _("督办单 %(n)s 已办结", n=order.number_text))
     return redirect(url_for("supervision.show", order_id=order_id))
@@ -99,8 +97,7 @@ def close(order_id: int):
 @login_required
 def issue(lead_id: int):
     lead = get_lead_or_404(lead_id, current_user)
-    if not can(current_user, "supervision.issue", lead):
-        abort(403)
+    require(current_user, "supervision.issue", lead)
     errors, values = {}, {"level": "yellow", "reason": "", "due_on": ""}
     if request.method == "POST":
         values = {k: request.form.get(k, "") for k in values}

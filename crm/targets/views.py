@@ -78,8 +78,7 @@ def _save(form, year: int, before: dict[int, dict]) -> bool:
 @blueprint.route("/", methods=["GET", "POST"])
 @login_required
 def index():
-    if not can(current_user, "targets.view"):
-        abort(403)
+    require(current_user, "targets.view")
     editable = can(current_user, "targets.edit")
     if request.method == "POST" and not editable:
         abort(403)
@@ -158,8 +157,7 @@ def history(township_id):
         visible_townships(current_user).where(Township.id == township_id))
     if township is None:
         abort(404)
-    if not can(current_user, "targets.history", township_id):
-        abort(403)
+    require(current_user, "targets.history", township_id)
     return render_template("targets/history.html", township=township,
                            entries=services.history(township_id), METRIC_LABELS=METRIC_LABELS,
                            RATE_METRICS=RATE_METRICS)

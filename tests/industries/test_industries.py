@@ -20,7 +20,7 @@ from crm.industries.lookup import find, key
 from crm.industries.models import Industry
 from crm.leads import services
 from crm.leads.models import Lead, StageChange
-from crm.stats.breakdowns import ChainRow, IndustryRow, breakdowns
+from crm.stats.breakdowns import breakdowns
 from tests import factories
 
 
@@ -250,14 +250,14 @@ def test_statistics_by_chain_and_industry(client, auth, world):
     db.session.commit()
     parts = breakdowns(w.head_a, w.a.id, 2025, d(12, 31))
     assert parts.by_industry == [
-        ChainRow("高端装备", 3, 2, Decimal(1500), [
-            IndustryRow("高端装备", "智能装备/机器人", 2, 1, Decimal(1000)),
-            IndustryRow("高端装备", "精密制造", 1, 1, Decimal(500))]),
-        ChainRow("新能源", 1, 1, Decimal(3000), [
-            IndustryRow("新能源", "新能源", 1, 1, Decimal(3000))]),
-        ChainRow("", 2, 1, Decimal(700), [
-            IndustryRow("", "待归类", 1, 1, Decimal(700)),
-            IndustryRow("", "", 1, 0, Decimal(0))]),
+        factories.chain_row("高端装备", 3, 2, Decimal(1500), [
+            factories.industry_row("高端装备", "智能装备/机器人", 2, 1, Decimal(1000)),
+            factories.industry_row("高端装备", "精密制造", 1, 1, Decimal(500))]),
+        factories.chain_row("新能源", 1, 1, Decimal(3000), [
+            factories.industry_row("新能源", "新能源", 1, 1, Decimal(3000))]),
+        factories.chain_row("", 2, 1, Decimal(700), [
+            factories.industry_row("", "待归类", 1, 1, Decimal(700)),
+            factories.industry_row("", "", 1, 0, Decimal(0))]),
     ]
     auth.login("a-head")
     page = client.get(f"/stats/unit/{w.a.id}?year=2025&as_of=2025-12-31").get_data(as_text=True)

@@ -24,9 +24,6 @@ import pytest
 from crm.extensions import db
 from crm.leads import services
 from crm.stats.breakdowns import (
-    ChainRow,
-    GroupRow,
-    IndustryRow,
     OfficerRow,
     breakdowns,
     weekly_moves,
@@ -111,17 +108,17 @@ def test_breakdowns_against_hand_computed_numbers(scenario):
     parts = breakdowns(w.head_a, w.a.id, 2025, d(6, 30))
     # by 产业链 (in the list's order), each with its industries; leads without one last
     assert parts.by_industry == [
-        ChainRow("高端装备", 1, 1, Decimal(10000),
-                 [IndustryRow("高端装备", "精密制造", 1, 1, Decimal(10000))]),
-        ChainRow("健康食品", 2, 2, Decimal(170000),
-                 [IndustryRow("健康食品", "健康食品", 2, 2, Decimal(170000))]),
-        ChainRow("", 1, 0, Decimal(0), [IndustryRow("", "", 1, 0, Decimal(0))]),
+        factories.chain_row("高端装备", 1, 1, Decimal(10000),
+                 [factories.industry_row("高端装备", "精密制造", 1, 1, Decimal(10000))]),
+        factories.chain_row("健康食品", 2, 2, Decimal(170000),
+                 [factories.industry_row("健康食品", "健康食品", 2, 2, Decimal(170000))]),
+        factories.chain_row("", 1, 0, Decimal(0), [factories.industry_row("", "", 1, 0, Decimal(0))]),
     ]
     assert parts.by_source == [
-        GroupRow("referral", 2, 1, Decimal(20000)),
-        GroupRow("fair", 1, 1, Decimal(150000)),
-        GroupRow("other", 1, 0, Decimal(0)),
-        GroupRow("capital", 0, 1, Decimal(10000)),
+        factories.group_row("referral", 2, 1, Decimal(20000)),
+        factories.group_row("fair", 1, 1, Decimal(150000)),
+        factories.group_row("other", 1, 0, Decimal(0)),
+        factories.group_row("capital", 0, 1, Decimal(10000)),
     ]
     officers = {r.user_id: r for r in parts.by_officer}
     # Moves are credited to the lead's primary officer at the time, whoever clicked: a-1 gets
