@@ -45,6 +45,18 @@ def yi_phrase(value_wan, english: bool = False) -> str:
     return f"{plain_decimal(shown * 100):,} million yuan"
 
 
+def wan_phrase(value_wan, english: bool = False) -> str:
+    """An exact amount of 万元 in a sentence: "12.5 万元"; in English the same amount in yuan,
+    exactly (万元 carry at most 4 decimals, so yuan are whole): "125,000 yuan", "5 million yuan"
+    for a round million."""
+    if not english:
+        return f"{wan_text(value_wan or 0)} 万元"
+    yuan = int(Decimal(value_wan or 0) * 10000)
+    if yuan and yuan % 1_000_000 == 0:
+        return f"{yuan // 1_000_000:,} million yuan"
+    return f"{yuan:,} yuan"
+
+
 def list_separator(english: bool = False) -> str:
     """Between the items of a list of reasons: "；" in Chinese, "; " in English."""
     return "; " if english else "；"

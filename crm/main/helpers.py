@@ -10,7 +10,7 @@ from crm.auth.permissions import can
 from crm.clock import local_time, today
 from crm.leads.models import BLOCKER_LABELS, KEY_LEVEL_LABELS, SOURCE_LABELS
 from crm.leads.pipeline import LOST_REASON_LABELS, ORDERED_STAGES, STAGE_LABELS, STAGES
-from crm.money import list_separator, wan_text, yi_phrase, yi_text
+from crm.money import list_separator, wan_phrase, wan_text, yi_phrase, yi_text
 from crm.visits.models import KIND_LABELS as VISIT_KIND_LABELS
 
 
@@ -41,6 +41,8 @@ def register(app):
     app.jinja_env.filters["clauses"] = lambda items: list_separator(_english()).join(
         str(i) for i in items or ())
     app.jinja_env.filters["wan"] = wan_text
+    #: An exact amount of 万元 in a sentence: "12.5 万元", in English "125,000 yuan".
+    app.jinja_env.filters["wan_amount"] = lambda v: wan_phrase(v, _english())
     app.jinja_env.filters["date"] = lambda d: format_date(d, "yyyy-MM-dd") if d else ""
     app.jinja_env.filters["datetime"] = (
         lambda t: local_time(t).strftime("%Y-%m-%d %H:%M") if t else ""

@@ -54,3 +54,27 @@ def test_counts_of_days_are_plural_messages():
             found.append(message)
     day_counts = [m for m in found if re.search(r"%\(\w+\)s ?天", str(m))]
     assert day_counts and all(isinstance(m, tuple) for m in day_counts), day_counts
+
+
+def test_money_in_words_on_the_board_the_home_and_the_lead_page(client, auth, world):
+    """No "× 100M CNY" or "× 10k CNY", no "(s)": amounts as an English reader says them, counts
+    by ngettext; the Chinese pages keep 亿元 and 万元."""
+    from crm.money import wan_phrase
+
+    assert [wan_phrase(v, english=True) for v in (Decimal("12.5"), 500, Decimal("0.0001"), 0)] \
+        == ["125,000 yuan", "5 million yuan", "1 yuan", "0 yuan"]
+    assert wan_phrase(Decimal("12.5")) == "12.5 万元"
+    lead = world.lead_a  # 20000 万元, a-1's
+    lead.funds_arrived_wan = Decimal("1234.5")
+    db.session.commit()
+    auth.login("a-1")
+    pages = {url: client.get(url + "?lang=en").get_data(as_text=True)
+             for url in ("/board", "/", f"/leads/{lead.id}")}
+    for url, text in pages.items():
+        assert "CNY" not in text and "(s)" not in text, url
+    sums = re.findall(r'class="board-col-sum">([^<]*)<', pages["/board"])
+    assert sums[0] == "2 projects · 400 million yuan", sums  # the unit's two leads in 接触
+    assert "200 million yuan" in pages["/"]
+    assert "12,345,000 yuan" in pages[f"/leads/{lead.id}"]  # the 1,234.5 万元 received
+    chinese = client.get("/board?lang=zh_CN").get_data(as_text=True)
+    assert "2 个 · 4.00 亿元" in chinese

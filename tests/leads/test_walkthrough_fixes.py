@@ -130,8 +130,8 @@ def test_a_bad_amount_is_one_chinese_sentence(client, auth, world):
     messages = re.findall(r"<li>(.*?)</li>", errors)
     assert len(messages) == 1 and messages[0].count("。") == 0, messages
     assert "1.5亿" in messages[0] and "须为数字" in messages[0]
-    assert "15000元" and "金额单位须为万元或亿元" in client.post(
-        "/leads/new", data=lead_form(investment_wan="15000元")).get_data(as_text=True)
+    unit_error = client.post("/leads/new", data=lead_form(investment_wan="15000元"))
+    assert "金额单位须为万元或亿元" in unit_error.get_data(as_text=True)
 
 
 def test_the_api_takes_an_amount_written_as_text_the_same_way(client, world):
