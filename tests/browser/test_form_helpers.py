@@ -35,6 +35,11 @@ def test_revoking_a_token_asks_and_the_new_one_has_a_copy_button(desktop, live):
     page.click("form[action='/account/tokens'] button[type=submit]")
     copy = page.locator("button[data-copy=new-token]")
     copy.wait_for(state="visible")  # app.js (deferred) shows it once the page has loaded
+    secret = page.locator("#new-token").input_value()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
+    copy.click()
+    page.wait_for_selector(".copy-status:text('已复制')")
+    assert secret and page.evaluate("navigator.clipboard.readText()") == secret
     asked = []
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
     page.click("form[data-confirm] button[type=submit]")

@@ -186,6 +186,10 @@ def test_phone_bulletin_is_short_and_charts_fill_their_cards(phone, live):
     page.set_viewport_size(PHONE)
     assert height <= 6 * 844, height  # before: about 15 screens
     page.goto(live.url + "/stats/")
+    _assert_charts_fill_their_cards(page, "/stats/")
+
+
+def _assert_charts_fill_their_cards(page, where: str) -> None:
     charts = page.eval_on_selector_all("svg.chart", """svgs => svgs
         .filter(s => s.getBoundingClientRect().width > 0)
         .map(s => {
@@ -194,7 +198,42 @@ def test_phone_bulletin_is_short_and_charts_fill_their_cards(phone, live):
             return {ratio: s.getBoundingClientRect().width / card.getBoundingClientRect().width,
                     font: text ? text.getBoundingClientRect().height : 99};
         })""")
-    assert charts
+    assert charts, where
     for chart in charts:
-        assert chart["ratio"] >= 0.85, chart
-        assert chart["font"] >= 10, chart  # the rendered text, in CSS pixels
+        assert chart["ratio"] >= 0.85, (where, chart)
+        assert chart["font"] >= 10, (where, chart)  # the rendered text, in CSS pixels
+
+
+def test_phone_dashboards_lists_as_cards_and_sticky_first_columns(phone, live):
+    """At 390×844: the home dashboards' charts (admin's district, head's unit) fill their cards
+    with legible text; the lead list is a list of cards (no table head, each row a block); a wide
+    table scrolled sideways keeps its first column in place."""
+    _fill(live)
+    page = phone
+    for username in ("admin", "a-head"):
+        sign_in(page, live, username)
+        page.goto(live.url + "/")
+        _assert_charts_fill_their_cards(page, f"/ as {username}")
+        page.context.clear_cookies()
+    sign_in(page, live, "admin")
+    page.goto(live.url + "/leads/")
+    assert page.locator(".table-leads thead").is_hidden()
+    rows = page.locator(".table-leads tbody tr")
+    assert rows.count() >= 4
+    shapes = rows.evaluate_all("""rows => rows.map(r => ({
+        display: getComputedStyle(r).display, width: r.getBoundingClientRect().width,
+        cells: [...r.children].map(c => getComputedStyle(c).display)}))""")
+    for shape in shapes:  # a card: a block as wide as the list, its cells stacked
+        assert shape["display"] != "table-row" and shape["width"] <= 390, shape
+        assert all(d != "table-cell" for d in shape["cells"]), shape
+    page.goto(live.url + "/targets/")
+    scroller = page.locator(".scroller").first
+    first = scroller.locator("tbody tr").first.locator("th, td").first
+    second = scroller.locator("tbody tr").first.locator("th, td").nth(1)
+    assert first.evaluate("c => getComputedStyle(c).position") == "sticky"
+    before = (first.bounding_box()["x"], second.bounding_box()["x"])
+    scroller.evaluate("s => { s.style.scrollBehavior = 'auto'; s.scrollLeft = 300; }")
+    wait_until(page, "() => document.querySelector('.scroller').scrollLeft >= 300", timeout=5)
+    after = (first.bounding_box()["x"], second.bounding_box()["x"])
+    assert abs(after[0] - before[0]) < 1, (before, after)  # the unit's name stays
+    assert after[1] < before[1] - 100, (before, after)  # the figures scroll under it
