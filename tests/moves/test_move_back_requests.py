@@ -174,3 +174,19 @@ def test_mail_server_down_delays_the_request_mail_and_loses_none(client, login, 
     assert lead.name in to_head["Subject"]
     dispatch.deliver(dispatch.RunResult())
     assert len(smtp.inbox.messages) == 1
+
+
+def test_admins_reach_the_requests_from_the_navigation_heads_from_their_work(client, auth, world):
+    lead = in_signed(world)
+    auth.login("a-1")
+    ask(client, lead)
+    auth.logout()
+    nav = 'href="/move-back/"'
+    auth.login("admin")
+    home = client.get("/").get_data(as_text=True)
+    assert nav in home.split('id="main"')[0]  # in the top bar, before the page's content
+    assert "合同未生效，退回洽谈" in client.get("/move-back/").get_data(as_text=True)
+    auth.logout()
+    auth.login("a-head")
+    assert nav not in client.get("/").get_data(as_text=True).split('id="main"')[0]
+    assert nav in client.get("/my").get_data(as_text=True)  # 我的工作 lists them, and links
