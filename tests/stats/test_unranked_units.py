@@ -34,3 +34,25 @@ def test_a_unit_without_targets_is_not_ranked_and_shows_its_actuals(client, auth
         cells = [re.sub(r"<[^>]+>", "", cell).strip()
                  for cell in re.findall(r"<td[^>]*>(.*?)</td>", row.group(2), re.S)]
         assert "2" in cells, (path, cells)  # its 2 new leads, not "—"
+
+
+def test_the_big_screen_ranks_only_units_with_targets_and_shows_the_others_figures(
+        client, auth, world):
+    year = today().year
+    c = factories.township("西王庄镇")
+    for i in range(2):
+        factories.lead(world.admin, c, name=f"西王庄项目{i}", company=f"西王庄公司{i}")
+    for unit in (world.a, world.b):
+        db.session.add(Target(township_id=unit.id, year=year, metric="new_leads", value=10))
+    db.session.commit()
+    auth.login("admin")
+    text = client.get("/screen").get_data(as_text=True)
+    rows = {re.sub(r"<[^>]+>.*", "", unit, flags=re.S).strip(): (re.sub(r"<[^>]+>", "", rank),
+                                                                  re.sub(r"<[^>]+>", "", chips))
+            for rank, unit, chips in re.findall(
+                r'<td class="rank[^"]*">(.*?)</td>\s*<th scope="row" class="unit">(.*?)</th>'
+                r'(.*?)</tr>', text, re.S)}
+    assert sorted(rows[name][0] for name in ("孟庄镇", "税郭镇")) == ["1", "2"]
+    rank, figures = rows["西王庄镇"]
+    assert rank.startswith("—") and "未设目标" in rank  # no number; said to screen readers
+    assert re.search(r"\b2\b", figures), figures  # its 2 new leads
