@@ -9,9 +9,31 @@ the process that sends it.
 import datetime as dt
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
 
 from crm.clock import utcnow
+from crm.columns import UTCDateTime
 from crm.extensions import db
+
+
+class OutboxRow:
+    """The columns every outbox row has (a mixin of the two dispatch models): its sending state,
+    and when it was made and sent."""
+
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    #: What went wrong the last time: the mail server's or the vendor's answer, or the network
+    #: error ("" while no attempt has failed).
+    last_error: Mapped[str] = mapped_column(sa.Text, default="")
+    #: A lease while a process sends the row, or the time of the next try after a failure.
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    @classmethod
+    def failed(cls):
+        """The rows whose last attempt failed and that wait for their next try (or a retry)."""
+        return sa.and_(cls.status == "pending", cls.last_error != "")
 
 
 def write(model, row_id: int, **values) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from crm.clock import utcnow
 from crm.columns import UTCDateTime
 from crm.extensions import db
+from crm.outbox import OutboxRow
 from crm.townships.models import Township
 
 WECOM, DINGTALK = "wecom", "dingtalk"
@@ -67,7 +68,7 @@ class Channel(db.Model):
         return self.township.name if self.township else _l("全区")
 
 
-class ChannelDispatch(db.Model):
+class ChannelDispatch(OutboxRow, db.Model):
     """One message to one channel; unique per (channel, kind, ref): exactly once, as for mail."""
 
     __tablename__ = "channel_dispatches"
@@ -83,11 +84,6 @@ class ChannelDispatch(db.Model):
     kind: Mapped[str] = mapped_column(sa.String(16))
     #: The object or period: ``2026-11-25`` (daily), ``review-12``, ``bulletin-2026-3``, …
     ref: Mapped[str] = mapped_column(sa.String(64))
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(default=0)
-    #: The vendor's answer (errcode and errmsg) or the network error of the last failed attempt.
-    last_error: Mapped[str] = mapped_column(sa.Text, default="")
-    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     title: Mapped[str] = mapped_column(sa.String(200), default="")
     #: The message in markdown, composed when claimed: a retry sends exactly this.
     body: Mapped[str] = mapped_column(sa.Text, default="")
@@ -95,8 +91,6 @@ class ChannelDispatch(db.Model):
     mentions: Mapped[str] = mapped_column(sa.Text, default="")
     #: The page a cut message links to.
     link: Mapped[str] = mapped_column(sa.String(500), default="")
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     channel: Mapped[Channel] = relationship()
 

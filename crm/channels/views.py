@@ -31,7 +31,7 @@ blueprint = Blueprint("channels", __name__, url_prefix="/admin/channels")
 
 PER_PAGE = 50
 STATUS_LABELS = {"failed": _l("发送失败"), "pending": _l("待发送"), "sent": _l("已发送")}
-_failed = sa.and_(ChannelDispatch.status == "pending", ChannelDispatch.last_error != "")
+_failed = ChannelDispatch.failed()
 
 
 def _units() -> list[Township]:

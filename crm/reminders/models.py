@@ -1,14 +1,12 @@
 """The reminder dispatch log: one row per (user, kind, period)."""
 
-import datetime as dt
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from crm.auth.models import User
-from crm.clock import utcnow
-from crm.columns import UTCDateTime
 from crm.extensions import db
+from crm.outbox import OutboxRow
 
 #: ``review``: a reviewer's daily list of claims pending more than 5 workdays.
 #: ``dispute``: a ruling on a 撞单, to the heads of both units (period ``D<dispute id>``).
@@ -20,7 +18,7 @@ KINDS = ("daily", "weekly", "review", "dispute", "supervision", "move_back")
 STATUSES = ("pending", "sent", "skipped")
 
 
-class ReminderDispatch(db.Model):
+class ReminderDispatch(OutboxRow, db.Model):
     """Claimed before sending, marked sent after; the unique key makes "exactly once" hold."""
 
     __tablename__ = "reminder_dispatches"
@@ -36,14 +34,8 @@ class ReminderDispatch(db.Model):
     kind: Mapped[str] = mapped_column(sa.String(16))
     #: ``2026-11-25`` for a daily reminder, ``2026-W48`` for a weekly one.
     period: Mapped[str] = mapped_column(sa.String(16))
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
-    attempts: Mapped[int] = mapped_column(default=0)
-    last_error: Mapped[str] = mapped_column(sa.Text, default="")
-    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     subject: Mapped[str] = mapped_column(sa.String(200), default="")
     #: The whole message (RFC 5322), rendered when claimed: a retry sends exactly this.
     message: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()

@@ -31,7 +31,7 @@ KIND_LABELS = {"daily": _l("每日跟进提醒"), "weekly": _l("每周提醒"), 
 STATUS_LABELS = {"failed": _l("发送失败"), "pending": _l("待发送"), "sent": _l("已发送"),
                  "skipped": _l("已跳过")}
 
-_failed = sa.and_(ReminderDispatch.status == "pending", ReminderDispatch.last_error != "")
+_failed = ReminderDispatch.failed()
 
 
 def _labels() -> dict:
