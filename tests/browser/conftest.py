@@ -36,6 +36,39 @@ def wait_until(page, expression: str, arg=None, timeout: float = 15.0, interval:
         time.sleep(interval)
 
 
+#: How a page sits on a phone: the document's overflow, the top bar's height (0 on pages without
+#: one: sign-in, the wall screen), elements wider than the screen outside a marked scroller, and
+#: the scrollers (each a named region the keyboard reaches).
+FIT = """() => {
+  const width = document.documentElement.clientWidth;
+  const loose = [];
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.closest(".scroller, .screen-scroller, .board, svg, script, style, template")) continue;
+    const box = el.getBoundingClientRect();
+    if (box.width > 0 && box.right > width + 1) loose.push(el.tagName + "." + el.className);
+  }
+  const bar = document.querySelector(".topbar");
+  const scrollers = [...document.querySelectorAll(".scroller")].map(s => ({
+    role: s.getAttribute("role"), label: s.getAttribute("aria-label"), tab: s.tabIndex}));
+  return {overflow: document.documentElement.scrollWidth - width, loose: loose.slice(0, 5),
+          header: bar ? bar.getBoundingClientRect().height : 0, scrollers};
+}"""
+
+
+def misfits(where: str, page) -> list[str]:
+    """What keeps the page from fitting a phone, as report lines (none when it fits)."""
+    fit = page.evaluate(FIT)
+    lines = []
+    if fit["overflow"] > 1 or fit["loose"]:
+        lines.append(f"{where}: scrolls sideways by {fit['overflow']} px: {fit['loose']}")
+    if fit["header"] > 120:
+        lines.append(f"{where}: top bar {fit['header']:.0f} px high (at most 120)")
+    for scroller in fit["scrollers"]:
+        if not (scroller["role"] == "region" and scroller["label"] and scroller["tab"] == 0):
+            lines.append(f"{where}: a scroller the keyboard cannot reach by name: {scroller}")
+    return lines
+
+
 @pytest.fixture
 def live(tmp_path):
     """The app on a real SQLite file, served on a free loopback port, with a small world."""

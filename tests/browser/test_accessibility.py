@@ -19,6 +19,7 @@ from werkzeug.serving import make_server
 from crm.auth.models import LoginAttempt
 from crm.extensions import db
 from tests import factories
+from tests.browser.conftest import misfits
 from tests.conftest import make_app
 from tests.pages import ROLES, SIZES, build_world, pages_for
 
@@ -79,33 +80,6 @@ def axe_violations(page) -> list[dict]:
                 nodes: v.nodes.map(n => ({target: n.target.join(" "),
                                           summary: n.failureSummary}))}));
         }""", TAGS)
-
-
-#: How a page sits on a phone: the document's overflow, the top bar's height (0 on pages without
-#: one: sign-in, the wall screen), and elements wider than the screen outside a marked scroller.
-FIT = """() => {
-  const width = document.documentElement.clientWidth;
-  const loose = [];
-  for (const el of document.querySelectorAll("body *")) {
-    if (el.closest(".scroller, .screen-scroller, .board, svg, script, style, template")) continue;
-    const box = el.getBoundingClientRect();
-    if (box.width > 0 && box.right > width + 1) loose.push(el.tagName + "." + el.className);
-  }
-  const bar = document.querySelector(".topbar");
-  return {overflow: document.documentElement.scrollWidth - width, loose: loose.slice(0, 5),
-          header: bar ? bar.getBoundingClientRect().height : 0};
-}"""
-
-
-def misfits(where: str, page) -> list[str]:
-    """What keeps the page from fitting a phone, as report lines (none when it fits)."""
-    fit = page.evaluate(FIT)
-    lines = []
-    if fit["overflow"] > 1 or fit["loose"]:
-        lines.append(f"{where}: scrolls sideways by {fit['overflow']} px: {fit['loose']}")
-    if fit["header"] > 120:
-        lines.append(f"{where}: top bar {fit['header']:.0f} px high (at most 120)")
-    return lines
 
 
 def describe(where: str, violations: list[dict]) -> list[str]:

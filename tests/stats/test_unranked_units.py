@@ -14,7 +14,8 @@ def _row(text, name):
                      rf"(?:<a[^>]*>)?{name}(?:</a>)?</th>((?:(?!</tr>).)*)</tr>", text, re.S)
 
 
-def test_a_unit_without_targets_is_not_ranked_and_shows_its_actuals(client, auth, world):
+def _a_unit_without_targets(world) -> int:
+    """西王庄镇 with 2 new leads and no target, beside the world's two units with one each."""
     year = today().year
     c = factories.township("西王庄镇")
     for i in range(2):
@@ -22,6 +23,11 @@ def test_a_unit_without_targets_is_not_ranked_and_shows_its_actuals(client, auth
     for unit in (world.a, world.b):
         db.session.add(Target(township_id=unit.id, year=year, metric="new_leads", value=10))
     db.session.commit()
+    return year
+
+
+def test_a_unit_without_targets_is_not_ranked_and_shows_its_actuals(client, auth, world):
+    year = _a_unit_without_targets(world)
     auth.login("admin")
     for path in (f"/stats/?year={year}", "/bulletin"):
         text = client.get(path).get_data(as_text=True)
@@ -38,13 +44,7 @@ def test_a_unit_without_targets_is_not_ranked_and_shows_its_actuals(client, auth
 
 def test_the_big_screen_ranks_only_units_with_targets_and_shows_the_others_figures(
         client, auth, world):
-    year = today().year
-    c = factories.township("西王庄镇")
-    for i in range(2):
-        factories.lead(world.admin, c, name=f"西王庄项目{i}", company=f"西王庄公司{i}")
-    for unit in (world.a, world.b):
-        db.session.add(Target(township_id=unit.id, year=year, metric="new_leads", value=10))
-    db.session.commit()
+    _a_unit_without_targets(world)
     auth.login("admin")
     text = client.get("/screen").get_data(as_text=True)
     rows = {re.sub(r"<[^>]+>.*", "", unit, flags=re.S).strip(): (re.sub(r"<[^>]+>", "", rank),
