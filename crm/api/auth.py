@@ -3,6 +3,7 @@
 from functools import wraps
 
 from flask import abort, g, request
+from flask.views import MethodView
 
 from crm.auth.services import user_for_token_and_commit
 
@@ -31,3 +32,9 @@ def token_required(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+class TokenView(MethodView):
+    """A resource of the API: every method needs a bearer token."""
+
+    decorators = [token_required]

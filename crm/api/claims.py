@@ -2,14 +2,13 @@
 
 import sqlalchemy as sa
 from flask import request
-from flask.views import MethodView
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from crm.api.auth import api_user, token_required
+from crm.api.auth import TokenView, api_user
 from crm.api.base import AnswerSchema, ApiSchema
 from crm.api.docs import errors, json_read, json_write
 from crm.api.schemas import ID, ID_MAX, Text, Wan, page_schema
@@ -154,9 +153,7 @@ def _answer(claim: Claim) -> Claim:
 # --- routes ------------------------------------------------------------------------------------
 
 @bp.route(f"/leads/<{ID}:lead_id>/attachments")
-class LeadAttachments(MethodView):
-    decorators = [token_required]
-
+class LeadAttachments(TokenView):
     @json_write(bp, UploadSchema, AttachmentSchema, 201, codes=(400, 403, 404, 413, 422), location="files")
     def post(self, _files, lead_id):
         """Upload an evidence file (multipart `file` and `kind`; checked by its content)."""
@@ -177,9 +174,7 @@ class LeadAttachments(MethodView):
 
 
 @bp.route(f"/attachments/<{ID}:attachment_id>")
-class AttachmentFile(MethodView):
-    decorators = [token_required]
-
+class AttachmentFile(TokenView):
     @bp.response(200, description="The file, as a download (Content-Disposition: attachment)",
                  content_type="application/octet-stream")
     @errors(bp, 404)
@@ -190,9 +185,7 @@ class AttachmentFile(MethodView):
 
 
 @bp.route("/claims")
-class ClaimCollection(MethodView):
-    decorators = [token_required]
-
+class ClaimCollection(TokenView):
     @json_read(bp, ClaimQuerySchema, ClaimPageSchema)
     def get(self, args):
         """Claims the user may see, oldest submission first."""
@@ -206,9 +199,7 @@ class ClaimCollection(MethodView):
 
 
 @bp.route(f"/claims/<{ID}:claim_id>/evidence")
-class ClaimEvidenceCall(MethodView):
-    decorators = [token_required]
-
+class ClaimEvidenceCall(TokenView):
     @json_write(bp, EvidenceInSchema, ClaimSchema)
     def post(self, data, claim_id):
         """Attach one of the lead's evidence files to a pending or returned claim."""
@@ -222,9 +213,7 @@ class ClaimEvidenceCall(MethodView):
 
 
 @bp.route(f"/claims/<{ID}:claim_id>/review")
-class ClaimReviewCall(MethodView):
-    decorators = [token_required]
-
+class ClaimReviewCall(TokenView):
     @json_write(bp, ReviewInSchema, ClaimSchema)
     def post(self, data, claim_id):
         """通过 (verify) or 退回 (return, with an opinion). Reviewers and admins; never one's own
@@ -235,9 +224,7 @@ class ClaimReviewCall(MethodView):
 
 
 @bp.route(f"/claims/<{ID}:claim_id>/resubmit")
-class ClaimResubmit(MethodView):
-    decorators = [token_required]
-
+class ClaimResubmit(TokenView):
     @bp.response(200, ClaimSchema)
     @errors(bp, 403, 404, 409)
     def post(self, claim_id):

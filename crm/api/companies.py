@@ -1,11 +1,10 @@
 """Companies (投资方) and disputes (撞单): search, the queue, rulings."""
 
-from flask.views import MethodView
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from crm.api.auth import api_user, token_required
+from crm.api.auth import TokenView, api_user
 from crm.api.base import ApiSchema
 from crm.api.docs import json_read, json_write
 from crm.api.schemas import ID, Text
@@ -79,9 +78,7 @@ def _require_reviewer():
 
 
 @bp.route("/companies")
-class CompanyCollection(MethodView):
-    decorators = [token_required]
-
+class CompanyCollection(TokenView):
     @json_read(bp, CompanyQuerySchema, CompanyPageSchema)
     def get(self, args):
         """Companies by name, normalised name or credit code; `lead_count` counts the leads the
@@ -94,9 +91,7 @@ class CompanyCollection(MethodView):
 
 
 @bp.route("/disputes")
-class DisputeCollection(MethodView):
-    decorators = [token_required]
-
+class DisputeCollection(TokenView):
     @json_read(bp, DisputeQuerySchema, DisputeSchema(many=True), codes=(403, 422,))
     def get(self, args):
         """Disputes (疑似撞单), open first (reviewers and admins)."""
@@ -105,9 +100,7 @@ class DisputeCollection(MethodView):
 
 
 @bp.route(f"/disputes/<{ID}:dispute_id>/ruling")
-class DisputeRuling(MethodView):
-    decorators = [token_required]
-
+class DisputeRuling(TokenView):
     @json_write(bp, RulingSchema, DisputeSchema)
     def post(self, data, dispute_id):
         """Rule: `keep_first`/`keep_second` merge the other lead into the kept one, `separate`

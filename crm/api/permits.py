@@ -1,11 +1,10 @@
 """Permit checklists (手续办理清单) of leads: list, add, change. The same services as the pages."""
 
 from flask import abort
-from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from crm.api.auth import api_user, token_required
+from crm.api.auth import TokenView, api_user
 from crm.api.base import ApiSchema
 from crm.api.docs import errors, json_write
 from crm.api.schemas import ID, Day, Text
@@ -42,9 +41,7 @@ class PermitSchema(ApiSchema):
 
 
 @bp.route(f"/leads/<{ID}:lead_id>/permits")
-class LeadPermits(MethodView):
-    decorators = [token_required]
-
+class LeadPermits(TokenView):
     @bp.response(200, PermitSchema(many=True))
     @errors(bp, 404)
     def get(self, lead_id):
@@ -59,9 +56,7 @@ class LeadPermits(MethodView):
 
 
 @bp.route(f"/permits/<{ID}:permit_id>")
-class PermitItem(MethodView):
-    decorators = [token_required]
-
+class PermitItem(TokenView):
     @json_write(bp, PermitPatchSchema, PermitSchema, 200, codes=(400, 403, 404, 413, 422))
     def patch(self, data, permit_id):
         """Change an item's due date, done date (null: not done) or note."""

@@ -1,11 +1,10 @@
 """Leads, transitions, visits and funds: the same services as the pages."""
 
 import sqlalchemy as sa
-from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy.orm import selectinload
 
-from crm.api.auth import api_user, token_required
+from crm.api.auth import TokenView, api_user
 from crm.api.claims import attach_claims
 from crm.api.companies import attach_notice
 from crm.api.docs import errors, json_read, json_write
@@ -46,9 +45,7 @@ def _load(lead_id: int) -> Lead:
 
 
 @bp.route("/leads")
-class LeadCollection(MethodView):
-    decorators = [token_required]
-
+class LeadCollection(TokenView):
     @json_read(bp, LeadQuerySchema, LeadPageSchema)
     def get(self, args):
         """Leads the user may see, filtered and paginated."""
@@ -74,9 +71,7 @@ class LeadCollection(MethodView):
 
 
 @bp.route(f"/leads/<{ID}:lead_id>")
-class LeadItem(MethodView):
-    decorators = [token_required]
-
+class LeadItem(TokenView):
     @bp.response(200, LeadSchema)
     @errors(bp, 404)
     def get(self, lead_id):
@@ -93,9 +88,7 @@ class LeadItem(MethodView):
 
 
 @bp.route(f"/leads/<{ID}:lead_id>/transitions")
-class LeadTransitions(MethodView):
-    decorators = [token_required]
-
+class LeadTransitions(TokenView):
     @json_write(bp, TransitionSchema, LeadSchema)
     def post(self, data, lead_id):
         """Move the lead to another stage (the stage rules of crm/leads/pipeline.py)."""
@@ -108,9 +101,7 @@ class LeadTransitions(MethodView):
 
 
 @bp.route(f"/leads/<{ID}:lead_id>/visits")
-class LeadVisits(MethodView):
-    decorators = [token_required]
-
+class LeadVisits(TokenView):
     @bp.response(200, VisitSchema(many=True))
     @errors(bp, 404)
     def get(self, lead_id):
@@ -134,9 +125,7 @@ class LeadVisits(MethodView):
 
 
 @bp.route(f"/leads/<{ID}:lead_id>/funds")
-class LeadFunds(MethodView):
-    decorators = [token_required]
-
+class LeadFunds(TokenView):
     @json_write(bp, FundInSchema, FundSchema, 201, codes=(400, 403, 404, 413, 422))
     def post(self, data, lead_id):
         """Record capital arrived (万元) on a date."""

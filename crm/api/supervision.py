@@ -2,12 +2,11 @@
 
 import sqlalchemy as sa
 from flask import abort
-from flask.views import MethodView
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from crm.api.auth import api_user, token_required
+from crm.api.auth import TokenView, api_user
 from crm.api.base import ApiSchema
 from crm.api.docs import errors, json_read, json_write
 from crm.api.schemas import ID, ID_MAX, Day, Text
@@ -113,9 +112,7 @@ class PublishInSchema(ApiSchema):
 # --- supervision -------------------------------------------------------------------------------
 
 @bp.route("/supervision")
-class OrderCollection(MethodView):
-    decorators = [token_required]
-
+class OrderCollection(TokenView):
     @json_read(bp, OrderQuerySchema, OrderSchema(many=True))
     def get(self, args):
         """Orders on the leads the user may see, newest first."""
@@ -124,9 +121,7 @@ class OrderCollection(MethodView):
 
 
 @bp.route(f"/leads/<{ID}:lead_id>/supervision")
-class LeadOrders(MethodView):
-    decorators = [token_required]
-
+class LeadOrders(TokenView):
     @json_write(bp, IssueInSchema, OrderSchema, 201, codes=(400, 403, 404, 413, 422))
     def post(self, data, lead_id):
         """Issue an order on the lead (district admins); due in 10 workdays unless `due_on`."""
@@ -141,9 +136,7 @@ def _order(order_id):
 
 
 @bp.route(f"/supervision/<{ID}:order_id>/answers")
-class OrderAnswers(MethodView):
-    decorators = [token_required]
-
+class OrderAnswers(TokenView):
     @json_write(bp, AnswerInSchema, OrderSchema)
     def post(self, data, order_id):
         """The unit's answer (its head or the lead's officers): the order becomes `answered`."""
@@ -159,9 +152,7 @@ class OrderAnswers(MethodView):
 
 
 @bp.route(f"/supervision/<{ID}:order_id>/close")
-class OrderClose(MethodView):
-    decorators = [token_required]
-
+class OrderClose(TokenView):
     @json_write(bp, CloseInSchema, OrderSchema)
     def post(self, data, order_id):
         """Close the order with a note (district admins)."""
@@ -184,9 +175,7 @@ def _require_view():
 
 
 @bulletins_bp.route("/bulletins")
-class BulletinCollection(MethodView):
-    decorators = [token_required]
-
+class BulletinCollection(TokenView):
     @bulletins_bp.response(200, IssueSummarySchema(many=True))
     @errors(bulletins_bp, 403)
     def get(self):
@@ -204,9 +193,7 @@ class BulletinCollection(MethodView):
 
 
 @bulletins_bp.route(f"/bulletins/<{ID}:issue_id>")
-class BulletinItem(MethodView):
-    decorators = [token_required]
-
+class BulletinItem(TokenView):
     @bulletins_bp.response(200, IssueSchema)
     @errors(bulletins_bp, 403, 404)
     def get(self, issue_id):

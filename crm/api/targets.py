@@ -3,11 +3,10 @@
 from decimal import Decimal
 
 from flask import abort
-from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import ValidationError, fields, post_dump, validate
 
-from crm.api.auth import api_user, token_required
+from crm.api.auth import TokenView, api_user
 from crm.api.base import AnswerSchema, ApiSchema
 from crm.api.docs import json_read, json_write
 from crm.api.schemas import ID, Day, Wan, WanIn
@@ -91,9 +90,7 @@ def _visible_township(township_id: int) -> Township:
 
 
 @bp.route("/targets")
-class TargetCollection(MethodView):
-    decorators = [token_required]
-
+class TargetCollection(TokenView):
     @json_read(bp, TargetQuerySchema, TargetSchema(many=True), codes=(403, 422,))
     def get(self, args):
         """The targets of the year of every unit the user may see (not officers: 403)."""
@@ -103,9 +100,7 @@ class TargetCollection(MethodView):
 
 
 @bp.route(f"/targets/<{ID}:township_id>/<year:year>")
-class UnitTargets(MethodView):
-    decorators = [token_required]
-
+class UnitTargets(TokenView):
     @json_write(bp, TargetValuesSchema, TargetSchema(many=True), 200, codes=(400, 403, 404, 413, 422))
     def put(self, values, township_id, year):
         """Set the unit's targets of the year (district_admin).
