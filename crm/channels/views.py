@@ -177,17 +177,9 @@ def messages():
 @blueprint.route("/messages/retry", methods=["POST"])
 @login_required
 def retry():
-    require(current_user, "channels.manage")
-    back = redirect(url_for("channels.messages", **_filters(request.args)))
-    retries.retry_chosen(RetryForm(), ChannelDispatch, _failed, dispatch.retry_now_and_commit,
-                         "channels.retry", nothing=_("没有可重试的消息（可能已发送，或正在发送中）"),
-                         summary=_retry_summary)
-    return back
-
-
-def _retry_summary(result):
-    if result.failed or result.waiting:
-        return (_("重试完成：已发送 %(sent)s 条，失败 %(failed)s 条，等待限流 %(w)s 条。%(error)s",
-                  sent=result.sent, failed=result.failed, w=result.waiting,
-                  error=(result.errors or [""])[0]), "error")
-    return _("重试完成：已发送 %(sent)s 条", sent=result.sent), "success"
+    return retries.retry_page(
+        RetryForm(), ChannelDispatch, dispatch.retry_now_and_commit, permission="channels.manage",
+        action="channels.retry", back=url_for("channels.messages", **_filters(request.args)),
+        nothing=_("没有可重试的消息（可能已发送，或正在发送中）"),
+        done=_("重试完成：已发送 %(sent)s 条"),
+        partly=_("重试完成：已发送 %(sent)s 条，失败 %(failed)s 条，等待限流 %(waiting)s 条。%(error)s"))

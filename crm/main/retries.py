@@ -5,11 +5,12 @@ Both outboxes keep a row per message with ``status``, ``last_error`` and ``next_
 """
 
 import sqlalchemy as sa
-from flask import flash
+from flask import flash, redirect
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from crm.audit import record
+from crm.auth.permissions import require
 from crm.clock import utcnow
 from crm.extensions import db
 
@@ -58,3 +59,22 @@ def retry_chosen(form, model, failed, retry_now_and_commit, action: str, *, noth
     record(current_user, action, changes={"ids": ids, "sent": result.sent,
                                           "failed": result.failed})
     flash(*summary(result))
+
+
+def retry_page(form, model, retry_now_and_commit, *, permission: str, action: str, back: str,
+               nothing: str, done: str, partly: str):
+    """The retry button's view: ``retry_chosen`` for an outbox's failed rows (``model.failed()``),
+    then back to the log. ``done`` and ``partly`` are the messages after a retry (translated, not
+    yet filled: ``%(sent)s``, ``%(failed)s``, ``%(waiting)s``, ``%(error)s``)."""
+    require(current_user, permission)
+
+    def summary(result):
+        values = {"sent": result.sent, "failed": result.failed,
+                  "waiting": getattr(result, "waiting", 0), "error": (result.errors or [""])[0]}
+        if values["failed"] or values["waiting"]:
+            return partly % values, "error"
+        return done % values, "success"
+
+    retry_chosen(form, model, model.failed(), retry_now_and_commit, action, nothing=nothing,
+                 summary=summary)
+    return redirect(back)

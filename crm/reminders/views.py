@@ -163,16 +163,9 @@ def admin():
 @blueprint.route("/admin/retry", methods=["POST"])
 @login_required
 def retry():
-    require(current_user, "reminders.admin")
-    back = redirect(url_for("reminders.admin", **_filters(request.args)))
-    retries.retry_chosen(RetryForm(), ReminderDispatch, _failed, dispatch.retry_now_and_commit,
-                         "reminders.retry", nothing=_("没有可重试的提醒（可能已发送，或正在发送中）"),
-                         summary=_retry_summary)
-    return back
-
-
-def _retry_summary(result):
-    if result.failed:
-        return (_("重试完成：已发送 %(sent)s 封，失败 %(failed)s 封。%(error)s", sent=result.sent,
-                  failed=result.failed, error=(result.errors or [""])[0]), "error")
-    return _("重试完成：已发送 %(sent)s 封", sent=result.sent), "success"
+    return retries.retry_page(
+        RetryForm(), ReminderDispatch, dispatch.retry_now_and_commit, permission="reminders.admin",
+        action="reminders.retry", back=url_for("reminders.admin", **_filters(request.args)),
+        nothing=_("没有可重试的提醒（可能已发送，或正在发送中）"),
+        done=_("重试完成：已发送 %(sent)s 封"),
+        partly=_("重试完成：已发送 %(sent)s 封，失败 %(failed)s 封。%(error)s"))
