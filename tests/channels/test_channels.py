@@ -195,8 +195,11 @@ def test_messages_page_lists_failed_and_retries(app, cw, client, auth, robot):
     auth.login("admin")
     page = client.get("/admin/channels/messages?status=failed").get_data(as_text=True)
     assert "errcode 93000" in page and "全区钉钉群" in page
-    robot.mode = "ok"
     row = db.session.scalar(sa.select(ChannelDispatch))
+    response = client.post("/admin/channels/messages/retry", data={"dispatch_id": row.id},
+                           follow_redirects=True)  # the robot still refuses
+    assert "已发送 0 条，失败 1 条，等待限流 0 条。" in response.get_data(as_text=True)
+    robot.mode = "ok"
     response = client.post("/admin/channels/messages/retry", data={"dispatch_id": row.id},
                            follow_redirects=True)
     assert "已发送 1 条" in response.get_data(as_text=True)
