@@ -13,6 +13,7 @@ from crm.extensions import db
 from crm.reminders import dispatch
 from crm.reminders.models import ReminderDispatch
 from crm.visits.services import log_visit
+from tests.conftest import wait_for
 from tests.console import run_crm
 from tests.mailserver import TUESDAY, Smtp, free_port  # noqa: F401 (Smtp: other modules import it from here)
 
@@ -229,3 +230,65 @@ def test_serve_starts_the_scheduler_once_when_on(tmp_path):
     env["CRM_SCHEDULER"] = "off"
     out = _first_lines([CRM, "serve", "--port", str(free_port())], env, tmp_path, "Running on")
     assert "提醒调度已启动" not in out
+
+
+@pytest.mark.slow  # a `crm serve` process, as `make run PORT=…` starts it
+def test_mail_sent_by_a_served_app_links_to_the_port_it_serves(tmp_path, smtp):
+    """`make run PORT=5611` (no CRM_BASE_URL): a mail the running server sends links to 5611."""
+    import http.cookiejar
+    import re
+    import sqlite3
+    import time
+    import urllib.parse
+    import urllib.request
+
+    database = tmp_path / "served.sqlite3"
+    env = {"CRM_DATABASE_URL": f"sqlite:///{database}", "CRM_SECRET_KEY": "x",
+           "CRM_SCHEDULER": "off", "CRM_MAIL_BACKEND": "smtp", "CRM_SMTP_HOST": "127.0.0.1",
+           "CRM_SMTP_PORT": str(smtp.port)}
+    assert run_crm("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    assert run_crm("seed-demo", env=env, cwd=tmp_path).returncode == 0
+    with sqlite3.connect(database) as con:  # an officer's lead past 接触: he may ask to move it back
+        lead_id, stage = con.execute(
+            "SELECT leads.id, leads.stage FROM leads JOIN users ON users.id = primary_officer_id"
+            " WHERE users.username = 'mengzhuang-1' AND leads.stage IN ('negotiation', 'signed')"
+            " AND leads.merged_into_id IS NULL ORDER BY leads.id LIMIT 1").fetchone()
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if k != "CRM_BASE_URL"}
+    server = subprocess.Popen([CRM, "serve", "--port", str(port)], env={**environ, **env},
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+        def page(path, form=None):
+            data = urllib.parse.urlencode(form).encode() if form is not None else None
+            with opener.open(base + path, data=data, timeout=30) as response:
+                return response.read().decode()
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                login = page("/login")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, server.stdout.read()
+                time.sleep(0.2)
+
+        def token(html):
+            return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+        page("/login", {"csrf_token": token(login), "username": "mengzhuang-1",
+                        "password": "zhaoshang2026"})
+        lead_page = page(f"/leads/{lead_id}")
+        previous = {"negotiation": "contact", "signed": "negotiation"}[stage]
+        page(f"/leads/{lead_id}/move-back-request", {
+            "csrf_token": token(lead_page), "to_stage": previous, "reason": "投资方要求重新商谈"})
+        wait_for(lambda: smtp.inbox.messages, timeout=30)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    body = smtp.inbox.messages[0].get_body(("plain",)).get_content()
+    assert f"{base}/" in body and ":5000" not in body, body
