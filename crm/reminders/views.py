@@ -17,6 +17,7 @@ from crm.errors import DomainError
 from crm.extensions import csrf, db
 from crm.main import retries
 from crm.main.forms import form_errors
+from crm.moveback.models import MoveBackRequest
 from crm.paging import keep_in_range
 from crm.reminders import dispatch, mail
 from crm.reminders.forms import PreferencesForm, RetryForm, UnsubscribeForm
@@ -38,11 +39,13 @@ def _labels() -> dict:
     return {"KIND_LABELS": KIND_LABELS, "STATUS_LABELS": STATUS_LABELS, "opens": opens}
 
 
-def opens(row: ReminderDispatch) -> str:
+def opens(row: ReminderDispatch, move_back_leads: dict[int, int] | None = None) -> str:
     """Where an entry of 我的提醒 opens: what the reminder was about (the dispute, the
-    supervision order, the claims to review; a follow-up digest: 我的工作, which lists the
-    leads due)."""
-    number = row.period[1:]
+    supervision order, the claims to review, the lead of a 申请退回 (``move_back_leads``: its
+    request's lead, by request id); a follow-up digest: 我的工作, which lists the leads due)."""
+    number = row.period[1:].removesuffix("-d")
+    if row.kind == "move_back" and number.isdigit() and int(number) in (move_back_leads or {}):
+        return url_for("leads.show", lead_id=move_back_leads[int(number)]) + "#move-back"
     if row.kind == "dispute" and number.isdigit():
         return url_for("companies.dispute", dispute_id=int(number))
     if row.kind == "supervision" and number.isdigit():
@@ -82,7 +85,18 @@ def index():
         page=_page(), per_page=PER_PAGE, error_out=False,
     )
     keep_in_range(rows)
-    return render_template("reminders/list.html", rows=rows, **_labels())
+    leads = _move_back_leads(rows.items)
+    return render_template("reminders/list.html", rows=rows,
+                           **{**_labels(), "opens": lambda row: opens(row, leads)})
+
+
+def _move_back_leads(rows) -> dict[int, int]:
+    """{request id: lead id} of the 申请退回 the page's reminders are about, in one query (made
+    also when there is none: a page's number of queries does not depend on its rows)."""
+    ids = {int(number) for row in rows if row.kind == "move_back"
+           and (number := row.period[1:].removesuffix("-d")).isdigit()}
+    return dict(db.session.execute(sa.select(MoveBackRequest.id, MoveBackRequest.lead_id)
+                                   .where(MoveBackRequest.id.in_(ids))).all())
 
 
 # --- unsubscribe: the link in every reminder, no sign-in ---------------------------------------
