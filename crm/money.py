@@ -33,12 +33,12 @@ def yi_phrase(value_wan, english: bool = False) -> str:
     """An amount as a sentence says it: "3.50 亿元" (two decimals of 亿元, as reports show it);
     in English the same figure in words a reader expects, "350 million yuan" or "1.5 billion
     yuan" (1 亿元 = 100 million yuan), exactly the 亿元 figure shown in Chinese; an amount
-    below 0.01 亿元 in yuan ("5,000 yuan" for 0.5 万元)."""
+    below 0.01 亿元 in yuan ("5,000 yuan" for 0.5 万元, "0 yuan" for none)."""
     shown = Decimal(yi_text(value_wan).replace(",", ""))
     if not english:
         return f"{yi_text(value_wan)} 亿元"
     wan = Decimal(value_wan or 0)
-    if wan and shown == 0:
+    if shown == 0:  # nothing, or less than 0.01 亿元: in yuan ("0 yuan", "5,000 yuan")
         return f"{plain_decimal(wan * 10000):,} yuan"
     if shown >= 10:
         return f"{plain_decimal(shown / 10):,} billion yuan"

@@ -16,7 +16,7 @@ def test_amounts_in_words_keep_the_figure_shown_in_chinese():
              (Decimal("12345.6789"), "1.23 亿元", "123 million yuan"),
              (1234567, "123.46 亿元", "12.346 billion yuan"),
              (Decimal("0.5"), "0.00 亿元", "5,000 yuan"),
-             (0, "0.00 亿元", "0 million yuan")]
+             (0, "0.00 亿元", "0 yuan"), (None, "0.00 亿元", "0 yuan")]
     for wan, chinese, english in cases:
         assert (yi_phrase(wan), yi_phrase(wan, english=True)) == (chinese, english), wan
     assert (list_separator(), list_separator(english=True)) == ("；", "; ")
@@ -74,6 +74,7 @@ def test_money_in_words_on_the_board_the_home_and_the_lead_page(client, auth, wo
         assert "CNY" not in text and "(s)" not in text, url
     sums = re.findall(r'class="board-col-sum">([^<]*)<', pages["/board"])
     assert sums[0] == "2 projects · 400 million yuan", sums  # the unit's two leads in 接触
+    assert sums[-1] == "0 projects · 0 yuan", sums  # 终止: empty
     assert "200 million yuan" in pages["/"]
     assert "12,345,000 yuan" in pages[f"/leads/{lead.id}"]  # the 1,234.5 万元 received
     chinese = client.get("/board?lang=zh_CN").get_data(as_text=True)
