@@ -148,7 +148,11 @@ def _busy_week(w):
     lead_services.assign(w.head_a, w.lead_a, w.off_a1.id, [w.off_a2.id])
     log_visit(w.off_a1, w.lead_a, {"kind": "call", "summary": "电话回访", "visited_on": last_week})
     log_visit(w.off_b1, w.lead_b, {"kind": "call", "summary": "上门", "visited_on": last_week})
-    lead_services.move_stage(w.head_a, w.lead_a, "negotiation", on=TUESDAY - dt.timedelta(days=2))
+    # a lead of its own for last week's move: the world's leads are dated from today, and this
+    # week is a fixed one (a move on TUESDAY - 2 would precede lead_a's creation from 3 December)
+    moved = factories.lead(w.head_a, w.a, name="冷链物流园", company="鲁南冷链物流有限公司",
+                           created_on=TUESDAY - dt.timedelta(days=30))
+    lead_services.move_stage(w.head_a, moved, "negotiation", on=TUESDAY - dt.timedelta(days=2))
     w.lead_b.next_follow_up = TUESDAY - dt.timedelta(days=60)  # long overdue: red
     issue_order(w.admin, w.lead_a, "yellow", "推进缓慢")
     issue_order(w.admin, w.lead_b, "red", "长期未跟进")
