@@ -420,3 +420,14 @@ def wait_for(predicate, timeout=10.0, interval=0.05):
             return True
         time.sleep(interval)
     return False
+
+
+def seen_on_pages(client, path: str, pages: int, names: list[str], heading: str) -> list[list[int]]:
+    """Page through a list (``path?page=1`` … ``pages``): each page says ``heading`` and
+    ``第 n / pages 页``; returns, per page, the indexes of ``names`` it shows."""
+    seen = []
+    for page in range(1, pages + 1):
+        html = client.get(f"{path}?page={page}").get_data(as_text=True)
+        assert heading in html and f"第 {page} / {pages} 页" in html, page
+        seen.append([n for n, name in enumerate(names) if name in html])
+    return seen

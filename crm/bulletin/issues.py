@@ -165,10 +165,8 @@ def publish(user: User, as_of: dt.date) -> BulletinIssue:
     raise Conflict(_l("通报正在由他人发布，请稍后再试"))
 
 
-#: Published issues' contents kept parsed in each process (an issue never changes once
-#: published; a province's is ~25 MB of JSON, ~0.3 s to read and parse).
-#: Published issues' contents, parsed (an issue never changes once published; a province's
-#: is ~27 MB of JSON, ~0.3 s to read and parse).
+#: Published issues' contents, parsed, kept in each process (an issue never changes once
+#: published; a province's is ~27 MB of JSON, ~0.3 s to read and parse).
 _contents = Kept(2)
 
 

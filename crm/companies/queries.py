@@ -85,18 +85,19 @@ _WITH_LEADS = (joinedload(Dispute.first_lead).joinedload(Lead.township),
                joinedload(Dispute.ruled_by))
 
 
+def _disputes(status: str | None) -> sa.Select:
+    return sa.select(Dispute).where(Dispute.status == status) if status else sa.select(Dispute)
+
+
 def list_disputes(status: str | None = None) -> list[Dispute]:
     """Disputes (the queue: open first, oldest first). Callers check ``dispute.review``."""
-    stmt = sa.select(Dispute)
-    if status:
-        stmt = stmt.where(Dispute.status == status)
-    return list(db.session.scalars(stmt.options(*_WITH_LEADS).order_by(*_QUEUE_ORDER)).unique())
+    return list(db.session.scalars(
+        _disputes(status).options(*_WITH_LEADS).order_by(*_QUEUE_ORDER)).unique())
 
 
 def dispute_page(status: str | None, page: int, per_page: int) -> Page:
     """One page of ``list_disputes``: a count and the page's disputes with their leads."""
-    stmt = sa.select(Dispute).where(Dispute.status == status) if status else sa.select(Dispute)
-    return page_of(stmt, page, per_page, _QUEUE_ORDER, _WITH_LEADS)
+    return page_of(_disputes(status), page, per_page, _QUEUE_ORDER, _WITH_LEADS)
 
 
 def get_dispute_or_404(dispute_id: int) -> Dispute:

@@ -30,7 +30,7 @@ SUGGEST_LIMIT = 10
 def index():
     require(current_user, "company.view")
     q = inputs.clean_text(request.args.get("q") or "").strip()[:100]
-    page = queries.search_companies(current_user, q, inputs.int_arg(request.args, "page") or 1,
+    page = queries.search_companies(current_user, q, inputs.page_arg(request.args),
                                     PER_PAGE)
     keep_in_range(page)
     return render_template("companies/index.html", result=page, q=q)
@@ -66,7 +66,7 @@ def disputes():
     require(current_user, "dispute.review")
     status = request.args.get("status") if request.args.get("status") in ("open", "ruled") \
         else "open"
-    disputes = queries.dispute_page(status, inputs.int_arg(request.args, "page") or 1, PER_PAGE)
+    disputes = queries.dispute_page(status, inputs.page_arg(request.args), PER_PAGE)
     keep_in_range(disputes)
     return render_template("disputes/index.html", disputes=disputes, status=status)
 

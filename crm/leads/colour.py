@@ -123,8 +123,9 @@ def load_permits(leads) -> None:
     if not leads:
         return
     by_lead: dict[int, list] = {lead.id: [] for lead in leads}
-    for group in in_groups(by_lead, PERMITS_GROUP):  # a province's bulletin: 70,000 leads, more
-        for permit in db.session.scalars(  # than PostgreSQL's 65,535 parameters at once
+    # a province's bulletin has 70,000 leads: more than PostgreSQL's 65,535 parameters at once
+    for group in in_groups(by_lead, PERMITS_GROUP):
+        for permit in db.session.scalars(
                 sa.select(Permit).where(Permit.lead_id.in_(group))
                 .order_by(Permit.due_on, Permit.id)):
             by_lead[permit.lead_id].append(permit)

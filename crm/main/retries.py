@@ -15,12 +15,12 @@ from crm.clock import utcnow
 from crm.extensions import db
 
 
-def wanted(form, model, failed) -> list[int]:
+def wanted(form, model) -> list[int]:
     """The rows a retry form names: one (``dispatch_id``), or every failed one (``scope``)."""
     if form.dispatch_id.data:
         return [form.dispatch_id.data]
     if form.scope.data == "failed":
-        return list(db.session.scalars(sa.select(model.id).where(failed)))
+        return list(db.session.scalars(sa.select(model.id).where(model.failed())))
     return []
 
 
@@ -35,46 +35,25 @@ def retryable(model, ids) -> list[int]:
         .order_by(model.id)))
 
 
-def chosen(form, model, failed) -> list[int] | None:
-    """The rows a posted retry form may retry now, or None (with a message) when the form is
-    stale or forged."""
-    if not form.validate_on_submit():
-        flash(_("请求有误，请刷新页面后重试"), "error")
-        return None
-    return retryable(model, wanted(form, model, failed))
-
-
-def retry_chosen(form, model, failed, retry_now_and_commit, action: str, *, nothing: str,
-                 summary) -> None:
-    """The whole retry button: the rows the form may retry, sent now, audited as ``action``,
-    and a message: ``nothing`` when no row may be retried, else ``summary(result)``, a
-    ``(text, category)`` pair."""
-    ids = chosen(form, model, failed)
-    if ids is None:
-        return
-    if not ids:
-        flash(nothing, "info")
-        return
-    result = retry_now_and_commit(ids)
-    record(current_user, action, changes={"ids": ids, "sent": result.sent,
-                                          "failed": result.failed})
-    flash(*summary(result))
-
-
 def retry_page(form, model, retry_now_and_commit, *, permission: str, action: str, back: str,
                nothing: str, done: str, partly: str):
-    """The retry button's view: ``retry_chosen`` for an outbox's failed rows (``model.failed()``),
-    then back to the log. ``done`` and ``partly`` are the messages after a retry (translated, not
-    yet filled: ``%(sent)s``, ``%(failed)s``, ``%(waiting)s``, ``%(error)s``)."""
+    """The retry button's view, for an outbox ``model`` (an ``OutboxRow``): the rows the form
+    may retry now, sent, audited as ``action``, a message, then back to the log. ``nothing`` is
+    said when no row may be retried; ``done`` or ``partly`` after a retry (translated, not yet
+    filled: ``%(sent)s``, ``%(failed)s``, ``%(waiting)s``, ``%(error)s``)."""
     require(current_user, permission)
-
-    def summary(result):
+    if not form.validate_on_submit():
+        flash(_("请求有误，请刷新页面后重试"), "error")
+    elif not (ids := retryable(model, wanted(form, model))):
+        flash(nothing, "info")
+    else:
+        result = retry_now_and_commit(ids)
+        record(current_user, action, changes={"ids": ids, "sent": result.sent,
+                                              "failed": result.failed})
         values = {"sent": result.sent, "failed": result.failed,
                   "waiting": getattr(result, "waiting", 0), "error": (result.errors or [""])[0]}
         if values["failed"] or values["waiting"]:
-            return partly % values, "error"
-        return done % values, "success"
-
-    retry_chosen(form, model, model.failed(), retry_now_and_commit, action, nothing=nothing,
-                 summary=summary)
+            flash(partly % values, "error")
+        else:
+            flash(done % values, "success")
     return redirect(back)

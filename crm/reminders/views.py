@@ -43,9 +43,9 @@ def opens(row: ReminderDispatch, move_back_leads: dict[int, int] | None = None) 
     """Where an entry of 我的提醒 opens: what the reminder was about (the dispute, the
     supervision order, the claims to review, the lead of a 申请退回 (``move_back_leads``: its
     request's lead, by request id); a follow-up digest: 我的工作, which lists the leads due)."""
-    number = row.period[1:].removesuffix("-d")
-    if row.kind == "move_back" and number.isdigit() and int(number) in (move_back_leads or {}):
-        return url_for("leads.show", lead_id=move_back_leads[int(number)]) + "#move-back"
+    number = row.period[1:]
+    if (request_id := _request_id(row)) in (move_back_leads or {}):
+        return url_for("leads.show", lead_id=move_back_leads[request_id]) + "#move-back"
     if row.kind == "dispute" and number.isdigit():
         return url_for("companies.dispute", dispute_id=int(number))
     if row.kind == "supervision" and number.isdigit():
@@ -90,11 +90,17 @@ def index():
                            **{**_labels(), "opens": lambda row: opens(row, leads)})
 
 
+def _request_id(row: ReminderDispatch) -> int | None:
+    """The 申请退回 a ``move_back`` reminder is about (period ``B<id>``, or ``B<id>-d`` for its
+    decision), else None."""
+    number = row.period[1:].removesuffix("-d")
+    return int(number) if row.kind == "move_back" and number.isdigit() else None
+
+
 def _move_back_leads(rows) -> dict[int, int]:
     """{request id: lead id} of the 申请退回 the page's reminders are about, in one query (made
     also when there is none: a page's number of queries does not depend on its rows)."""
-    ids = {int(number) for row in rows if row.kind == "move_back"
-           and (number := row.period[1:].removesuffix("-d")).isdigit()}
+    ids = {request_id for row in rows if (request_id := _request_id(row)) is not None}
     return dict(db.session.execute(sa.select(MoveBackRequest.id, MoveBackRequest.lead_id)
                                    .where(MoveBackRequest.id.in_(ids))).all())
 

@@ -40,7 +40,7 @@ def index():
         status = "live"
     level = request.args.get("level") if request.args.get("level") in LEVELS else None
     township_id = inputs.int_arg(request.args, "township_id")
-    orders = queries.order_page(current_user, inputs.int_arg(request.args, "page") or 1,
+    orders = queries.order_page(current_user, inputs.page_arg(request.args),
                                 PER_PAGE, status=None if status == "all" else status,
                                 level=level, township_id=township_id)
     keep_in_range(orders)

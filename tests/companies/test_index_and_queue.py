@@ -7,6 +7,7 @@ from crm.companies.models import Company
 from crm.companies.names import normalise
 from crm.companies.services import CompanyIndex, matching_company_ids
 from crm.extensions import db
+from tests.conftest import seen_on_pages
 
 NAMES = ["众联测试企业1有限公司", "众联测试企业1股份有限公司", "众联测试企业10有限公司",
          "众联测试企业2有限公司", "新锐材料有限公司", "新锐材料科技有限公司", "（山东）新锐材料集团",
@@ -51,10 +52,6 @@ def test_the_dispute_queue_is_paged_oldest_first(app, client, auth, world, monke
         factories.lead(world.off_b1, world.b, name=f"乙{n}", company=f"争议{n}科技有限公司")
     db.session.commit()
     auth.login("admin")
-    seen = []
-    for page in (1, 2, 3):
-        html = client.get(f"/disputes/?page={page}").get_data(as_text=True)
-        assert "共 5 件" in html and f"第 {page} / 3 页" in html
-        seen.append([n for n in range(5) if f"乙{n}" in html])
-    assert seen == [[0, 1], [2, 3], [4]]
+    assert seen_on_pages(client, "/disputes/", 3, [f"乙{n}" for n in range(5)],
+                         "共 5 件") == [[0, 1], [2, 3], [4]]
     assert client.get("/disputes/?page=7").headers["Location"].endswith("page=3")

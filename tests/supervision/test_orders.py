@@ -13,6 +13,7 @@ from crm.extensions import db
 from crm.supervision import services
 from crm.supervision.models import SupervisionOrder
 from crm.supervision.services import DUE_WORKDAYS, add_workdays
+from tests.conftest import seen_on_pages
 from tests.supervision.conftest import in_threads, red_lead
 
 
@@ -144,10 +145,6 @@ def test_the_list_is_paged_newest_first(client, auth, sw, monkeypatch):
         services.issue_order(sw.admin, red_lead(sw, name=f"督办项目{n}"), "yellow", f"原因{n}")
     db.session.commit()
     auth.login("admin")
-    seen = []
-    for page in (1, 2, 3):
-        html = client.get(f"/supervision/?page={page}").get_data(as_text=True)
-        assert "督办单（5 件）" in html and f"第 {page} / 3 页" in html
-        seen.append([n for n in range(5) if f"督办项目{n}" in html])
-    assert seen == [[3, 4], [1, 2], [0]]  # newest (highest number) first
+    assert seen_on_pages(client, "/supervision/", 3, [f"督办项目{n}" for n in range(5)],
+                         "督办单（5 件）") == [[3, 4], [1, 2], [0]]  # newest (highest number) first
     assert client.get("/supervision/?page=9").headers["Location"].endswith("page=3")
